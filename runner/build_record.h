@@ -1,0 +1,53 @@
+// What a build did: the data behind report.json, junit.xml and the console summary
+// (SPEC section 5).
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runner/build_context.h"
+#include "runner/pipeline.h"
+#include "runner/step_outputs.h"
+
+namespace runner {
+
+using WallTime = std::chrono::system_clock::time_point;
+
+enum class StepStatus { kPending, kRunning, kSuccess, kFailed, kTimedOut, kSkipped, kCancelled };
+
+// "success", "failed", "timed_out", "skipped", "cancelled" (and "pending", "running").
+std::string_view StatusName(StepStatus status);
+
+struct StepRecord {
+  std::string id;
+  std::string name;
+  std::string kind;
+  StepStatus status = StepStatus::kPending;
+  std::optional<int> exit_code;
+  int attempts = 0;
+  std::optional<WallTime> started;
+  std::optional<WallTime> finished;
+  Outputs outputs;
+  std::string log;      // relative to the build directory; empty when the step never ran
+  std::string message;  // why it failed, timed out, was skipped or cancelled
+  std::string log_tail;  // the end of the (masked) log, for junit.xml and the console
+};
+
+struct BuildRecord {
+  BuildContext context;
+  std::string status;  // success, failed, timed_out, cancelled
+  WallTime started;
+  WallTime finished;
+  std::vector<StepRecord> steps;  // in plan order
+  int exit_code = 0;
+};
+
+double Seconds(WallTime from, WallTime to);
+
+// "2026-11-21T22:46:22.123Z"
+std::string FormatTimestamp(WallTime time);
+
+}  // namespace runner

@@ -1,0 +1,158 @@
+#include "runner/console.h"
+
+#include <fmt/format.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "runner/duration.h"
+
+namespace runner {
+
+namespace {
+
+std::string StepDuration(const StepRecord& step) {
+  if (!step.started || !step.finished) return "";
+  return " (" +
+         FormatDuration(
+             std::chrono::duration_cast<Duration>(*step.finished - *step.started)) +
+         ")";
+}
+
+size_t TerminalWidth() {
+  winsize size{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+  return 80;
+}
+
+// The last `count` lines of `text`.
+std::string_view LastLines(std::string_view text, size_t count) {
+  size_t pos = text.size();
+  if (pos > 0 && text[pos - 1] == '\n') --pos;
+  while (count > 0 && pos > 0) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string_view::npos) return text;
+    --count;
+  }
+  return count == 0 ? text.substr(pos + 1) : text;
+}
+
+}  // namespace
+
+bool StdoutIsTerminal() {
+  const char* term = std::getenv("TERM");
+  return ::isatty(STDOUT_FILENO) && !(term && std::string_view(term) == "dumb");
+}
+
+Console::Console(std::FILE* out, bool terminal, std::string build_dir)
+    : out_(out), terminal_(terminal), build_dir_(std::move(build_dir)) {}
+
+Duration Console::tick_interval() const {
+  return terminal_ ? Duration(std::chrono::seconds(1)) : Duration(std::chrono::hours(1));
+}
+
+void Console::Write(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), out_);
+  std::fflush(out_);
+}
+
+void Console::ClearStatus() {
+  if (!status_shown_) return;
+  Write("\r\x1b[K");
+  status_shown_ = false;
+}
+
+void Console::DrawStatus() {
+  if (!terminal_ || running_.empty()) return;
+  auto now = std::chrono::steady_clock::now();
+  std::string line = fmt::format("[{}/{}]", finished_, total_);
+  for (const auto& [id, since] : running_) {
+    auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(now - since);
+    line += fmt::format(" {} {}", id, FormatDuration(elapsed));
+  }
+  size_t width = TerminalWidth();
+  if (line.size() >= width) line = line.substr(0, width - 4) + "...";
+  Write("\r\x1b[K" + line);
+  status_shown_ = true;
+}
+
+void Console::BuildStarted(const BuildRecord& build) {
+  total_ = build.steps.size();
+  const BuildContext& context = build.context;
+  Write(fmt::format("runner: build {} (branch {}, commit {}, {} steps)\n", context.id,
+                    context.branch, context.short_commit.empty() ? "unknown" : context.short_commit,
+                    total_));
+}
+
+void Console::StepStarted(const StepRecord& step) {
+  running_[step.id] = std::chrono::steady_clock::now();
+  if (terminal_) {
+    DrawStatus();
+  } else {
+    Write(fmt::format("[{}] started ({})\n", step.id, step.kind));
+  }
+}
+
+void Console::StepOutput(const StepRecord& step, std::string_view text) {
+  if (terminal_) return;
+  std::string& partial = partial_lines_[step.id];
+  partial.append(text);
+  size_t start = 0;
+  std::string out;
+  for (size_t end; (end = partial.find('\n', start)) != std::string::npos; start = end + 1) {
+    out += fmt::format("[{}] {}\n", step.id, std::string_view(partial).substr(start, end - start));
+  }
+  partial.erase(0, start);
+  if (!out.empty()) Write(out);
+}
+
+void Console::StepFinished(const StepRecord& step) {
+  running_.erase(step.id);
+  ++finished_;
+  std::string status(StatusName(step.status));
+  std::string detail = step.message.empty() || step.status == StepStatus::kSuccess
+                           ? ""
+                           : ": " + step.message;
+  if (terminal_) {
+    ClearStatus();
+    Write(fmt::format("[{}/{}] {} {}{}{}\n", finished_, total_, step.id, status, detail,
+                      StepDuration(step)));
+    bool failed = step.status == StepStatus::kFailed || step.status == StepStatus::kTimedOut;
+    if (failed && !step.log.empty()) {
+      std::string_view tail = LastLines(step.log_tail, 200);
+      Write(fmt::format("--- output of '{}' (full log: {}/{}) ---\n", step.id, build_dir_,
+                        step.log));
+      Write(tail);
+      if (!tail.empty() && tail.back() != '\n') Write("\n");
+      Write("---\n");
+    }
+    DrawStatus();
+    return;
+  }
+  auto partial = partial_lines_.find(step.id);
+  if (partial != partial_lines_.end()) {
+    if (!partial->second.empty()) Write(fmt::format("[{}] {}\n", step.id, partial->second));
+    partial_lines_.erase(partial);
+  }
+  Write(fmt::format("[{}] {}{}{}\n", step.id, status, detail, StepDuration(step)));
+}
+
+void Console::Tick() { DrawStatus(); }
+
+void Console::BuildFinished(const BuildRecord& build) {
+  ClearStatus();
+  std::map<std::string_view, int> counts;
+  for (const StepRecord& step : build.steps) ++counts[StatusName(step.status)];
+  std::string summary;
+  for (const auto& [status, count] : counts) {
+    summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", count, status);
+  }
+  Write(fmt::format("runner: build {} {} in {} ({}); records in {}\n", build.context.id,
+                    build.status,
+                    FormatDuration(std::chrono::duration_cast<Duration>(build.finished -
+                                                                        build.started)),
+                    summary, build_dir_));
+}
+
+}  // namespace runner

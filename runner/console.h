@@ -1,0 +1,45 @@
+// What a build shows while it runs (SPEC section 5). On a terminal: a live status line
+// (`[3/7] bake 1m12s`) and the output of any step that fails. Otherwise (Jenkins): every
+// output line prefixed `[step-id] `, and a line as each step starts and ends.
+#pragma once
+
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include "runner/scheduler.h"
+
+namespace runner {
+
+class Console : public BuildObserver {
+ public:
+  // `out` must outlive the console. `build_dir` is shown so a user can find the records.
+  Console(std::FILE* out, bool terminal, std::string build_dir);
+
+  void BuildStarted(const BuildRecord& build) override;
+  void StepStarted(const StepRecord& step) override;
+  void StepOutput(const StepRecord& step, std::string_view text) override;
+  void StepFinished(const StepRecord& step) override;
+  void BuildFinished(const BuildRecord& build) override;
+  void Tick() override;
+  Duration tick_interval() const override;
+
+ private:
+  void Write(std::string_view text);
+  void ClearStatus();
+  void DrawStatus();
+
+  std::FILE* out_;
+  bool terminal_;
+  std::string build_dir_;
+  size_t total_ = 0;
+  size_t finished_ = 0;
+  std::map<std::string, std::chrono::steady_clock::time_point> running_;  // by step id
+  std::map<std::string, std::string> partial_lines_;  // by step id, line-prefixed mode
+  bool status_shown_ = false;
+};
+
+// Whether standard output is a terminal (and TERM is not "dumb").
+bool StdoutIsTerminal();
+
+}  // namespace runner

@@ -1,0 +1,14 @@
+// Glob matching for branch names and file paths.
+#pragma once
+
+#include <string_view>
+
+namespace runner {
+
+// `*` matches any run of characters but `/`; `**` matches any run including `/` (and `**/`
+// also matches nothing, so `**/*.go` matches `main.go`); `?` one character but `/`;
+// `[abc]`, `[a-z]`, `[!a]` classes. Everything else is literal; `\` escapes the next
+// character.
+bool GlobMatch(std::string_view pattern, std::string_view text);
+
+}  // namespace runner

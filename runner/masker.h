@@ -1,0 +1,46 @@
+// Replaces secret values with `***` (SPEC section 5): in the console, the logs and the reports.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace runner {
+
+class SecretMasker {
+ public:
+  // Empty values are ignored. A multi-line value is masked whole and, since a step may print
+  // only part of it, each of its non-blank lines too.
+  explicit SecretMasker(const std::vector<std::string>& values);
+
+  // `text` with every occurrence of a secret replaced (longest match first).
+  std::string Mask(std::string_view text) const;
+
+  // Masks a stream that arrives in pieces: a secret split across two writes is still masked,
+  // because a tail that may be the start of a secret is held back until the next piece (or
+  // Finish) decides it.
+  class Stream {
+   public:
+    explicit Stream(const SecretMasker& masker) : masker_(&masker) {}
+    // The masked text that is safe to release now.
+    std::string Feed(std::string_view data);
+    // Everything still held back, masked.
+    std::string Finish();
+
+   private:
+    const SecretMasker* masker_;
+    std::string pending_;
+  };
+
+  bool empty() const { return secrets_.empty(); }
+
+ private:
+  // Masks `text` from the start; stops where the rest could still become a secret when
+  // `hold_back` is set. Returns how many bytes of `text` were consumed.
+  size_t MaskInto(std::string_view text, bool hold_back, std::string& out) const;
+
+  std::vector<std::string> secrets_;  // longest first
+  bool first_bytes_[256] = {};
+};
+
+}  // namespace runner

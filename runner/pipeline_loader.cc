@@ -1,0 +1,1106 @@
+#include "runner/pipeline_loader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "runner/duration.h"
+#include "runner/expression.h"
+
+namespace runner {
+
+namespace {
+
+constexpr size_t kMaxFileBytes = 1 << 20;
+constexpr size_t kMaxNesting = 64;
+constexpr int kMaxRetryLimit = 100;
+
+const std::vector<std::string> kTopKeys = {"version", "project", "env",  "secrets",
+                                           "vars",    "timeout", "steps"};
+const std::vector<std::string> kStepKeys = {"id",  "name",    "needs", "when",       "env",
+                                            "dir", "timeout", "retry", "kill_grace", "run"};
+// Kinds the contract names but this version does not implement: naming them is not a typo.
+const std::vector<std::string> kFutureKinds = {"zip", "packer", "params", "upload", "deploy"};
+const std::vector<std::string> kWhenKeys = {"branch", "event", "changed"};
+const std::vector<std::string> kRetryKeys = {"limit", "delay"};
+const std::vector<std::string> kEvents = {"push", "manual", "pull_request", "tag"};
+const std::vector<std::string> kNameRoots = {"build", "vars", "env", "steps"};
+
+bool Contains(const std::vector<std::string>& list, std::string_view word) {
+  return std::ranges::find(list, word) != list.end();
+}
+
+// " (did you mean 'PREFIXx'?)" or nothing.
+std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates,
+                       std::string_view prefix = "") {
+  std::string best = SuggestClosest(word, candidates);
+  if (best.empty()) return "";
+  return fmt::format(" (did you mean '{}{}'?)", prefix, best);
+}
+
+// [A-Za-z_] then [A-Za-z0-9_] and, when `dash` is set, `-`.
+bool IsIdentifier(std::string_view name, bool dash) {
+  if (name.empty()) return false;
+  if (!std::isalpha(static_cast<unsigned char>(name[0])) && name[0] != '_') return false;
+  return std::ranges::all_of(name, [dash](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || (dash && c == '-');
+  });
+}
+
+bool IsStepId(std::string_view id) {
+  if (id.empty() || id[0] < 'a' || id[0] > 'z') return false;
+  return std::ranges::all_of(id, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+// The location of `offset`, counting lines from `from` (a known location at `from_offset`
+// before it), so that many lookups in a large file stay linear.
+SourceLocation LocationAt(std::string_view source, size_t offset, size_t from_offset = 0,
+                          SourceLocation from = {1, 1}) {
+  offset = std::min(offset, source.size());
+  SourceLocation where = from;
+  for (size_t i = from_offset; i < offset; ++i) {
+    if (source[i] == '\n') {
+      ++where.line;
+      where.column = 1;
+    } else {
+      ++where.column;
+    }
+  }
+  return where;
+}
+
+SourceLocation LocationOf(const YAML::Mark& mark) {
+  if (mark.is_null() || mark.line < 0) return {};
+  return {mark.line + 1, mark.column + 1};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks on the raw text, before yaml-cpp sees it: yaml-cpp truncates at a NUL, accepts invalid
+// UTF-8 and an unclosed quote, and recurses once per nesting level (a crafted file would
+// overflow the stack).
+
+struct TextProblem {
+  size_t offset;
+  std::string message;
+};
+
+std::optional<TextProblem> CheckEncoding(std::string_view source) {
+  for (size_t i = 0; i < source.size();) {
+    auto c = static_cast<unsigned char>(source[i]);
+    if (c == 0) return TextProblem{i, "NUL byte in the file: a pipeline file must be UTF-8 text"};
+    size_t length = c < 0x80                         ? 1
+                    : (c >= 0xC2 && c <= 0xDF)       ? 2
+                    : (c & 0xF0) == 0xE0             ? 3
+                    : (c >= 0xF0 && c <= 0xF4)       ? 4
+                                                     : 0;
+    bool valid = length > 0 && i + length <= source.size();
+    for (size_t k = 1; valid && k < length; ++k) {
+      valid = (static_cast<unsigned char>(source[i + k]) & 0xC0) == 0x80;
+    }
+    if (!valid) {
+      return TextProblem{
+          i, fmt::format("invalid UTF-8 (byte 0x{:02x}): a pipeline file must be UTF-8 text", c)};
+    }
+    i += length;
+  }
+  return std::nullopt;
+}
+
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+// A light YAML tokenizer that tracks only what nests: block indentation, `- ` entries, flow
+// brackets, quotes (whose content is skipped), block scalars (skipped) and comments.
+class StructureCheck {
+ public:
+  explicit StructureCheck(std::string_view source) : source_(source) {}
+
+  std::optional<TextProblem> Run() {
+    size_t line_begin = 0;
+    while (line_begin < source_.size()) {
+      size_t line_end = source_.find('\n', line_begin);
+      if (line_end == std::string_view::npos) line_end = source_.size();
+      std::string_view line = source_.substr(line_begin, line_end - line_begin);
+      if (line.ends_with('\r')) line.remove_suffix(1);
+      if (auto problem = ScanLine(line, line_begin)) return problem;
+      line_begin = line_end + 1;
+    }
+    if (quote_ != 0) {
+      return TextProblem{quote_offset_,
+                         fmt::format("unclosed quote: this string has no closing {}", quote_)};
+    }
+    if (!flow_.empty()) {
+      char open = source_[flow_.back()];
+      return TextProblem{flow_.back(), fmt::format("unclosed '{}': no matching '{}'", open,
+                                                   open == '[' ? ']' : '}')};
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::optional<TextProblem> TooDeep(size_t offset) const {
+    if (indents_.size() + flow_.size() <= kMaxNesting) return std::nullopt;
+    return TextProblem{offset, fmt::format("nesting deeper than {} levels of lists and mappings",
+                                           kMaxNesting)};
+  }
+
+  std::optional<TextProblem> ScanLine(std::string_view line, size_t line_begin) {
+    size_t content = line.find_first_not_of(" \t");
+    bool blank = content == std::string_view::npos || line[content] == '#';
+    if (block_scalar_parent_) {
+      size_t indent = line.find_first_not_of(' ');
+      if (content == std::string_view::npos || indent > *block_scalar_parent_) {
+        return std::nullopt;
+      }
+      block_scalar_parent_.reset();
+    }
+    size_t i = 0;
+    if (quote_ == 0 && flow_.empty()) {
+      if (blank) return std::nullopt;
+      size_t tab = line.substr(0, content).find('\t');
+      if (tab != std::string_view::npos) {
+        return TextProblem{line_begin + tab,
+                           "tab used for indentation: YAML indents with spaces only"};
+      }
+      while (!indents_.empty() && indents_.back() >= content) indents_.pop_back();
+      indents_.push_back(content);
+      i = content;
+      // `- - x` opens one node per entry indicator on the same line.
+      if (auto problem = TooDeep(line_begin + i)) return problem;
+      while (i < line.size() && line[i] == '-' && (i + 1 == line.size() || IsBlank(line[i + 1]))) {
+        size_t dash = i;
+        i = line.find_first_not_of(" \t", i + 1);
+        if (i == std::string_view::npos) i = line.size();
+        indents_.push_back(i);
+        if (auto problem = TooDeep(line_begin + dash)) return problem;
+      }
+      at_node_start_ = true;
+      line_indent_ = content;
+    }
+    for (; i < line.size(); ++i) {
+      char c = line[i];
+      if (quote_ == '"') {
+        if (c == '\\') {
+          ++i;
+        } else if (c == '"') {
+          quote_ = 0;
+        }
+        continue;
+      }
+      if (quote_ == '\'') {
+        if (c == '\'' && i + 1 < line.size() && line[i + 1] == '\'') {
+          ++i;
+        } else if (c == '\'') {
+          quote_ = 0;
+        }
+        continue;
+      }
+      if (IsBlank(c)) continue;
+      if (c == '#' && (i == 0 || IsBlank(line[i - 1]))) break;
+      bool in_flow = !flow_.empty();
+      // Inside a flow collection a bracket always opens one (yaml-cpp ends a plain scalar
+      // there); in block context only where a node starts (`run: [ -f x ]` is a string).
+      if ((c == '[' || c == '{') && (in_flow || at_node_start_)) {
+        flow_.push_back(line_begin + i);
+        if (auto problem = TooDeep(line_begin + i)) return problem;
+        at_node_start_ = true;
+        continue;
+      }
+      if (in_flow && (c == ']' || c == '}')) {
+        flow_.pop_back();
+        at_node_start_ = false;
+        continue;
+      }
+      if (in_flow && c == ',') {
+        at_node_start_ = true;
+        continue;
+      }
+      if (c == ':' && (i + 1 == line.size() || IsBlank(line[i + 1]) ||
+                       (in_flow && std::string_view(",[]{}").contains(line[i + 1])))) {
+        at_node_start_ = true;
+        continue;
+      }
+      if (!at_node_start_) continue;
+      if (c == '"' || c == '\'') {
+        quote_ = c;
+        quote_offset_ = line_begin + i;
+        at_node_start_ = false;
+      } else if (!in_flow && (c == '|' || c == '>')) {
+        block_scalar_parent_ = line_indent_;
+        return std::nullopt;
+      } else if (c == '&' || c == '!') {
+        // An anchor or a tag: the node itself follows.
+        while (i + 1 < line.size() && !IsBlank(line[i + 1])) ++i;
+      } else if (!((c == '-' || c == '?') && (i + 1 == line.size() || IsBlank(line[i + 1])))) {
+        at_node_start_ = false;
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::string_view source_;
+  std::vector<size_t> indents_;  // columns of the enclosing block nodes
+  std::vector<size_t> flow_;     // offsets of the open `[` and `{`
+  char quote_ = 0;
+  size_t quote_offset_ = 0;
+  bool at_node_start_ = true;
+  size_t line_indent_ = 0;
+  std::optional<size_t> block_scalar_parent_;  // indentation of the line that opened a `|`/`>`
+};
+
+// yaml-cpp's messages name its parser state; say what the user got wrong.
+std::string DescribeYamlError(const std::string& message) {
+  if (message == YAML::ErrorMsg::END_OF_MAP || message == YAML::ErrorMsg::END_OF_SEQ) {
+    return "bad indentation: this line does not line up with the lines above it";
+  }
+  if (message == YAML::ErrorMsg::MAP_VALUE) {
+    return "unexpected ':': check the indentation, or quote a value that contains ': '";
+  }
+  if (message == YAML::ErrorMsg::BLOCK_ENTRY) return "unexpected '- ': check the indentation";
+  if (message == YAML::ErrorMsg::FLOW_END) return "closing bracket without an opening one";
+  if (message == YAML::ErrorMsg::END_OF_MAP_FLOW) return "unclosed '{'";
+  if (message == YAML::ErrorMsg::END_OF_SEQ_FLOW) return "unclosed '['";
+  return message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model, from the YAML tree.
+
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return "a string";
+    default:
+      return "nothing";
+  }
+}
+
+// One key of a mapping with its value.
+struct Entry {
+  std::string key;
+  YAML::Node key_node;
+  YAML::Node value;
+};
+
+// Where an expression is checked, which decides the names it may use.
+enum class Context { kPipelineEnv, kVars, kStep };
+
+struct StepDraft {
+  YAML::Node node;
+  size_t index = 0;  // in the file's list
+  std::vector<Entry> entries;
+  Step step;
+  bool has_id = false;
+  struct Need {
+    size_t step;  // index into the drafts
+    YAML::Node node;
+  };
+  std::vector<Need> needs;
+
+  std::string Label() const {
+    return has_id ? fmt::format("step '{}'", step.id) : fmt::format("step #{}", index + 1);
+  }
+};
+
+class Loader {
+ public:
+  Loader(const std::string& source, const LoadOptions& options, Diagnostics& diags)
+      : source_(source), options_(options), diags_(diags) {}
+
+  void Load(const YAML::Node& root, Pipeline& pipeline);
+
+ private:
+  void Error(SourceLocation where, std::string message) {
+    diags_.Error(where, std::move(message));
+  }
+
+  SourceLocation Where(const YAML::Node& node) const { return LocationOf(node.Mark()); }
+
+  // yaml-cpp marks an empty value (`key:` then a line break) at the next token: point at the
+  // key instead.
+  SourceLocation ValueWhere(const Entry& entry) const {
+    if (entry.value.IsNull() && entry.value.Mark().line != entry.key_node.Mark().line) {
+      return Where(entry.key_node);
+    }
+    return Where(entry.value);
+  }
+
+  std::vector<Entry> Entries(const YAML::Node& map);
+  void UnknownKey(const Entry& entry, std::string_view place,
+                  const std::vector<std::string>& candidates);
+  std::optional<std::string> String(const Entry& entry);
+  std::optional<std::string> String(const YAML::Node& node, std::string_view what);
+  // A list of strings; a single string too when `single` is set.
+  std::optional<std::vector<std::pair<std::string, YAML::Node>>> StringList(const Entry& entry,
+                                                                            bool single);
+  std::optional<Duration> ParseDurationValue(const Entry& entry);
+  std::optional<TemplateString> Template(const Entry& entry, Context context,
+                                         StepDraft* step);
+
+  std::vector<EnvEntry> ParseEnv(const Entry& entry, Context context, StepDraft* step);
+  void ParseVars(const Entry& entry, Pipeline& pipeline);
+  void ApplyVarOverrides(Pipeline& pipeline);
+  void ParseSteps(const Entry& entry, Pipeline& pipeline);
+  void ParseStepId(StepDraft& draft);
+  void ParseStepNeeds(StepDraft& draft);
+  void ReportCycles();
+  void ParseStepBody(StepDraft& draft);
+  std::optional<WhenCondition> ParseWhen(const Entry& entry, const StepDraft& draft);
+  std::optional<RetryPolicy> ParseRetry(const Entry& entry, const StepDraft& draft);
+  std::optional<int> ParseRetryLimit(const Entry& entry);
+  void CheckDir(const Entry& entry, std::string_view dir);
+
+  // Expressions.
+  void CheckTemplate(const YAML::Node& node, std::string_view text, Context context,
+                     StepDraft* step);
+  std::optional<std::string> CheckName(std::string_view name, Context context, StepDraft* step);
+  SourceLocation ExpressionWhere(const YAML::Node& node, std::string_view text,
+                                 size_t offset) const;
+  bool Needs(const StepDraft& draft, size_t target);
+
+  const std::string& source_;
+  const LoadOptions& options_;
+  Diagnostics& diags_;
+  std::vector<std::string> pipeline_env_names_;
+  std::vector<std::string> var_names_;
+  std::vector<StepDraft> drafts_;
+  std::vector<std::string> step_ids_;           // in file order, without duplicates
+  std::map<std::string, size_t> first_by_id_;  // id -> index into drafts_ of its first step
+  std::vector<unsigned> visited_;              // by Needs(): the search that last saw a step
+  unsigned search_generation_ = 0;
+};
+
+std::vector<Entry> Loader::Entries(const YAML::Node& map) {
+  std::vector<Entry> entries;
+  std::map<std::string, int> first_line;
+  for (const auto& pair : map) {
+    YAML::Node key = pair.first;
+    if (!key.IsScalar()) {
+      Error(Where(key), fmt::format("expected a key name, got {}", Describe(key)));
+      continue;
+    }
+    auto [first, inserted] = first_line.emplace(key.Scalar(), key.Mark().line + 1);
+    if (!inserted) {
+      Error(Where(key),
+            fmt::format("duplicate key '{}' (first at line {})", key.Scalar(), first->second));
+      continue;
+    }
+    entries.push_back({key.Scalar(), key, pair.second});
+  }
+  return entries;
+}
+
+void Loader::UnknownKey(const Entry& entry, std::string_view place,
+                        const std::vector<std::string>& candidates) {
+  Error(Where(entry.key_node), fmt::format("unknown key '{}' {}{}", entry.key, place,
+                                           DidYouMean(entry.key, candidates)));
+}
+
+std::optional<std::string> Loader::String(const YAML::Node& node, std::string_view what) {
+  if (node.IsScalar()) return node.Scalar();
+  Error(Where(node), fmt::format("expected a string for '{}', got {}", what, Describe(node)));
+  return std::nullopt;
+}
+
+std::optional<std::string> Loader::String(const Entry& entry) {
+  if (entry.value.IsScalar()) return entry.value.Scalar();
+  Error(ValueWhere(entry),
+        fmt::format("expected a string for '{}', got {}", entry.key, Describe(entry.value)));
+  return std::nullopt;
+}
+
+std::optional<std::vector<std::pair<std::string, YAML::Node>>> Loader::StringList(
+    const Entry& entry, bool single) {
+  std::vector<std::pair<std::string, YAML::Node>> items;
+  if (single && entry.value.IsScalar()) {
+    items.emplace_back(entry.value.Scalar(), entry.value);
+    return items;
+  }
+  if (!entry.value.IsSequence()) {
+    Error(ValueWhere(entry),
+          fmt::format("expected {} for '{}', got {}",
+                      single ? "a string or a list of strings" : "a list", entry.key,
+                      Describe(entry.value)));
+    return std::nullopt;
+  }
+  if (entry.value.size() == 0) {
+    Error(ValueWhere(entry),
+          fmt::format("'{}' is an empty list: list at least one value, or remove '{}'", entry.key,
+                      entry.key));
+    return std::nullopt;
+  }
+  bool ok = true;
+  for (const YAML::Node& item : entry.value) {
+    std::optional<std::string> text = String(item, entry.key);
+    if (text) {
+      items.emplace_back(*text, item);
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return items;
+}
+
+std::optional<Duration> Loader::ParseDurationValue(const Entry& entry) {
+  std::optional<std::string> text = String(entry);
+  if (!text) return std::nullopt;
+  Result<Duration> duration = ParseDuration(*text);
+  if (!duration) {
+    Error(ValueWhere(entry), duration.error());
+    return std::nullopt;
+  }
+  return *duration;
+}
+
+std::optional<TemplateString> Loader::Template(const Entry& entry, Context context,
+                                               StepDraft* step) {
+  std::optional<std::string> text = String(entry);
+  if (!text) return std::nullopt;
+  CheckTemplate(entry.value, *text, context, step);
+  return TemplateString{*text, Where(entry.value)};
+}
+
+// ---- top level
+
+void Loader::Load(const YAML::Node& root, Pipeline& pipeline) {
+  if (!root.IsMap()) {
+    Error(Where(root), fmt::format("the top level of a pipeline file must be a mapping with "
+                                   "`version: 1` and `steps:`, got {}",
+                                   Describe(root)));
+    return;
+  }
+  std::map<std::string, Entry, std::less<>> top;
+  for (Entry& entry : Entries(root)) {
+    if (Contains(kTopKeys, entry.key)) {
+      top.emplace(entry.key, entry);
+    } else {
+      UnknownKey(entry, "at the top level", kTopKeys);
+    }
+  }
+  auto find = [&](std::string_view key) -> const Entry* {
+    auto it = top.find(key);
+    return it == top.end() ? nullptr : &it->second;
+  };
+
+  if (const Entry* version = find("version")) {
+    if (!version->value.IsScalar() || version->value.Scalar() != "1") {
+      std::string got = version->value.IsScalar() ? "'" + version->value.Scalar() + "'"
+                                                  : Describe(version->value);
+      Error(ValueWhere(*version),
+            fmt::format("unsupported version {}: this runner reads `version: 1`", got));
+    }
+  } else {
+    Error(Where(root), "missing `version: 1` at the top level");
+  }
+  if (const Entry* project = find("project")) {
+    if (auto text = String(*project)) pipeline.project = *text;
+  }
+  if (const Entry* env = find("env")) {
+    pipeline.env = ParseEnv(*env, Context::kPipelineEnv, nullptr);
+  }
+  if (const Entry* secrets = find("secrets")) {
+    if (auto names = StringList(*secrets, false)) {
+      for (const auto& [name, node] : *names) {
+        if (!IsIdentifier(name, false)) {
+          Error(Where(node),
+                fmt::format("invalid environment variable name '{}' in 'secrets': use letters, "
+                            "digits and '_', not starting with a digit",
+                            name));
+        }
+        pipeline.secrets.push_back(name);
+      }
+    }
+  }
+  if (const Entry* vars = find("vars")) ParseVars(*vars, pipeline);
+  ApplyVarOverrides(pipeline);
+  if (const Entry* timeout = find("timeout")) pipeline.timeout = ParseDurationValue(*timeout);
+  if (const Entry* steps = find("steps")) {
+    ParseSteps(*steps, pipeline);
+  } else {
+    Error(Where(root), "missing `steps:` at the top level: a pipeline needs at least one step");
+  }
+}
+
+std::vector<EnvEntry> Loader::ParseEnv(const Entry& entry, Context context, StepDraft* step) {
+  std::vector<EnvEntry> env;
+  if (!entry.value.IsMap()) {
+    Error(ValueWhere(entry),
+          fmt::format("expected a mapping for 'env', got {} (write `env: {{NAME: value}}`)",
+                      Describe(entry.value)));
+    return env;
+  }
+  std::vector<Entry> entries = Entries(entry.value);
+  // Names first: a step's value may name a variable set later in the same `env`.
+  if (context == Context::kPipelineEnv) {
+    for (const Entry& var : entries) pipeline_env_names_.push_back(var.key);
+  }
+  for (const Entry& var : entries) {
+    if (!IsIdentifier(var.key, false)) {
+      Error(Where(var.key_node),
+            fmt::format("invalid environment variable name '{}': use letters, digits and '_', "
+                        "not starting with a digit",
+                        var.key));
+    }
+    if (auto value = Template(var, context, step)) env.push_back({var.key, *value});
+  }
+  return env;
+}
+
+void Loader::ParseVars(const Entry& entry, Pipeline& pipeline) {
+  if (!entry.value.IsMap()) {
+    Error(ValueWhere(entry),
+          fmt::format("expected a mapping for 'vars', got {} (write `vars: {{name: value}}`)",
+                      Describe(entry.value)));
+    return;
+  }
+  for (const Entry& var : Entries(entry.value)) {
+    if (!IsIdentifier(var.key, true)) {
+      Error(Where(var.key_node),
+            fmt::format("invalid var name '{}': use letters, digits, '_' and '-', starting with a "
+                        "letter or '_'",
+                        var.key));
+    }
+    var_names_.push_back(var.key);
+    if (auto value = Template(var, Context::kVars, nullptr)) {
+      pipeline.vars.push_back({var.key, *value});
+    }
+  }
+}
+
+void Loader::ApplyVarOverrides(Pipeline& pipeline) {
+  for (const auto& [name, value] : options_.var_overrides) {
+    if (!IsIdentifier(name, true)) {
+      Error({}, fmt::format("invalid --var name '{}': use letters, digits, '_' and '-', starting "
+                            "with a letter or '_'",
+                            name));
+      continue;
+    }
+    // The value came from the command line: check its names, with no place in the file.
+    if (auto parts = ParseTemplate(value); !parts) {
+      Error({}, fmt::format("--var {}: {}", name, parts.error().message));
+    } else {
+      for (const TemplatePart& part : *parts) {
+        if (!part.is_expression) continue;
+        if (auto problem = CheckName(part.text, Context::kVars, nullptr)) {
+          Error({}, fmt::format("--var {}: {}", name, *problem));
+        }
+      }
+    }
+    auto it = std::ranges::find(pipeline.vars, name, &VarEntry::name);
+    if (it != pipeline.vars.end()) {
+      it->value.text = value;
+    } else {
+      pipeline.vars.push_back({name, TemplateString{value, {}}});
+      var_names_.push_back(name);
+    }
+  }
+}
+
+// ---- steps
+
+void Loader::ParseSteps(const Entry& entry, Pipeline& pipeline) {
+  if (!entry.value.IsSequence()) {
+    Error(ValueWhere(entry),
+          fmt::format("expected a list for 'steps', got {} (write `- id: NAME` lines under "
+                      "`steps:`)",
+                      Describe(entry.value)));
+    return;
+  }
+  if (entry.value.size() == 0) {
+    Error(ValueWhere(entry), "'steps' is empty: a pipeline needs at least one step");
+    return;
+  }
+  size_t index = 0;
+  for (const YAML::Node& node : entry.value) {
+    if (!node.IsMap()) {
+      Error(Where(node), fmt::format("expected a mapping for step #{}, got {} (write `- id: "
+                                     "NAME` and `run: SCRIPT`)",
+                                     index + 1, Describe(node)));
+    } else {
+      StepDraft draft;
+      draft.node = node;
+      draft.index = index;
+      drafts_.push_back(std::move(draft));
+    }
+    ++index;
+  }
+
+  // Three passes, since a step's needs may name a later step and its expressions may name
+  // any step among its transitive needs.
+  for (StepDraft& draft : drafts_) ParseStepId(draft);
+  for (StepDraft& draft : drafts_) ParseStepNeeds(draft);
+  ReportCycles();
+  for (StepDraft& draft : drafts_) ParseStepBody(draft);
+  for (StepDraft& draft : drafts_) pipeline.steps.push_back(std::move(draft.step));
+}
+
+void Loader::ParseStepId(StepDraft& draft) {
+  draft.entries = Entries(draft.node);
+  draft.step.where = Where(draft.node);
+  auto id = std::ranges::find(draft.entries, "id", &Entry::key);
+  if (id == draft.entries.end()) {
+    Error(draft.step.where,
+          fmt::format("step #{} has no 'id': add `id: NAME`", draft.index + 1));
+    return;
+  }
+  std::optional<std::string> text = String(*id);
+  if (!text) return;
+  draft.step.id = *text;
+  draft.has_id = true;
+  if (!IsStepId(*text)) {
+    Error(ValueWhere(*id), fmt::format("invalid step id '{}': use lowercase letters, digits, '_' "
+                                       "and '-', starting with a letter",
+                                       *text));
+  }
+  auto [first, inserted] = first_by_id_.emplace(*text, &draft - drafts_.data());
+  if (inserted) {
+    step_ids_.push_back(*text);
+  } else {
+    Error(ValueWhere(*id),
+          fmt::format("duplicate step id '{}' (first at line {})", *text,
+                      drafts_[first->second].step.where.line));
+  }
+}
+
+void Loader::ParseStepNeeds(StepDraft& draft) {
+  size_t self = &draft - drafts_.data();
+  auto need = [&](size_t index, const YAML::Node& node) {
+    if (std::ranges::find(draft.needs, index, &StepDraft::Need::step) != draft.needs.end()) return;
+    draft.needs.push_back({index, node});
+    draft.step.needs.push_back(drafts_[index].step.id);
+  };
+  auto entry = std::ranges::find(draft.entries, "needs", &Entry::key);
+  if (entry == draft.entries.end()) {
+    if (self > 0 && drafts_[self - 1].has_id) {
+      need(first_by_id_.at(drafts_[self - 1].step.id), YAML::Node());
+    }
+    return;
+  }
+  std::vector<std::pair<std::string, YAML::Node>> ids;
+  if (entry->value.IsScalar()) {
+    Error(ValueWhere(*entry),
+          fmt::format("'needs' must be a list of step ids: write `needs: [{}]`",
+                      entry->value.Scalar()));
+    ids.emplace_back(entry->value.Scalar(), entry->value);
+  } else if (entry->value.IsSequence()) {
+    for (const YAML::Node& item : entry->value) {
+      if (auto id = String(item, "needs")) ids.emplace_back(*id, item);
+    }
+  } else {
+    Error(ValueWhere(*entry), fmt::format("expected a list of step ids for 'needs', got {}",
+                                          Describe(entry->value)));
+  }
+  for (const auto& [id, node] : ids) {
+    if (draft.has_id && id == draft.step.id) {
+      Error(Where(node), fmt::format("{} needs itself", draft.Label()));
+    } else if (auto it = first_by_id_.find(id); it != first_by_id_.end()) {
+      need(it->second, node);
+    } else {
+      Error(Where(node), fmt::format("{} needs unknown step '{}'{}", draft.Label(), id,
+                                     DidYouMean(id, step_ids_)));
+    }
+  }
+}
+
+// Depth-first search over `needs`, without recursion: a generated pipeline may chain
+// thousands of steps.
+void Loader::ReportCycles() {
+  enum class Color { kWhite, kGray, kBlack };
+  std::vector<Color> color(drafts_.size(), Color::kWhite);
+  std::set<std::vector<size_t>> reported;
+  for (size_t root = 0; root < drafts_.size(); ++root) {
+    if (color[root] != Color::kWhite) continue;
+    std::vector<std::pair<size_t, size_t>> stack = {{root, 0}};  // step, next need to visit
+    color[root] = Color::kGray;
+    while (!stack.empty()) {
+      auto& [step, next] = stack.back();
+      if (next == drafts_[step].needs.size()) {
+        color[step] = Color::kBlack;
+        stack.pop_back();
+        continue;
+      }
+      size_t target = drafts_[step].needs[next++].step;
+      if (color[target] == Color::kWhite) {
+        color[target] = Color::kGray;
+        stack.emplace_back(target, 0);
+        continue;
+      }
+      if (color[target] != Color::kGray) continue;
+      std::vector<size_t> cycle;
+      auto begin = std::ranges::find(stack, target, &std::pair<size_t, size_t>::first);
+      for (auto it = begin; it != stack.end(); ++it) cycle.push_back(it->first);
+      // Start at the step written first, so each cycle reads (and is reported) once.
+      std::ranges::rotate(cycle, std::ranges::min_element(cycle));
+      if (!reported.insert(cycle).second) continue;
+      std::string path;
+      for (size_t member : cycle) path += drafts_[member].step.id + " -> ";
+      path += drafts_[cycle.front()].step.id;
+      const StepDraft& first = drafts_[cycle.front()];
+      size_t second = cycle.size() > 1 ? cycle[1] : cycle.front();
+      auto need = std::ranges::find(first.needs, second, &StepDraft::Need::step);
+      SourceLocation where = need->node.IsDefined() && !need->node.IsNull()
+                                 ? Where(need->node)
+                                 : first.step.where;
+      Error(where, fmt::format("dependency cycle: {}", path));
+    }
+  }
+}
+
+void Loader::ParseStepBody(StepDraft& draft) {
+  Step& step = draft.step;
+  std::vector<const Entry*> kinds;
+  for (const Entry& entry : draft.entries) {
+    const std::string& key = entry.key;
+    if (key == "id" || key == "needs") {
+      continue;  // read before
+    } else if (key == "name") {
+      if (auto name = Template(entry, Context::kStep, &draft)) step.name = name->text;
+    } else if (key == "when") {
+      step.when = ParseWhen(entry, draft);
+    } else if (key == "env") {
+      step.env = ParseEnv(entry, Context::kStep, &draft);
+    } else if (key == "dir") {
+      step.dir = Template(entry, Context::kStep, &draft);
+      if (step.dir) CheckDir(entry, step.dir->text);
+    } else if (key == "timeout") {
+      step.timeout = ParseDurationValue(entry);
+    } else if (key == "kill_grace") {
+      step.kill_grace = ParseDurationValue(entry);
+    } else if (key == "retry") {
+      if (auto retry = ParseRetry(entry, draft)) step.retry = *retry;
+    } else if (key == "run") {
+      kinds.push_back(&entry);
+      std::optional<std::string> script = String(entry);
+      if (!script) continue;
+      if (script->find_first_not_of(" \t\r\n") == std::string::npos) {
+        Error(ValueWhere(entry), "'run' is empty: give the script to run");
+      }
+      if (size_t at = script->find("${{"); at != std::string::npos) {
+        Error(ExpressionWhere(entry.value, *script, at),
+              "expressions are not allowed in 'run' (a pushed branch name or commit message must "
+              "never become shell code): pass the value through the step's `env:` and use $NAME "
+              "instead");
+      }
+      step.action = RunAction{*script};
+    } else if (Contains(kFutureKinds, key)) {
+      kinds.push_back(&entry);
+      Error(Where(entry.key_node),
+            fmt::format("step kind '{}' is not supported by this version of runner", key));
+    } else {
+      std::vector<std::string> candidates = kStepKeys;
+      candidates.insert(candidates.end(), kFutureKinds.begin(), kFutureKinds.end());
+      UnknownKey(entry, "in " + draft.Label(), candidates);
+    }
+  }
+  if (kinds.empty()) {
+    Error(step.where, fmt::format("{} has no kind: add `run:`", draft.Label()));
+  } else if (kinds.size() > 1) {
+    Error(Where(kinds[1]->key_node),
+          fmt::format("{} has more than one kind ('{}' and '{}'): give each its own step",
+                      draft.Label(), kinds[0]->key, kinds[1]->key));
+  }
+  if (step.name.empty()) step.name = step.id;
+}
+
+std::optional<WhenCondition> Loader::ParseWhen(const Entry& entry, const StepDraft& draft) {
+  if (!entry.value.IsMap()) {
+    Error(ValueWhere(entry), fmt::format("expected a mapping for 'when', got {} (write `when: "
+                                         "{{branch: main}}`)",
+                                         Describe(entry.value)));
+    return std::nullopt;
+  }
+  WhenCondition when;
+  auto strings = [](const std::vector<std::pair<std::string, YAML::Node>>& items) {
+    std::vector<std::string> out;
+    for (const auto& item : items) out.push_back(item.first);
+    return out;
+  };
+  for (const Entry& condition : Entries(entry.value)) {
+    if (condition.key == "branch") {
+      if (auto globs = StringList(condition, true)) when.branches = strings(*globs);
+    } else if (condition.key == "changed") {
+      if (auto globs = StringList(condition, true)) when.changed = strings(*globs);
+    } else if (condition.key == "event") {
+      auto events = StringList(condition, true);
+      if (!events) continue;
+      for (const auto& [event, node] : *events) {
+        if (!Contains(kEvents, event)) {
+          Error(Where(node), fmt::format("unknown event '{}'{}: use push, manual, pull_request "
+                                         "or tag",
+                                         event, DidYouMean(event, kEvents)));
+        }
+      }
+      when.events = strings(*events);
+    } else {
+      UnknownKey(condition, fmt::format("in 'when' of {}", draft.Label()), kWhenKeys);
+    }
+  }
+  return when;
+}
+
+std::optional<int> Loader::ParseRetryLimit(const Entry& entry) {
+  const std::string kForm = "give a count such as `retry: 2`, or `retry: {limit: 2, delay: 10s}`";
+  if (!entry.value.IsScalar()) {
+    Error(ValueWhere(entry), fmt::format("expected a count for '{}', got {}: {}", entry.key,
+                                         Describe(entry.value), kForm));
+    return std::nullopt;
+  }
+  const std::string& text = entry.value.Scalar();
+  if (text.empty() || text.size() > 9 || !std::ranges::all_of(text, ::isdigit)) {
+    Error(ValueWhere(entry), fmt::format("invalid retry count '{}': {}", text, kForm));
+    return std::nullopt;
+  }
+  int limit = std::stoi(text);
+  if (limit > kMaxRetryLimit) {
+    Error(ValueWhere(entry),
+          fmt::format("retry limit {} is too high: at most {}", limit, kMaxRetryLimit));
+    return std::nullopt;
+  }
+  return limit;
+}
+
+std::optional<RetryPolicy> Loader::ParseRetry(const Entry& entry, const StepDraft& draft) {
+  RetryPolicy retry;
+  if (!entry.value.IsMap()) {
+    std::optional<int> limit = ParseRetryLimit(entry);
+    if (!limit) return std::nullopt;
+    retry.limit = *limit;
+    return retry;
+  }
+  bool has_limit = false;
+  bool ok = true;
+  for (const Entry& field : Entries(entry.value)) {
+    if (field.key == "limit") {
+      has_limit = true;
+      std::optional<int> limit = ParseRetryLimit(field);
+      if (limit) retry.limit = *limit;
+      ok = ok && limit;
+    } else if (field.key == "delay") {
+      std::optional<Duration> delay = ParseDurationValue(field);
+      if (delay) retry.delay = *delay;
+      ok = ok && delay;
+    } else {
+      UnknownKey(field, fmt::format("in 'retry' of {}", draft.Label()), kRetryKeys);
+    }
+  }
+  if (!has_limit) {
+    Error(Where(entry.value), "'retry' needs a 'limit': e.g. `retry: {limit: 2, delay: 10s}`");
+    return std::nullopt;
+  }
+  if (!ok) return std::nullopt;
+  return retry;
+}
+
+// Only the literal text can be checked here: an expression counts as one path component.
+void Loader::CheckDir(const Entry& entry, std::string_view dir) {
+  if (dir.empty()) {
+    Error(ValueWhere(entry), "'dir' is empty: remove it to run in the workspace");
+    return;
+  }
+  if (dir.front() == '/') {
+    Error(ValueWhere(entry),
+          fmt::format("'dir' must be a path relative to the workspace, got '{}'", dir));
+    return;
+  }
+  int depth = 0;
+  size_t begin = 0;
+  while (begin <= dir.size()) {
+    size_t end = std::min(dir.find('/', begin), dir.size());
+    std::string_view part = dir.substr(begin, end - begin);
+    if (part == "..") {
+      if (--depth < 0) {
+        Error(ValueWhere(entry), fmt::format("'dir' must stay inside the workspace, but '{}' "
+                                             "goes above it with '..'",
+                                             dir));
+        return;
+      }
+    } else if (!part.empty() && part != ".") {
+      ++depth;
+    }
+    begin = end + 1;
+  }
+}
+
+// ---- expressions
+
+// The offset is into the scalar's value; the file may differ from it (quotes, folding,
+// escapes), so find the same `${{` in the text from the scalar on.
+SourceLocation Loader::ExpressionWhere(const YAML::Node& node, std::string_view text,
+                                       size_t offset) const {
+  YAML::Mark mark = node.Mark();
+  if (mark.is_null() || mark.pos < 0) return Where(node);
+  size_t before = 0;
+  for (size_t at = text.find("${{"); at < offset; at = text.find("${{", at + 1)) ++before;
+  size_t found = static_cast<size_t>(mark.pos);
+  for (size_t i = 0; i <= before; ++i) {
+    found = source_.find("${{", i == 0 ? found : found + 1);
+    if (found == std::string::npos) return Where(node);
+  }
+  return LocationAt(source_, found, static_cast<size_t>(mark.pos), Where(node));
+}
+
+void Loader::CheckTemplate(const YAML::Node& node, std::string_view text, Context context,
+                           StepDraft* step) {
+  auto parts = ParseTemplate(text);
+  if (!parts) {
+    Error(ExpressionWhere(node, text, parts.error().offset), parts.error().message);
+    return;
+  }
+  for (const TemplatePart& part : *parts) {
+    if (!part.is_expression) continue;
+    if (auto problem = CheckName(part.text, context, step)) {
+      Error(ExpressionWhere(node, text, part.offset), *problem);
+    }
+  }
+}
+
+// A search that stops at the target: a step usually reads a step it needs directly, and a
+// full closure per step would be quadratic on long chains.
+bool Loader::Needs(const StepDraft& draft, size_t target) {
+  ++search_generation_;
+  visited_.resize(drafts_.size(), 0);
+  std::vector<size_t> pending = {static_cast<size_t>(&draft - drafts_.data())};
+  while (!pending.empty()) {
+    size_t next = pending.back();
+    pending.pop_back();
+    for (const StepDraft::Need& need : drafts_[next].needs) {
+      if (need.step == target) return true;
+      if (visited_[need.step] == search_generation_) continue;
+      visited_[need.step] = search_generation_;
+      pending.push_back(need.step);
+    }
+  }
+  return false;
+}
+
+std::optional<std::string> Loader::CheckName(std::string_view name, Context context,
+                                             StepDraft* step) {
+  std::vector<std::string> parts;
+  for (size_t begin = 0; begin <= name.size();) {
+    size_t end = std::min(name.find('.', begin), name.size());
+    parts.emplace_back(name.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  const std::string& root = parts[0];
+  std::string_view place = context == Context::kVars ? "a var's value" : "the pipeline's env";
+
+  if (root == "build") {
+    const std::vector<std::string>& fields = BuildFieldNames();
+    if (parts.size() == 2 && Contains(fields, parts[1])) return std::nullopt;
+    if (parts.size() == 2) {
+      return fmt::format("unknown name '{}'{}", name, DidYouMean(parts[1], fields, "build."));
+    }
+    return fmt::format("invalid name '{}': use build.FIELD, FIELD one of {}", name,
+                       fmt::join(fields, ", "));
+  }
+  if (root == "vars") {
+    if (context != Context::kStep) {
+      return fmt::format("'{}' cannot be used in {}: it may use build.* and env.* only", name,
+                         place);
+    }
+    if (parts.size() != 2) return fmt::format("invalid name '{}': use vars.NAME", name);
+    if (Contains(var_names_, parts[1])) return std::nullopt;
+    return fmt::format("unknown var '{}'{}: declare it under `vars:` or pass --var {}=VALUE",
+                       name, DidYouMean(parts[1], var_names_, "vars."), parts[1]);
+  }
+  if (root == "env") {
+    if (parts.size() != 2) return fmt::format("invalid name '{}': use env.NAME", name);
+    bool in_environment = options_.environment.contains(parts[1]);
+    if (context == Context::kPipelineEnv) {
+      if (in_environment) return std::nullopt;
+      return fmt::format("unknown environment variable '{}': the pipeline's env may only use "
+                         "variables of the runner's environment",
+                         name);
+    }
+    if (in_environment || Contains(pipeline_env_names_, parts[1])) return std::nullopt;
+    return fmt::format(
+        "unknown environment variable '{}'{}: set it in the pipeline's `env:` or in the runner's "
+        "environment",
+        name, DidYouMean(parts[1], pipeline_env_names_, "env."));
+  }
+  if (root == "steps") {
+    if (context != Context::kStep) {
+      return fmt::format("'{}' cannot be used in {}: no step has run when it is set", name,
+                         place);
+    }
+    bool shape = (parts.size() == 3 && parts[2] == "status") ||
+                 (parts.size() == 4 && parts[2] == "outputs");
+    if (!shape) {
+      return fmt::format("invalid name '{}': use steps.ID.outputs.NAME or steps.ID.status", name);
+    }
+    const std::string& id = parts[1];
+    auto target = std::ranges::find(step_ids_, id);
+    if (target == step_ids_.end()) {
+      return fmt::format("unknown step '{}' in '{}'{}", id, name, DidYouMean(id, step_ids_));
+    }
+    if (step->has_id && id == step->step.id) {
+      return fmt::format("{} uses its own steps.{}: a step cannot read its own result",
+                         step->Label(), id);
+    }
+    if (Needs(*step, first_by_id_.at(id))) return std::nullopt;
+    return fmt::format("{} uses steps.{} but does not need '{}' (add it to needs)", step->Label(),
+                       id, id);
+  }
+  return fmt::format("unknown name '{}': a name starts with build., vars., env. or steps.{}",
+                     name, DidYouMean(root, kNameRoots));
+}
+
+}  // namespace
+
+std::optional<Pipeline> ParsePipeline(const std::string& path, const std::string& source,
+                                      const LoadOptions& options, Diagnostics& diags) {
+  auto error_count = [&] {
+    return std::ranges::count_if(diags.diagnostics(), [](const Diagnostic& d) {
+      return d.severity == Diagnostic::Severity::kError;
+    });
+  };
+  const auto errors_before = error_count();
+
+  if (source.size() > kMaxFileBytes) {
+    diags.Error({}, fmt::format("the pipeline file is {} bytes; the limit is {} bytes (1 MiB)",
+                                source.size(), kMaxFileBytes));
+    return std::nullopt;
+  }
+  std::optional<TextProblem> problem = CheckEncoding(source);
+  if (!problem) problem = StructureCheck(source).Run();
+  if (problem) {
+    diags.Error(LocationAt(source, problem->offset), problem->message);
+    return std::nullopt;
+  }
+
+  Pipeline pipeline;
+  pipeline.path = path;
+  try {
+    std::vector<YAML::Node> documents = YAML::LoadAll(source);
+    if (documents.empty() || documents[0].IsNull()) {
+      diags.Error({}, "the pipeline file is empty; it needs at least `version: 1` and `steps:`");
+      return std::nullopt;
+    }
+    if (documents.size() > 1) {
+      diags.Error(LocationOf(documents[1].Mark()),
+                  "a second YAML document starts here: a pipeline file holds one document");
+    }
+    Loader(source, options, diags).Load(documents[0], pipeline);
+  } catch (const YAML::Exception& e) {
+    diags.Error(LocationOf(e.mark), "invalid YAML: " + DescribeYamlError(e.msg));
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    diags.Error({}, fmt::format("cannot read the pipeline file: {}", e.what()));
+    return std::nullopt;
+  }
+  if (error_count() != errors_before) return std::nullopt;
+  return pipeline;
+}
+
+}  // namespace runner

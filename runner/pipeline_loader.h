@@ -1,0 +1,31 @@
+// Loads a pipeline file into the typed model and validates it (SPEC sections 3 and 4).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runner/diagnostics.h"
+#include "runner/environment.h"
+#include "runner/pipeline.h"
+
+namespace runner {
+
+struct LoadOptions {
+  // --var KEY=VALUE, in command-line order; a later one wins. A key the file does not declare
+  // defines a new var.
+  std::vector<std::pair<std::string, std::string>> var_overrides;
+  // For validating `env.NAME` expressions: a name is known when the pipeline's `env` or this
+  // environment has it.
+  Environment environment;
+};
+
+// Parses `source` (the text of the file named `path`) and validates it. Every problem found is
+// added to `diags` in one pass (YAML syntax errors stop the pass, since nothing after them
+// can be trusted). Returns the pipeline only when there is no error.
+// Never throws: yaml-cpp exceptions are turned into diagnostics.
+std::optional<Pipeline> ParsePipeline(const std::string& path, const std::string& source,
+                                      const LoadOptions& options, Diagnostics& diags);
+
+}  // namespace runner

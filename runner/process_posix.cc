@@ -1,0 +1,459 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <optional>
+
+#include "runner/process.h"
+
+// Signal handlers only write the signal number to a self-pipe, so Wait can poll the output pipes
+// and the signals together, and all real work happens outside the handlers. Reaping is by
+// waitpid(-1): as a subreaper the runner also inherits the orphans of steps, whose pids it never
+// learned. The flip side: the rest of the runner must not wait for children of its own (system(),
+// popen()); their statuses would be taken here. Not thread-safe: one thread drives the runner.
+
+namespace runner {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The handler's only state: where to write. A plain int read by the handler, written only
+// while the handlers are not installed.
+volatile sig_atomic_t g_signal_pipe = -1;
+bool g_instance_exists = false;
+
+constexpr int kHandledSignals[] = {SIGINT, SIGTERM, SIGCHLD};
+// Bytes taken from one process's pipe per round, so that a fast writer cannot starve the others
+// or hold Wait past its deadline.
+constexpr size_t kMaxReadPerRound = 256 * 1024;
+constexpr size_t kMaxFinalRead = 4 * 1024 * 1024;
+// While a leader has exited and its group lingers, the last member may die as the child of a
+// process other than us (so no SIGCHLD reaches us): look again at this interval.
+constexpr auto kGroupRecheck = std::chrono::milliseconds(100);
+
+void OnSignal(int sig) {
+  int saved_errno = errno;
+  unsigned char byte = static_cast<unsigned char>(sig);
+  // Non-blocking: if the pipe is full, Wait has plenty to read already.
+  ssize_t ignored = write(g_signal_pipe, &byte, 1);
+  (void)ignored;
+  errno = saved_errno;
+}
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+bool IsExecutableFile(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
+}
+
+// `path` as the child sees it after chdir(cwd), for checking from the runner.
+std::string FromRunner(const std::string& path, const std::string& cwd) {
+  if (cwd.empty() || path.starts_with('/')) return path;
+  return cwd + "/" + path;
+}
+
+// The path to exec: argv[0] itself when it holds a '/', else the first executable match on the
+// PATH of `env` (the child's, not ours, which is what posix_spawnp would use).
+Result<std::string> FindProgram(const std::string& name, const std::vector<std::string>& env,
+                                const std::string& cwd) {
+  if (name.empty()) return Fail("cannot start a process: the program name is empty");
+  if (name.find('/') != std::string::npos) {
+    if (IsExecutableFile(FromRunner(name, cwd))) return name;
+    return Fail("cannot run '" + name + "': not an executable file" +
+                (cwd.empty() ? std::string() : " (relative to '" + cwd + "')"));
+  }
+  std::optional<std::string> path_var;
+  for (const auto& entry : env) {
+    if (entry.starts_with("PATH=")) {
+      path_var = entry.substr(5);
+      break;
+    }
+  }
+  // execvp's default when PATH is unset.
+  std::string search = path_var.value_or("/bin:/usr/bin");
+  size_t begin = 0;
+  while (true) {
+    size_t end = search.find(':', begin);
+    std::string dir = search.substr(begin, end == std::string::npos ? end : end - begin);
+    // An empty PATH entry means the current directory.
+    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
+    if (IsExecutableFile(FromRunner(candidate, cwd))) return candidate;
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  return Fail("cannot run '" + name + "': not found on PATH (" +
+              (path_var ? "PATH=" + *path_var : std::string("PATH is not set")) + ")");
+}
+
+int ExitCode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+struct Process {
+  pid_t pid = 0;  // also the process group id
+  int out_fd = -1;
+  std::chrono::milliseconds kill_grace{0};
+  bool leader_exited = false;
+  int exit_code = 0;
+  bool group_gone = false;
+  bool termed_leftovers = false;  // SIGTERM sent to what the leader left running
+  std::optional<Clock::time_point> kill_at;
+};
+
+class PosixProcessRunner : public ProcessRunner {
+ public:
+  PosixProcessRunner();
+  ~PosixProcessRunner() override;
+
+  Result<int> Start(const ProcessSpec& spec) override;
+  void Terminate(int id, int sig) override;
+  void Kill(int id) override;
+  std::vector<ProcessEvent> Wait(Clock::time_point deadline) override;
+  int running() const override { return static_cast<int>(processes_.size()); }
+
+ private:
+  void ReadSignalPipe(std::vector<ProcessEvent>* events, bool* child_exited);
+  void Reap();
+  void CheckGroups(Clock::time_point now);
+  // Reads what is available; closes the pipe at end of file or when `final` (the group is gone,
+  // so whoever still holds the write end escaped it).
+  void ReadOutput(int id, Process* p, bool final, std::vector<ProcessEvent>* events);
+  void ArmKill(Process* p, Clock::time_point now);
+
+  int signal_pipe_[2] = {-1, -1};
+  struct sigaction old_actions_[std::size(kHandledSignals)];
+  struct sigaction old_sigpipe_;
+  sigset_t old_mask_;
+  int old_subreaper_ = 0;
+  int next_id_ = 1;
+  std::map<int, Process> processes_;
+};
+
+PosixProcessRunner::PosixProcessRunner() {
+  if (g_instance_exists) {
+    std::fprintf(stderr, "runner: internal error: a second PosixProcessRunner was created\n");
+    std::abort();
+  }
+  g_instance_exists = true;
+  if (pipe2(signal_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) {
+    std::fprintf(stderr, "runner: cannot create a pipe: %s\n", std::strerror(errno));
+    std::abort();
+  }
+  g_signal_pipe = signal_pipe_[1];
+
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  // SA_RESTART so that blocking calls elsewhere in the runner are not cut short.
+  action.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  for (size_t i = 0; i < std::size(kHandledSignals); ++i) {
+    sigaction(kHandledSignals[i], &action, &old_actions_[i]);
+  }
+  // A step that closes its pipe early must not kill the runner; children get SIGPIPE back
+  // through POSIX_SPAWN_SETSIGDEF.
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  sigaction(SIGPIPE, &ignore, &old_sigpipe_);
+  // Inherited blocked signals would leave Wait deaf to exits and interrupts.
+  sigset_t unblock;
+  sigemptyset(&unblock);
+  for (int sig : kHandledSignals) sigaddset(&unblock, sig);
+  pthread_sigmask(SIG_UNBLOCK, &unblock, &old_mask_);
+
+  prctl(PR_GET_CHILD_SUBREAPER, &old_subreaper_);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+PosixProcessRunner::~PosixProcessRunner() {
+  for (auto& [id, p] : processes_) {
+    if (!p.group_gone) kill(-p.pid, SIGKILL);
+  }
+  // SIGKILL is not instant: reap until every group is gone. Bounded, because a process stuck
+  // in the kernel (uninterruptible sleep) cannot be helped by waiting longer.
+  auto give_up = Clock::now() + std::chrono::seconds(5);
+  while (true) {
+    Reap();
+    bool all_gone = true;
+    for (auto& [id, p] : processes_) {
+      if (!p.group_gone && kill(-p.pid, 0) != 0 && errno == ESRCH) p.group_gone = true;
+      all_gone = all_gone && p.group_gone;
+    }
+    if (all_gone || Clock::now() >= give_up) break;
+    char buffer[64];
+    while (read(signal_pipe_[0], buffer, sizeof buffer) > 0) {
+    }
+    struct pollfd pfd = {signal_pipe_[0], POLLIN, 0};
+    poll(&pfd, 1, 10);
+  }
+  for (auto& [id, p] : processes_) {
+    if (p.out_fd >= 0) close(p.out_fd);
+  }
+
+  prctl(PR_SET_CHILD_SUBREAPER, old_subreaper_);
+  for (size_t i = 0; i < std::size(kHandledSignals); ++i) {
+    sigaction(kHandledSignals[i], &old_actions_[i], nullptr);
+  }
+  sigaction(SIGPIPE, &old_sigpipe_, nullptr);
+  pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
+  g_signal_pipe = -1;
+  close(signal_pipe_[0]);
+  close(signal_pipe_[1]);
+  g_instance_exists = false;
+}
+
+Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
+  if (spec.argv.empty()) return Fail("cannot start a process: no command given");
+  // Checked here so that the message names the path; posix_spawn would only say ENOENT.
+  if (!spec.cwd.empty()) {
+    struct stat st;
+    if (stat(spec.cwd.c_str(), &st) != 0) {
+      return Fail("cannot run '" + spec.argv[0] + "': working directory '" + spec.cwd +
+                  "': " + ErrnoText(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return Fail("cannot run '" + spec.argv[0] + "': working directory '" + spec.cwd +
+                  "' is not a directory");
+    }
+  }
+  Result<std::string> program = FindProgram(spec.argv[0], spec.env, spec.cwd);
+  if (!program) return Fail(program.error());
+
+  int out[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return Fail("cannot create a pipe: " + ErrnoText(errno));
+  fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+
+  int err = 0;
+  auto check = [&err](int rc) {
+    if (err == 0) err = rc;
+  };
+  if (!spec.cwd.empty()) check(posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str()));
+  check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0));
+  // dup2 clears close-on-exec on the targets only; the original write end stays close-on-exec.
+  check(posix_spawn_file_actions_adddup2(&actions, out[1], 1));
+  check(posix_spawn_file_actions_adddup2(&actions, out[1], 2));
+
+  // A runner started in the background inherits SIGINT ignored, and an ignored signal survives
+  // exec: reset every disposition so that Terminate(SIGINT) works on the child.
+  sigset_t all;
+  sigfillset(&all);
+  sigset_t none;
+  sigemptyset(&none);
+  check(posix_spawnattr_setflags(
+      &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
+  check(posix_spawnattr_setpgroup(&attr, 0));
+  check(posix_spawnattr_setsigdefault(&attr, &all));
+  check(posix_spawnattr_setsigmask(&attr, &none));
+
+  std::vector<char*> argv;
+  for (const auto& arg : spec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& entry : spec.env) envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
+
+  pid_t pid = 0;
+  if (err == 0)
+    err = posix_spawn(&pid, program->c_str(), &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  close(out[1]);
+  if (err != 0) {
+    close(out[0]);
+    return Fail("cannot run '" + spec.argv[0] + "' (" + *program + "): " + ErrnoText(err));
+  }
+
+  int id = next_id_++;
+  Process& p = processes_[id];
+  p.pid = pid;
+  p.out_fd = out[0];
+  p.kill_grace = spec.kill_grace;
+  return id;
+}
+
+void PosixProcessRunner::ArmKill(Process* p, Clock::time_point now) {
+  auto at = now + p->kill_grace;
+  if (!p->kill_at || at < *p->kill_at) p->kill_at = at;
+}
+
+void PosixProcessRunner::Terminate(int id, int sig) {
+  auto it = processes_.find(id);
+  if (it == processes_.end() || it->second.group_gone) return;
+  kill(-it->second.pid, sig);
+  ArmKill(&it->second, Clock::now());
+}
+
+void PosixProcessRunner::Kill(int id) {
+  auto it = processes_.find(id);
+  if (it == processes_.end() || it->second.group_gone) return;
+  kill(-it->second.pid, SIGKILL);
+}
+
+void PosixProcessRunner::ReadSignalPipe(std::vector<ProcessEvent>* events, bool* child_exited) {
+  unsigned char buffer[256];
+  ssize_t n;
+  while ((n = read(signal_pipe_[0], buffer, sizeof buffer)) > 0) {
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buffer[i] == SIGCHLD) {
+        *child_exited = true;
+      } else {
+        ProcessEvent event;
+        event.type = ProcessEvent::Type::kSignal;
+        event.signal = buffer[i];
+        events->push_back(std::move(event));
+      }
+    }
+  }
+}
+
+// waitpid(-1) also reaps orphans reparented to us as subreaper, whose exit nobody else awaits.
+void PosixProcessRunner::Reap() {
+  while (true) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    for (auto& [id, p] : processes_) {
+      if (p.pid == pid && !p.leader_exited) {
+        p.leader_exited = true;
+        p.exit_code = ExitCode(status);
+        break;
+      }
+    }
+  }
+}
+
+// Must follow Reap() with no Start() in between: once the group is empty its id may be reused.
+void PosixProcessRunner::CheckGroups(Clock::time_point now) {
+  for (auto& [id, p] : processes_) {
+    if (!p.leader_exited || p.group_gone) continue;
+    if (kill(-p.pid, 0) != 0 && errno == ESRCH) {
+      p.group_gone = true;
+      p.kill_at.reset();
+    } else if (!p.termed_leftovers) {
+      // What the step left running (`server &`) would outlive it and may hold the pipe open.
+      p.termed_leftovers = true;
+      kill(-p.pid, SIGTERM);
+      ArmKill(&p, now);
+    }
+  }
+}
+
+void PosixProcessRunner::ReadOutput(int id, Process* p, bool final,
+                                    std::vector<ProcessEvent>* events) {
+  if (p->out_fd < 0) return;
+  std::string data;
+  char buffer[65536];
+  bool eof = false;
+  // Once the group is gone the pipe holds at most its capacity (1 MiB at most unless raised),
+  // unless an escaped process keeps writing: read that much, then stop listening.
+  size_t limit = final ? kMaxFinalRead : kMaxReadPerRound;
+  while (data.size() < limit) {
+    ssize_t n = read(p->out_fd, buffer, sizeof buffer);
+    if (n > 0) {
+      data.append(buffer, n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // EAGAIN: nothing more for now. Any other error: the pipe is unusable; treat as closed.
+    eof = n == 0 || errno != EAGAIN;
+    break;
+  }
+  if (eof || final) {
+    close(p->out_fd);
+    p->out_fd = -1;
+  }
+  if (!data.empty()) {
+    ProcessEvent event;
+    event.type = ProcessEvent::Type::kOutput;
+    event.id = id;
+    event.data = std::move(data);
+    events->push_back(std::move(event));
+  }
+}
+
+std::vector<ProcessEvent> PosixProcessRunner::Wait(Clock::time_point deadline) {
+  std::vector<ProcessEvent> events;
+  bool first = true;
+  while (true) {
+    bool child_exited = first;  // a SIGCHLD may predate this call and be consumed already
+    first = false;
+    ReadSignalPipe(&events, &child_exited);
+    auto now = Clock::now();
+    if (child_exited) Reap();
+    // Also without a SIGCHLD: a lingering group can vanish while its last member is the child
+    // of a process other than us.
+    CheckGroups(now);
+
+    for (auto& [id, p] : processes_) {
+      if (p.kill_at && now >= *p.kill_at && !p.group_gone) {
+        kill(-p.pid, SIGKILL);
+        p.kill_at.reset();
+      }
+    }
+
+    for (auto it = processes_.begin(); it != processes_.end();) {
+      Process& p = it->second;
+      // Once the group is gone, whatever is in the pipe is all there will be from it.
+      ReadOutput(it->first, &p, p.group_gone, &events);
+      if (p.leader_exited && p.group_gone && p.out_fd < 0) {
+        ProcessEvent event;
+        event.type = ProcessEvent::Type::kDone;
+        event.id = it->first;
+        event.exit_code = p.exit_code;
+        events.push_back(std::move(event));
+        it = processes_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (!events.empty()) return events;
+
+    now = Clock::now();
+    if (now >= deadline) return events;
+    auto wake = deadline;
+    for (const auto& [id, p] : processes_) {
+      if (p.kill_at) wake = std::min(wake, *p.kill_at);
+      if (p.leader_exited && !p.group_gone) wake = std::min(wake, now + kGroupRecheck);
+    }
+
+    std::vector<pollfd> fds;
+    fds.push_back({signal_pipe_[0], POLLIN, 0});
+    for (const auto& [id, p] : processes_) {
+      if (p.out_fd >= 0) fds.push_back({p.out_fd, POLLIN, 0});
+    }
+    auto wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now).count();
+    if (wait_ns < 0) wait_ns = 0;
+    struct timespec timeout = {static_cast<time_t>(wait_ns / 1000000000),
+                               static_cast<long>(wait_ns % 1000000000)};
+    // EINTR (a signal arrived) is fine: the self-pipe tells us which.
+    ppoll(fds.data(), fds.size(), &timeout, nullptr);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<ProcessRunner> MakePosixProcessRunner() {
+  return std::make_unique<PosixProcessRunner>();
+}
+
+}  // namespace runner

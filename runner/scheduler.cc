@@ -1,0 +1,493 @@
+#include "runner/scheduler.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <filesystem>
+
+#include "runner/atomic_file.h"
+#include "runner/duration.h"
+#include "runner/expression.h"
+#include "steps/shell.h"
+
+namespace runner {
+
+namespace {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+using std::chrono::steady_clock;
+
+constexpr size_t kTailBytes = 16 * 1024;
+
+bool IsTerminal(StepStatus status) {
+  return status != StepStatus::kPending && status != StepStatus::kRunning;
+}
+
+std::pair<std::string_view, std::string_view> SplitFirst(std::string_view name) {
+  size_t dot = name.find('.');
+  if (dot == std::string_view::npos) return {name, {}};
+  return {name.substr(0, dot), name.substr(dot + 1)};
+}
+
+std::optional<std::string> FindValue(const std::vector<std::pair<std::string, std::string>>& list,
+                                     std::string_view name) {
+  for (const auto& [key, value] : list) {
+    if (key == name) return value;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// A step that has started and not finished: running, or waiting for its next attempt.
+struct Scheduler::Active {
+  size_t index = 0;
+  int process_id = -1;
+  AtomicFileWriter log;
+  std::unique_ptr<SecretMasker::Stream> stream;
+  std::string output_file;
+  SteadyTime attempt_started;
+  std::optional<SteadyTime> deadline;   // the step's timeout for this attempt
+  std::optional<SteadyTime> retry_at;   // waiting for the next attempt
+  StepStatus ending = StepStatus::kPending;  // kTimedOut or kCancelled once decided
+};
+
+Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildContext& context,
+                                      const Environment& environment) {
+  BuildValues values;
+  NameLookup lookup = [&](std::string_view name) -> std::optional<std::string> {
+    auto [scope, rest] = SplitFirst(name);
+    if (scope == "build") return context.Field(rest);
+    if (scope == "env") return Lookup(environment, rest);
+    return std::nullopt;
+  };
+  for (const VarEntry& var : pipeline.vars) {
+    auto value = ExpandTemplate(var.value.text, lookup);
+    if (!value) return Fail("vars." + var.name + ": " + value.error());
+    values.vars.emplace_back(var.name, *value);
+  }
+  for (const EnvEntry& entry : pipeline.env) {
+    auto value = ExpandTemplate(entry.value.text, lookup);
+    if (!value) return Fail("env." + entry.name + ": " + value.error());
+    values.env.emplace_back(entry.name, *value);
+  }
+  for (const std::string& name : pipeline.secrets) {
+    if (auto value = FindValue(values.env, name)) {
+      values.secrets.push_back(*value);
+    } else if (auto from_env = Lookup(environment, name)) {
+      values.secrets.push_back(*from_env);
+    }
+  }
+  return values;
+}
+
+Scheduler::Scheduler(const Pipeline& pipeline, const Plan& plan, const BuildContext& context,
+                     const BuildValues& values, const SecretMasker& masker,
+                     ProcessRunner& processes, BuildObserver& observer, SchedulerOptions options)
+    : pipeline_(pipeline),
+      plan_(plan),
+      context_(context),
+      values_(values),
+      masker_(masker),
+      processes_(processes),
+      observer_(observer),
+      options_(std::move(options)) {
+  record_.context = context;
+  for (const PlannedStep& planned : plan_.steps) {
+    StepRecord step;
+    step.id = planned.step->id;
+    step.name = planned.step->name.empty() ? planned.step->id : planned.step->name;
+    step.kind = std::string(planned.step->kind());
+    record_.steps.push_back(std::move(step));
+  }
+  satisfied_.assign(record_.steps.size(), false);
+}
+
+Scheduler::~Scheduler() = default;
+
+BuildRecord Scheduler::Run() {
+  record_.started = std::chrono::system_clock::now();
+  SteadyTime start = steady_clock::now();
+  std::optional<SteadyTime> build_deadline;
+  if (pipeline_.timeout) build_deadline = start + *pipeline_.timeout;
+  observer_.BuildStarted(record_);
+
+  for (;;) {
+    if (!stop_signal_ && !build_timed_out_) StartReadySteps();
+    bool done = std::all_of(record_.steps.begin(), record_.steps.end(),
+                            [](const StepRecord& step) { return IsTerminal(step.status); });
+    if (done && active_.empty()) break;
+
+    SteadyTime now = steady_clock::now();
+    SteadyTime wake = now + observer_.tick_interval();
+    if (build_deadline && !build_timed_out_) wake = std::min(wake, *build_deadline);
+    for (const auto& active : active_) {
+      if (active->deadline && active->ending == StepStatus::kPending) {
+        wake = std::min(wake, *active->deadline);
+      }
+      if (active->retry_at) wake = std::min(wake, *active->retry_at);
+    }
+    for (const ProcessEvent& event : processes_.Wait(wake)) HandleEvent(event);
+
+    now = steady_clock::now();
+    if (build_deadline && now >= *build_deadline && !build_timed_out_ && !stop_signal_) {
+      build_timed_out_ = true;
+      for (StepRecord& step : record_.steps) {
+        if (step.status == StepStatus::kPending) {
+          step.status = StepStatus::kCancelled;
+          step.message = "not started: the build timed out";
+        }
+      }
+      for (const auto& active : active_) {
+        AppendLog(active->index,
+                  fmt::format("runner: the build's timeout ({}) passed; stopping this step\n",
+                              FormatDuration(*pipeline_.timeout)));
+        active->ending = StepStatus::kTimedOut;
+        active->retry_at.reset();
+        if (active->process_id >= 0) processes_.Terminate(active->process_id, SIGTERM);
+      }
+    }
+    CheckDeadlines();
+    observer_.Tick();
+  }
+
+  std::error_code ignored;
+  std::filesystem::remove_all(options_.build_dir + "/.outputs", ignored);
+  record_.finished = std::chrono::system_clock::now();
+  bool failed = std::any_of(record_.steps.begin(), record_.steps.end(), [](const StepRecord& s) {
+    return s.status == StepStatus::kFailed || s.status == StepStatus::kTimedOut;
+  });
+  if (stop_signal_) {
+    record_.status = "cancelled";
+    record_.exit_code = 128 + stop_signal_;
+  } else if (build_timed_out_) {
+    record_.status = "timed_out";
+    record_.exit_code = 1;
+  } else {
+    record_.status = failed ? "failed" : "success";
+    record_.exit_code = failed ? 1 : 0;
+  }
+  observer_.BuildFinished(record_);
+  return record_;
+}
+
+void Scheduler::StartReadySteps() {
+  // Repeats because skipping a step can make its dependants ready in the same pass.
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < plan_.steps.size(); ++i) {
+      StepRecord& step = record_.steps[i];
+      if (step.status != StepStatus::kPending) continue;
+      const PlannedStep& planned = plan_.steps[i];
+      std::string unmet;
+      bool waiting = false;
+      for (const std::string& need : planned.needs) {
+        size_t j = 0;
+        while (record_.steps[j].id != need) ++j;
+        if (!IsTerminal(record_.steps[j].status)) {
+          waiting = true;
+        } else if (!satisfied_[j] && unmet.empty()) {
+          unmet = need;
+        }
+      }
+      if (!unmet.empty()) {
+        size_t j = 0;
+        while (record_.steps[j].id != unmet) ++j;
+        FinishStep(i, StepStatus::kSkipped,
+                   fmt::format("need '{}' {}", unmet, StatusName(record_.steps[j].status)));
+        changed = true;
+        continue;
+      }
+      if (waiting) continue;
+      if (planned.skip_reason) {
+        satisfied_[i] = true;
+        FinishStep(i, StepStatus::kSkipped, *planned.skip_reason);
+        changed = true;
+        continue;
+      }
+      if (static_cast<int>(active_.size()) >= options_.jobs) return;
+      Launch(i);
+      changed = true;
+    }
+  }
+}
+
+std::optional<std::string> Scheduler::LookupName(std::string_view name) {
+  auto [scope, rest] = SplitFirst(name);
+  if (scope == "build") return context_.Field(rest);
+  if (scope == "vars") return FindValue(values_.vars, rest);
+  if (scope == "env") {
+    if (auto value = FindValue(values_.env, rest)) return value;
+    return Lookup(options_.environment, rest);
+  }
+  if (scope != "steps") return std::nullopt;
+  auto [id, field] = SplitFirst(rest);
+  size_t j = 0;
+  while (j < record_.steps.size() && record_.steps[j].id != id) ++j;
+  if (j == record_.steps.size()) return std::nullopt;
+  const StepRecord& need = record_.steps[j];
+  if (field == "status") return std::string(StatusName(need.status));
+  auto [outputs, output] = SplitFirst(field);
+  if (outputs != "outputs") return std::nullopt;
+  for (const auto& [key, value] : need.outputs) {
+    if (key == output) return value;
+  }
+  // An output that is not there must stop the step: passing on an empty AMI id is exactly the
+  // mistake this tool exists to prevent.
+  lookup_error_ = fmt::format("step '{}' ({}) has no output '{}'", need.id,
+                              StatusName(need.status), output);
+  return std::nullopt;
+}
+
+void Scheduler::Launch(size_t index) {
+  const Step& step = *plan_.steps[index].step;
+  StepRecord& record = record_.steps[index];
+  Active* active = nullptr;
+  if (record.status == StepStatus::kPending) {
+    auto owned = std::make_unique<Active>();
+    owned->index = index;
+    owned->stream = std::make_unique<SecretMasker::Stream>(masker_);
+    record.log = "logs/" + step.id + ".log";
+    if (auto opened = owned->log.Open(options_.build_dir + "/" + record.log); !opened) {
+      record.log.clear();
+      active_.push_back(std::move(owned));
+      record.status = StepStatus::kRunning;
+      record.started = std::chrono::system_clock::now();
+      FinishStep(index, StepStatus::kFailed, opened.error());
+      return;
+    }
+    active = owned.get();
+    active_.push_back(std::move(owned));
+    record.status = StepStatus::kRunning;
+    record.started = std::chrono::system_clock::now();
+    observer_.StepStarted(record);
+  } else {
+    for (auto& candidate : active_) {
+      if (candidate->index == index) active = candidate.get();
+    }
+  }
+  active->retry_at.reset();
+  active->ending = StepStatus::kPending;
+  ++record.attempts;
+  if (record.attempts > 1) {
+    AppendLog(index, fmt::format("runner: attempt {} of {}\n", record.attempts,
+                                 step.retry.limit + 1));
+  }
+  active->attempt_started = steady_clock::now();
+  if (step.timeout) active->deadline = active->attempt_started + *step.timeout;
+
+  auto fail = [&](const std::string& message) {
+    AppendLog(index, "runner: " + message + "\n");
+    FinishStep(index, StepStatus::kFailed, message);
+  };
+
+  Environment env = options_.environment;
+  for (const auto& [key, value] : values_.env) env.insert_or_assign(key, value);
+  auto lookup = [&](std::string_view name) { return LookupName(name); };
+  for (const EnvEntry& entry : step.env) {
+    lookup_error_.clear();
+    auto value = ExpandTemplate(entry.value.text, lookup);
+    if (!value) {
+      return fail(fmt::format("env {}: {}", entry.name,
+                              lookup_error_.empty() ? value.error() : lookup_error_));
+    }
+    env.insert_or_assign(entry.name, *value);
+  }
+  std::string cwd = context_.workspace;
+  if (step.dir) {
+    lookup_error_.clear();
+    auto dir = ExpandTemplate(step.dir->text, lookup);
+    if (!dir) return fail("dir: " + (lookup_error_.empty() ? dir.error() : lookup_error_));
+    cwd = (std::filesystem::path(cwd) / *dir).lexically_normal().string();
+  }
+  active->output_file = options_.build_dir + "/.outputs/" + step.id;
+  std::error_code ec;
+  std::filesystem::create_directories(options_.build_dir + "/.outputs", ec);
+  if (auto cleared = WriteFileAtomic(active->output_file, ""); !cleared) {
+    return fail(cleared.error());
+  }
+  env.insert_or_assign("RUNNER_PROJECT", context_.project);
+  env.insert_or_assign("RUNNER_BRANCH", context_.branch);
+  env.insert_or_assign("RUNNER_COMMIT", context_.commit);
+  env.insert_or_assign("RUNNER_BUILD_NUMBER", context_.number);
+  env.insert_or_assign("RUNNER_BUILD_ID", context_.id);
+  env.insert_or_assign("RUNNER_WORKSPACE", context_.workspace);
+  env.insert_or_assign("RUNNER_STEP", step.id);
+  env.insert_or_assign("RUNNER_OUTPUT", active->output_file);
+
+  ProcessSpec spec;
+  const auto& action = std::get<RunAction>(step.action);
+  spec.argv = ShellCommand(action.script);
+  spec.env = ToEnvp(env);
+  spec.cwd = cwd;
+  spec.kill_grace = DefaultKillGrace(step);
+  auto started = processes_.Start(spec);
+  if (!started) return fail(started.error());
+  active->process_id = *started;
+}
+
+Scheduler::Active* Scheduler::FindActive(int process_id) {
+  for (auto& active : active_) {
+    if (active->process_id == process_id) return active.get();
+  }
+  return nullptr;
+}
+
+void Scheduler::AppendLog(size_t index, std::string_view text) {
+  for (auto& active : active_) {
+    if (active->index != index) continue;
+    std::string masked = active->stream->Feed(text);
+    active->log.Append(masked);
+    StepRecord& record = record_.steps[index];
+    record.log_tail += masked;
+    if (record.log_tail.size() > 2 * kTailBytes) {
+      record.log_tail.erase(0, record.log_tail.size() - kTailBytes);
+    }
+    observer_.StepOutput(record, masked);
+  }
+}
+
+void Scheduler::HandleEvent(const ProcessEvent& event) {
+  switch (event.type) {
+    case ProcessEvent::Type::kOutput:
+      if (Active* active = FindActive(event.id)) AppendLog(active->index, event.data);
+      break;
+    case ProcessEvent::Type::kDone:
+      if (Active* active = FindActive(event.id)) {
+        active->process_id = -1;
+        FinishAttempt(active->index, event.exit_code);
+      }
+      break;
+    case ProcessEvent::Type::kSignal:
+      Stop(event.signal);
+      break;
+  }
+}
+
+void Scheduler::Stop(int signal) {
+  if (stop_signal_) {
+    // A second signal: the user does not want to wait for the grace period.
+    for (const auto& active : active_) {
+      if (active->process_id >= 0) processes_.Kill(active->process_id);
+    }
+    return;
+  }
+  stop_signal_ = signal;
+  std::string why = fmt::format("cancelled by {}", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  for (StepRecord& step : record_.steps) {
+    if (step.status == StepStatus::kPending) {
+      step.status = StepStatus::kCancelled;
+      step.message = "not started: " + why;
+    }
+  }
+  std::vector<size_t> waiting;
+  for (const auto& active : active_) {
+    active->ending = StepStatus::kCancelled;
+    if (active->process_id >= 0) {
+      processes_.Terminate(active->process_id, signal);
+    } else {
+      waiting.push_back(active->index);
+    }
+  }
+  // Steps waiting for a retry have nothing running, so they end now.
+  for (size_t index : waiting) FinishStep(index, StepStatus::kCancelled, why);
+}
+
+void Scheduler::CheckDeadlines() {
+  SteadyTime now = steady_clock::now();
+  std::vector<size_t> retry;
+  for (const auto& active : active_) {
+    if (active->retry_at && now >= *active->retry_at && !stop_signal_ && !build_timed_out_) {
+      retry.push_back(active->index);
+    }
+    if (active->process_id >= 0 && active->deadline && now >= *active->deadline &&
+        active->ending == StepStatus::kPending) {
+      active->ending = StepStatus::kTimedOut;
+      const Step& step = *plan_.steps[active->index].step;
+      AppendLog(active->index, fmt::format("runner: timed out after {}; sending SIGTERM\n",
+                                           FormatDuration(*step.timeout)));
+      processes_.Terminate(active->process_id, SIGTERM);
+    }
+  }
+  // Launch may finish a step at once and so change active_: start retries after the scan.
+  for (size_t index : retry) Launch(index);
+}
+
+void Scheduler::FinishAttempt(size_t index, int exit_code) {
+  Active* active = nullptr;
+  for (auto& candidate : active_) {
+    if (candidate->index == index) active = candidate.get();
+  }
+  StepRecord& record = record_.steps[index];
+  const Step& step = *plan_.steps[index].step;
+  record.exit_code = exit_code;
+
+  StepStatus status = active->ending;
+  std::string message;
+  if (status == StepStatus::kCancelled) {
+    message = fmt::format("cancelled by {}", stop_signal_ == SIGINT ? "SIGINT" : "SIGTERM");
+  } else if (status == StepStatus::kTimedOut) {
+    message = build_timed_out_ ? "the build timed out"
+                               : "timed out after " + FormatDuration(*step.timeout);
+  } else if (exit_code != 0) {
+    status = StepStatus::kFailed;
+    message = fmt::format("exit code {}", exit_code);
+  } else {
+    auto text = ReadFile(active->output_file);
+    auto outputs = text ? ParseStepOutputs(*text) : Result<Outputs>(Fail(text.error()));
+    if (outputs) {
+      record.outputs = std::move(*outputs);
+      status = StepStatus::kSuccess;
+    } else {
+      status = StepStatus::kFailed;
+      message = outputs.error();
+      AppendLog(index, "runner: " + message + "\n");
+    }
+  }
+
+  bool may_retry = (status == StepStatus::kFailed || status == StepStatus::kTimedOut) &&
+                   !build_timed_out_ && !stop_signal_ && record.attempts <= step.retry.limit;
+  if (may_retry) {
+    AppendLog(index, fmt::format("runner: attempt {} {}; retrying in {}\n", record.attempts,
+                                 message, FormatDuration(step.retry.delay)));
+    active->retry_at = std::chrono::steady_clock::now() + step.retry.delay;
+    active->deadline.reset();
+    return;
+  }
+  FinishStep(index, status, message);
+}
+
+void Scheduler::FinishStep(size_t index, StepStatus status, std::string message) {
+  StepRecord& record = record_.steps[index];
+  record.status = status;
+  record.message = masker_.Mask(message);
+  if (status == StepStatus::kSuccess) satisfied_[index] = true;
+  auto it = std::find_if(active_.begin(), active_.end(),
+                         [&](const auto& active) { return active->index == index; });
+  if (it == active_.end()) {
+    // Never started (skipped): nothing to finish but the record.
+    observer_.StepFinished(record);
+    return;
+  }
+  Active& active = **it;
+  std::string rest = active.stream->Finish();
+  active.log.Append(rest);
+  record.log_tail += rest;
+  if (!rest.empty()) observer_.StepOutput(record, rest);
+  if (record.log_tail.size() > kTailBytes) {
+    record.log_tail.erase(0, record.log_tail.size() - kTailBytes);
+  }
+  if (active.log.is_open()) {
+    if (auto committed = active.log.Commit(); !committed) {
+      record.message += (record.message.empty() ? "" : "; ") + committed.error();
+    }
+  }
+  if (!active.output_file.empty()) ::unlink(active.output_file.c_str());
+  record.finished = std::chrono::system_clock::now();
+  active_.erase(it);
+  observer_.StepFinished(record);
+}
+
+}  // namespace runner

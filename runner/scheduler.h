@@ -1,0 +1,95 @@
+// Runs a plan (SPEC sections 3 and 5): ready steps in parallel up to the job limit, needs,
+// `when`, timeouts, retries, cancellation on signals, outputs between steps, per-step logs.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runner/build_context.h"
+#include "runner/build_record.h"
+#include "runner/environment.h"
+#include "runner/masker.h"
+#include "runner/pipeline.h"
+#include "runner/plan.h"
+#include "runner/process.h"
+#include "runner/result.h"
+
+namespace runner {
+
+// Receives what a build does as it happens (the console implements it).
+class BuildObserver {
+ public:
+  virtual ~BuildObserver() = default;
+  virtual void BuildStarted(const BuildRecord& build) = 0;
+  virtual void StepStarted(const StepRecord& step) = 0;
+  // Output of a running step, already masked.
+  virtual void StepOutput(const StepRecord& step, std::string_view text) = 0;
+  virtual void StepFinished(const StepRecord& step) = 0;
+  virtual void BuildFinished(const BuildRecord& build) = 0;
+  // Called at least every tick_interval() while steps run (for a live status line).
+  virtual void Tick() {}
+  virtual Duration tick_interval() const { return std::chrono::hours(1); }
+};
+
+// Values computed once per build from the pipeline: vars and the pipeline's env, with their
+// expressions expanded (they may use build.* and the runner's env.*).
+struct BuildValues {
+  std::vector<std::pair<std::string, std::string>> vars;
+  std::vector<std::pair<std::string, std::string>> env;
+  // The values of the variables named by `secrets:` (the pipeline's env, else the runner's).
+  std::vector<std::string> secrets;
+};
+Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildContext& context,
+                                      const Environment& environment);
+
+struct SchedulerOptions {
+  int jobs = 1;
+  std::string build_dir;   // STATE/builds/BUILD_ID; logs go to build_dir/logs
+  Environment environment;  // the runner's own
+};
+
+class Scheduler {
+ public:
+  // All references must outlive the scheduler.
+  Scheduler(const Pipeline& pipeline, const Plan& plan, const BuildContext& context,
+            const BuildValues& values, const SecretMasker& masker, ProcessRunner& processes,
+            BuildObserver& observer, SchedulerOptions options);
+  ~Scheduler();
+
+  // Runs the build to the end (or until cancelled) and returns its record.
+  BuildRecord Run();
+
+ private:
+  struct Active;
+
+  void StartReadySteps();
+  void Launch(size_t index);
+  void HandleEvent(const ProcessEvent& event);
+  void FinishAttempt(size_t index, int exit_code);
+  void FinishStep(size_t index, StepStatus status, std::string message);
+  void CheckDeadlines();
+  void Stop(int signal);
+  std::optional<std::string> LookupName(std::string_view name);
+  Active* FindActive(int process_id);
+  void AppendLog(size_t index, std::string_view text);
+
+  const Pipeline& pipeline_;
+  const Plan& plan_;
+  const BuildContext& context_;
+  const BuildValues& values_;
+  const SecretMasker& masker_;
+  ProcessRunner& processes_;
+  BuildObserver& observer_;
+  SchedulerOptions options_;
+
+  BuildRecord record_;
+  std::vector<bool> satisfied_;  // per plan step: finished so that dependants may run
+  std::vector<std::unique_ptr<Active>> active_;
+  int stop_signal_ = 0;
+  bool build_timed_out_ = false;
+  std::string lookup_error_;
+};
+
+}  // namespace runner

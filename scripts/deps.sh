@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian package runner needs to build, test and benchmark. Idempotent: when all
+# are present it does nothing (and needs no network).
+set -euo pipefail
+
+packages=(
+  # build
+  g++ cmake ninja-build pkg-config
+  libyaml-cpp-dev libgit2-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  # tests
+  libgtest-dev libgmock-dev git bash libxml2-utils bsdutils procps
+  # benchmarks
+  make
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$package")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps.sh: run as root or install sudo" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "deps.sh: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+  "${missing[@]}"

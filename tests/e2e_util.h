@@ -1,0 +1,140 @@
+// Driving the built `runner` binary from tests: run it to completion, or start it and signal
+// it, with a chosen environment and working directory.
+#pragma once
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/test_util.h"
+
+namespace runner::testing {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// A minimal environment a test controls fully (no CI variables leak in from the machine).
+inline std::map<std::string, std::string> BaseEnv() {
+  return {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+          {"HOME", ::getenv("HOME") ? ::getenv("HOME") : "/root"},
+          {"LANG", "C.UTF-8"},
+          {"TERM", "dumb"}};
+}
+
+// Blocks until `done` holds or `timeout` passes; true when it held.
+inline bool AwaitCondition(const std::function<bool()>& done,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+inline bool ProcessExists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+// The built runner, started with stdout and stderr going to files in `dir`.
+class RunnerProcess {
+ public:
+  RunnerProcess(const std::vector<std::string>& args, const std::string& cwd,
+                const std::map<std::string, std::string>& env, const std::string& output_dir)
+      : out_path_(output_dir + "/.stdout"), err_path_(output_dir + "/.stderr") {
+    std::vector<std::string> argv_storage = {RUNNER_BIN};
+    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& arg : argv_storage) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> env_storage;
+    for (const auto& [key, value] : env) env_storage.push_back(key + "=" + value);
+    std::vector<char*> envp;
+    for (auto& entry : env_storage) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+    int error = ::posix_spawn(&pid_, RUNNER_BIN, &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (error != 0) ADD_FAILURE() << "cannot start " << RUNNER_BIN;
+  }
+
+  ~RunnerProcess() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  pid_t pid() const { return pid_; }
+  void Signal(int sig) { ::kill(pid_, sig); }
+
+  // Waits for the exit (at most `timeout`, then kills it and fails the test).
+  RunResult Wait(std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
+    RunResult result;
+    int status = 0;
+    bool done = AwaitCondition(
+        [&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
+    if (!done) {
+      ADD_FAILURE() << "runner did not exit within " << timeout.count() << "ms";
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
+    exited_ = true;
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    result.out = ReadTextFile(out_path_);
+    result.err = ReadTextFile(err_path_);
+    return result;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  std::string out_path_;
+  std::string err_path_;
+};
+
+inline RunResult RunRunner(const std::vector<std::string>& args, const std::string& cwd,
+                           const std::map<std::string, std::string>& env = BaseEnv()) {
+  RunnerProcess process(args, cwd, env, cwd);
+  return process.Wait();
+}
+
+// Runs a shell command for test set-up (creating Git repositories and the like).
+inline void Shell(const std::string& command) {
+  int status = std::system(command.c_str());
+  ASSERT_EQ(status, 0) << command;
+}
+
+// A Git repository with one commit of `files`, on branch `branch` (any name Git accepts,
+// passed through the environment so that it is never shell syntax here).
+inline void MakeGitRepo(const std::string& dir, const std::map<std::string, std::string>& files,
+                        const std::string& branch = "main") {
+  for (const auto& [path, text] : files) WriteTextFile(dir + "/" + path, text);
+  ::setenv("RUNNER_TEST_BRANCH", branch.c_str(), 1);
+  Shell("cd '" + dir +
+        "' && git -c init.defaultBranch=main init -q . && git checkout -q -b \"$RUNNER_TEST_BRANCH\" "
+        "&& git add -A && GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t "
+        "GIT_COMMITTER_EMAIL=t@example.com git commit -qm initial");
+  ::unsetenv("RUNNER_TEST_BRANCH");
+}
+
+}  // namespace runner::testing

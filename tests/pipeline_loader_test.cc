@@ -1,0 +1,840 @@
+#include "runner/pipeline_loader.h"
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace runner {
+namespace {
+
+using std::chrono::minutes;
+using std::chrono::seconds;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// The formatted diagnostics of a file that must not load.
+std::string Errors(const std::string& source, const LoadOptions& options = {}) {
+  Diagnostics diags("pipeline.yml", source);
+  std::optional<Pipeline> pipeline = ParsePipeline("pipeline.yml", source, options, diags);
+  EXPECT_FALSE(pipeline.has_value());
+  EXPECT_TRUE(diags.HasErrors());
+  return diags.Format();
+}
+
+// The pipeline of a file that must load without a diagnostic.
+Pipeline Load(const std::string& source, const LoadOptions& options = {}) {
+  Diagnostics diags("pipeline.yml", source);
+  std::optional<Pipeline> pipeline = ParsePipeline("pipeline.yml", source, options, diags);
+  EXPECT_EQ(diags.Format(), "");
+  // Thrown so that the test stops (GoogleTest reports it) instead of indexing an empty model.
+  if (!pipeline) throw std::runtime_error("the pipeline did not load");
+  return *pipeline;
+}
+
+// A valid file with `steps` as given.
+std::string WithSteps(const std::string& steps) { return "version: 1\nsteps:\n" + steps; }
+
+// ---- a valid file
+
+TEST(PipelineLoaderTest, LoadsTheWholeModel) {
+  Pipeline p = Load(R"(version: 1
+project: orders
+env: {GOFLAGS: -trimpath, LEVEL: 3, DEBUG: true}
+secrets: [DB_PASSWORD, API_TOKEN]
+vars: {store: "file://.runner/store", region: eu-west-1}
+timeout: 45m
+steps:
+  - id: compile
+    run: go build ./...
+  - id: test
+    name: "unit tests on ${{ build.branch }}"
+    needs: [compile]
+    when:
+      branch: [main, "release/*"]
+      event: push
+      changed: ["**/*.go"]
+    env:
+      STORE: "${{ vars.store }}/${{ build.id }}"
+      FLAGS: ${{ env.GOFLAGS }}
+    dir: services/orders
+    timeout: 1h30m
+    retry: {limit: 2, delay: 10s}
+    kill_grace: 30s
+    run: |
+      go test ./...
+      echo "$STORE"
+  - id: publish
+    retry: 3
+    env: {AMI: "${{ steps.test.outputs.ami_id }}", RESULT: "${{ steps.compile.status }}"}
+    run: ./publish.sh
+)");
+  EXPECT_EQ(p.path, "pipeline.yml");
+  EXPECT_EQ(p.version, 1);
+  EXPECT_EQ(p.project, "orders");
+  ASSERT_EQ(p.env.size(), 3u);
+  EXPECT_EQ(p.env[0].name, "GOFLAGS");
+  EXPECT_EQ(p.env[0].value.text, "-trimpath");
+  EXPECT_EQ(p.env[1].value.text, "3");     // numbers as written
+  EXPECT_EQ(p.env[2].value.text, "true");  // booleans as written
+  EXPECT_EQ(p.env[0].value.where.line, 3);
+  EXPECT_EQ(p.env[0].value.where.column, 16);
+  EXPECT_EQ(p.secrets, (std::vector<std::string>{"DB_PASSWORD", "API_TOKEN"}));
+  ASSERT_EQ(p.vars.size(), 2u);
+  EXPECT_EQ(p.vars[0].name, "store");
+  EXPECT_EQ(p.vars[0].value.text, "file://.runner/store");
+  EXPECT_EQ(p.timeout, Duration(minutes(45)));
+  ASSERT_EQ(p.steps.size(), 3u);
+
+  const Step& compile = p.steps[0];
+  EXPECT_EQ(compile.id, "compile");
+  EXPECT_EQ(compile.name, "compile");  // defaults to the id
+  EXPECT_EQ(compile.where.line, 8);
+  EXPECT_EQ(compile.where.column, 5);
+  EXPECT_TRUE(compile.needs.empty());
+  EXPECT_EQ(compile.kind(), "run");
+  EXPECT_EQ(std::get<RunAction>(compile.action).script, "go build ./...");
+  EXPECT_EQ(compile.retry.limit, 0);
+  EXPECT_FALSE(compile.timeout);
+  EXPECT_FALSE(compile.when);
+
+  const Step& test = p.steps[1];
+  EXPECT_EQ(test.name, "unit tests on ${{ build.branch }}");  // expanded later, at run time
+  EXPECT_EQ(test.needs, (std::vector<std::string>{"compile"}));
+  ASSERT_TRUE(test.when);
+  EXPECT_EQ(test.when->branches, (std::vector<std::string>{"main", "release/*"}));
+  EXPECT_EQ(test.when->events, (std::vector<std::string>{"push"}));
+  EXPECT_EQ(test.when->changed, (std::vector<std::string>{"**/*.go"}));
+  ASSERT_EQ(test.env.size(), 2u);
+  EXPECT_EQ(test.env[0].value.text, "${{ vars.store }}/${{ build.id }}");
+  ASSERT_TRUE(test.dir);
+  EXPECT_EQ(test.dir->text, "services/orders");
+  EXPECT_EQ(test.timeout, Duration(minutes(90)));
+  EXPECT_EQ(test.retry.limit, 2);
+  EXPECT_EQ(test.retry.delay, Duration(seconds(10)));
+  EXPECT_EQ(test.kill_grace, Duration(seconds(30)));
+  EXPECT_EQ(std::get<RunAction>(test.action).script, "go test ./...\necho \"$STORE\"\n");
+
+  const Step& publish = p.steps[2];
+  EXPECT_EQ(publish.needs, (std::vector<std::string>{"test"}));  // absent: the previous step
+  EXPECT_EQ(publish.retry.limit, 3);
+  EXPECT_EQ(publish.retry.delay, Duration(0));
+}
+
+TEST(PipelineLoaderTest, EmptyNeedsMeansNoDependency) {
+  Pipeline p = Load(WithSteps("  - id: a\n    run: x\n  - id: b\n    needs: []\n    run: y\n"));
+  EXPECT_TRUE(p.steps[1].needs.empty());
+}
+
+TEST(PipelineLoaderTest, NeedsMayNameALaterStep) {
+  Pipeline p = Load(WithSteps(
+      "  - id: a\n    needs: [b]\n    run: x\n  - id: b\n    needs: []\n    run: y\n"));
+  EXPECT_EQ(p.steps[0].needs, (std::vector<std::string>{"b"}));
+}
+
+TEST(PipelineLoaderTest, CommentsAnchorsAndFlowStyleAreFine) {
+  Pipeline p = Load(R"(# the orders pipeline
+version: 1   # always 1
+env: &common {A: "1"}
+steps: [{id: a, run: "echo [x] {y} 'z'", env: *common}, {id: b, run: 'it''s # not a comment'}]
+)");
+  ASSERT_EQ(p.steps.size(), 2u);
+  EXPECT_EQ(std::get<RunAction>(p.steps[1].action).script, "it's # not a comment");
+  EXPECT_EQ(p.steps[0].env[0].name, "A");
+}
+
+// ---- var overrides
+
+TEST(PipelineLoaderTest, VarOverridesReplaceAndAddInOrder) {
+  LoadOptions options;
+  options.var_overrides = {{"store", "s3://b"}, {"extra", "1"}, {"extra", "2"}};
+  Pipeline p = Load(WithSteps("  - id: a\n    env: {X: \"${{ vars.extra }}\"}\n    run: x\n")
+                        .insert(0, "vars: {store: file://s, keep: k}\n"),
+                    options);
+  ASSERT_EQ(p.vars.size(), 3u);
+  EXPECT_EQ(p.vars[0].name, "store");
+  EXPECT_EQ(p.vars[0].value.text, "s3://b");
+  EXPECT_EQ(p.vars[1].value.text, "k");
+  EXPECT_EQ(p.vars[2].name, "extra");
+  EXPECT_EQ(p.vars[2].value.text, "2");
+  EXPECT_EQ(p.vars[2].value.where.line, 0);  // not from the file
+}
+
+TEST(PipelineLoaderTest, BadVarOverrideNameIsAnError) {
+  LoadOptions options;
+  options.var_overrides = {{"bad name", "1"}};
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n"), options),
+            "pipeline.yml: error: invalid --var name 'bad name': use letters, digits, '_' and "
+            "'-', starting with a letter or '_'\n");
+}
+
+TEST(PipelineLoaderTest, VarOverrideValueExpressionsAreChecked) {
+  LoadOptions options;
+  options.var_overrides = {{"store", "${{ build.brnch }}"}};
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n"), options),
+            "pipeline.yml: error: --var store: unknown name 'build.brnch' (did you mean "
+            "'build.branch'?)\n");
+}
+
+// ---- YAML syntax
+
+TEST(PipelineLoaderTest, EmptyFile) {
+  const std::string kMessage =
+      "pipeline.yml: error: the pipeline file is empty; it needs at least `version: 1` and "
+      "`steps:`\n";
+  EXPECT_EQ(Errors(""), kMessage);
+  EXPECT_EQ(Errors("# only a comment\n\n   # another\n"), kMessage);
+  EXPECT_EQ(Errors("---\n"), kMessage);
+}
+
+TEST(PipelineLoaderTest, TopLevelMustBeAMapping) {
+  EXPECT_EQ(Errors("- id: a\n  run: x\n"),
+            "pipeline.yml:1:1: error: the top level of a pipeline file must be a mapping with "
+            "`version: 1` and `steps:`, got a list\n"
+            "- id: a\n"
+            "^\n");
+  EXPECT_THAT(Errors("just text\n"), HasSubstr("pipeline.yml:1:1: error: the top level of a "
+                                               "pipeline file must be a mapping with `version: "
+                                               "1` and `steps:`, got a string\n"));
+}
+
+TEST(PipelineLoaderTest, TabIndentation) {
+  EXPECT_EQ(Errors("version: 1\nsteps:\n\t- id: a\n"),
+            "pipeline.yml:3:1: error: tab used for indentation: YAML indents with spaces only\n"
+            "\t- id: a\n"
+            "^\n");
+  EXPECT_THAT(Errors("version: 1\nsteps:\n  - id: a\n  \trun: x\n"),
+              HasSubstr("pipeline.yml:4:3: error: tab used for indentation"));
+}
+
+TEST(PipelineLoaderTest, TabsInsideBlockScalarsAndQuotesAreFine) {
+  Pipeline p = Load(WithSteps("  - id: a\n    run: |\n      if true; then\n      \techo hi\n      fi\n"));
+  EXPECT_EQ(std::get<RunAction>(p.steps[0].action).script, "if true; then\n\techo hi\nfi\n");
+}
+
+TEST(PipelineLoaderTest, BadIndentation) {
+  EXPECT_EQ(Errors("version: 1\nsteps:\n  - id: a\n     run: x\n"),
+            "pipeline.yml:4:9: error: invalid YAML: unexpected ':': check the indentation, or "
+            "quote a value that contains ': '\n"
+            "     run: x\n"
+            "        ^\n");
+  EXPECT_EQ(Errors("version: 1\nsteps:\n  - id: a\n    run: x\n   - id: b\n"),
+            "pipeline.yml:5:4: error: invalid YAML: bad indentation: this line does not line up "
+            "with the lines above it\n"
+            "   - id: b\n"
+            "   ^\n");
+}
+
+TEST(PipelineLoaderTest, UnclosedQuote) {
+  EXPECT_EQ(Errors("version: 1\nsteps:\n  - id: a\n    run: \"echo hi\n  - id: b\n"),
+            "pipeline.yml:4:10: error: unclosed quote: this string has no closing \"\n"
+            "    run: \"echo hi\n"
+            "         ^\n");
+  EXPECT_THAT(Errors("version: 1\nproject: 'orders\n"),
+              HasSubstr("pipeline.yml:2:10: error: unclosed quote: this string has no closing '"));
+}
+
+TEST(PipelineLoaderTest, QuotesInsidePlainScalarsAreText) {
+  Pipeline p = Load(WithSteps("  - id: a\n    run: echo it's \"fine\n"));
+  EXPECT_EQ(std::get<RunAction>(p.steps[0].action).script, "echo it's \"fine");
+}
+
+TEST(PipelineLoaderTest, UnclosedBrackets) {
+  EXPECT_EQ(Errors("version: 1\nsecrets: [A, B\nsteps: []\n"),
+            "pipeline.yml:2:10: error: unclosed '[': no matching ']'\n"
+            "secrets: [A, B\n"
+            "         ^\n");
+  EXPECT_THAT(Errors("version: 1\nenv: {A: 1\n"),
+              HasSubstr("pipeline.yml:2:6: error: unclosed '{': no matching '}'"));
+}
+
+TEST(PipelineLoaderTest, StrayClosingBracket) {
+  EXPECT_THAT(Errors("version: 1\nsecrets: [A]]\n"),
+              HasSubstr("pipeline.yml:2:13: error: invalid YAML: closing bracket without an "
+                        "opening one"));
+}
+
+TEST(PipelineLoaderTest, HugeFileIsRefusedBeforeParsing) {
+  std::string source = "version: 1\n# " + std::string(1 << 20, 'x') + "\n";
+  EXPECT_EQ(Errors(source),
+            "pipeline.yml: error: the pipeline file is 1048590 bytes; the limit is 1048576 bytes "
+            "(1 MiB)\n");
+}
+
+TEST(PipelineLoaderTest, DeepFlowNestingIsRefusedNotACrash) {
+  std::string source = "version: 1\nsteps: " + std::string(100000, '[') + "\n";
+  EXPECT_EQ(Errors(source).substr(0, 83),
+            "pipeline.yml:2:71: error: nesting deeper than 64 levels of lists and mappings\n"
+            "steps");
+  EXPECT_THAT(Errors("a: " + std::string(100000, '{')),
+              HasSubstr("error: nesting deeper than 64 levels"));
+  std::string balanced = "a: " + std::string(5000, '[') + std::string(5000, ']') + "\n";
+  EXPECT_THAT(Errors(balanced), HasSubstr("error: nesting deeper than 64 levels"));
+}
+
+TEST(PipelineLoaderTest, DeepBlockNestingIsRefusedNotACrash) {
+  std::string dashes;
+  for (int i = 0; i < 10000; ++i) dashes += "- ";
+  EXPECT_THAT(Errors("a:\n  " + dashes + "x\n"),
+              HasSubstr("pipeline.yml:2:127: error: nesting deeper than 64 levels"));
+  std::string indented = "a:\n";
+  for (int i = 1; i < 100; ++i) indented += std::string(i, ' ') + "k" + std::to_string(i) + ":\n";
+  EXPECT_THAT(Errors(indented), HasSubstr("pipeline.yml:65:65: error: nesting deeper than 64 "
+                                          "levels of lists and mappings"));
+}
+
+TEST(PipelineLoaderTest, DuplicateKeys) {
+  EXPECT_EQ(Errors("version: 1\nversion: 1\nsteps:\n  - id: a\n    run: x\n"),
+            "pipeline.yml:2:1: error: duplicate key 'version' (first at line 1)\n"
+            "version: 1\n"
+            "^\n");
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    env: {A: 1, A: 2}\n")),
+              HasSubstr("pipeline.yml:5:17: error: duplicate key 'A' (first at line 5)"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    run: y\n")),
+              HasSubstr("pipeline.yml:5:5: error: duplicate key 'run' (first at line 4)"));
+}
+
+TEST(PipelineLoaderTest, NulByte) {
+  std::string source = std::string("version: 1\nproject: a") + '\0' + "b\n";
+  EXPECT_EQ(Errors(source), "pipeline.yml:2:11: error: NUL byte in the file: a pipeline file must "
+                            "be UTF-8 text\nproject: a" +
+                                std::string(1, '\0') + "b\n          ^\n");
+}
+
+TEST(PipelineLoaderTest, InvalidUtf8) {
+  EXPECT_THAT(Errors("version: 1\nproject: caf\xe9\n"),
+              HasSubstr("pipeline.yml:2:13: error: invalid UTF-8 (byte 0xe9): a pipeline file "
+                        "must be UTF-8 text"));
+  Pipeline p = Load(WithSteps("  - id: a\n    run: echo caf\xc3\xa9 \xe2\x9c\x93\n"));
+  EXPECT_EQ(std::get<RunAction>(p.steps[0].action).script, "echo caf\xc3\xa9 \xe2\x9c\x93");
+}
+
+TEST(PipelineLoaderTest, SecondDocument) {
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n---\nversion: 1\n")),
+              HasSubstr("pipeline.yml:6:1: error: a second YAML document starts here: a pipeline "
+                        "file holds one document"));
+}
+
+// ---- top level
+
+TEST(PipelineLoaderTest, UnknownTopLevelKey) {
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n") + "vras: {a: 1}\n"),
+            "pipeline.yml:5:1: error: unknown key 'vras' at the top level (did you mean "
+            "'vars'?)\n"
+            "vras: {a: 1}\n"
+            "^\n");
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n") + "image: alpine\n"),
+              HasSubstr("error: unknown key 'image' at the top level\n"));
+}
+
+TEST(PipelineLoaderTest, VersionIsRequiredAndMustBeOne) {
+  EXPECT_EQ(Errors("steps:\n  - id: a\n    run: x\n"),
+            "pipeline.yml:1:1: error: missing `version: 1` at the top level\n"
+            "steps:\n"
+            "^\n");
+  EXPECT_EQ(Errors("version: 2\nsteps:\n  - id: a\n    run: x\n"),
+            "pipeline.yml:1:10: error: unsupported version '2': this runner reads `version: 1`\n"
+            "version: 2\n"
+            "         ^\n");
+  EXPECT_THAT(Errors("version: [1]\nsteps:\n  - id: a\n    run: x\n"),
+              HasSubstr("pipeline.yml:1:10: error: unsupported version a list: this runner "
+                        "reads `version: 1`"));
+}
+
+TEST(PipelineLoaderTest, StepsAreRequiredAndNotEmpty) {
+  EXPECT_EQ(Errors("version: 1\n"),
+            "pipeline.yml:1:1: error: missing `steps:` at the top level: a pipeline needs at "
+            "least one step\n"
+            "version: 1\n"
+            "^\n");
+  EXPECT_THAT(Errors("version: 1\nsteps: []\n"),
+              HasSubstr("pipeline.yml:2:8: error: 'steps' is empty: a pipeline needs at least "
+                        "one step"));
+  EXPECT_THAT(Errors("version: 1\nsteps:\n"),
+              HasSubstr("pipeline.yml:2:1: error: expected a list for 'steps', got nothing"));
+  EXPECT_THAT(Errors("version: 1\nsteps: {id: a}\n"),
+              HasSubstr("pipeline.yml:2:8: error: expected a list for 'steps', got a mapping"));
+  EXPECT_THAT(Errors("version: 1\nsteps:\n  - echo hi\n"),
+              HasSubstr("pipeline.yml:3:5: error: expected a mapping for step #1, got a string"));
+}
+
+TEST(PipelineLoaderTest, ProjectMustBeAString) {
+  EXPECT_THAT(Errors("version: 1\nproject: {a: 1}\nsteps:\n  - id: a\n    run: x\n"),
+              HasSubstr("pipeline.yml:2:10: error: expected a string for 'project', got a "
+                        "mapping\n"));
+}
+
+TEST(PipelineLoaderTest, EnvValuesMustBeScalars) {
+  EXPECT_EQ(Errors("version: 1\nenv:\n  A: [1, 2]\n  B:\n    c: d\nsteps:\n  - id: a\n    run: x\n"),
+            "pipeline.yml:3:6: error: expected a string for 'A', got a list\n"
+            "  A: [1, 2]\n"
+            "     ^\n"
+            "pipeline.yml:5:5: error: expected a string for 'B', got a mapping\n"
+            "    c: d\n"
+            "    ^\n");
+  EXPECT_THAT(Errors("version: 1\nenv:\n  A:\nsteps:\n  - id: a\n    run: x\n"),
+              HasSubstr("pipeline.yml:3:3: error: expected a string for 'A', got nothing"));
+  EXPECT_THAT(Errors("version: 1\nenv: [A]\nsteps:\n  - id: a\n    run: x\n"),
+              HasSubstr("pipeline.yml:2:6: error: expected a mapping for 'env', got a list"));
+}
+
+TEST(PipelineLoaderTest, EnvNames) {
+  EXPECT_THAT(Errors("version: 1\nenv: {9LIVES: x, A-B: y, _OK: z}\nsteps:\n  - id: a\n    run: x\n"),
+              HasSubstr("pipeline.yml:2:7: error: invalid environment variable name '9LIVES': "
+                        "use letters, digits and '_', not starting with a digit\n"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    env: {A-B: y}\n    run: x\n")),
+              HasSubstr("pipeline.yml:4:11: error: invalid environment variable name 'A-B'"));
+}
+
+TEST(PipelineLoaderTest, Secrets) {
+  EXPECT_THAT(Errors("version: 1\nsecrets: DB_PASSWORD\nsteps:\n  - id: a\n    run: x\n"),
+              HasSubstr("pipeline.yml:2:10: error: expected a list for 'secrets', got a string"));
+  EXPECT_THAT(Errors("version: 1\nsecrets: [OK, bad-name]\nsteps:\n  - id: a\n    run: x\n"),
+              HasSubstr("pipeline.yml:2:15: error: invalid environment variable name 'bad-name' "
+                        "in 'secrets'"));
+}
+
+TEST(PipelineLoaderTest, Vars) {
+  EXPECT_THAT(Errors("version: 1\nvars: {a: {b: c}}\nsteps:\n  - id: a\n    run: x\n"),
+              HasSubstr("pipeline.yml:2:11: error: expected a string for 'a', got a mapping"));
+  EXPECT_THAT(Errors("version: 1\nvars: {9a: x}\nsteps:\n  - id: a\n    run: x\n"),
+              HasSubstr("pipeline.yml:2:8: error: invalid var name '9a'"));
+  EXPECT_THAT(Errors("version: 1\nvars: [a]\nsteps:\n  - id: a\n    run: x\n"),
+              HasSubstr("pipeline.yml:2:7: error: expected a mapping for 'vars', got a list"));
+}
+
+TEST(PipelineLoaderTest, PipelineTimeout) {
+  EXPECT_EQ(Errors("version: 1\ntimeout: 45\nsteps:\n  - id: a\n    run: x\n"),
+            "pipeline.yml:2:10: error: invalid duration '45': write a number and a unit (h, m, s "
+            "or ms), e.g. 90s, 10m, 1h30m, 500ms\n"
+            "timeout: 45\n"
+            "         ^\n");
+}
+
+// ---- steps
+
+TEST(PipelineLoaderTest, UnknownStepKeySuggests) {
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n  - id: bake\n    neds: [a]\n    run: y\n")),
+            "pipeline.yml:6:5: error: unknown key 'neds' in step 'bake' (did you mean 'needs'?)\n"
+            "    neds: [a]\n"
+            "    ^\n");
+  EXPECT_THAT(Errors(WithSteps("  - run: y\n    foo: 1\n")),
+              HasSubstr("pipeline.yml:4:5: error: unknown key 'foo' in step #1\n"));
+}
+
+TEST(PipelineLoaderTest, StepIdIsRequired) {
+  EXPECT_EQ(Errors(WithSteps("  - name: build\n    run: x\n")),
+            "pipeline.yml:3:5: error: step #1 has no 'id': add `id: NAME`\n"
+            "  - name: build\n"
+            "    ^\n");
+}
+
+TEST(PipelineLoaderTest, StepIdPattern) {
+  const std::string kRule =
+      "use lowercase letters, digits, '_' and '-', starting with a letter";
+  EXPECT_THAT(Errors(WithSteps("  - id: Bake\n    run: x\n")),
+              HasSubstr("pipeline.yml:3:9: error: invalid step id 'Bake': " + kRule + "\n"));
+  EXPECT_THAT(Errors(WithSteps("  - id: 1st\n    run: x\n")),
+              HasSubstr("error: invalid step id '1st': " + kRule));
+  EXPECT_THAT(Errors(WithSteps("  - id: a.b\n    run: x\n")),
+              HasSubstr("error: invalid step id 'a.b': " + kRule));
+  EXPECT_THAT(Errors(WithSteps("  - id: [a]\n    run: x\n")),
+              HasSubstr("pipeline.yml:3:9: error: expected a string for 'id', got a list"));
+  Load(WithSteps("  - id: a1_b-c\n    run: x\n"));
+}
+
+TEST(PipelineLoaderTest, DuplicateStepIdNamesTheFirst) {
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n  - id: a\n    run: y\n")),
+            "pipeline.yml:5:9: error: duplicate step id 'a' (first at line 3)\n"
+            "  - id: a\n"
+            "        ^\n");
+}
+
+TEST(PipelineLoaderTest, FutureKindsAreNotSupportedYet) {
+  EXPECT_EQ(Errors(WithSteps("  - id: package\n    zip: {dest: dist/app.zip}\n")),
+            "pipeline.yml:4:5: error: step kind 'zip' is not supported by this version of runner\n"
+            "    zip: {dest: dist/app.zip}\n"
+            "    ^\n");
+  for (const char* kind : {"packer", "params", "upload", "deploy"}) {
+    EXPECT_THAT(Errors(WithSteps(std::string("  - id: s\n    ") + kind + ": {}\n")),
+                HasSubstr(std::string("pipeline.yml:4:5: error: step kind '") + kind +
+                          "' is not supported by this version of runner\n"));
+  }
+}
+
+TEST(PipelineLoaderTest, StepWithoutKind) {
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    name: nothing to do\n")),
+            "pipeline.yml:3:5: error: step 'a' has no kind: add `run:`\n"
+            "  - id: a\n"
+            "    ^\n");
+}
+
+TEST(PipelineLoaderTest, StepWithTwoKinds) {
+  std::string errors = Errors(WithSteps("  - id: a\n    run: x\n    zip: {}\n"));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:5:5: error: step kind 'zip' is not supported by "
+                                "this version of runner\n"));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:5:5: error: step 'a' has more than one kind ('run' "
+                                "and 'zip'): give each its own step\n"));
+}
+
+TEST(PipelineLoaderTest, RunMustBeANonEmptyString) {
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: \"\"\n")),
+              HasSubstr("pipeline.yml:4:10: error: 'run' is empty: give the script to run\n"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run:\n")),
+              HasSubstr("pipeline.yml:4:5: error: expected a string for 'run', got nothing\n"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: [make, test]\n")),
+              HasSubstr("pipeline.yml:4:10: error: expected a string for 'run', got a list\n"));
+}
+
+TEST(PipelineLoaderTest, ExpressionInRunIsRefused) {
+  const std::string kMessage =
+      "error: expressions are not allowed in 'run' (a pushed branch name or commit message must "
+      "never become shell code): pass the value through the step's `env:` and use $NAME "
+      "instead\n";
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: echo ${{ build.branch }}\n")),
+            "pipeline.yml:4:15: " + kMessage + "    run: echo ${{ build.branch }}\n" +
+                "              ^\n");
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: \"echo ${{ build.branch }}\"\n")),
+              HasSubstr("pipeline.yml:4:16: " + kMessage));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: |\n      make\n      echo ${{ x\n")),
+              HasSubstr("pipeline.yml:6:12: " + kMessage));
+}
+
+TEST(PipelineLoaderTest, NeedsMustBeAList) {
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n  - id: b\n    needs: a\n    run: y\n")),
+            "pipeline.yml:6:12: error: 'needs' must be a list of step ids: write `needs: [a]`\n"
+            "    needs: a\n"
+            "           ^\n");
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    needs: {x: 1}\n    run: y\n")),
+              HasSubstr("pipeline.yml:4:12: error: expected a list of step ids for 'needs', got "
+                        "a mapping"));
+}
+
+TEST(PipelineLoaderTest, NeedsUnknownStepSuggests) {
+  EXPECT_EQ(Errors(WithSteps(
+                "  - id: compile\n    run: x\n  - id: b\n    needs: [complie]\n    run: y\n")),
+            "pipeline.yml:6:13: error: step 'b' needs unknown step 'complie' (did you mean "
+            "'compile'?)\n"
+            "    needs: [complie]\n"
+            "            ^\n");
+}
+
+TEST(PipelineLoaderTest, NeedsItself) {
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    needs: [a]\n    run: x\n")),
+              HasSubstr("pipeline.yml:4:13: error: step 'a' needs itself\n"));
+}
+
+TEST(PipelineLoaderTest, DependencyCycle) {
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    needs: [c]\n    run: x\n"
+                             "  - id: b\n    needs: [a]\n    run: x\n"
+                             "  - id: c\n    needs: [b]\n    run: x\n")),
+            "pipeline.yml:4:13: error: dependency cycle: a -> c -> b -> a\n"
+            "    needs: [c]\n"
+            "            ^\n");
+}
+
+TEST(PipelineLoaderTest, CycleThroughAnImplicitNeed) {
+  // b needs a by default (the step before it), a needs b explicitly.
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    needs: [b]\n    run: x\n  - id: b\n    run: y\n")),
+              HasSubstr("pipeline.yml:4:13: error: dependency cycle: a -> b -> a\n"));
+}
+
+TEST(PipelineLoaderTest, EachCycleIsReportedOnce) {
+  std::string errors = Errors(WithSteps(
+      "  - id: a\n    needs: [b]\n    run: x\n  - id: b\n    needs: [a]\n    run: y\n"
+      "  - id: c\n    needs: [d]\n    run: x\n  - id: d\n    needs: [c]\n    run: y\n"));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:4:13: error: dependency cycle: a -> b -> a\n"));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:10:13: error: dependency cycle: c -> d -> c\n"));
+  EXPECT_EQ(errors.find("dependency cycle: b"), std::string::npos);
+}
+
+TEST(PipelineLoaderTest, LongChainsDoNotOverflowTheStack) {
+  std::string steps;
+  for (int i = 0; i < 20000; ++i) steps += "  - {id: s" + std::to_string(i) + ", run: x}\n";
+  Pipeline p = Load(WithSteps(steps));
+  EXPECT_EQ(p.steps.back().needs, (std::vector<std::string>{"s19998"}));
+}
+
+TEST(PipelineLoaderTest, LargeFilesWithManyStepsAndErrorsStayFast) {
+  // Every step reads the first step's status (a search through the whole chain) and has a bad
+  // expression (a located error): quadratic work here would take minutes.
+  std::string steps = "  - {id: s0, run: x}\n";
+  for (int i = 1; i < 12000; ++i) {
+    steps += "  - {id: s" + std::to_string(i) +
+             ", run: x, env: {A: \"${{ steps.s0.status }}\", B: \"${{ build.x }}\"}}\n";
+  }
+  std::string source = WithSteps(steps);
+  ASSERT_LT(source.size(), size_t{1} << 20);
+  auto start = std::chrono::steady_clock::now();
+  std::string errors = Errors(source);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:12002:65: error: unknown name 'build.x'"));
+  EXPECT_THAT(errors, Not(HasSubstr("does not need")));
+}
+
+TEST(PipelineLoaderTest, When) {
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n    when: {branhc: main}\n")),
+            "pipeline.yml:5:12: error: unknown key 'branhc' in 'when' of step 'a' (did you mean "
+            "'branch'?)\n"
+            "    when: {branhc: main}\n"
+            "           ^\n");
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    when: {event: [push, psh]}\n")),
+              HasSubstr("pipeline.yml:5:26: error: unknown event 'psh' (did you mean 'push'?): "
+                        "use push, manual, pull_request or tag\n"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    when: {event: nightly}\n")),
+              HasSubstr("pipeline.yml:5:19: error: unknown event 'nightly': use push, manual, "
+                        "pull_request or tag\n"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    when: main\n")),
+              HasSubstr("pipeline.yml:5:11: error: expected a mapping for 'when', got a string"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    when: {branch: {a: b}}\n")),
+              HasSubstr("pipeline.yml:5:20: error: expected a string or a list of strings for "
+                        "'branch', got a mapping"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    when: {changed: [[a]]}\n")),
+              HasSubstr("pipeline.yml:5:22: error: expected a string for 'changed', got a list"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    when: {branch: []}\n")),
+              HasSubstr("pipeline.yml:5:20: error: 'branch' is an empty list"));
+  Pipeline p = Load(WithSteps(
+      "  - id: a\n    run: x\n    when: {branch: main, event: [tag, manual, pull_request]}\n"));
+  EXPECT_EQ(p.steps[0].when->branches, (std::vector<std::string>{"main"}));
+  EXPECT_FALSE(p.steps[0].when->changed);
+}
+
+TEST(PipelineLoaderTest, Dir) {
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n    dir: /etc\n")),
+            "pipeline.yml:5:10: error: 'dir' must be a path relative to the workspace, got "
+            "'/etc'\n"
+            "    dir: /etc\n"
+            "         ^\n");
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    dir: a/../../b\n")),
+              HasSubstr("pipeline.yml:5:10: error: 'dir' must stay inside the workspace, but "
+                        "'a/../../b' goes above it with '..'\n"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    dir: ..\n")),
+              HasSubstr("error: 'dir' must stay inside the workspace"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    dir: \"\"\n")),
+              HasSubstr("pipeline.yml:5:10: error: 'dir' is empty"));
+  Pipeline p = Load(WithSteps("  - id: a\n    run: x\n    dir: a/../b/./${{ build.branch }}\n"));
+  EXPECT_EQ(p.steps[0].dir->text, "a/../b/./${{ build.branch }}");
+  EXPECT_EQ(p.steps[0].dir->where.line, 5);
+}
+
+TEST(PipelineLoaderTest, StepDurations) {
+  const std::string kForm =
+      "write a number and a unit (h, m, s or ms), e.g. 90s, 10m, 1h30m, 500ms\n";
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    timeout: 10x\n")),
+              HasSubstr("pipeline.yml:5:14: error: invalid duration '10x': " + kForm));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    kill_grace: 10\n")),
+              HasSubstr("pipeline.yml:5:17: error: invalid duration '10': " + kForm));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    timeout: {m: 1}\n")),
+              HasSubstr("pipeline.yml:5:14: error: expected a string for 'timeout', got a "
+                        "mapping"));
+  Pipeline p = Load(WithSteps("  - id: a\n    run: x\n    kill_grace: 500ms\n"));
+  EXPECT_EQ(p.steps[0].kill_grace, Duration(500));
+}
+
+TEST(PipelineLoaderTest, Retry) {
+  const std::string kForm =
+      "give a count such as `retry: 2`, or `retry: {limit: 2, delay: 10s}`\n";
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    retry: -1\n")),
+              HasSubstr("pipeline.yml:5:12: error: invalid retry count '-1': " + kForm));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    retry: two\n")),
+              HasSubstr("pipeline.yml:5:12: error: invalid retry count 'two': " + kForm));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    retry: 101\n")),
+              HasSubstr("pipeline.yml:5:12: error: retry limit 101 is too high: at most 100\n"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    retry: {limit: 2, dealy: 1s}\n")),
+              HasSubstr("pipeline.yml:5:23: error: unknown key 'dealy' in 'retry' of step 'a' "
+                        "(did you mean 'delay'?)\n"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    retry: {delay: 1s}\n")),
+              HasSubstr("pipeline.yml:5:12: error: 'retry' needs a 'limit'"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    retry: {limit: 1, delay: 5}\n")),
+              HasSubstr("pipeline.yml:5:30: error: invalid duration '5'"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    retry: [1]\n")),
+              HasSubstr("pipeline.yml:5:12: error: expected a count for 'retry', got a list"));
+  Pipeline p = Load(WithSteps("  - id: a\n    run: x\n    retry: 100\n"));
+  EXPECT_EQ(p.steps[0].retry.limit, 100);
+}
+
+// ---- expressions
+
+TEST(PipelineLoaderTest, UnknownBuildFieldSuggests) {
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n    env: {B: \"x-${{ build.brnch }}\"}\n")),
+            "pipeline.yml:5:17: error: unknown name 'build.brnch' (did you mean "
+            "'build.branch'?)\n"
+            "    env: {B: \"x-${{ build.brnch }}\"}\n"
+            "                ^\n");
+}
+
+TEST(PipelineLoaderTest, UnknownRootSuggests) {
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    name: ${{ var.x }}\n")),
+              HasSubstr("pipeline.yml:5:11: error: unknown name 'var.x': a name starts with "
+                        "build., vars., env. or steps. (did you mean 'vars'?)\n"));
+}
+
+TEST(PipelineLoaderTest, MalformedExpressions) {
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    name: \"a ${{ build.id\"\n")),
+              HasSubstr("pipeline.yml:5:14: error: unclosed '${{': add '}}' after the name\n"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    name: \"${{ a + b }}\"\n")),
+              HasSubstr("pipeline.yml:5:12: error: invalid expression 'a + b'"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    name: \"${{ build }}\"\n")),
+              HasSubstr("error: invalid name 'build': use build.FIELD, FIELD one of project, "
+                        "branch, commit, short_commit, number, id, event, trigger, workspace\n"));
+}
+
+TEST(PipelineLoaderTest, EveryBadExpressionInAValueIsReported) {
+  std::string errors =
+      Errors(WithSteps("  - id: a\n    run: x\n    name: \"${{ build.x }} ${{ build.y }}\"\n"));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:5:12: error: unknown name 'build.x'"));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:5:27: error: unknown name 'build.y'"));
+}
+
+TEST(PipelineLoaderTest, Vars_NamesMustBeDeclared) {
+  EXPECT_EQ(Errors("version: 1\nvars: {store: x}\n" +
+                   std::string("steps:\n  - id: a\n    run: x\n    dir: ${{ vars.stor }}\n")),
+            "pipeline.yml:6:10: error: unknown var 'vars.stor' (did you mean 'vars.store'?): "
+            "declare it under `vars:` or pass --var stor=VALUE\n"
+            "    dir: ${{ vars.stor }}\n"
+            "         ^\n");
+  LoadOptions options;
+  options.var_overrides = {{"stor", "y"}};
+  Load("version: 1\nvars: {store: x}\nsteps:\n  - id: a\n    run: x\n    dir: ${{ vars.stor }}\n",
+       options);
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    dir: ${{ vars.a.b }}\n")),
+              HasSubstr("error: invalid name 'vars.a.b': use vars.NAME"));
+}
+
+TEST(PipelineLoaderTest, EnvNamesMustBeKnown) {
+  LoadOptions options;
+  options.environment = {{"HOME", "/root"}};
+  Load("version: 1\nenv: {A: x}\nsteps:\n  - id: a\n    run: x\n"
+       "    env: {B: \"${{ env.A }}\", C: \"${{ env.HOME }}\"}\n",
+       options);
+  EXPECT_THAT(
+      Errors("version: 1\nenv: {GOFLAGS: x}\nsteps:\n  - id: a\n    run: x\n"
+             "    env: {B: \"${{ env.GOFLAG }}\"}\n",
+             options),
+      HasSubstr("pipeline.yml:6:15: error: unknown environment variable 'env.GOFLAG' (did you "
+                "mean 'env.GOFLAGS'?): set it in the pipeline's `env:` or in the runner's "
+                "environment\n"));
+}
+
+TEST(PipelineLoaderTest, PipelineEnvUsesOnlyTheRunnersEnvironment) {
+  LoadOptions options;
+  options.environment = {{"HOME", "/root"}};
+  Load("version: 1\nenv: {A: \"${{ env.HOME }}/x\"}\nsteps:\n  - id: a\n    run: x\n", options);
+  EXPECT_THAT(Errors("version: 1\nenv: {A: x, B: \"${{ env.A }}\"}\nsteps:\n  - id: a\n    run: "
+                     "x\n",
+                     options),
+              HasSubstr("pipeline.yml:2:17: error: unknown environment variable 'env.A': the "
+                        "pipeline's env may only use variables of the runner's environment\n"));
+}
+
+TEST(PipelineLoaderTest, VarsAndPipelineEnvCannotUseStepsOrVars) {
+  std::string errors = Errors(
+      "version: 1\n"
+      "env: {A: \"${{ vars.x }}\", B: \"${{ steps.a.status }}\"}\n"
+      "vars: {x: \"${{ vars.y }}\", y: \"${{ steps.a.outputs.o }}\", z: \"${{ build.id }}\"}\n"
+      "steps:\n  - id: a\n    run: x\n");
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:2:11: error: 'vars.x' cannot be used in the "
+                                "pipeline's env: it may use build.* and env.* only\n"));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:2:31: error: 'steps.a.status' cannot be used in "
+                                "the pipeline's env: no step has run when it is set\n"));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:3:12: error: 'vars.y' cannot be used in a var's "
+                                "value: it may use build.* and env.* only\n"));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:3:32: error: 'steps.a.outputs.o' cannot be used in "
+                                "a var's value: no step has run when it is set\n"));
+}
+
+TEST(PipelineLoaderTest, StepsExpressionsNeedTheStep) {
+  const std::string kSteps =
+      "  - id: build\n    run: x\n"
+      "  - id: other\n    needs: []\n    run: x\n"
+      "  - id: bake\n    needs: [build]\n    run: x\n";
+  // Transitive: deploy needs bake, which needs build.
+  Load(WithSteps(kSteps + "  - id: deploy\n    needs: [bake]\n    run: x\n"
+                          "    env: {A: \"${{ steps.build.outputs.path }}\"}\n"));
+  EXPECT_EQ(Errors(WithSteps(kSteps + "  - id: deploy\n    needs: [bake]\n    run: x\n"
+                                      "    env: {A: \"${{ steps.other.status }}\"}\n")),
+            "pipeline.yml:14:15: error: step 'deploy' uses steps.other but does not need 'other' "
+            "(add it to needs)\n"
+            "    env: {A: \"${{ steps.other.status }}\"}\n"
+            "              ^\n");
+}
+
+TEST(PipelineLoaderTest, StepsExpressionShapeAndIds) {
+  const std::string kSteps = "  - id: build\n    run: x\n  - id: next\n    run: x\n";
+  EXPECT_THAT(Errors(WithSteps(kSteps + "    name: ${{ steps.biuld.status }}\n")),
+              HasSubstr("pipeline.yml:7:11: error: unknown step 'biuld' in 'steps.biuld.status' "
+                        "(did you mean 'build'?)\n"));
+  EXPECT_THAT(Errors(WithSteps(kSteps + "    name: ${{ steps.build.outputs }}\n")),
+              HasSubstr("error: invalid name 'steps.build.outputs': use steps.ID.outputs.NAME or "
+                        "steps.ID.status\n"));
+  EXPECT_THAT(Errors(WithSteps(kSteps + "    name: ${{ steps.build.result }}\n")),
+              HasSubstr("error: invalid name 'steps.build.result'"));
+  EXPECT_THAT(Errors(WithSteps(kSteps + "    name: ${{ steps.next.status }}\n")),
+              HasSubstr("error: step 'next' uses its own steps.next: a step cannot read its own "
+                        "result\n"));
+}
+
+TEST(PipelineLoaderTest, ExpressionColumnInPlainAndMultiLineScalars) {
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    dir: a/${{ vars.x }}\n")),
+              HasSubstr("pipeline.yml:5:12: error: unknown var 'vars.x'"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    name: 'it''s ${{ vars.x }}'\n")),
+              HasSubstr("pipeline.yml:5:18: error: unknown var 'vars.x'"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    name: >\n      first\n"
+                               "      then ${{ vars.x }}\n")),
+              HasSubstr("pipeline.yml:7:12: error: unknown var 'vars.x'"));
+}
+
+// ---- all at once
+
+TEST(PipelineLoaderTest, ReportsEveryErrorInOnePass) {
+  std::string errors = Errors(R"(version: 1
+timeout: 10
+steps:
+  - id: compile
+    run: go build
+  - id: bake
+    neds: [compile]
+    run: echo ${{ build.branch }}
+  - id: publish
+    needs: [bkae]
+    upload: {to: s3://bucket}
+)");
+  EXPECT_EQ(errors,
+            "pipeline.yml:2:10: error: invalid duration '10': write a number and a unit (h, m, s "
+            "or ms), e.g. 90s, 10m, 1h30m, 500ms\n"
+            "timeout: 10\n"
+            "         ^\n"
+            "pipeline.yml:7:5: error: unknown key 'neds' in step 'bake' (did you mean 'needs'?)\n"
+            "    neds: [compile]\n"
+            "    ^\n"
+            "pipeline.yml:8:15: error: expressions are not allowed in 'run' (a pushed branch name "
+            "or commit message must never become shell code): pass the value through the step's "
+            "`env:` and use $NAME instead\n"
+            "    run: echo ${{ build.branch }}\n"
+            "              ^\n"
+            "pipeline.yml:10:13: error: step 'publish' needs unknown step 'bkae' (did you mean "
+            "'bake'?)\n"
+            "    needs: [bkae]\n"
+            "            ^\n"
+            "pipeline.yml:11:5: error: step kind 'upload' is not supported by this version of "
+            "runner\n"
+            "    upload: {to: s3://bucket}\n"
+            "    ^\n");
+}
+
+TEST(PipelineLoaderTest, NeverThrowsOnOddInput) {
+  for (const char* source :
+       {"&a [*a]", "*x", "!!binary x", "? [a]\n: b\n", "{[a]: b}", "version: 1\nsteps: [[]]\n",
+        "version: 1\nsteps: [{}]\n", "%YAML 1.2\n---\nversion: 1\n", "\xef\xbb\xbfversion: 1\n",
+        "version: 1\nsteps:\n  - id: a\n    run: x\n    ? [k]\n    : v\n", "'", "\"\\", "[", "}",
+        "a: |\n", "a: >-\n  x\n", ":", "- - - -", "version: 1\r\nsteps: []\r\n"}) {
+    Diagnostics diags("pipeline.yml", source);
+    EXPECT_NO_THROW(ParsePipeline("pipeline.yml", source, {}, diags)) << source;
+    EXPECT_TRUE(diags.HasErrors()) << source;
+  }
+}
+
+}  // namespace
+}  // namespace runner

@@ -1,0 +1,461 @@
+// The real process runner, with real processes, real bash and real signals.
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runner/process.h"
+
+namespace runner {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using ::testing::HasSubstr;
+
+std::vector<std::string> CurrentEnv() {
+  std::vector<std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) env.emplace_back(*entry);
+  return env;
+}
+
+bool GroupExists(pid_t pgid) { return kill(-pgid, 0) == 0 || errno != ESRCH; }
+bool ProcessExists(pid_t pid) { return kill(pid, 0) == 0 || errno != ESRCH; }
+
+class ProcessPosixTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    for (const auto& dir : temp_dirs_) std::filesystem::remove_all(dir);
+  }
+
+  ProcessSpec Bash(const std::string& script) {
+    ProcessSpec spec;
+    spec.argv = {"bash", "--noprofile", "--norc", "-c", script};
+    spec.env = CurrentEnv();
+    return spec;
+  }
+
+  int Start(const ProcessSpec& spec) {
+    Result<int> id = runner_->Start(spec);
+    EXPECT_TRUE(id.has_value()) << id.error();
+    return id.value_or(-1);
+  }
+
+  std::string TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "process_test.XXXXXX").string();
+    std::string dir = mkdtemp(pattern.data());
+    temp_dirs_.push_back(dir);
+    return dir;
+  }
+
+  // Calls Wait until `done()` holds or `limit` passes; records every event. True if `done()`.
+  bool WaitUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+    auto give_up = Clock::now() + limit;
+    while (!done()) {
+      auto now = Clock::now();
+      if (now >= give_up) return false;
+      for (auto& event : runner_->Wait(std::min(give_up, now + 1s))) {
+        switch (event.type) {
+          case ProcessEvent::Type::kOutput:
+            EXPECT_FALSE(exit_codes_.contains(event.id)) << "output after kDone";
+            output_[event.id] += event.data;
+            break;
+          case ProcessEvent::Type::kDone:
+            EXPECT_FALSE(exit_codes_.contains(event.id)) << "kDone twice for " << event.id;
+            exit_codes_[event.id] = event.exit_code;
+            break;
+          case ProcessEvent::Type::kSignal:
+            signals_.push_back(event.signal);
+            break;
+        }
+      }
+    }
+    return true;
+  }
+
+  bool WaitDone(int id, std::chrono::milliseconds limit = 10s) {
+    return WaitUntil([&] { return exit_codes_.contains(id); }, limit);
+  }
+
+  bool WaitOutput(int id, const std::string& text, std::chrono::milliseconds limit = 10s) {
+    return WaitUntil([&] { return output_[id].find(text) != std::string::npos; }, limit);
+  }
+
+  std::unique_ptr<ProcessRunner> runner_ = MakePosixProcessRunner();
+  std::map<int, std::string> output_;
+  std::map<int, int> exit_codes_;
+  std::vector<int> signals_;
+  std::vector<std::string> temp_dirs_;
+};
+
+TEST_F(ProcessPosixTest, MergesStdoutAndStderrInOrder) {
+  int id = Start(Bash("echo one; echo two >&2; echo three; echo four >&2"));
+  ASSERT_TRUE(WaitDone(id));
+  EXPECT_EQ(output_[id], "one\ntwo\nthree\nfour\n");
+  EXPECT_EQ(exit_codes_[id], 0);
+  EXPECT_EQ(runner_->running(), 0);
+}
+
+TEST_F(ProcessPosixTest, ReportsExitCodes) {
+  int ok = Start(Bash("exit 0"));
+  int three = Start(Bash("exit 3"));
+  int killed = Start(Bash("kill -KILL $$"));
+  EXPECT_EQ(runner_->running(), 3);
+  ASSERT_TRUE(WaitUntil([&] { return exit_codes_.size() == 3; }));
+  EXPECT_EQ(exit_codes_[ok], 0);
+  EXPECT_EQ(exit_codes_[three], 3);
+  EXPECT_EQ(exit_codes_[killed], 128 + SIGKILL);
+}
+
+TEST_F(ProcessPosixTest, StdinIsDevNull) {
+  ProcessSpec spec;
+  spec.argv = {"cat"};
+  spec.env = CurrentEnv();
+  int id = Start(spec);
+  ASSERT_TRUE(WaitDone(id, 5s));
+  EXPECT_EQ(output_[id], "");
+  EXPECT_EQ(exit_codes_[id], 0);
+}
+
+TEST_F(ProcessPosixTest, AppliesEnvironmentAndNothingElse) {
+  setenv("PROCESS_TEST_FROM_RUNNER", "leaked", 1);
+  ProcessSpec spec = Bash("echo \"$GREETING/${PROCESS_TEST_FROM_RUNNER:-unset}\"");
+  spec.env = {"PATH=/usr/bin:/bin", "GREETING=hello"};
+  int id = Start(spec);
+  unsetenv("PROCESS_TEST_FROM_RUNNER");
+  ASSERT_TRUE(WaitDone(id));
+  EXPECT_EQ(output_[id], "hello/unset\n");
+}
+
+TEST_F(ProcessPosixTest, AppliesWorkingDirectory) {
+  std::string dir = TempDir();
+  ProcessSpec spec = Bash("pwd -P");
+  spec.cwd = dir;
+  int id = Start(spec);
+  ASSERT_TRUE(WaitDone(id));
+  EXPECT_EQ(output_[id], std::filesystem::canonical(dir).string() + "\n");
+}
+
+TEST_F(ProcessPosixTest, LooksProgramUpOnTheChildsPath) {
+  std::string dir = TempDir();
+  std::string tool = dir + "/process-test-tool";
+  std::ofstream(tool) << "#!/bin/sh\necho tool ran in \"$(pwd -P)\"\n";
+  chmod(tool.c_str(), 0755);
+
+  ProcessSpec spec;
+  spec.argv = {"process-test-tool"};
+  spec.env = {"PATH=/nonexistent:" + dir + ":/usr/bin:/bin"};
+  int by_path = Start(spec);
+
+  // A relative path with a '/' is relative to the child's working directory.
+  spec.argv = {"./process-test-tool"};
+  spec.cwd = dir;
+  int relative = Start(spec);
+
+  ASSERT_TRUE(WaitUntil([&] { return exit_codes_.size() == 2; }));
+  std::string expected = "tool ran in " + std::filesystem::canonical(dir).string() + "\n";
+  EXPECT_EQ(output_[relative], expected);
+  EXPECT_THAT(output_[by_path], HasSubstr("tool ran in"));
+  EXPECT_EQ(exit_codes_[by_path], 0);
+}
+
+TEST_F(ProcessPosixTest, UnknownProgramIsAnError) {
+  ProcessSpec spec;
+  spec.argv = {"process-test-no-such-program"};
+  spec.env = {"PATH=/usr/bin:/bin"};
+  Result<int> id = runner_->Start(spec);
+  ASSERT_FALSE(id.has_value());
+  EXPECT_THAT(id.error(), HasSubstr("process-test-no-such-program"));
+  EXPECT_THAT(id.error(), HasSubstr("PATH=/usr/bin:/bin"));
+
+  spec.argv = {"/nonexistent/tool"};
+  id = runner_->Start(spec);
+  ASSERT_FALSE(id.has_value());
+  EXPECT_THAT(id.error(), HasSubstr("/nonexistent/tool"));
+
+  // Found, but PATH in the runner's own environment must not matter.
+  spec.argv = {"bash", "-c", "true"};
+  spec.env = {"PATH=/nonexistent"};
+  EXPECT_FALSE(runner_->Start(spec).has_value());
+  EXPECT_EQ(runner_->running(), 0);
+}
+
+TEST_F(ProcessPosixTest, ProgramThatCannotBeExecutedIsAnError) {
+  std::string tool = TempDir() + "/bad-interpreter";
+  std::ofstream(tool) << "#!/nonexistent/interpreter\n";
+  chmod(tool.c_str(), 0755);
+  ProcessSpec spec;
+  spec.argv = {tool};
+  Result<int> id = runner_->Start(spec);
+  if (id.has_value()) {
+    // Only where posix_spawn cannot report exec errors (valgrind runs it as a plain fork).
+    ASSERT_TRUE(WaitDone(*id));
+    EXPECT_NE(exit_codes_[*id], 0);
+    return;
+  }
+  EXPECT_THAT(id.error(), HasSubstr(tool));
+  EXPECT_EQ(runner_->running(), 0);
+  // The failed child was reaped: nothing is reported for it.
+  EXPECT_TRUE(runner_->Wait(Clock::now() + 20ms).empty());
+}
+
+TEST_F(ProcessPosixTest, MissingWorkingDirectoryIsAnError) {
+  ProcessSpec spec = Bash("true");
+  spec.cwd = "/nonexistent/process-test-dir";
+  Result<int> id = runner_->Start(spec);
+  ASSERT_FALSE(id.has_value());
+  EXPECT_THAT(id.error(), HasSubstr("/nonexistent/process-test-dir"));
+  EXPECT_EQ(runner_->running(), 0);
+}
+
+TEST_F(ProcessPosixTest, RunsInItsOwnProcessGroup) {
+  // Field 5 of /proc/PID/stat is the process group.
+  int id = Start(Bash("echo $$ $(cut -d' ' -f5 /proc/$$/stat)"));
+  ASSERT_TRUE(WaitDone(id));
+  std::istringstream line(output_[id]);
+  pid_t pid = 0, pgid = 0;
+  line >> pid >> pgid;
+  EXPECT_GT(pid, 0);
+  EXPECT_EQ(pgid, pid);
+  EXPECT_NE(pgid, getpgrp());
+}
+
+TEST_F(ProcessPosixTest, ChildHasNoBlockedOrIgnoredSignals) {
+  sigset_t block, old_mask;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &block, &old_mask);
+  struct sigaction ignore {
+  }, old_action;
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGUSR2, &ignore, &old_action);
+  ProcessSpec spec;
+  spec.argv = {"cat", "/proc/self/status"};
+  spec.env = CurrentEnv();
+  int id = Start(spec);
+  sigaction(SIGUSR2, &old_action, nullptr);
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+
+  ASSERT_TRUE(WaitDone(id));
+  EXPECT_THAT(output_[id], HasSubstr("SigBlk:\t0000000000000000\n"));
+  // glibc's posix_spawn leaves its two internal signals (32 and 33, below SIGRTMIN, never used
+  // by programs) ignored in the child; every other signal must be at its default.
+  size_t at = output_[id].find("SigIgn:\t");
+  ASSERT_NE(at, std::string::npos);
+  uint64_t ignored = std::stoull(output_[id].substr(at + 8, 16), nullptr, 16);
+  constexpr uint64_t kGlibcInternal = (uint64_t{1} << (32 - 1)) | (uint64_t{1} << (33 - 1));
+  EXPECT_EQ(ignored & ~kGlibcInternal, 0u) << std::hex << ignored;
+}
+
+TEST_F(ProcessPosixTest, SigintKillsChildEvenWhenRunnerIgnoresIt) {
+  // As when the runner is started with `&` from a script: SIGINT ignored, inherited over exec.
+  struct sigaction ignore {
+  }, old_action;
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &ignore, &old_action);
+  ProcessSpec spec;
+  spec.argv = {"sleep", "30"};
+  spec.env = CurrentEnv();
+  int id = Start(spec);
+  sigaction(SIGINT, &old_action, nullptr);
+
+  runner_->Terminate(id, SIGINT);
+  ASSERT_TRUE(WaitDone(id, 5s));
+  EXPECT_EQ(exit_codes_[id], 128 + SIGINT);
+}
+
+TEST_F(ProcessPosixTest, StopsWhatTheLeaderLeftRunning) {
+  ProcessSpec spec = Bash("sleep 1000 & echo $$ $!");
+  spec.kill_grace = 5s;
+  auto start = Clock::now();
+  int id = Start(spec);
+  ASSERT_TRUE(WaitDone(id, 4s));
+  // SIGTERM at once, not SIGKILL after the grace.
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_EQ(exit_codes_[id], 0);
+  std::istringstream line(output_[id]);
+  pid_t leader = 0, sleeper = 0;
+  line >> leader >> sleeper;
+  ASSERT_GT(sleeper, 0);
+  EXPECT_FALSE(GroupExists(leader));
+  // Reaped, not a zombie: kill() succeeds on zombies.
+  EXPECT_FALSE(ProcessExists(sleeper));
+}
+
+TEST_F(ProcessPosixTest, KillsLeftoversIgnoringSigtermAfterGrace) {
+  ProcessSpec spec = Bash("trap '' TERM; sleep 1000 & trap - TERM; echo $$ $!");
+  spec.kill_grace = 300ms;
+  auto start = Clock::now();
+  int id = Start(spec);
+  ASSERT_TRUE(WaitDone(id, 5s));
+  EXPECT_GE(Clock::now() - start, 300ms);
+  std::istringstream line(output_[id]);
+  pid_t leader = 0, sleeper = 0;
+  line >> leader >> sleeper;
+  ASSERT_GT(sleeper, 0);
+  EXPECT_FALSE(GroupExists(leader));
+  EXPECT_FALSE(ProcessExists(sleeper));
+}
+
+TEST_F(ProcessPosixTest, TerminateLetsTheStepCleanUp) {
+  std::string file = TempDir() + "/cleaned";
+  // `wait`, not a foreground sleep: bash runs a trap only once its foreground child has ended,
+  // and a child still between fork and exec would catch the signal with bash's handler.
+  ProcessSpec spec =
+      Bash("trap 'echo cleaned > " + file + "; exit 5' TERM; sleep 1000 & echo ready; wait");
+  spec.kill_grace = 5s;
+  int id = Start(spec);
+  ASSERT_TRUE(WaitOutput(id, "ready"));
+  runner_->Terminate(id, SIGTERM);
+  ASSERT_TRUE(WaitDone(id, 4s));
+  EXPECT_EQ(exit_codes_[id], 5);
+  std::ifstream in(file);
+  std::string content;
+  std::getline(in, content);
+  EXPECT_EQ(content, "cleaned");
+}
+
+TEST_F(ProcessPosixTest, TerminateKillsAfterGraceWhenSigtermIgnored) {
+  ProcessSpec spec = Bash("trap '' TERM; echo $$; sleep 1000");
+  spec.kill_grace = 300ms;
+  int id = Start(spec);
+  ASSERT_TRUE(WaitOutput(id, "\n"));
+  pid_t leader = std::stoi(output_[id]);
+  auto start = Clock::now();
+  runner_->Terminate(id, SIGTERM);
+  runner_->Terminate(id, SIGTERM);  // repeating must not postpone the SIGKILL
+  ASSERT_TRUE(WaitDone(id, 5s));
+  EXPECT_GE(Clock::now() - start, 300ms);
+  EXPECT_EQ(exit_codes_[id], 128 + SIGKILL);
+  EXPECT_FALSE(GroupExists(leader));
+}
+
+TEST_F(ProcessPosixTest, KillStopsTheWholeGroupAtOnce) {
+  ProcessSpec spec = Bash("sleep 1000 & echo $$ $!; sleep 1000");
+  int id = Start(spec);  // default grace of 10s: only an immediate SIGKILL is fast
+  ASSERT_TRUE(WaitOutput(id, "\n"));
+  runner_->Kill(id);
+  runner_->Kill(id);
+  ASSERT_TRUE(WaitDone(id, 3s));
+  EXPECT_EQ(exit_codes_[id], 128 + SIGKILL);
+  std::istringstream line(output_[id]);
+  pid_t leader = 0, sleeper = 0;
+  line >> leader >> sleeper;
+  EXPECT_FALSE(GroupExists(leader));
+  EXPECT_FALSE(ProcessExists(sleeper));
+  // After kDone: harmless no-ops.
+  runner_->Kill(id);
+  runner_->Terminate(id, SIGTERM);
+  runner_->Kill(12345);
+}
+
+TEST_F(ProcessPosixTest, EscapedDescendantHoldingThePipeDoesNotHang) {
+  ProcessSpec spec = Bash("setsid sleep 1000 & echo $!");
+  int id = Start(spec);
+  ASSERT_TRUE(WaitDone(id, 3s));
+  pid_t escaped = std::stoi(output_[id]);
+  ASSERT_GT(escaped, 0);
+  // Not ours to stop (it left the group), but the test must not leave it behind.
+  kill(escaped, SIGKILL);
+  waitpid(escaped, nullptr, 0);
+}
+
+TEST_F(ProcessPosixTest, SignalsToTheRunnerAreEvents) {
+  raise(SIGTERM);
+  std::vector<ProcessEvent> events = runner_->Wait(Clock::now() + 5s);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type, ProcessEvent::Type::kSignal);
+  EXPECT_EQ(events[0].signal, SIGTERM);
+
+  kill(getpid(), SIGINT);
+  kill(getpid(), SIGINT);
+  ASSERT_TRUE(WaitUntil([&] { return signals_.size() == 2; }, 5s));
+  EXPECT_EQ(signals_, (std::vector<int>{SIGINT, SIGINT}));
+}
+
+TEST_F(ProcessPosixTest, WaitWithNothingRunningReturnsAtDeadline) {
+  auto start = Clock::now();
+  std::vector<ProcessEvent> events = runner_->Wait(start + 100ms);
+  auto elapsed = Clock::now() - start;
+  EXPECT_TRUE(events.empty());
+  EXPECT_GE(elapsed, 100ms);
+  EXPECT_LT(elapsed, 1s);
+}
+
+TEST_F(ProcessPosixTest, WaitReturnsAtDeadlineWhileProcessesRun) {
+  ProcessSpec spec = Bash("sleep 1000");
+  int id = Start(spec);
+  auto start = Clock::now();
+  std::vector<ProcessEvent> events = runner_->Wait(start + 100ms);
+  auto elapsed = Clock::now() - start;
+  EXPECT_TRUE(events.empty());
+  EXPECT_GE(elapsed, 100ms);
+  EXPECT_LT(elapsed, 1s);
+  EXPECT_EQ(runner_->running(), 1);
+  runner_->Kill(id);
+  ASSERT_TRUE(WaitDone(id, 3s));
+}
+
+TEST_F(ProcessPosixTest, ManyParallelProcessesAreEachDoneOnce) {
+  constexpr int kCount = 50;
+  std::map<int, int> index_of;
+  for (int i = 0; i < kCount; ++i) {
+    index_of[Start(Bash("echo " + std::to_string(i) + "; exit " + std::to_string(i % 7)))] = i;
+  }
+  EXPECT_EQ(runner_->running(), kCount);
+  ASSERT_TRUE(WaitUntil([&] { return static_cast<int>(exit_codes_.size()) == kCount; }, 20s));
+  EXPECT_EQ(runner_->running(), 0);
+  for (const auto& [id, i] : index_of) {
+    EXPECT_EQ(output_[id], std::to_string(i) + "\n");
+    EXPECT_EQ(exit_codes_[id], i % 7);
+  }
+  // Nothing more arrives afterwards.
+  EXPECT_TRUE(runner_->Wait(Clock::now() + 50ms).empty());
+}
+
+TEST_F(ProcessPosixTest, CapturesLargeOutputWhole) {
+  ProcessSpec spec;
+  spec.argv = {"seq", "1", "1500000"};  // about 10 MB
+  spec.env = CurrentEnv();
+  int id = Start(spec);
+  ASSERT_TRUE(WaitDone(id, 20s));
+  std::string expected;
+  for (int i = 1; i <= 1500000; ++i) expected += std::to_string(i) + "\n";
+  EXPECT_EQ(output_[id].size(), expected.size());
+  EXPECT_TRUE(output_[id] == expected);
+}
+
+TEST_F(ProcessPosixTest, DestructorKillsAndReapsEverything) {
+  int id = Start(Bash("sleep 1000 & echo $$ $!; sleep 1000"));
+  ASSERT_TRUE(WaitOutput(id, "\n"));
+  std::istringstream line(output_[id]);
+  pid_t leader = 0, sleeper = 0;
+  line >> leader >> sleeper;
+  runner_.reset();
+  EXPECT_FALSE(GroupExists(leader));
+  EXPECT_FALSE(ProcessExists(leader));
+  EXPECT_FALSE(ProcessExists(sleeper));
+  // Dispositions are restored: SIGCHLD back to default.
+  struct sigaction current;
+  sigaction(SIGCHLD, nullptr, &current);
+  EXPECT_EQ(current.sa_handler, SIG_DFL);
+  // And another runner can be made.
+  runner_ = MakePosixProcessRunner();
+}
+
+}  // namespace
+}  // namespace runner

@@ -1,0 +1,358 @@
+#include "runner/scheduler.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "runner/pipeline_loader.h"
+#include "tests/fake_process_runner.h"
+#include "tests/test_util.h"
+
+namespace runner {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+
+class RecordingObserver : public BuildObserver {
+ public:
+  std::vector<std::string> events;
+  void BuildStarted(const BuildRecord&) override { events.push_back("build-started"); }
+  void StepStarted(const StepRecord& step) override { events.push_back("start " + step.id); }
+  void StepOutput(const StepRecord& step, std::string_view text) override {
+    output[step.id] += text;
+  }
+  void StepFinished(const StepRecord& step) override {
+    events.push_back(std::string("end ") + step.id + " " + std::string(StatusName(step.status)));
+  }
+  void BuildFinished(const BuildRecord&) override { events.push_back("build-finished"); }
+  std::map<std::string, std::string> output;
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  BuildRecord Run(const std::string& yaml, int jobs = 4) {
+    Diagnostics diags("pipeline.yml", yaml);
+    LoadOptions load;
+    load.environment = environment_;
+    auto pipeline = ParsePipeline("pipeline.yml", yaml, load, diags);
+    EXPECT_TRUE(pipeline.has_value()) << diags.Format();
+    if (!pipeline) return {};
+    pipeline_ = std::move(*pipeline);
+    context_.project = "orders";
+    context_.branch = branch_;
+    context_.number = "7";
+    context_.id = "orders-" + branch_ + "-7";
+    context_.event = "push";
+    context_.workspace = dir_.path();
+    context_.changed_files = std::vector<std::string>{"src/main.cc"};
+    auto plan = MakePlan(pipeline_, context_, only_);
+    EXPECT_TRUE(plan.has_value());
+    plan_ = std::move(*plan);
+    auto values = ExpandBuildValues(pipeline_, context_, environment_);
+    EXPECT_TRUE(values.has_value()) << values.error();
+    values_ = std::move(*values);
+    masker_ = std::make_unique<SecretMasker>(values_.secrets);
+    SchedulerOptions options;
+    options.jobs = jobs;
+    options.build_dir = dir_ / "build";
+    options.environment = environment_;
+    Scheduler scheduler(pipeline_, plan_, context_, values_, *masker_, fake_, observer_,
+                        options);
+    return scheduler.Run();
+  }
+
+  static const StepRecord& Step(const BuildRecord& build, const std::string& id) {
+    for (const StepRecord& step : build.steps) {
+      if (step.id == id) return step;
+    }
+    static StepRecord none;
+    ADD_FAILURE() << "no step " << id;
+    return none;
+  }
+
+  std::string Log(const std::string& id) { return testing::ReadTextFile(dir_ / ("build/logs/" + id + ".log")); }
+
+  testing::TempDir dir_;
+  Environment environment_{{"PATH", "/usr/bin:/bin"}, {"HOME", "/root"}};
+  std::string branch_ = "main";
+  std::vector<std::string> only_;
+  Pipeline pipeline_;
+  Plan plan_;
+  BuildContext context_;
+  BuildValues values_;
+  std::unique_ptr<SecretMasker> masker_;
+  FakeProcessRunner fake_;
+  RecordingObserver observer_;
+};
+
+TEST_F(SchedulerTest, PlainListRunsInFileOrder) {
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: a, run: "true"}
+  - {id: b, run: "true"}
+  - {id: c, run: "true"}
+)");
+  EXPECT_EQ(build.status, "success");
+  EXPECT_EQ(build.exit_code, 0);
+  EXPECT_THAT(fake_.start_order, ElementsAre("a", "b", "c"));
+  EXPECT_EQ(fake_.max_running, 1);
+}
+
+TEST_F(SchedulerTest, IndependentStepsRunInParallelUpToTheJobLimit) {
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: a, needs: [], run: "true"}
+  - {id: b, needs: [], run: "true"}
+  - {id: c, needs: [], run: "true"}
+  - {id: d, needs: [], run: "true"}
+  - {id: e, needs: [], run: "true"}
+)",
+                          2);
+  EXPECT_EQ(build.status, "success");
+  EXPECT_EQ(fake_.max_running, 2);
+  EXPECT_EQ(fake_.started.size(), 5u);
+}
+
+TEST_F(SchedulerTest, ShellStepGetsBashCommandAndBuildEnvironment) {
+  Run(R"(version: 1
+env: {GOFLAGS: -trimpath}
+steps:
+  - id: compile
+    env: {MODE: release}
+    run: make all
+)");
+  ASSERT_EQ(fake_.started.size(), 1u);
+  const ProcessSpec& spec = fake_.started[0];
+  EXPECT_THAT(spec.argv,
+              ElementsAre("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", "make all"));
+  EXPECT_EQ(spec.cwd, dir_.path());
+  EXPECT_EQ(FakeProcessRunner::Env(spec, "GOFLAGS"), "-trimpath");
+  EXPECT_EQ(FakeProcessRunner::Env(spec, "MODE"), "release");
+  EXPECT_EQ(FakeProcessRunner::Env(spec, "RUNNER_BUILD_ID"), "orders-main-7");
+  EXPECT_EQ(FakeProcessRunner::Env(spec, "RUNNER_STEP"), "compile");
+  EXPECT_EQ(FakeProcessRunner::Env(spec, "RUNNER_BRANCH"), "main");
+  EXPECT_EQ(FakeProcessRunner::Env(spec, "PATH"), "/usr/bin:/bin");
+  EXPECT_EQ(spec.kill_grace, std::chrono::seconds(10));
+}
+
+TEST_F(SchedulerTest, FailedNeedSkipsDependantsWhileIndependentStepsFinish) {
+  fake_.script["build"] = {FakeAttempt().Prints("boom\n").Exits(2)};
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: build, needs: [], run: "false"}
+  - {id: test, needs: [build], run: "true"}
+  - {id: publish, needs: [test], run: "true"}
+  - {id: lint, needs: [], run: "true"}
+)");
+  EXPECT_EQ(build.status, "failed");
+  EXPECT_EQ(build.exit_code, 1);
+  EXPECT_EQ(Step(build, "build").status, StepStatus::kFailed);
+  EXPECT_EQ(Step(build, "build").exit_code, 2);
+  EXPECT_EQ(Step(build, "build").message, "exit code 2");
+  EXPECT_EQ(Step(build, "test").status, StepStatus::kSkipped);
+  EXPECT_EQ(Step(build, "test").message, "need 'build' failed");
+  EXPECT_EQ(Step(build, "publish").status, StepStatus::kSkipped);
+  EXPECT_EQ(Step(build, "lint").status, StepStatus::kSuccess);
+  EXPECT_EQ(Log("build"), "boom\n");
+}
+
+TEST_F(SchedulerTest, StepSkippedByWhenSatisfiesItsDependants) {
+  branch_ = "feature-x";
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: a, run: "true", when: {branch: main}}
+  - {id: b, run: "true"}
+  - {id: c, run: "true", when: {changed: ["docs/**"]}}
+  - {id: d, run: "true", when: {changed: ["src/**"], event: [push]}}
+)");
+  EXPECT_EQ(build.status, "success");
+  EXPECT_EQ(Step(build, "a").status, StepStatus::kSkipped);
+  EXPECT_THAT(Step(build, "a").message, HasSubstr("branch 'feature-x'"));
+  EXPECT_EQ(Step(build, "b").status, StepStatus::kSuccess);
+  EXPECT_EQ(Step(build, "c").status, StepStatus::kSkipped);
+  EXPECT_EQ(Step(build, "d").status, StepStatus::kSuccess);
+  EXPECT_THAT(fake_.start_order, ElementsAre("b", "d"));
+}
+
+TEST_F(SchedulerTest, RetryRunsAgainAfterFailureUntilSuccess) {
+  fake_.script["flaky"] = {FakeAttempt().Prints("try 1\n").Exits(1),
+                           FakeAttempt().Prints("try 2\n").Exits(1),
+                           FakeAttempt().Prints("try 3\n")};
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: flaky, run: "true", retry: {limit: 2, delay: 10ms}}
+)");
+  EXPECT_EQ(build.status, "success");
+  EXPECT_EQ(Step(build, "flaky").attempts, 3);
+  std::string log = Log("flaky");
+  EXPECT_THAT(log, HasSubstr("try 1\n"));
+  EXPECT_THAT(log, HasSubstr("runner: attempt 1 exit code 1; retrying in"));
+  EXPECT_THAT(log, HasSubstr("runner: attempt 3 of 3\ntry 3\n"));
+}
+
+TEST_F(SchedulerTest, RetryGivesUpAfterTheLimit) {
+  fake_.script["flaky"] = {FakeAttempt().Exits(1)};
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: flaky, run: "true", retry: 1}
+)");
+  EXPECT_EQ(Step(build, "flaky").status, StepStatus::kFailed);
+  EXPECT_EQ(Step(build, "flaky").attempts, 2);
+}
+
+TEST_F(SchedulerTest, StepTimeoutTerminatesAndRecordsTimedOut) {
+  fake_.script["slow"] = {FakeAttempt().Hangs()};
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: slow, run: "sleep 100", timeout: 50ms}
+  - {id: after, run: "true"}
+)");
+  EXPECT_EQ(build.status, "failed");
+  EXPECT_EQ(build.exit_code, 1);
+  EXPECT_EQ(Step(build, "slow").status, StepStatus::kTimedOut);
+  EXPECT_THAT(fake_.terminated, ElementsAre(Pair("slow", SIGTERM)));
+  EXPECT_EQ(Step(build, "after").status, StepStatus::kSkipped);
+  EXPECT_THAT(Log("slow"), HasSubstr("runner: timed out after"));
+}
+
+TEST_F(SchedulerTest, BuildTimeoutStopsRunningStepsAndCancelsTheRest) {
+  fake_.script["slow"] = {FakeAttempt().Hangs()};
+  BuildRecord build = Run(R"(version: 1
+timeout: 50ms
+steps:
+  - {id: slow, run: "sleep 100"}
+  - {id: after, run: "true"}
+)");
+  EXPECT_EQ(build.status, "timed_out");
+  EXPECT_EQ(build.exit_code, 1);
+  EXPECT_EQ(Step(build, "slow").status, StepStatus::kTimedOut);
+  EXPECT_EQ(Step(build, "after").status, StepStatus::kCancelled);
+}
+
+TEST_F(SchedulerTest, SignalCancelsRunningAndPendingSteps) {
+  fake_.script["slow"] = {FakeAttempt().Hangs()};
+  fake_.on_wait = [sent = false](FakeProcessRunner& fake) mutable {
+    if (!sent && fake.running() == 1) {
+      fake.pending_signals.push_back(SIGTERM);
+      sent = true;
+    }
+  };
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: slow, run: "sleep 100"}
+  - {id: after, run: "true"}
+)");
+  EXPECT_EQ(build.status, "cancelled");
+  EXPECT_EQ(build.exit_code, 143);
+  EXPECT_THAT(fake_.terminated, ElementsAre(Pair("slow", SIGTERM)));
+  EXPECT_EQ(Step(build, "slow").status, StepStatus::kCancelled);
+  EXPECT_EQ(Step(build, "after").status, StepStatus::kCancelled);
+  EXPECT_THAT(fake_.start_order, ElementsAre("slow"));
+}
+
+TEST_F(SchedulerTest, SecondSigintKillsAtOnce) {
+  fake_.script["stubborn"] = {FakeAttempt().Hangs(true)};
+  fake_.on_wait = [count = 0](FakeProcessRunner& fake) mutable {
+    if (fake.running() == 1 && count < 2) {
+      fake.pending_signals.push_back(SIGINT);
+      ++count;
+    }
+  };
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: stubborn, run: "sleep 100", kill_grace: 1h}
+)");
+  EXPECT_EQ(build.exit_code, 130);
+  EXPECT_THAT(fake_.terminated, ElementsAre(Pair("stubborn", SIGINT)));
+  EXPECT_THAT(fake_.killed, ElementsAre("stubborn"));
+  EXPECT_EQ(Step(build, "stubborn").status, StepStatus::kCancelled);
+}
+
+TEST_F(SchedulerTest, OutputsFlowIntoLaterStepsEnv) {
+  fake_.script["bake"] = {FakeAttempt().WritesOutputs("ami_id=ami-123\nnotes<<EOF\nline one\nline two\nEOF\n")};
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: bake, run: "true"}
+  - id: params
+    env:
+      AMI: "${{ steps.bake.outputs.ami_id }}"
+      NOTES: "${{ steps.bake.outputs.notes }}"
+      STATUS: "${{ steps.bake.status }}"
+    run: "true"
+)");
+  EXPECT_EQ(build.status, "success");
+  EXPECT_THAT(Step(build, "bake").outputs,
+              ElementsAre(Pair("ami_id", "ami-123"), Pair("notes", "line one\nline two")));
+  ASSERT_EQ(fake_.started.size(), 2u);
+  EXPECT_EQ(FakeProcessRunner::Env(fake_.started[1], "AMI"), "ami-123");
+  EXPECT_EQ(FakeProcessRunner::Env(fake_.started[1], "NOTES"), "line one\nline two");
+  EXPECT_EQ(FakeProcessRunner::Env(fake_.started[1], "STATUS"), "success");
+}
+
+TEST_F(SchedulerTest, MissingOutputFailsTheStepInsteadOfPassingAnEmptyValue) {
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: bake, run: "true"}
+  - {id: params, env: {AMI: "${{ steps.bake.outputs.ami_id }}"}, run: "true"}
+)");
+  EXPECT_EQ(build.status, "failed");
+  EXPECT_EQ(Step(build, "params").status, StepStatus::kFailed);
+  EXPECT_EQ(Step(build, "params").message, "env AMI: step 'bake' (success) has no output 'ami_id'");
+  EXPECT_EQ(fake_.started.size(), 1u);
+}
+
+TEST_F(SchedulerTest, MalformedOutputFileFailsTheStep) {
+  fake_.script["bake"] = {FakeAttempt().WritesOutputs("this is not an output\n")};
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: bake, run: "true"}
+)");
+  EXPECT_EQ(Step(build, "bake").status, StepStatus::kFailed);
+  EXPECT_THAT(Step(build, "bake").message, HasSubstr("RUNNER_OUTPUT line 1"));
+}
+
+TEST_F(SchedulerTest, SecretsAreMaskedInLogsOutputsAndMessages) {
+  environment_["DB_PASSWORD"] = "hunter2-very-secret";
+  fake_.script["leak"] = {
+      FakeAttempt().Prints("password is hunter2-very-secret\n").WritesOutputs("pw=hunter2-very-secret\n")};
+  BuildRecord build = Run(R"(version: 1
+secrets: [DB_PASSWORD]
+steps:
+  - {id: leak, run: "true"}
+)");
+  EXPECT_EQ(Log("leak"), "password is ***\n");
+  EXPECT_EQ(observer_.output["leak"], "password is ***\n");
+  EXPECT_EQ(Step(build, "leak").log_tail, "password is ***\n");
+}
+
+TEST_F(SchedulerTest, OnlyRunsTheNamedStepsAndTheirNeeds) {
+  only_ = {"test"};
+  BuildRecord build = Run(R"(version: 1
+steps:
+  - {id: compile, run: "true"}
+  - {id: test, run: "true"}
+  - {id: publish, run: "true"}
+  - {id: lint, needs: [], run: "true"}
+)");
+  EXPECT_THAT(fake_.start_order, ElementsAre("compile", "test"));
+  EXPECT_EQ(build.steps.size(), 2u);
+}
+
+TEST_F(SchedulerTest, VarsAndDirAreExpanded) {
+  BuildRecord build = Run(R"(version: 1
+vars: {store: "file:///srv/store", sub: "svc"}
+steps:
+  - id: publish
+    dir: "services/${{ vars.sub }}"
+    env: {TO: "${{ vars.store }}/${{ build.branch }}/${{ build.id }}/"}
+    run: "true"
+)");
+  EXPECT_EQ(build.status, "success");
+  EXPECT_EQ(FakeProcessRunner::Env(fake_.started[0], "TO"),
+            "file:///srv/store/main/orders-main-7/");
+  EXPECT_EQ(fake_.started[0].cwd, dir_.path() + "/services/svc");
+}
+
+}  // namespace
+}  // namespace runner
