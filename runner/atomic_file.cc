@@ -58,9 +58,9 @@ void AtomicFileWriter::Append(std::string_view data) {
   }
 }
 
-Status AtomicFileWriter::Commit() {
+Status AtomicFileWriter::Commit(bool sync) {
   if (fd_ < 0) return Fail("cannot write " + path_ + ": not open");
-  if (error_.empty() && ::fsync(fd_) != 0) error_ = ErrnoMessage("cannot sync", path_);
+  if (error_.empty() && sync && ::fsync(fd_) != 0) error_ = ErrnoMessage("cannot sync", path_);
   if (!error_.empty()) {
     std::string error = error_;
     Discard();
@@ -76,11 +76,11 @@ Status AtomicFileWriter::Commit() {
   return {};
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view contents) {
+Status WriteFileAtomic(const std::string& path, std::string_view contents, bool sync) {
   AtomicFileWriter writer;
   if (auto opened = writer.Open(path); !opened) return opened;
   writer.Append(contents);
-  return writer.Commit();
+  return writer.Commit(sync);
 }
 
 Result<std::string> ReadFile(const std::string& path) {

@@ -9,8 +9,9 @@
 
 namespace runner {
 
-// Writes `contents` to `path` atomically. Creates missing parent directories.
-Status WriteFileAtomic(const std::string& path, std::string_view contents);
+// Writes `contents` to `path` atomically. Creates missing parent directories. `sync` as for
+// AtomicFileWriter::Commit.
+Status WriteFileAtomic(const std::string& path, std::string_view contents, bool sync = true);
 
 // A file written in pieces that appears at `path` only on Commit(). Destroying an uncommitted
 // writer removes the temporary file, so an interrupted write leaves nothing behind.
@@ -25,8 +26,9 @@ class AtomicFileWriter {
   Status Open(const std::string& path);
   // Appends; the first failure is kept and reported by Commit().
   void Append(std::string_view data);
-  // Flushes, syncs and renames into place.
-  Status Commit();
+  // Renames into place, after syncing the data to disk when `sync` (records and artifacts;
+  // a step log, rewritten by the next run anyway, skips the cost).
+  Status Commit(bool sync = true);
   bool is_open() const { return fd_ >= 0; }
 
  private:

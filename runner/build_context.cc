@@ -278,28 +278,30 @@ std::string HeadCommit(git_repository* repo) {
 
 // Files `commit` (or HEAD when empty) changed against its first parent; nullopt when the commit
 // is not in the repository.
-Result<std::optional<std::vector<std::string>>> ChangedFiles(git_repository* repo,
-                                                             const std::string& commit) {
-  std::optional<std::vector<std::string>> none;
+// The commit named `commit` (HEAD when empty), or null when the repository does not have it.
+CommitPtr FindCommit(git_repository* repo, const std::string& commit) {
   git_object* raw_object = nullptr;
   if (git_revparse_single(&raw_object, repo, commit.empty() ? "HEAD" : commit.c_str()) != 0) {
-    return none;
+    return nullptr;
   }
   ObjectPtr object(raw_object);
   git_object* raw_peeled = nullptr;
-  if (git_object_peel(&raw_peeled, object.get(), GIT_OBJECT_COMMIT) != 0) return none;
-  CommitPtr target(reinterpret_cast<git_commit*>(raw_peeled));
+  if (git_object_peel(&raw_peeled, object.get(), GIT_OBJECT_COMMIT) != 0) return nullptr;
+  return CommitPtr(reinterpret_cast<git_commit*>(raw_peeled));
+}
 
+Result<std::vector<std::string>> ChangedFiles(git_repository* repo, git_commit* target,
+                                              const std::string& commit) {
   git_tree* raw_tree = nullptr;
-  if (git_commit_tree(&raw_tree, target.get()) != 0) {
+  if (git_commit_tree(&raw_tree, target) != 0) {
     return Fail("cannot read the tree of commit " + commit + ": " + LastGitError());
   }
   TreePtr tree(raw_tree);
   // A root commit is diffed against the empty tree, so every file it holds counts as changed.
   TreePtr parent_tree;
-  if (git_commit_parentcount(target.get()) > 0) {
+  if (git_commit_parentcount(target) > 0) {
     git_commit* raw_parent = nullptr;
-    if (git_commit_parent(&raw_parent, target.get(), 0) != 0) {
+    if (git_commit_parent(&raw_parent, target, 0) != 0) {
       return Fail("cannot read the parent of commit " + commit + ": " + LastGitError());
     }
     CommitPtr parent(raw_parent);
@@ -417,10 +419,13 @@ Result<BuildContext> DetectBuildContext(const ContextRequest& request) {
   context.short_commit = context.commit.substr(0, kShortCommitLength);
 
   if (*repo) {
-    Result<std::optional<std::vector<std::string>>> changed =
-        ChangedFiles(repo->get(), context.commit);
-    if (!changed) return Fail(changed.error());
-    context.changed_files = std::move(*changed);
+    if (CommitPtr target = FindCommit(repo->get(), context.commit)) {
+      Result<std::vector<std::string>> changed =
+          ChangedFiles(repo->get(), target.get(), context.commit);
+      if (!changed) return Fail(changed.error());
+      context.changed_files = std::move(*changed);
+      context.commit_time = git_commit_time(target.get());
+    }
   }
 
   context.event = *ci ? (*ci)->event : "manual";

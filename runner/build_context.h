@@ -26,6 +26,9 @@ struct BuildContext {
   // Paths (relative to the repository root) the commit changed against its first parent; all
   // files of a root commit; nullopt when unknown (no repository).
   std::optional<std::vector<std::string>> changed_files;
+  // The commit's committer time (seconds since the epoch), when the repository has it: the
+  // timestamp of reproducible outputs unless SOURCE_DATE_EPOCH is set.
+  std::optional<std::int64_t> commit_time;
 
   // The value of `build.FIELD` for expressions (`project`, `branch`, ...), nullopt if no such
   // field.

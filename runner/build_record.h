@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,14 @@
 namespace runner {
 
 using WallTime = std::chrono::system_clock::time_point;
+
+// A file a step produced (SPEC section 5, report.json's `artifacts`).
+struct Artifact {
+  std::string path;  // relative to the workspace, or absolute when outside it
+  std::uint64_t size = 0;
+  std::string sha256;  // hex
+  std::string url;     // where it was published; empty for a local file
+};
 
 enum class StepStatus { kPending, kRunning, kSuccess, kFailed, kTimedOut, kSkipped, kCancelled };
 
@@ -31,6 +40,7 @@ struct StepRecord {
   std::optional<WallTime> started;
   std::optional<WallTime> finished;
   Outputs outputs;
+  std::vector<Artifact> artifacts;
   std::string log;      // relative to the build directory; empty when the step never ran
   std::string message;  // why it failed, timed out, was skipped or cancelled
   std::string log_tail;  // the end of the (masked) log, for junit.xml and the console

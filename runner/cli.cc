@@ -16,6 +16,8 @@
 #include "runner/plan.h"
 #include "runner/report.h"
 #include "runner/scheduler.h"
+#include "steps/step_exec.h"
+#include "steps/step_kind.h"
 
 namespace runner {
 
@@ -58,6 +60,11 @@ std::optional<Pipeline> LoadPipeline(const Options& options, const Environment& 
   }
   LoadOptions load;
   load.environment = environment;
+  load.find_kind = [](std::string_view name) -> std::optional<KindInfo> {
+    const StepKind* kind = FindStepKind(name);
+    if (!kind) return std::nullopt;
+    return KindInfo{kind->default_kill_grace, kind->validate};
+  };
   for (const std::string& var : options.vars) {
     size_t eq = var.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -169,6 +176,8 @@ int Run(const Options& options) {
                                : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   scheduler_options.build_dir = build_dir;
   scheduler_options.environment = environment;
+  std::error_code exe_error;
+  scheduler_options.self_exe = fs::read_symlink("/proc/self/exe", exe_error).string();
   Scheduler scheduler(loaded->pipeline, *plan, loaded->context, *values, masker, *processes,
                       console, scheduler_options);
   BuildRecord record = scheduler.Run();
@@ -199,6 +208,8 @@ void AddContextOptions(CLI::App* command, Options& options) {
 }  // namespace
 
 int Main(int argc, char** argv) {
+  // Internal: the process of a built-in step (steps/step_exec.h), started by the runner itself.
+  if (argc == 2 && std::string_view(argv[1]) == "__step") return RunStepChild(CurrentEnvironment());
   CLI::App app("runner: turns a Git push into deployable build outputs", "runner");
   app.require_subcommand(1);
   Options options;

@@ -1,10 +1,10 @@
 #include "runner/diagnostics.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <optional>
-
-#include <fmt/format.h>
 
 namespace runner {
 
@@ -86,9 +86,8 @@ void Diagnostics::Warning(SourceLocation where, std::string message) {
 }
 
 bool Diagnostics::HasErrors() const {
-  return std::ranges::any_of(diagnostics_, [](const Diagnostic& d) {
-    return d.severity == Diagnostic::Severity::kError;
-  });
+  return std::ranges::any_of(
+      diagnostics_, [](const Diagnostic& d) { return d.severity == Diagnostic::Severity::kError; });
 }
 
 std::string Diagnostics::Format() const {
@@ -110,8 +109,8 @@ std::string Diagnostics::Format() const {
     if (where.column <= 0) {
       out += fmt::format("{}:{}: {}: {}\n", file_, where.line, severity, d->message);
     } else {
-      out += fmt::format("{}:{}:{}: {}: {}\n", file_, where.line, where.column, severity,
-                         d->message);
+      out +=
+          fmt::format("{}:{}:{}: {}: {}\n", file_, where.line, where.column, severity, d->message);
     }
     std::optional<std::string_view> line = SourceLine(source_, starts, where.line);
     if (!line) continue;

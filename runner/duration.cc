@@ -1,11 +1,11 @@
 #include "runner/duration.h"
 
-#include <array>
-#include <charconv>
-#include <cctype>
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cmath>
 
 namespace runner {
 

@@ -1,8 +1,8 @@
 #include "runner/expression.h"
 
-#include <cctype>
-
 #include <fmt/format.h>
+
+#include <cctype>
 
 namespace runner {
 
@@ -77,9 +77,9 @@ std::expected<std::vector<TemplatePart>, TemplateError> ParseTemplate(std::strin
 bool HasExpression(std::string_view text) { return text.find(kOpen) != std::string_view::npos; }
 
 const std::vector<std::string>& BuildFieldNames() {
-  static const std::vector<std::string> kNames = {
-      "project", "branch", "commit",  "short_commit", "number",
-      "id",      "event",  "trigger", "workspace"};
+  static const std::vector<std::string> kNames = {"project",      "branch",  "commit",
+                                                  "short_commit", "number",  "id",
+                                                  "event",        "trigger", "workspace"};
   return kNames;
 }
 
@@ -93,7 +93,8 @@ Result<std::string> ExpandTemplate(std::string_view text, const NameLookup& look
       continue;
     }
     std::optional<std::string> value = lookup(part.text);
-    if (!value) return Fail(fmt::format("unknown name '{}' in '${{{{ {} }}}}'", part.text, part.text));
+    if (!value)
+      return Fail(fmt::format("unknown name '{}' in '${{{{ {} }}}}'", part.text, part.text));
     out += *value;
   }
   return out;

@@ -10,7 +10,9 @@ struct Overloaded : Fs... {
 }  // namespace
 
 std::string_view Step::kind() const {
-  return std::visit(Overloaded{[](const RunAction&) { return std::string_view("run"); }}, action);
+  return std::visit(Overloaded{[](const RunAction&) { return std::string_view("run"); },
+                               [](const KindAction& kind) { return std::string_view(kind.kind); }},
+                    action);
 }
 
 const Step* Pipeline::FindStep(std::string_view id) const {
@@ -22,6 +24,7 @@ const Step* Pipeline::FindStep(std::string_view id) const {
 
 Duration DefaultKillGrace(const Step& step) {
   if (step.kill_grace) return *step.kill_grace;
+  if (const auto* kind = std::get_if<KindAction>(&step.action)) return kind->default_kill_grace;
   return std::chrono::seconds(10);
 }
 

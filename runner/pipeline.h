@@ -49,7 +49,30 @@ struct RunAction {
   std::string script;
 };
 
-using StepAction = std::variant<RunAction>;
+// A built-in step kind's configuration (`zip:`, `packer:`, ...) as written in the pipeline:
+// a tree of scalars, lists and maps that keeps every location. The loader hands it to the kind
+// to validate; the scheduler expands its expressions and passes it on as JSON.
+struct ConfigNode {
+  enum class Type { kScalar, kList, kMap };
+  Type type = Type::kScalar;
+  SourceLocation where;
+  TemplateString scalar;                                   // kScalar (as written)
+  std::vector<ConfigNode> items;                           // kList
+  std::vector<std::pair<std::string, ConfigNode>> fields;  // kMap, in file order
+  std::vector<SourceLocation> key_locations;               // kMap, one per field
+
+  // The field `key` of a map, or nullptr.
+  const ConfigNode* Find(std::string_view key) const;
+};
+
+// A built-in step (SPEC section 6), run by steps/step_kind.h's StepKind of that name.
+struct KindAction {
+  std::string kind;
+  ConfigNode config;
+  Duration default_kill_grace{10000};
+};
+
+using StepAction = std::variant<RunAction, KindAction>;
 
 struct Step {
   std::string id;

@@ -1,13 +1,13 @@
 #include "runner/pipeline_loader.h"
 
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cctype>
 #include <map>
 #include <set>
 #include <string_view>
-
-#include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include "runner/duration.h"
 #include "runner/expression.h"
@@ -95,11 +95,11 @@ std::optional<TextProblem> CheckEncoding(std::string_view source) {
   for (size_t i = 0; i < source.size();) {
     auto c = static_cast<unsigned char>(source[i]);
     if (c == 0) return TextProblem{i, "NUL byte in the file: a pipeline file must be UTF-8 text"};
-    size_t length = c < 0x80                         ? 1
-                    : (c >= 0xC2 && c <= 0xDF)       ? 2
-                    : (c & 0xF0) == 0xE0             ? 3
-                    : (c >= 0xF0 && c <= 0xF4)       ? 4
-                                                     : 0;
+    size_t length = c < 0x80                   ? 1
+                    : (c >= 0xC2 && c <= 0xDF) ? 2
+                    : (c & 0xF0) == 0xE0       ? 3
+                    : (c >= 0xF0 && c <= 0xF4) ? 4
+                                               : 0;
     bool valid = length > 0 && i + length <= source.size();
     for (size_t k = 1; valid && k < length; ++k) {
       valid = (static_cast<unsigned char>(source[i + k]) & 0xC0) == 0x80;
@@ -146,8 +146,8 @@ class StructureCheck {
  private:
   std::optional<TextProblem> TooDeep(size_t offset) const {
     if (indents_.size() + flow_.size() <= kMaxNesting) return std::nullopt;
-    return TextProblem{offset, fmt::format("nesting deeper than {} levels of lists and mappings",
-                                           kMaxNesting)};
+    return TextProblem{
+        offset, fmt::format("nesting deeper than {} levels of lists and mappings", kMaxNesting)};
   }
 
   std::optional<TextProblem> ScanLine(std::string_view line, size_t line_begin) {
@@ -320,9 +320,7 @@ class Loader {
   void Load(const YAML::Node& root, Pipeline& pipeline);
 
  private:
-  void Error(SourceLocation where, std::string message) {
-    diags_.Error(where, std::move(message));
-  }
+  void Error(SourceLocation where, std::string message) { diags_.Error(where, std::move(message)); }
 
   SourceLocation Where(const YAML::Node& node) const { return LocationOf(node.Mark()); }
 
@@ -344,8 +342,7 @@ class Loader {
   std::optional<std::vector<std::pair<std::string, YAML::Node>>> StringList(const Entry& entry,
                                                                             bool single);
   std::optional<Duration> ParseDurationValue(const Entry& entry);
-  std::optional<TemplateString> Template(const Entry& entry, Context context,
-                                         StepDraft* step);
+  std::optional<TemplateString> Template(const Entry& entry, Context context, StepDraft* step);
 
   std::vector<EnvEntry> ParseEnv(const Entry& entry, Context context, StepDraft* step);
   void ParseVars(const Entry& entry, Pipeline& pipeline);
@@ -359,6 +356,8 @@ class Loader {
   std::optional<RetryPolicy> ParseRetry(const Entry& entry, const StepDraft& draft);
   std::optional<int> ParseRetryLimit(const Entry& entry);
   void CheckDir(const Entry& entry, std::string_view dir);
+  // A built-in kind's configuration as written, its expressions checked like a step's env.
+  ConfigNode ToConfig(const YAML::Node& node, SourceLocation where, StepDraft& draft);
 
   // Expressions.
   void CheckTemplate(const YAML::Node& node, std::string_view text, Context context,
@@ -374,7 +373,7 @@ class Loader {
   std::vector<std::string> pipeline_env_names_;
   std::vector<std::string> var_names_;
   std::vector<StepDraft> drafts_;
-  std::vector<std::string> step_ids_;           // in file order, without duplicates
+  std::vector<std::string> step_ids_;          // in file order, without duplicates
   std::map<std::string, size_t> first_by_id_;  // id -> index into drafts_ of its first step
   std::vector<unsigned> visited_;              // by Needs(): the search that last saw a step
   unsigned search_generation_ = 0;
@@ -402,8 +401,8 @@ std::vector<Entry> Loader::Entries(const YAML::Node& map) {
 
 void Loader::UnknownKey(const Entry& entry, std::string_view place,
                         const std::vector<std::string>& candidates) {
-  Error(Where(entry.key_node), fmt::format("unknown key '{}' {}{}", entry.key, place,
-                                           DidYouMean(entry.key, candidates)));
+  Error(Where(entry.key_node),
+        fmt::format("unknown key '{}' {}{}", entry.key, place, DidYouMean(entry.key, candidates)));
 }
 
 std::optional<std::string> Loader::String(const YAML::Node& node, std::string_view what) {
@@ -427,10 +426,9 @@ std::optional<std::vector<std::pair<std::string, YAML::Node>>> Loader::StringLis
     return items;
   }
   if (!entry.value.IsSequence()) {
-    Error(ValueWhere(entry),
-          fmt::format("expected {} for '{}', got {}",
-                      single ? "a string or a list of strings" : "a list", entry.key,
-                      Describe(entry.value)));
+    Error(ValueWhere(entry), fmt::format("expected {} for '{}', got {}",
+                                         single ? "a string or a list of strings" : "a list",
+                                         entry.key, Describe(entry.value)));
     return std::nullopt;
   }
   if (entry.value.size() == 0) {
@@ -650,8 +648,7 @@ void Loader::ParseStepId(StepDraft& draft) {
   draft.step.where = Where(draft.node);
   auto id = std::ranges::find(draft.entries, "id", &Entry::key);
   if (id == draft.entries.end()) {
-    Error(draft.step.where,
-          fmt::format("step #{} has no 'id': add `id: NAME`", draft.index + 1));
+    Error(draft.step.where, fmt::format("step #{} has no 'id': add `id: NAME`", draft.index + 1));
     return;
   }
   std::optional<std::string> text = String(*id);
@@ -667,9 +664,8 @@ void Loader::ParseStepId(StepDraft& draft) {
   if (inserted) {
     step_ids_.push_back(*text);
   } else {
-    Error(ValueWhere(*id),
-          fmt::format("duplicate step id '{}' (first at line {})", *text,
-                      drafts_[first->second].step.where.line));
+    Error(ValueWhere(*id), fmt::format("duplicate step id '{}' (first at line {})", *text,
+                                       drafts_[first->second].step.where.line));
   }
 }
 
@@ -689,17 +685,16 @@ void Loader::ParseStepNeeds(StepDraft& draft) {
   }
   std::vector<std::pair<std::string, YAML::Node>> ids;
   if (entry->value.IsScalar()) {
-    Error(ValueWhere(*entry),
-          fmt::format("'needs' must be a list of step ids: write `needs: [{}]`",
-                      entry->value.Scalar()));
+    Error(ValueWhere(*entry), fmt::format("'needs' must be a list of step ids: write `needs: [{}]`",
+                                          entry->value.Scalar()));
     ids.emplace_back(entry->value.Scalar(), entry->value);
   } else if (entry->value.IsSequence()) {
     for (const YAML::Node& item : entry->value) {
       if (auto id = String(item, "needs")) ids.emplace_back(*id, item);
     }
   } else {
-    Error(ValueWhere(*entry), fmt::format("expected a list of step ids for 'needs', got {}",
-                                          Describe(entry->value)));
+    Error(ValueWhere(*entry),
+          fmt::format("expected a list of step ids for 'needs', got {}", Describe(entry->value)));
   }
   for (const auto& [id, node] : ids) {
     if (draft.has_id && id == draft.step.id) {
@@ -749,9 +744,8 @@ void Loader::ReportCycles() {
       const StepDraft& first = drafts_[cycle.front()];
       size_t second = cycle.size() > 1 ? cycle[1] : cycle.front();
       auto need = std::ranges::find(first.needs, second, &StepDraft::Need::step);
-      SourceLocation where = need->node.IsDefined() && !need->node.IsNull()
-                                 ? Where(need->node)
-                                 : first.step.where;
+      SourceLocation where =
+          need->node.IsDefined() && !need->node.IsNull() ? Where(need->node) : first.step.where;
       Error(where, fmt::format("dependency cycle: {}", path));
     }
   }
@@ -795,8 +789,16 @@ void Loader::ParseStepBody(StepDraft& draft) {
       step.action = RunAction{*script};
     } else if (Contains(kFutureKinds, key)) {
       kinds.push_back(&entry);
-      Error(Where(entry.key_node),
-            fmt::format("step kind '{}' is not supported by this version of runner", key));
+      std::optional<KindInfo> kind;
+      if (options_.find_kind) kind = options_.find_kind(key);
+      if (!kind) {
+        Error(Where(entry.key_node),
+              fmt::format("step kind '{}' is not supported by this version of runner", key));
+        continue;
+      }
+      ConfigNode config = ToConfig(entry.value, ValueWhere(entry), draft);
+      kind->validate(config, diags_);
+      step.action = KindAction{key, std::move(config), kind->default_kill_grace};
     } else {
       std::vector<std::string> candidates = kStepKeys;
       candidates.insert(candidates.end(), kFutureKinds.begin(), kFutureKinds.end());
@@ -811,6 +813,27 @@ void Loader::ParseStepBody(StepDraft& draft) {
                       draft.Label(), kinds[0]->key, kinds[1]->key));
   }
   if (step.name.empty()) step.name = step.id;
+}
+
+ConfigNode Loader::ToConfig(const YAML::Node& node, SourceLocation where, StepDraft& draft) {
+  ConfigNode out;
+  out.where = where;
+  if (node.IsMap()) {
+    out.type = ConfigNode::Type::kMap;
+    for (const Entry& entry : Entries(node)) {
+      out.key_locations.push_back(Where(entry.key_node));
+      out.fields.emplace_back(entry.key, ToConfig(entry.value, ValueWhere(entry), draft));
+    }
+  } else if (node.IsSequence()) {
+    out.type = ConfigNode::Type::kList;
+    for (const YAML::Node& item : node) out.items.push_back(ToConfig(item, Where(item), draft));
+  } else {
+    // `key:` with nothing after it is an empty string: the kind reports it if it must not be.
+    std::string text = node.IsNull() ? "" : node.Scalar();
+    if (!text.empty()) CheckTemplate(node, text, Context::kStep, &draft);
+    out.scalar = TemplateString{std::move(text), where};
+  }
+  return out;
 }
 
 std::optional<WhenCondition> Loader::ParseWhen(const Entry& entry, const StepDraft& draft) {
@@ -857,7 +880,8 @@ std::optional<int> Loader::ParseRetryLimit(const Entry& entry) {
     return std::nullopt;
   }
   const std::string& text = entry.value.Scalar();
-  if (text.empty() || text.size() > 9 || !std::ranges::all_of(text, ::isdigit)) {
+  if (text.empty() || text.size() > 9 ||
+      !std::ranges::all_of(text, [](char c) { return c >= '0' && c <= '9'; })) {
     Error(ValueWhere(entry), fmt::format("invalid retry count '{}': {}", text, kForm));
     return std::nullopt;
   }
@@ -1011,17 +1035,18 @@ std::optional<std::string> Loader::CheckName(std::string_view name, Context cont
     }
     if (parts.size() != 2) return fmt::format("invalid name '{}': use vars.NAME", name);
     if (Contains(var_names_, parts[1])) return std::nullopt;
-    return fmt::format("unknown var '{}'{}: declare it under `vars:` or pass --var {}=VALUE",
-                       name, DidYouMean(parts[1], var_names_, "vars."), parts[1]);
+    return fmt::format("unknown var '{}'{}: declare it under `vars:` or pass --var {}=VALUE", name,
+                       DidYouMean(parts[1], var_names_, "vars."), parts[1]);
   }
   if (root == "env") {
     if (parts.size() != 2) return fmt::format("invalid name '{}': use env.NAME", name);
     bool in_environment = options_.environment.contains(parts[1]);
     if (context == Context::kPipelineEnv) {
       if (in_environment) return std::nullopt;
-      return fmt::format("unknown environment variable '{}': the pipeline's env may only use "
-                         "variables of the runner's environment",
-                         name);
+      return fmt::format(
+          "unknown environment variable '{}': the pipeline's env may only use "
+          "variables of the runner's environment",
+          name);
     }
     if (in_environment || Contains(pipeline_env_names_, parts[1])) return std::nullopt;
     return fmt::format(
@@ -1031,11 +1056,10 @@ std::optional<std::string> Loader::CheckName(std::string_view name, Context cont
   }
   if (root == "steps") {
     if (context != Context::kStep) {
-      return fmt::format("'{}' cannot be used in {}: no step has run when it is set", name,
-                         place);
+      return fmt::format("'{}' cannot be used in {}: no step has run when it is set", name, place);
     }
-    bool shape = (parts.size() == 3 && parts[2] == "status") ||
-                 (parts.size() == 4 && parts[2] == "outputs");
+    bool shape =
+        (parts.size() == 3 && parts[2] == "status") || (parts.size() == 4 && parts[2] == "outputs");
     if (!shape) {
       return fmt::format("invalid name '{}': use steps.ID.outputs.NAME or steps.ID.status", name);
     }
@@ -1052,8 +1076,8 @@ std::optional<std::string> Loader::CheckName(std::string_view name, Context cont
     return fmt::format("{} uses steps.{} but does not need '{}' (add it to needs)", step->Label(),
                        id, id);
   }
-  return fmt::format("unknown name '{}': a name starts with build., vars., env. or steps.{}",
-                     name, DidYouMean(root, kNameRoots));
+  return fmt::format("unknown name '{}': a name starts with build., vars., env. or steps.{}", name,
+                     DidYouMean(root, kNameRoots));
 }
 
 }  // namespace

@@ -91,6 +91,13 @@ std::string ReportJson(const BuildRecord& build, const SecretMasker& masker) {
   for (const StepRecord& step : build.steps) {
     json outputs = json::object();
     for (const auto& [name, value] : step.outputs) outputs[name] = text(value);
+    json artifacts = json::array();
+    for (const Artifact& artifact : step.artifacts) {
+      artifacts.push_back({{"path", text(artifact.path)},
+                           {"size", artifact.size},
+                           {"sha256", artifact.sha256},
+                           {"url", artifact.url.empty() ? json(nullptr) : json(text(artifact.url))}});
+    }
     json entry = {
         {"id", step.id},
         {"name", text(step.name)},
@@ -103,7 +110,7 @@ std::string ReportJson(const BuildRecord& build, const SecretMasker& masker) {
         {"duration_s", step.started && step.finished ? json(Seconds(*step.started, *step.finished))
                                                      : json(nullptr)},
         {"outputs", outputs},
-        {"artifacts", json::array()},
+        {"artifacts", artifacts},
         {"log", step.log.empty() ? json(nullptr) : json(step.log)},
     };
     if (!step.message.empty()) entry["message"] = text(step.message);

@@ -1,16 +1,20 @@
 #include "runner/scheduler.h"
 
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 
 #include "runner/atomic_file.h"
 #include "runner/duration.h"
 #include "runner/expression.h"
 #include "steps/shell.h"
+#include "steps/step_exec.h"
 
 namespace runner {
 
@@ -37,6 +41,47 @@ std::optional<std::string> FindValue(const std::vector<std::pair<std::string, st
     if (key == name) return value;
   }
   return std::nullopt;
+}
+
+// A built-in step's configuration with its expressions expanded: maps become objects, lists
+// arrays, scalars strings.
+Result<nlohmann::ordered_json> ExpandConfig(const ConfigNode& node, const NameLookup& lookup) {
+  switch (node.type) {
+    case ConfigNode::Type::kScalar: {
+      auto value = ExpandTemplate(node.scalar.text, lookup);
+      if (!value) return Fail(value.error());
+      return nlohmann::ordered_json(std::move(*value));
+    }
+    case ConfigNode::Type::kList: {
+      nlohmann::ordered_json list = nlohmann::ordered_json::array();
+      for (const ConfigNode& item : node.items) {
+        auto value = ExpandConfig(item, lookup);
+        if (!value) return value;
+        list.push_back(std::move(*value));
+      }
+      return list;
+    }
+    case ConfigNode::Type::kMap: {
+      nlohmann::ordered_json map = nlohmann::ordered_json::object();
+      for (const auto& [key, item] : node.fields) {
+        auto value = ExpandConfig(item, lookup);
+        if (!value) return Fail(key + ": " + value.error());
+        map[key] = std::move(*value);
+      }
+      return map;
+    }
+  }
+  return Fail("unknown configuration node");
+}
+
+void CreateEmptyFile(const std::string& path, Status& status) {
+  if (!status) return;
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    status = Fail("cannot create " + path + ": " + std::strerror(errno));
+    return;
+  }
+  ::close(fd);
 }
 
 }  // namespace
@@ -264,9 +309,7 @@ void Scheduler::Launch(size_t index) {
     record.started = std::chrono::system_clock::now();
     observer_.StepStarted(record);
   } else {
-    for (auto& candidate : active_) {
-      if (candidate->index == index) active = candidate.get();
-    }
+    active = FindActiveStep(index);
   }
   active->retry_at.reset();
   active->ending = StepStatus::kPending;
@@ -302,12 +345,13 @@ void Scheduler::Launch(size_t index) {
     if (!dir) return fail("dir: " + (lookup_error_.empty() ? dir.error() : lookup_error_));
     cwd = (std::filesystem::path(cwd) / *dir).lexically_normal().string();
   }
-  active->output_file = options_.build_dir + "/.outputs/" + step.id;
+  // Emptied for every attempt: outputs come from the attempt that succeeded.
+  std::string scratch = options_.build_dir + "/.outputs/" + step.id;
+  active->output_file = scratch + ".out";
   std::error_code ec;
   std::filesystem::create_directories(options_.build_dir + "/.outputs", ec);
-  if (auto cleared = WriteFileAtomic(active->output_file, ""); !cleared) {
-    return fail(cleared.error());
-  }
+  Status created;
+  CreateEmptyFile(active->output_file, created);
   env.insert_or_assign("RUNNER_PROJECT", context_.project);
   env.insert_or_assign("RUNNER_BRANCH", context_.branch);
   env.insert_or_assign("RUNNER_COMMIT", context_.commit);
@@ -316,16 +360,44 @@ void Scheduler::Launch(size_t index) {
   env.insert_or_assign("RUNNER_WORKSPACE", context_.workspace);
   env.insert_or_assign("RUNNER_STEP", step.id);
   env.insert_or_assign("RUNNER_OUTPUT", active->output_file);
+  // Reproducible outputs (zip timestamps, compilers that honour it) take the commit's time.
+  if (context_.commit_time && !env.contains("SOURCE_DATE_EPOCH")) {
+    env.insert_or_assign("SOURCE_DATE_EPOCH", std::to_string(*context_.commit_time));
+  }
 
   ProcessSpec spec;
-  const auto& action = std::get<RunAction>(step.action);
-  spec.argv = ShellCommand(action.script);
+  if (const auto* run = std::get_if<RunAction>(&step.action)) {
+    spec.argv = ShellCommand(run->script);
+  } else {
+    const auto& kind = std::get<KindAction>(step.action);
+    lookup_error_.clear();
+    auto config = ExpandConfig(kind.config, lookup);
+    if (!config) {
+      return fail(kind.kind + "." + (lookup_error_.empty() ? config.error() : lookup_error_));
+    }
+    std::string request = StepRequest(kind.kind, cwd, context_, *config).dump();
+    env.insert_or_assign(kStepConfigVar, scratch + ".json");
+    env.insert_or_assign(kStepArtifactsVar, scratch + ".artifacts");
+    env.insert_or_assign(kStepErrorVar, scratch + ".error");
+    CreateEmptyFile(scratch + ".artifacts", created);
+    CreateEmptyFile(scratch + ".error", created);
+    if (created) created = WriteFileAtomic(scratch + ".json", request, /*sync=*/false);
+    spec.argv = {options_.self_exe, "__step"};
+  }
+  if (!created) return fail(created.error());
   spec.env = ToEnvp(env);
   spec.cwd = cwd;
   spec.kill_grace = DefaultKillGrace(step);
   auto started = processes_.Start(spec);
   if (!started) return fail(started.error());
   active->process_id = *started;
+}
+
+Scheduler::Active* Scheduler::FindActiveStep(size_t index) {
+  for (auto& active : active_) {
+    if (active->index == index) return active.get();
+  }
+  return nullptr;
 }
 
 Scheduler::Active* Scheduler::FindActive(int process_id) {
@@ -336,8 +408,7 @@ Scheduler::Active* Scheduler::FindActive(int process_id) {
 }
 
 void Scheduler::AppendLog(size_t index, std::string_view text) {
-  for (auto& active : active_) {
-    if (active->index != index) continue;
+  if (Active* active = FindActiveStep(index)) {
     std::string masked = active->stream->Feed(text);
     active->log.Append(masked);
     StepRecord& record = record_.steps[index];
@@ -416,16 +487,15 @@ void Scheduler::CheckDeadlines() {
 }
 
 void Scheduler::FinishAttempt(size_t index, int exit_code) {
-  Active* active = nullptr;
-  for (auto& candidate : active_) {
-    if (candidate->index == index) active = candidate.get();
-  }
+  Active* active = FindActiveStep(index);
   StepRecord& record = record_.steps[index];
   const Step& step = *plan_.steps[index].step;
   record.exit_code = exit_code;
 
   StepStatus status = active->ending;
   std::string message;
+  bool built_in = std::holds_alternative<KindAction>(step.action);
+  std::string scratch = options_.build_dir + "/.outputs/" + step.id;
   if (status == StepStatus::kCancelled) {
     message = fmt::format("cancelled by {}", stop_signal_ == SIGINT ? "SIGINT" : "SIGTERM");
   } else if (status == StepStatus::kTimedOut) {
@@ -433,16 +503,21 @@ void Scheduler::FinishAttempt(size_t index, int exit_code) {
                                : "timed out after " + FormatDuration(*step.timeout);
   } else if (exit_code != 0) {
     status = StepStatus::kFailed;
-    message = fmt::format("exit code {}", exit_code);
+    // A built-in step says why it failed; a shell step's log does.
+    auto error = built_in ? ReadFile(scratch + ".error") : Result<std::string>("");
+    message = error && !error->empty() ? *error : fmt::format("exit code {}", exit_code);
   } else {
     auto text = ReadFile(active->output_file);
     auto outputs = text ? ParseStepOutputs(*text) : Result<Outputs>(Fail(text.error()));
-    if (outputs) {
+    auto artifacts = built_in ? ReadStepArtifacts(scratch + ".artifacts")
+                              : Result<std::vector<Artifact>>();
+    if (outputs && artifacts) {
       record.outputs = std::move(*outputs);
+      record.artifacts = std::move(*artifacts);
       status = StepStatus::kSuccess;
     } else {
       status = StepStatus::kFailed;
-      message = outputs.error();
+      message = outputs ? artifacts.error() : outputs.error();
       AppendLog(index, "runner: " + message + "\n");
     }
   }
@@ -480,7 +555,7 @@ void Scheduler::FinishStep(size_t index, StepStatus status, std::string message)
     record.log_tail.erase(0, record.log_tail.size() - kTailBytes);
   }
   if (active.log.is_open()) {
-    if (auto committed = active.log.Commit(); !committed) {
+    if (auto committed = active.log.Commit(/*sync=*/false); !committed) {
       record.message += (record.message.empty() ? "" : "; ") + committed.error();
     }
   }

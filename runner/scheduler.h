@@ -48,6 +48,7 @@ struct SchedulerOptions {
   int jobs = 1;
   std::string build_dir;   // STATE/builds/BUILD_ID; logs go to build_dir/logs
   Environment environment;  // the runner's own
+  std::string self_exe;     // this binary, which runs built-in steps as `runner __step`
 };
 
 class Scheduler {
@@ -73,6 +74,7 @@ class Scheduler {
   void Stop(int signal);
   std::optional<std::string> LookupName(std::string_view name);
   Active* FindActive(int process_id);
+  Active* FindActiveStep(size_t index);
   void AppendLog(size_t index, std::string_view text);
 
   const Pipeline& pipeline_;

@@ -79,9 +79,9 @@ TEST(DiagnosticsTest, WarningsAloneAreNotErrors) {
 TEST(SuggestClosestTest, SuggestsTyposWithinAThirdOfTheLength) {
   std::vector<std::string> keys = {"id", "name", "needs", "when", "env", "timeout", "retry"};
   EXPECT_EQ(SuggestClosest("neds", keys), "needs");
-  EXPECT_EQ(SuggestClosest("nedes", keys), "needs");    // transposition counts as one edit
+  EXPECT_EQ(SuggestClosest("nedes", keys), "needs");  // transposition counts as one edit
   EXPECT_EQ(SuggestClosest("timout", keys), "timeout");
-  EXPECT_EQ(SuggestClosest("Needs", keys), "needs");    // case-insensitive
+  EXPECT_EQ(SuggestClosest("Needs", keys), "needs");  // case-insensitive
   EXPECT_EQ(SuggestClosest("ENV", keys), "env");
 }
 

@@ -30,8 +30,8 @@ TEST(ParseDurationTest, BareNumberSaysTheAcceptedForm) {
 }
 
 TEST(ParseDurationTest, RejectsUnknownUnitsAndMalformedText) {
-  for (const char* text : {"10x", "", "s", "h1", "1 h", "1h 30m", "-5s", "1.s", "1..5s", "10sec",
-                           "1d", "5M", "ms"}) {
+  for (const char* text :
+       {"10x", "", "s", "h1", "1 h", "1h 30m", "-5s", "1.s", "1..5s", "10sec", "1d", "5M", "ms"}) {
     auto result = ParseDuration(text);
     ASSERT_FALSE(result) << text;
     EXPECT_EQ(result.error(),

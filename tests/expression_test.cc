@@ -1,8 +1,8 @@
 #include "runner/expression.h"
 
-#include <map>
-
 #include <gtest/gtest.h>
+
+#include <map>
 
 namespace runner {
 namespace {
@@ -55,8 +55,8 @@ TEST(ParseTemplateTest, EmptyExpression) {
 }
 
 TEST(ParseTemplateTest, RejectsAnythingButADottedName) {
-  for (const char* text : {"${{ a || b }}", "${{ a..b }}", "${{ .a }}", "${{ a. }}",
-                           "${{ 1a }}", "${{ a.b c }}", "${{ a['b'] }}"}) {
+  for (const char* text : {"${{ a || b }}", "${{ a..b }}", "${{ .a }}", "${{ a. }}", "${{ 1a }}",
+                           "${{ a.b c }}", "${{ a['b'] }}"}) {
     auto parts = ParseTemplate(text);
     ASSERT_FALSE(parts) << text;
     EXPECT_EQ(parts.error().offset, 0u);
@@ -75,8 +75,8 @@ TEST(HasExpressionTest, FindsTheOpeningOnly) {
 
 TEST(BuildFieldNamesTest, ListsTheContractFields) {
   EXPECT_EQ(BuildFieldNames(),
-            (std::vector<std::string>{"project", "branch", "commit", "short_commit", "number",
-                                      "id", "event", "trigger", "workspace"}));
+            (std::vector<std::string>{"project", "branch", "commit", "short_commit", "number", "id",
+                                      "event", "trigger", "workspace"}));
 }
 
 TEST(ExpandTemplateTest, ReplacesEveryExpression) {

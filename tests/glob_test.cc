@@ -1,9 +1,9 @@
 #include "runner/glob.h"
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace runner {
 namespace {

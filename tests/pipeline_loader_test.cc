@@ -1,11 +1,11 @@
 #include "runner/pipeline_loader.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <stdexcept>
 #include <string>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 namespace runner {
 namespace {
@@ -129,8 +129,8 @@ TEST(PipelineLoaderTest, EmptyNeedsMeansNoDependency) {
 }
 
 TEST(PipelineLoaderTest, NeedsMayNameALaterStep) {
-  Pipeline p = Load(WithSteps(
-      "  - id: a\n    needs: [b]\n    run: x\n  - id: b\n    needs: []\n    run: y\n"));
+  Pipeline p = Load(
+      WithSteps("  - id: a\n    needs: [b]\n    run: x\n  - id: b\n    needs: []\n    run: y\n"));
   EXPECT_EQ(p.steps[0].needs, (std::vector<std::string>{"b"}));
 }
 
@@ -210,7 +210,8 @@ TEST(PipelineLoaderTest, TabIndentation) {
 }
 
 TEST(PipelineLoaderTest, TabsInsideBlockScalarsAndQuotesAreFine) {
-  Pipeline p = Load(WithSteps("  - id: a\n    run: |\n      if true; then\n      \techo hi\n      fi\n"));
+  Pipeline p =
+      Load(WithSteps("  - id: a\n    run: |\n      if true; then\n      \techo hi\n      fi\n"));
   EXPECT_EQ(std::get<RunAction>(p.steps[0].action).script, "if true; then\n\techo hi\nfi\n");
 }
 
@@ -298,9 +299,10 @@ TEST(PipelineLoaderTest, DuplicateKeys) {
 
 TEST(PipelineLoaderTest, NulByte) {
   std::string source = std::string("version: 1\nproject: a") + '\0' + "b\n";
-  EXPECT_EQ(Errors(source), "pipeline.yml:2:11: error: NUL byte in the file: a pipeline file must "
-                            "be UTF-8 text\nproject: a" +
-                                std::string(1, '\0') + "b\n          ^\n");
+  EXPECT_EQ(Errors(source),
+            "pipeline.yml:2:11: error: NUL byte in the file: a pipeline file must "
+            "be UTF-8 text\nproject: a" +
+                std::string(1, '\0') + "b\n          ^\n");
 }
 
 TEST(PipelineLoaderTest, InvalidUtf8) {
@@ -367,13 +369,14 @@ TEST(PipelineLoaderTest, ProjectMustBeAString) {
 }
 
 TEST(PipelineLoaderTest, EnvValuesMustBeScalars) {
-  EXPECT_EQ(Errors("version: 1\nenv:\n  A: [1, 2]\n  B:\n    c: d\nsteps:\n  - id: a\n    run: x\n"),
-            "pipeline.yml:3:6: error: expected a string for 'A', got a list\n"
-            "  A: [1, 2]\n"
-            "     ^\n"
-            "pipeline.yml:5:5: error: expected a string for 'B', got a mapping\n"
-            "    c: d\n"
-            "    ^\n");
+  EXPECT_EQ(
+      Errors("version: 1\nenv:\n  A: [1, 2]\n  B:\n    c: d\nsteps:\n  - id: a\n    run: x\n"),
+      "pipeline.yml:3:6: error: expected a string for 'A', got a list\n"
+      "  A: [1, 2]\n"
+      "     ^\n"
+      "pipeline.yml:5:5: error: expected a string for 'B', got a mapping\n"
+      "    c: d\n"
+      "    ^\n");
   EXPECT_THAT(Errors("version: 1\nenv:\n  A:\nsteps:\n  - id: a\n    run: x\n"),
               HasSubstr("pipeline.yml:3:3: error: expected a string for 'A', got nothing"));
   EXPECT_THAT(Errors("version: 1\nenv: [A]\nsteps:\n  - id: a\n    run: x\n"),
@@ -381,9 +384,10 @@ TEST(PipelineLoaderTest, EnvValuesMustBeScalars) {
 }
 
 TEST(PipelineLoaderTest, EnvNames) {
-  EXPECT_THAT(Errors("version: 1\nenv: {9LIVES: x, A-B: y, _OK: z}\nsteps:\n  - id: a\n    run: x\n"),
-              HasSubstr("pipeline.yml:2:7: error: invalid environment variable name '9LIVES': "
-                        "use letters, digits and '_', not starting with a digit\n"));
+  EXPECT_THAT(
+      Errors("version: 1\nenv: {9LIVES: x, A-B: y, _OK: z}\nsteps:\n  - id: a\n    run: x\n"),
+      HasSubstr("pipeline.yml:2:7: error: invalid environment variable name '9LIVES': "
+                "use letters, digits and '_', not starting with a digit\n"));
   EXPECT_THAT(Errors(WithSteps("  - id: a\n    env: {A-B: y}\n    run: x\n")),
               HasSubstr("pipeline.yml:4:11: error: invalid environment variable name 'A-B'"));
 }
@@ -432,8 +436,7 @@ TEST(PipelineLoaderTest, StepIdIsRequired) {
 }
 
 TEST(PipelineLoaderTest, StepIdPattern) {
-  const std::string kRule =
-      "use lowercase letters, digits, '_' and '-', starting with a letter";
+  const std::string kRule = "use lowercase letters, digits, '_' and '-', starting with a letter";
   EXPECT_THAT(Errors(WithSteps("  - id: Bake\n    run: x\n")),
               HasSubstr("pipeline.yml:3:9: error: invalid step id 'Bake': " + kRule + "\n"));
   EXPECT_THAT(Errors(WithSteps("  - id: 1st\n    run: x\n")),
@@ -542,9 +545,9 @@ TEST(PipelineLoaderTest, CycleThroughAnImplicitNeed) {
 }
 
 TEST(PipelineLoaderTest, EachCycleIsReportedOnce) {
-  std::string errors = Errors(WithSteps(
-      "  - id: a\n    needs: [b]\n    run: x\n  - id: b\n    needs: [a]\n    run: y\n"
-      "  - id: c\n    needs: [d]\n    run: x\n  - id: d\n    needs: [c]\n    run: y\n"));
+  std::string errors = Errors(
+      WithSteps("  - id: a\n    needs: [b]\n    run: x\n  - id: b\n    needs: [a]\n    run: y\n"
+                "  - id: c\n    needs: [d]\n    run: x\n  - id: d\n    needs: [c]\n    run: y\n"));
   EXPECT_THAT(errors, HasSubstr("pipeline.yml:4:13: error: dependency cycle: a -> b -> a\n"));
   EXPECT_THAT(errors, HasSubstr("pipeline.yml:10:13: error: dependency cycle: c -> d -> c\n"));
   EXPECT_EQ(errors.find("dependency cycle: b"), std::string::npos);
@@ -634,8 +637,7 @@ TEST(PipelineLoaderTest, StepDurations) {
 }
 
 TEST(PipelineLoaderTest, Retry) {
-  const std::string kForm =
-      "give a count such as `retry: 2`, or `retry: {limit: 2, delay: 10s}`\n";
+  const std::string kForm = "give a count such as `retry: 2`, or `retry: {limit: 2, delay: 10s}`\n";
   EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    retry: -1\n")),
               HasSubstr("pipeline.yml:5:12: error: invalid retry count '-1': " + kForm));
   EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    retry: two\n")),
@@ -706,9 +708,10 @@ TEST(PipelineLoaderTest, Vars_NamesMustBeDeclared) {
 TEST(PipelineLoaderTest, EnvNamesMustBeKnown) {
   LoadOptions options;
   options.environment = {{"HOME", "/root"}};
-  Load("version: 1\nenv: {A: x}\nsteps:\n  - id: a\n    run: x\n"
-       "    env: {B: \"${{ env.A }}\", C: \"${{ env.HOME }}\"}\n",
-       options);
+  Load(
+      "version: 1\nenv: {A: x}\nsteps:\n  - id: a\n    run: x\n"
+      "    env: {B: \"${{ env.A }}\", C: \"${{ env.HOME }}\"}\n",
+      options);
   EXPECT_THAT(
       Errors("version: 1\nenv: {GOFLAGS: x}\nsteps:\n  - id: a\n    run: x\n"
              "    env: {B: \"${{ env.GOFLAG }}\"}\n",

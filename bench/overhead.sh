@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The runner's own overhead: 200 no-op steps in a chain and 200 independent ones, against
+# `make -j` and `ninja` running the same commands through bash. Reports the median wall time
+# of several runs, CPU seconds and peak memory, and the ratios runner/make and runner/ninja.
+#
+#   bench/overhead.sh [RUNS]      (needs build/runner: scripts/build.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-5}
+steps=200
+jobs=$(nproc)
+runner=$PWD/build/runner
+[ -x "$runner" ] || { echo "overhead.sh: build first (scripts/build.sh)" >&2; exit 1; }
+command -v ninja >/dev/null && command -v make >/dev/null && [ -x /usr/bin/time ] ||
+  { echo "overhead.sh: needs make, ninja and /usr/bin/time (scripts/deps.sh)" >&2; exit 1; }
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+# The same command everywhere: bash without start-up files, as the runner runs a `run` step.
+cmd='bash --noprofile --norc -eo pipefail -c true'
+
+write_inputs() {  # $1 = chain | parallel
+  local shape=$1 dir=$out/$1 i
+  mkdir -p "$dir"
+  {
+    echo "version: 1"
+    echo "project: bench"
+    echo "steps:"
+    for ((i = 1; i <= steps; i++)); do
+      if [ "$shape" = chain ]; then
+        echo "  - {id: s$i, run: \"true\"}"
+      else
+        echo "  - {id: s$i, needs: [], run: \"true\"}"
+      fi
+    done
+  } >"$dir/pipeline.yml"
+  {
+    echo "all: s$steps"
+    [ "$shape" = parallel ] && { printf 'all:'; for ((i = 1; i <= steps; i++)); do printf ' s%d' "$i"; done; echo; }
+    echo ".PHONY: all$(for ((i = 1; i <= steps; i++)); do printf ' s%d' "$i"; done)"
+    for ((i = 1; i <= steps; i++)); do
+      if [ "$shape" = chain ] && [ "$i" -gt 1 ]; then echo "s$i: s$((i - 1))"; else echo "s$i:"; fi
+      printf '\t@%s\n' "$cmd"
+    done
+  } >"$dir/Makefile"
+  {
+    echo "rule sh"
+    echo "  command = $cmd"
+    for ((i = 1; i <= steps; i++)); do
+      if [ "$shape" = chain ] && [ "$i" -gt 1 ]; then echo "build s$i: sh s$((i - 1))"; else echo "build s$i: sh"; fi
+    done
+    printf 'build all: phony'; for ((i = 1; i <= steps; i++)); do printf ' s%d' "$i"; done; echo
+    echo "default all"
+  } >"$dir/build.ninja"
+}
+
+# Runs "$@" $runs times in $dir; prints "median_wall_s cpu_s max_rss_kb" (CPU and memory of
+# the median run).
+measure() {
+  local dir=$1; shift
+  local i results=()
+  for ((i = 0; i < runs; i++)); do
+    local start end stats
+    start=$(date +%s%N)
+    /usr/bin/time -o "$out/time" -f '%U %S %M' "$@" >/dev/null 2>&1
+    end=$(date +%s%N)
+    stats=$(tail -n 1 "$out/time")
+    results+=("$(( (end - start) / 1000 )) $stats")
+    rm -rf "$dir/.runner"
+  done
+  printf '%s\n' "${results[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p" |
+    awk '{printf "%.3f %.3f %d\n", $1 / 1e6, $2 + $3, $4}'
+}
+
+printf '%-9s %-7s %9s %9s %10s\n' shape tool wall_s cpu_s max_rss_kb
+for shape in chain parallel; do
+  write_inputs "$shape"
+  dir=$out/$shape
+  read -r r_wall r_cpu r_rss < <(cd "$dir" && measure "$dir" "$runner" run pipeline.yml -j "$jobs" --branch bench --state-dir "$dir/.runner")
+  read -r m_wall m_cpu m_rss < <(cd "$dir" && measure "$dir" make -s -j "$jobs" -f Makefile)
+  # ninja always reruns: the outputs are never created.
+  read -r n_wall n_cpu n_rss < <(cd "$dir" && measure "$dir" ninja -j "$jobs")
+  printf '%-9s %-7s %9s %9s %10s\n' "$shape" runner "$r_wall" "$r_cpu" "$r_rss"
+  printf '%-9s %-7s %9s %9s %10s\n' "$shape" make "$m_wall" "$m_cpu" "$m_rss"
+  printf '%-9s %-7s %9s %9s %10s\n' "$shape" ninja "$n_wall" "$n_cpu" "$n_rss"
+  ratios+=("$(awk -v s="$shape" -v r="$r_wall" -v m="$m_wall" -v n="$n_wall" -v rc="$r_cpu" -v mc="$m_cpu" -v nc="$n_cpu" \
+    'BEGIN {printf "%-9s wall runner/make %.2f  runner/ninja %.2f   cpu runner/make %.2f  runner/ninja %.2f", s, r/m, r/n, rc/mc, rc/nc}')")
+done
+echo
+echo "ratios ($steps steps, -j $jobs, median of $runs runs):"
+printf '%s\n' "${ratios[@]}"

@@ -1,0 +1,131 @@
+#include "runner/config_node.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "runner/expression.h"
+
+namespace runner {
+
+namespace {
+
+std::string_view TypeName(ConfigNode::Type type) {
+  switch (type) {
+    case ConfigNode::Type::kScalar:
+      return "a string";
+    case ConfigNode::Type::kList:
+      return "a list";
+    case ConfigNode::Type::kMap:
+      return "a mapping";
+  }
+  return "?";
+}
+
+bool Expect(const ConfigNode& node, ConfigNode::Type type, std::string_view what,
+            Diagnostics& diags) {
+  if (node.type == type) return true;
+  diags.Error(node.where,
+              fmt::format("expected {} for '{}', got {}", TypeName(type), what, TypeName(node.type)));
+  return false;
+}
+
+}  // namespace
+
+const ConfigNode* ConfigNode::Find(std::string_view key) const {
+  for (const auto& [name, value] : fields) {
+    if (name == key) return &value;
+  }
+  return nullptr;
+}
+
+bool ExpectScalar(const ConfigNode& node, std::string_view what, Diagnostics& diags) {
+  return Expect(node, ConfigNode::Type::kScalar, what, diags);
+}
+
+bool ExpectList(const ConfigNode& node, std::string_view what, Diagnostics& diags) {
+  return Expect(node, ConfigNode::Type::kList, what, diags);
+}
+
+bool ExpectMap(const ConfigNode& node, std::string_view what, Diagnostics& diags) {
+  return Expect(node, ConfigNode::Type::kMap, what, diags);
+}
+
+void CheckKeys(const ConfigNode& map, const std::vector<std::string>& allowed,
+               std::string_view what, Diagnostics& diags) {
+  for (size_t i = 0; i < map.fields.size(); ++i) {
+    const std::string& key = map.fields[i].first;
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    std::string suggestion = SuggestClosest(key, allowed);
+    SourceLocation where = i < map.key_locations.size() ? map.key_locations[i] : map.where;
+    diags.Error(where, fmt::format("unknown key '{}' in {}{}", key, what,
+                                   suggestion.empty() ? "" : " (did you mean '" + suggestion + "'?)"));
+  }
+}
+
+const ConfigNode* Require(const ConfigNode& map, std::string_view key, std::string_view what,
+                          Diagnostics& diags) {
+  const ConfigNode* node = map.Find(key);
+  if (!node) diags.Error(map.where, fmt::format("{}: missing '{}'", what, key));
+  return node;
+}
+
+std::optional<std::int64_t> ExpectInteger(const ConfigNode& node, std::string_view what,
+                                          std::int64_t min, std::int64_t max,
+                                          Diagnostics& diags) {
+  if (!ExpectScalar(node, what, diags)) return std::nullopt;
+  const std::string& text = node.scalar.text;
+  if (HasExpression(text)) return std::nullopt;
+  std::int64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
+    diags.Error(node.where, fmt::format("'{}' must be a whole number from {} to {}, got '{}'",
+                                        what, min, max, text));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<bool> ExpectBool(const ConfigNode& node, std::string_view what, Diagnostics& diags) {
+  if (!ExpectScalar(node, what, diags)) return std::nullopt;
+  if (node.scalar.text == "true") return true;
+  if (node.scalar.text == "false") return false;
+  diags.Error(node.where,
+              fmt::format("'{}' must be true or false, got '{}'", what, node.scalar.text));
+  return std::nullopt;
+}
+
+std::optional<std::vector<const ConfigNode*>> ExpectScalarOrList(const ConfigNode& node,
+                                                                 std::string_view what,
+                                                                 Diagnostics& diags) {
+  std::vector<const ConfigNode*> out;
+  if (node.type == ConfigNode::Type::kScalar) {
+    out.push_back(&node);
+    return out;
+  }
+  if (!ExpectList(node, what, diags)) return std::nullopt;
+  bool ok = true;
+  for (const ConfigNode& item : node.items) {
+    ok = ExpectScalar(item, what, diags) && ok;
+    out.push_back(&item);
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+void CollectScalars(const ConfigNode& node, std::vector<const TemplateString*>& out) {
+  switch (node.type) {
+    case ConfigNode::Type::kScalar:
+      out.push_back(&node.scalar);
+      break;
+    case ConfigNode::Type::kList:
+      for (const ConfigNode& item : node.items) CollectScalars(item, out);
+      break;
+    case ConfigNode::Type::kMap:
+      for (const auto& [key, value] : node.fields) CollectScalars(value, out);
+      break;
+  }
+}
+
+}  // namespace runner

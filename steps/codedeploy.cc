@@ -1,0 +1,368 @@
+#include "steps/codedeploy.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fmt/format.h>
+#include <locale.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <memory>
+
+namespace runner {
+
+namespace {
+
+constexpr int kMaxEventSeconds = 3600;  // CodeDeploy's limit per script and per event
+constexpr size_t kHeadBytes = 128;
+
+SourceLocation Where(const YAML::Node& node) {
+  YAML::Mark mark = node.Mark();
+  if (mark.line < 0 || mark.column < 0) return {};
+  return {mark.line + 1, mark.column + 1};
+}
+
+std::string Suggestion(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best = SuggestClosest(word, candidates);
+  return best.empty() ? "" : " (did you mean '" + best + "'?)";
+}
+
+// Unknown keys of a mapping are errors, with a did-you-mean.
+void CheckKeys(const YAML::Node& map, const std::vector<std::string>& allowed,
+               std::string_view what, Diagnostics& diags) {
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    if (!it->first.IsScalar()) {
+      diags.Error(Where(it->first), fmt::format("{}: keys must be plain names", what));
+      continue;
+    }
+    const std::string& key = it->first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    diags.Error(Where(it->first),
+                fmt::format("unknown key '{}' in {}{}", key, what, Suggestion(key, allowed)));
+  }
+}
+
+// A path inside the revision as appspec.yml writes it ("/scripts/a.sh", "./scripts/a.sh/").
+std::string RevisionPath(std::string_view path) {
+  while (path.starts_with("./")) path.remove_prefix(2);
+  while (path.starts_with('/')) path.remove_prefix(1);
+  while (path.ends_with('/')) path.remove_suffix(1);
+  return std::string(path);
+}
+
+bool HasFileOrDirectory(const RevisionListing& files, const std::string& path) {
+  if (files.contains(path)) return true;
+  auto it = files.lower_bound(path + "/");
+  return it != files.end() && it->first.starts_with(path + "/");
+}
+
+void CheckFiles(const YAML::Node& files, const Revision& revision, bool windows,
+                Diagnostics& diags) {
+  if (files.IsNull()) return;
+  if (!files.IsSequence()) {
+    diags.Error(Where(files), "'files' must be a list of {source, destination}");
+    return;
+  }
+  for (const YAML::Node& item : files) {
+    if (!item.IsMap()) {
+      diags.Error(Where(item), "each 'files' item must be a mapping with source and destination");
+      continue;
+    }
+    CheckKeys(item, {"source", "destination"}, "files", diags);
+    const YAML::Node source = item["source"];
+    if (!source || !source.IsScalar()) {
+      diags.Error(Where(item), "files item: missing 'source'");
+    } else {
+      std::string path = RevisionPath(source.Scalar());
+      bool present =
+          path.empty() ? !revision.files.empty() : HasFileOrDirectory(revision.files, path);
+      if (!present) {
+        diags.Error(Where(source),
+                    fmt::format("files source '{}' is not in the archive", source.Scalar()));
+      }
+    }
+    const YAML::Node destination = item["destination"];
+    if (!destination || !destination.IsScalar()) {
+      diags.Error(Where(item), "files item: missing 'destination'");
+    } else {
+      const std::string& text = destination.Scalar();
+      bool absolute = windows
+                          ? text.size() >= 3 && std::isalpha(static_cast<unsigned char>(text[0])) &&
+                                text[1] == ':' && (text[2] == '\\' || text[2] == '/')
+                          : text.starts_with('/');
+      if (!absolute) {
+        diags.Error(Where(destination),
+                    fmt::format("files destination '{}' must be an absolute path", text));
+      }
+    }
+  }
+}
+
+void CheckPermissions(const YAML::Node& permissions, Diagnostics& diags) {
+  if (permissions.IsNull()) return;
+  if (!permissions.IsSequence()) {
+    diags.Error(Where(permissions), "'permissions' must be a list");
+    return;
+  }
+  for (const YAML::Node& item : permissions) {
+    if (!item.IsMap()) {
+      diags.Error(Where(item), "each 'permissions' item must be a mapping");
+      continue;
+    }
+    CheckKeys(item,
+              {"object", "pattern", "except", "owner", "group", "mode", "acls", "context", "type"},
+              "permissions", diags);
+    if (!item["object"]) diags.Error(Where(item), "permissions item: missing 'object'");
+  }
+}
+
+void CheckScript(const YAML::Node& script, const std::string& event, const Revision& revision,
+                 bool is_linux, int& total, Diagnostics& diags) {
+  if (!script.IsMap()) {
+    diags.Error(Where(script), fmt::format("hook '{}': each script must be a mapping with a "
+                                           "location",
+                                           event));
+    return;
+  }
+  CheckKeys(script, {"location", "timeout", "runas"}, "hook '" + event + "'", diags);
+  int timeout = kMaxEventSeconds;  // CodeDeploy's default when none is given
+  if (const YAML::Node node = script["timeout"]) {
+    int value = 0;
+    std::string text = node.IsScalar() ? node.Scalar() : "";
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size() || value < 1 ||
+        value > kMaxEventSeconds) {
+      diags.Error(Where(node), fmt::format("hook '{}': timeout must be a whole number of seconds "
+                                           "from 1 to {}, got '{}'",
+                                           event, kMaxEventSeconds, text));
+    } else {
+      timeout = value;
+    }
+  }
+  total += timeout;
+  const YAML::Node location = script["location"];
+  if (!location || !location.IsScalar() || location.Scalar().empty()) {
+    diags.Error(Where(script), fmt::format("hook '{}': script without a 'location'", event));
+    return;
+  }
+  std::string path = RevisionPath(location.Scalar());
+  auto it = revision.files.find(path);
+  if (it == revision.files.end() || it->second.directory) {
+    diags.Error(Where(location),
+                fmt::format("hook script '{}' is not in the archive", location.Scalar()));
+    return;
+  }
+  if (!is_linux) return;
+  const RevisionFile& file = it->second;
+  if (!file.executable) {
+    diags.Warning(Where(location),
+                  fmt::format("hook script '{}' is not executable: CodeDeploy runs it directly "
+                              "(chmod +x it in the source tree)",
+                              path));
+  }
+  if (!file.head.starts_with("#!")) {
+    diags.Warning(Where(location),
+                  fmt::format("hook script '{}' has no '#!' line: the agent cannot tell which "
+                              "interpreter runs it",
+                              path));
+  } else {
+    std::string_view first_line = std::string_view(file.head).substr(0, file.head.find('\n'));
+    if (first_line.ends_with('\r')) {
+      diags.Warning(Where(location),
+                    fmt::format("hook script '{}' has Windows line endings: its '#!' line ends "
+                                "in a carriage return",
+                                path));
+    }
+  }
+}
+
+void CheckHooks(const YAML::Node& hooks, const Revision& revision, bool is_linux,
+                Diagnostics& diags) {
+  if (hooks.IsNull()) return;
+  if (!hooks.IsMap()) {
+    diags.Error(Where(hooks), "'hooks' must map lifecycle events to lists of scripts");
+    return;
+  }
+  const std::vector<std::string>& events = LifecycleEvents();
+  for (auto it = hooks.begin(); it != hooks.end(); ++it) {
+    std::string event = it->first.IsScalar() ? it->first.Scalar() : "";
+    SourceLocation where = Where(it->first);
+    if (std::find(events.begin(), events.end(), event) == events.end()) {
+      diags.Error(where, fmt::format("hook '{}' is not a lifecycle event{}", event,
+                                     Suggestion(event, events)));
+      continue;
+    }
+    if (event == "DownloadBundle" || event == "Install") {
+      diags.Error(where, fmt::format("hook '{}' is reserved for the CodeDeploy agent and cannot "
+                                     "run scripts (use BeforeInstall or AfterInstall)",
+                                     event));
+      continue;
+    }
+    const YAML::Node scripts = it->second;
+    if (!scripts.IsSequence()) {
+      diags.Error(scripts.IsNull() ? where : Where(scripts),
+                  fmt::format("hook '{}' must be a list of scripts ({{location, timeout, "
+                              "runas}})",
+                              event));
+      continue;
+    }
+    int total = 0;
+    for (const YAML::Node& script : scripts)
+      CheckScript(script, event, revision, is_linux, total, diags);
+    if (total > kMaxEventSeconds) {
+      diags.Error(where,
+                  fmt::format("hook '{}': its scripts may run {} s in all, more than the {} s "
+                              "CodeDeploy allows per event (a script without a timeout "
+                              "counts {} s)",
+                              event, total, kMaxEventSeconds, kMaxEventSeconds));
+    }
+  }
+}
+
+// libarchive converts entry names to the current locale's charset; under the "C" locale
+// (usual in CI) a UTF-8 name then cannot be had at all. This thread reads with a UTF-8
+// LC_CTYPE while the object lives.
+class ScopedUtf8Locale {
+ public:
+  ScopedUtf8Locale() {
+    utf8_ = ::newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
+    if (utf8_ != static_cast<locale_t>(0)) previous_ = ::uselocale(utf8_);
+  }
+  ~ScopedUtf8Locale() {
+    if (utf8_ == static_cast<locale_t>(0)) return;
+    ::uselocale(previous_);
+    ::freelocale(utf8_);
+  }
+  ScopedUtf8Locale(const ScopedUtf8Locale&) = delete;
+  ScopedUtf8Locale& operator=(const ScopedUtf8Locale&) = delete;
+
+ private:
+  locale_t utf8_ = static_cast<locale_t>(0);
+  locale_t previous_ = static_cast<locale_t>(0);
+};
+
+}  // namespace
+
+const std::vector<std::string>& LifecycleEvents() {
+  static const std::vector<std::string> events = {
+      "ApplicationStop",   "DownloadBundle",     "BeforeInstall",     "Install",
+      "AfterInstall",      "ApplicationStart",   "ValidateService",   "BeforeBlockTraffic",
+      "AfterBlockTraffic", "BeforeAllowTraffic", "AfterAllowTraffic",
+  };
+  return events;
+}
+
+Result<Revision> ReadRevision(const std::string& zip_path) {
+  ScopedUtf8Locale utf8;
+  std::unique_ptr<archive, int (*)(archive*)> reader(archive_read_new(), archive_read_free);
+  archive_read_support_format_zip_seekable(reader.get());
+  if (archive_read_open_filename(reader.get(), zip_path.c_str(), 1 << 16) != ARCHIVE_OK) {
+    return Fail(fmt::format("cannot read {}: {}", zip_path, archive_error_string(reader.get())));
+  }
+  Revision revision;
+  archive_entry* entry = nullptr;
+  int rc;
+  // ARCHIVE_WARN: a UTF-8 name that the current locale (often "C" in CI) cannot show. The
+  // UTF-8 name itself is still there.
+  while ((rc = archive_read_next_header(reader.get(), &entry)) == ARCHIVE_OK ||
+         rc == ARCHIVE_WARN) {
+    const char* name = archive_entry_pathname_utf8(entry);
+    if (name == nullptr) name = archive_entry_pathname(entry);
+    std::string path = RevisionPath(name ? name : "");
+    RevisionFile file;
+    file.directory = archive_entry_filetype(entry) == AE_IFDIR;
+    file.executable = (archive_entry_perm(entry) & 0111) != 0;
+    if (!file.directory) {
+      bool appspec = path == "appspec.yml";
+      std::string data;
+      char buffer[1 << 14];
+      while (appspec || data.size() < kHeadBytes) {
+        la_ssize_t n = archive_read_data(reader.get(), buffer, sizeof(buffer));
+        if (n < 0) {
+          return Fail(fmt::format("cannot read {} from {}: {}", path, zip_path,
+                                  archive_error_string(reader.get())));
+        }
+        if (n == 0) break;
+        data.append(buffer, static_cast<size_t>(n));
+      }
+      if (appspec) {
+        revision.has_appspec = true;
+        revision.appspec = data;
+      }
+      file.head = data.substr(0, kHeadBytes);
+    }
+    revision.files[path] = std::move(file);
+  }
+  if (rc != ARCHIVE_EOF) {
+    return Fail(fmt::format("cannot read {}: {}", zip_path, archive_error_string(reader.get())));
+  }
+  return revision;
+}
+
+void ValidateAppSpec(const Revision& revision, Diagnostics& diags) {
+  if (!revision.has_appspec) {
+    std::string hint;
+    for (const auto& [path, file] : revision.files) {
+      if (path.ends_with("appspec.yml") || path.ends_with("appspec.yaml")) {
+        hint = fmt::format(" (found '{}': map it to dest appspec.yml)", path);
+        break;
+      }
+    }
+    diags.Error({}, "the archive has no appspec.yml at its root" + hint);
+    return;
+  }
+  YAML::Node root;
+  try {
+    root = YAML::Load(revision.appspec);
+  } catch (const YAML::ParserException& e) {
+    diags.Error({e.mark.line + 1, e.mark.column + 1}, "invalid YAML: " + e.msg);
+    return;
+  } catch (const YAML::Exception& e) {
+    diags.Error({}, std::string("invalid YAML: ") + e.what());
+    return;
+  }
+  if (!root.IsMap()) {
+    diags.Error(Where(root), "appspec.yml must be a mapping with version, os, files and hooks");
+    return;
+  }
+  try {
+    CheckKeys(root, {"version", "os", "files", "permissions", "hooks", "file_exists_behavior"},
+              "appspec.yml", diags);
+    const YAML::Node version = root["version"];
+    if (!version) {
+      diags.Error({1, 1}, "missing 'version: 0.0'");
+    } else if (!version.IsScalar() || version.Scalar() != "0.0") {
+      diags.Error(Where(version),
+                  fmt::format("'version' must be 0.0, got '{}'",
+                              version.IsScalar() ? version.Scalar() : "a collection"));
+    }
+    const YAML::Node os = root["os"];
+    bool is_linux = true;
+    if (!os) {
+      diags.Error({1, 1}, "missing 'os' (linux or windows)");
+    } else if (!os.IsScalar() || (os.Scalar() != "linux" && os.Scalar() != "windows")) {
+      std::string text = os.IsScalar() ? os.Scalar() : "a collection";
+      diags.Error(Where(os), fmt::format("'os' must be linux or windows, got '{}'{}", text,
+                                         Suggestion(text, {"linux", "windows"})));
+    } else {
+      is_linux = os.Scalar() == "linux";
+    }
+    if (const YAML::Node behavior = root["file_exists_behavior"]) {
+      std::string text = behavior.IsScalar() ? behavior.Scalar() : "";
+      if (text != "DISALLOW" && text != "OVERWRITE" && text != "RETAIN") {
+        diags.Error(Where(behavior),
+                    fmt::format("'file_exists_behavior' must be DISALLOW, OVERWRITE or RETAIN, "
+                                "got '{}'",
+                                text));
+      }
+    }
+    if (const YAML::Node files = root["files"]) CheckFiles(files, revision, !is_linux, diags);
+    if (const YAML::Node permissions = root["permissions"]) CheckPermissions(permissions, diags);
+    if (const YAML::Node hooks = root["hooks"]) CheckHooks(hooks, revision, is_linux, diags);
+  } catch (const YAML::Exception& e) {
+    diags.Error({}, std::string("cannot read appspec.yml: ") + e.what());
+  }
+}
+
+}  // namespace runner

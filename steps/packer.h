@@ -1,0 +1,128 @@
+// The `packer` step kind (SPEC section 6): runs `packer build -machine-readable`, streams
+// Packer's human lines to the step log and turns its `artifact` lines into outputs
+// (`artifact_id`, `artifacts`, `ami_id`, `ami_REGION`).
+//
+// Cancellation: Packer runs in the step's own process group (it is not given a group of its
+// own), so the SIGINT or SIGTERM the runner sends to the step's group reaches Packer, its
+// plugins and its provisioners' scripts the way a terminal's Ctrl-C would; Packer's wrapper
+// process ignores a signal sent to its pid alone. The step process catches the signal, keeps
+// logging Packer's output until Packer and everything it left running (a provisioner's trap
+// doing its cleanup) have exited, then fails with a "cancelled" message. The runner's
+// kill_grace (10 minutes by default for this kind) bounds that wait with a SIGKILL to the
+// group, which then takes Packer with it.
+//
+// While Execute runs, it owns the process's SIGINT and SIGTERM (its own handlers, unblocked;
+// the previous ones are restored after, and a caught signal is raised again for a previous
+// handler function or a blocked mask) and the process is a child subreaper that reaps every
+// child. REQUIRES: the caller has no child processes of its own and no other thread handling
+// those signals; the `runner __step` process meets this.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "runner/environment.h"
+#include "runner/result.h"
+#include "steps/step_kind.h"
+
+namespace runner {
+
+extern const StepKind kPackerStep;
+
+// The expanded configuration of a packer step.
+struct PackerConfig {
+  std::string template_path;                              // as written
+  std::vector<std::pair<std::string, std::string>> vars;  // in file order
+  std::vector<std::string> var_files;
+  std::vector<std::string> only;
+  std::string region;  // empty: the first region's AMI is `ami_id`
+};
+
+// Reads the configuration the scheduler passes to Execute; an error names the bad key.
+Result<PackerConfig> ParsePackerConfig(const nlohmann::ordered_json& config);
+
+// The Packer binary: `$PACKER` of `env` (a path, or a name looked up on PATH), else `packer`
+// on the PATH of `env`. Relative paths are taken from `dir`. An error says how to get one.
+Result<std::string> FindPacker(const Environment& env, const std::string& dir);
+
+// argv of `packer build -machine-readable -color=false [-var K=V]... [-var-file F]...
+// [-only A,B] TEMPLATE`, with `template_path` and `var_files` as given (already resolved).
+std::vector<std::string> PackerBuildCommand(const std::string& packer, const PackerConfig& config,
+                                            const std::string& template_path,
+                                            const std::vector<std::string>& var_files);
+
+// A field of a machine-readable line as Packer meant it: `%!(PACKER_COMMA)` is a comma, the
+// two characters `\n` a newline, `\r\n` a newline and a lone `\r` a newline too (progress
+// output). Packer does not escape backslashes, so a literal `\n` in a message also becomes a
+// newline.
+std::string UnescapeMachineReadable(std::string_view field);
+
+// One line of `packer -machine-readable` output: `timestamp,target,type,data...`.
+struct MachineReadableLine {
+  std::string timestamp;
+  std::string target;             // the build's name; empty for `ui` lines
+  std::string type;               // ui, artifact, artifact-count, error, error-count, ...
+  std::vector<std::string> data;  // the remaining fields, unescaped
+};
+
+// `line` without its newline; nullopt when it is not in the machine-readable form (a Go
+// panic, a plugin's stray print), which is then shown as it is.
+std::optional<MachineReadableLine> ParseMachineReadableLine(std::string_view line);
+
+// An artifact of one build, from its `artifact` lines.
+struct PackerArtifact {
+  std::string build;
+  int index = 0;
+  std::string builder_id;
+  std::string id;
+  std::string description;  // the `string` field
+  std::vector<std::string> files;
+};
+
+// Consumes Packer's stdout as it streams: the human text to log, the artifacts, the last
+// error. Not thread-safe.
+class PackerOutputParser {
+ public:
+  // Bytes of stdout, in any pieces. Returns the log text of the complete lines among them:
+  // `ui` messages unescaped, one per line; lines not in the machine-readable form as they
+  // are; nothing for the other machine-readable lines.
+  std::string Feed(std::string_view data);
+  // At the end of the stream: the log text of an unterminated last line.
+  std::string Finish();
+
+  // Every artifact in the order its first line appeared, duplicates and empty ids included.
+  const std::vector<PackerArtifact>& artifacts() const { return artifacts_; }
+  // The text of the last `ui,error` line, unescaped and trimmed; empty when there was none.
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  std::string Line(std::string_view line);
+  PackerArtifact& ArtifactAt(const std::string& build, int index);
+
+  std::string partial_;
+  std::vector<PackerArtifact> artifacts_;
+  std::string last_error_;
+};
+
+// `artifacts` without those with an empty id and without repeats of an earlier one with the
+// same build, builder id and id (a manifest post-processor repeats the build's artifact).
+std::vector<PackerArtifact> DistinctArtifacts(const std::vector<PackerArtifact>& artifacts);
+
+// The (region, AMI) pairs of an amazon-ebs artifact id such as
+// `eu-west-1:ami-0a1b,us-east-1:ami-0c2d`, in order; nullopt when `id` is not such a list.
+std::optional<std::vector<std::pair<std::string, std::string>>> ParseAmiList(std::string_view id);
+
+// The step's outputs from the artifacts of a successful build: `artifact_id` (the first
+// artifact's id), `artifacts` (JSON list of {build, builder_id, id}) and, when ids are AMI
+// lists, `ami_id` (the AMI in `region`, else the first pair's) and `ami_REGION` for every
+// region (`ami_eu_west_1`; the first build's AMI when several builds made one in a region).
+// An error when no artifact has an id, or `region` is set and no AMI was made there: an
+// empty id is never passed on.
+Result<std::vector<std::pair<std::string, std::string>>> PackerOutputs(
+    const std::vector<PackerArtifact>& artifacts, const std::string& region);
+
+}  // namespace runner

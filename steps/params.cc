@@ -1,0 +1,710 @@
+#include "steps/params.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <regex>
+
+#include "runner/atomic_file.h"
+#include "runner/expression.h"
+#include "runner/sha256.h"
+
+namespace runner {
+
+namespace {
+
+const std::vector<std::string> kConfigKeys = {"dest",   "format", "base",
+                                              "values", "tags",   "template"};
+const std::vector<std::string> kFormatNames = {"cloudformation", "codepipeline", "plain"};
+const std::vector<std::string> kCodePipelineKeys = {"Parameters", "Tags", "StackPolicy"};
+const std::vector<std::string> kCloudFormationEntryKeys = {"ParameterKey", "ParameterValue",
+                                                           "UsePreviousValue"};
+
+using Json = nlohmann::ordered_json;
+
+std::string JoinLines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const std::string& line : lines) {
+    if (!out.empty()) out += '\n';
+    out += line;
+  }
+  return out;
+}
+
+std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string suggestion = SuggestClosest(word, candidates);
+  return suggestion.empty() ? "" : fmt::format(" (did you mean '{}'?)", suggestion);
+}
+
+// CloudFormation's rule for logical names, parameters included: ASCII letters and digits.
+bool IsLogicalName(std::string_view name) {
+  return !name.empty() && name.size() <= 255 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  });
+}
+
+std::string_view JsonTypeName(const Json& value) {
+  if (value.is_object()) return "an object";
+  if (value.is_array()) return "an array";
+  if (value.is_string()) return "a string";
+  if (value.is_boolean()) return "a boolean";
+  if (value.is_number()) return "a number";
+  return "null";
+}
+
+// nlohmann reports the 1-based offset of the last byte it read; turn it into line and column
+// so that JSON errors point where YAML and pipeline errors do.
+SourceLocation LocationOfByte(std::string_view text, std::size_t byte) {
+  std::size_t end = std::min(byte == 0 ? 0 : byte - 1, text.size());
+  SourceLocation where{1, 1};
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < end; ++i) {
+    if (text[i] == '\n') {
+      ++where.line;
+      line_start = i + 1;
+    }
+  }
+  where.column = static_cast<int>(end - line_start) + 1;
+  return where;
+}
+
+Result<Json> ParseJson(std::string_view text, std::string_view name) {
+  try {
+    return Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    // what() is "[json.exception.parse_error.101] parse error at line 3, column 8: DETAIL".
+    std::string detail = e.what();
+    if (std::size_t pos = detail.find("column "); pos != std::string::npos) {
+      if (std::size_t colon = detail.find(": ", pos); colon != std::string::npos) {
+        detail = detail.substr(colon + 2);
+      }
+    }
+    SourceLocation where = LocationOfByte(text, e.byte);
+    return Fail(fmt::format("{}:{}:{}: invalid JSON: {}", name, where.line, where.column, detail));
+  } catch (const std::exception& e) {
+    return Fail(fmt::format("{}: invalid JSON: {}", name, e.what()));
+  }
+}
+
+// An object of strings (plain parameters, codepipeline Parameters or Tags) into `out`.
+Status ReadStringObject(const Json& object, std::string_view name, std::string_view what,
+                        OrderedParams& out) {
+  std::vector<std::string> errors;
+  for (const auto& [key, value] : object.items()) {
+    if (!value.is_string()) {
+      std::string hint = value.is_number() || value.is_boolean()
+                             ? fmt::format(" (write \"{}\")", value.dump())
+                             : std::string();
+      errors.push_back(fmt::format("{}: {} '{}' must be a string, got {}{}", name, what, key,
+                                   JsonTypeName(value), hint));
+      continue;
+    }
+    out.Set(key, value.get<std::string>());
+  }
+  if (!errors.empty()) return Fail(JoinLines(errors));
+  return {};
+}
+
+Status ReadCloudFormationArray(const Json& array, std::string_view name, OrderedParams& out) {
+  std::vector<std::string> errors;
+  std::size_t index = 0;
+  for (const Json& entry : array) {
+    ++index;
+    std::string where = fmt::format("{}: entry {}", name, index);
+    if (!entry.is_object()) {
+      errors.push_back(
+          fmt::format("{} must be an object {{\"ParameterKey\": ..., "
+                      "\"ParameterValue\": ...}}, got {}",
+                      where, JsonTypeName(entry)));
+      continue;
+    }
+    for (const auto& [key, value] : entry.items()) {
+      if (std::find(kCloudFormationEntryKeys.begin(), kCloudFormationEntryKeys.end(), key) ==
+          kCloudFormationEntryKeys.end()) {
+        errors.push_back(fmt::format("{}: unknown key '{}'{}", where, key,
+                                     DidYouMean(key, kCloudFormationEntryKeys)));
+      }
+    }
+    auto key = entry.find("ParameterKey");
+    if (key == entry.end() || !key->is_string()) {
+      errors.push_back(fmt::format("{}: 'ParameterKey' must be a string", where));
+      continue;
+    }
+    std::string key_text = key->get<std::string>();
+    // The file is for create-stack, where there is no previous value to keep.
+    if (entry.contains("UsePreviousValue")) {
+      errors.push_back(
+          fmt::format("{} ('{}'): UsePreviousValue is not supported; give "
+                      "ParameterValue",
+                      where, key_text));
+      continue;
+    }
+    auto value = entry.find("ParameterValue");
+    if (value == entry.end() || !value->is_string()) {
+      errors.push_back(
+          fmt::format("{} ('{}'): 'ParameterValue' must be a string{}", where, key_text,
+                      value == entry.end() ? "" : ", got " + std::string(JsonTypeName(*value))));
+      continue;
+    }
+    if (out.Find(key_text)) {
+      errors.push_back(fmt::format("{}: parameter '{}' appears more than once", where, key_text));
+      continue;
+    }
+    out.Set(key_text, value->get<std::string>());
+  }
+  if (!errors.empty()) return Fail(JoinLines(errors));
+  return {};
+}
+
+Result<std::vector<TemplateParameter>> ParametersFromJson(const Json& root, std::string_view name) {
+  if (!root.is_object()) {
+    return Fail(fmt::format("{}: a template must be an object, got {}", name, JsonTypeName(root)));
+  }
+  std::vector<TemplateParameter> out;
+  auto section = root.find("Parameters");
+  if (section == root.end()) return out;
+  if (!section->is_object()) {
+    return Fail(
+        fmt::format("{}: 'Parameters' must be an object, got {}", name, JsonTypeName(*section)));
+  }
+  for (const auto& [key, body] : section->items()) {
+    TemplateParameter parameter;
+    parameter.name = key;
+    if (body.is_object()) {
+      parameter.has_default = body.contains("Default");
+      if (auto allowed = body.find("AllowedValues"); allowed != body.end() && allowed->is_array()) {
+        for (const Json& item : *allowed) {
+          parameter.allowed_values.push_back(item.is_string() ? item.get<std::string>()
+                                                              : item.dump());
+        }
+      }
+      if (auto pattern = body.find("AllowedPattern");
+          pattern != body.end() && pattern->is_string()) {
+        parameter.allowed_pattern = pattern->get<std::string>();
+      }
+    }
+    out.push_back(std::move(parameter));
+  }
+  return out;
+}
+
+SourceLocation LocationOfMark(const YAML::Mark& mark) {
+  if (mark.is_null() || mark.line < 0) return {};
+  return {mark.line + 1, mark.column + 1};
+}
+
+// yaml-cpp keeps a short-form tag (`!Ref`, `!GetAtt`, ...) as the node's Tag() and parses the
+// node under it as usual, so the intrinsic functions elsewhere in a template need no special
+// handling; only `Parameters` is read, and its fields are plain scalars and lists.
+Result<std::vector<TemplateParameter>> ParametersFromYaml(std::string_view text,
+                                                          std::string_view name) {
+  std::vector<TemplateParameter> out;
+  try {
+    YAML::Node root = YAML::Load(std::string(text));
+    if (!root.IsMap()) {
+      return Fail(fmt::format("{}: a template must be a mapping with 'Resources'", name));
+    }
+    YAML::Node section = root["Parameters"];
+    if (!section || section.IsNull()) return out;
+    if (!section.IsMap()) {
+      SourceLocation where = LocationOfMark(section.Mark());
+      return Fail(
+          fmt::format("{}:{}:{}: 'Parameters' must be a mapping", name, where.line, where.column));
+    }
+    for (const auto& field : section) {
+      TemplateParameter parameter;
+      parameter.name = field.first.Scalar();
+      const YAML::Node& body = field.second;
+      if (body.IsMap()) {
+        parameter.has_default = static_cast<bool>(body["Default"]);
+        if (YAML::Node allowed = body["AllowedValues"]; allowed && allowed.IsSequence()) {
+          for (const auto& item : allowed) {
+            if (item.IsScalar()) parameter.allowed_values.push_back(item.Scalar());
+          }
+        }
+        if (YAML::Node pattern = body["AllowedPattern"]; pattern && pattern.IsScalar()) {
+          parameter.allowed_pattern = pattern.Scalar();
+        }
+      }
+      out.push_back(std::move(parameter));
+    }
+  } catch (const YAML::Exception& e) {
+    SourceLocation where = LocationOfMark(e.mark);
+    if (where.line == 0) return Fail(fmt::format("{}: invalid YAML: {}", name, e.msg));
+    return Fail(fmt::format("{}:{}:{}: invalid YAML: {}", name, where.line, where.column, e.msg));
+  } catch (const std::exception& e) {
+    return Fail(fmt::format("{}: invalid YAML: {}", name, e.what()));
+  }
+  return out;
+}
+
+std::string Resolve(const StepIo& io, const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.is_absolute()) return p.lexically_normal().string();
+  return (std::filesystem::path(io.dir()) / p).lexically_normal().string();
+}
+
+// report.json wants workspace-relative paths, absolute ones only outside the workspace.
+std::string ArtifactPath(const StepIo& io, const std::string& absolute) {
+  std::filesystem::path rel =
+      std::filesystem::path(absolute).lexically_relative(std::filesystem::path(io.workspace()));
+  if (rel.empty() || *rel.begin() == "..") return absolute;
+  return rel.string();
+}
+
+// A string field of the expanded configuration; nullopt when absent.
+Result<std::optional<std::string>> OptionalString(const Json& config, const char* key) {
+  auto it = config.find(key);
+  if (it == config.end() || it->is_null()) return std::optional<std::string>();
+  if (!it->is_string()) {
+    return Fail(fmt::format("params.{} must be a string, got {}", key, JsonTypeName(*it)));
+  }
+  return std::optional<std::string>(it->get<std::string>());
+}
+
+Status MergeObject(const Json& config, const char* key, OrderedParams& out) {
+  auto it = config.find(key);
+  if (it == config.end() || it->is_null()) return {};
+  if (!it->is_object()) {
+    return Fail(fmt::format("params.{} must be a mapping, got {}", key, JsonTypeName(*it)));
+  }
+  return ReadStringObject(*it, "params", std::string("params.") + key, out);
+}
+
+Status Execute(const Json& config, StepIo& io) {
+  if (!config.is_object()) return Fail("params: the configuration must be a mapping");
+  auto dest = OptionalString(config, "dest");
+  if (!dest) return Fail(dest.error());
+  if (!dest->has_value() || (*dest)->empty()) return Fail("params.dest is missing or empty");
+  auto format_name = OptionalString(config, "format");
+  if (!format_name) return Fail(format_name.error());
+  ParamsFormat format = ParamsFormat::kCloudFormation;
+  if (format_name->has_value()) {
+    auto parsed = ParseParamsFormat(**format_name);
+    if (!parsed) {
+      return Fail(
+          fmt::format("params.format: unknown format '{}'{}: use one of cloudformation, "
+                      "codepipeline, plain",
+                      **format_name, DidYouMean(**format_name, kFormatNames)));
+    }
+    format = *parsed;
+  }
+
+  ParamsFile result;
+  result.format = format;
+  auto base = OptionalString(config, "base");
+  if (!base) return Fail(base.error());
+  if (base->has_value()) {
+    const std::string& base_name = **base;
+    auto text = ReadFile(Resolve(io, base_name));
+    if (!text)
+      return Fail(fmt::format("params.base: cannot read '{}': {}", base_name, text.error()));
+    auto parsed = ParseParamsFile(*text, base_name);
+    if (!parsed) return Fail(parsed.error());
+    if (format != ParamsFormat::kCodePipeline) {
+      if (!parsed->tags.empty()) {
+        return Fail(
+            fmt::format("params.base: '{}' has Tags, which only format codepipeline can "
+                        "hold (this step writes {})",
+                        base_name, ParamsFormatName(format)));
+      }
+      if (parsed->stack_policy) {
+        return Fail(
+            fmt::format("params.base: '{}' has a StackPolicy, which only format "
+                        "codepipeline can hold (this step writes {})",
+                        base_name, ParamsFormatName(format)));
+      }
+    }
+    result.parameters = std::move(parsed->parameters);
+    result.tags = std::move(parsed->tags);
+    result.stack_policy = std::move(parsed->stack_policy);
+  }
+  if (Status merged = MergeObject(config, "values", result.parameters); !merged) return merged;
+  if (auto tags = config.find("tags");
+      tags != config.end() && !tags->is_null() && format != ParamsFormat::kCodePipeline) {
+    return Fail(
+        fmt::format("params.tags: only format codepipeline holds tags (this step "
+                    "writes {})",
+                    ParamsFormatName(format)));
+  }
+  if (Status merged = MergeObject(config, "tags", result.tags); !merged) return merged;
+
+  if (Status checked = CheckParamsValues(result, format); !checked) return checked;
+
+  auto template_name = OptionalString(config, "template");
+  if (!template_name) return Fail(template_name.error());
+  if (template_name->has_value()) {
+    const std::string& name = **template_name;
+    auto text = ReadFile(Resolve(io, name));
+    if (!text)
+      return Fail(fmt::format("params.template: cannot read '{}': {}", name, text.error()));
+    auto declared = ParseTemplateParameters(*text, name);
+    if (!declared) return Fail(declared.error());
+    std::vector<std::string> warnings;
+    Status checked = CheckAgainstTemplate(result.parameters, *declared, name, format, warnings);
+    for (const std::string& warning : warnings) io.Log("warning: " + warning + "\n");
+    if (!checked) return checked;
+  }
+
+  auto rendered = RenderParamsFile(result, format);
+  if (!rendered) return Fail(rendered.error());
+  if (io.cancelled()) return Fail("params: cancelled before writing");
+  std::string path = Resolve(io, **dest);
+  if (Status written = WriteFileAtomic(path, *rendered); !written) {
+    return Fail(fmt::format("params: cannot write '{}': {}", **dest, written.error()));
+  }
+  std::string sha256 = Sha256Hex(*rendered);
+  io.SetOutput("path", **dest);
+  io.SetOutput("sha256", sha256);
+  Artifact artifact;
+  artifact.path = ArtifactPath(io, path);
+  artifact.size = rendered->size();
+  artifact.sha256 = sha256;
+  io.AddArtifact(artifact);
+  io.Log(fmt::format(
+      "wrote {} ({}, {} parameters{})\n", **dest, ParamsFormatName(format),
+      result.parameters.entries().size(),
+      result.tags.empty() ? "" : fmt::format(", {} tags", result.tags.entries().size())));
+  return {};
+}
+
+SourceLocation KeyLocation(const ConfigNode& map, std::string_view key) {
+  for (std::size_t i = 0; i < map.fields.size(); ++i) {
+    if (map.fields[i].first == key) {
+      return i < map.key_locations.size() ? map.key_locations[i] : map.where;
+    }
+  }
+  return map.where;
+}
+
+// A scalar that must not be empty as written (an expression is checked after expansion).
+void ExpectNonEmptyScalar(const ConfigNode& node, std::string_view what, Diagnostics& diags) {
+  if (!ExpectScalar(node, what, diags)) return;
+  if (node.scalar.text.empty()) diags.Error(node.where, fmt::format("'{}' is empty", what));
+}
+
+// Validates a `values` or `tags` map: scalars, not empty, keys CloudFormation accepts.
+void ValidateStringMap(const ConfigNode& map, std::string_view what, bool logical_names,
+                       Diagnostics& diags) {
+  if (!ExpectMap(map, what, diags)) return;
+  for (std::size_t i = 0; i < map.fields.size(); ++i) {
+    const auto& [key, value] = map.fields[i];
+    SourceLocation key_where = i < map.key_locations.size() ? map.key_locations[i] : map.where;
+    if (logical_names && !IsLogicalName(key)) {
+      diags.Error(key_where, fmt::format("'{}' in {} is not a CloudFormation parameter name "
+                                         "(letters and digits only)",
+                                         key, what));
+    }
+    std::string name = fmt::format("{}.{}", what, key);
+    if (!ExpectScalar(value, name, diags)) continue;
+    if (value.scalar.text.empty()) {
+      diags.Error(value.where.line > 0 ? value.where : key_where,
+                  fmt::format("'{}' is empty: CloudFormation would get an empty value", name));
+    }
+  }
+}
+
+void Validate(const ConfigNode& config, Diagnostics& diags) {
+  if (!ExpectMap(config, "params", diags)) return;
+  CheckKeys(config, kConfigKeys, "params", diags);
+  if (const ConfigNode* dest = Require(config, "dest", "params", diags)) {
+    ExpectNonEmptyScalar(*dest, "params.dest", diags);
+  }
+  ParamsFormat format = ParamsFormat::kCloudFormation;
+  // False when the format is not known before the run (an expression) or is wrong.
+  bool format_known = true;
+  if (const ConfigNode* node = config.Find("format")) {
+    format_known = false;
+    if (ExpectScalar(*node, "params.format", diags) && !HasExpression(node->scalar.text)) {
+      if (auto parsed = ParseParamsFormat(node->scalar.text)) {
+        format = *parsed;
+        format_known = true;
+      } else {
+        diags.Error(node->where,
+                    fmt::format("unknown params.format '{}'{}: use one of cloudformation, "
+                                "codepipeline, plain",
+                                node->scalar.text, DidYouMean(node->scalar.text, kFormatNames)));
+      }
+    }
+  }
+  if (const ConfigNode* base = config.Find("base")) {
+    ExpectNonEmptyScalar(*base, "params.base", diags);
+  }
+  if (const ConfigNode* template_node = config.Find("template")) {
+    ExpectNonEmptyScalar(*template_node, "params.template", diags);
+  }
+  const ConfigNode* values = config.Find("values");
+  if (values) {
+    ValidateStringMap(*values, "params.values", format_known && format != ParamsFormat::kPlain,
+                      diags);
+  }
+  if (const ConfigNode* tags = config.Find("tags")) {
+    if (format_known && format != ParamsFormat::kCodePipeline) {
+      diags.Error(KeyLocation(config, "tags"),
+                  fmt::format("params.tags: only format codepipeline holds tags (this step "
+                              "writes {}): remove 'tags' or set 'format: codepipeline'",
+                              ParamsFormatName(format)));
+    } else {
+      ValidateStringMap(*tags, "params.tags", false, diags);
+    }
+  }
+  if (!values && !config.Find("base")) {
+    diags.Error(config.where, "params: give 'values', 'base', or both");
+  } else if (values && values->type == ConfigNode::Type::kMap && values->fields.empty() &&
+             !config.Find("base")) {
+    diags.Error(values->where, "params.values is empty and there is no 'base': nothing to write");
+  }
+}
+
+}  // namespace
+
+const StepKind kParamsStep = {
+    .name = "params",
+    .default_kill_grace = std::chrono::seconds(10),
+    .validate = &Validate,
+    .execute = &Execute,
+};
+
+std::optional<ParamsFormat> ParseParamsFormat(std::string_view name) {
+  if (name == "cloudformation") return ParamsFormat::kCloudFormation;
+  if (name == "codepipeline") return ParamsFormat::kCodePipeline;
+  if (name == "plain") return ParamsFormat::kPlain;
+  return std::nullopt;
+}
+
+std::string_view ParamsFormatName(ParamsFormat format) {
+  switch (format) {
+    case ParamsFormat::kCloudFormation:
+      return "cloudformation";
+    case ParamsFormat::kCodePipeline:
+      return "codepipeline";
+    case ParamsFormat::kPlain:
+      return "plain";
+  }
+  return "?";
+}
+
+void OrderedParams::Set(const std::string& key, const std::string& value) {
+  for (auto& entry : entries_) {
+    if (entry.first == key) {
+      entry.second = value;
+      return;
+    }
+  }
+  entries_.emplace_back(key, value);
+}
+
+const std::string* OrderedParams::Find(std::string_view key) const {
+  for (const auto& entry : entries_) {
+    if (entry.first == key) return &entry.second;
+  }
+  return nullptr;
+}
+
+Result<ParamsFile> ParseParamsFile(std::string_view text, std::string_view name) {
+  auto root = ParseJson(text, name);
+  if (!root) return Fail(root.error());
+  ParamsFile file;
+  if (root->is_array()) {
+    file.format = ParamsFormat::kCloudFormation;
+    if (Status read = ReadCloudFormationArray(*root, name, file.parameters); !read) {
+      return Fail(read.error());
+    }
+    return file;
+  }
+  if (!root->is_object()) {
+    return Fail(
+        fmt::format("{}: not a parameters file: expected an array (cloudformation) or an "
+                    "object (codepipeline, plain), got {}",
+                    name, JsonTypeName(*root)));
+  }
+  auto parameters = root->find("Parameters");
+  if (parameters != root->end() && parameters->is_object()) {
+    file.format = ParamsFormat::kCodePipeline;
+    std::vector<std::string> errors;
+    for (const auto& [key, value] : root->items()) {
+      if (std::find(kCodePipelineKeys.begin(), kCodePipelineKeys.end(), key) ==
+          kCodePipelineKeys.end()) {
+        errors.push_back(
+            fmt::format("{}: unknown key '{}' in a codepipeline template "
+                        "configuration{}",
+                        name, key, DidYouMean(key, kCodePipelineKeys)));
+      }
+    }
+    if (Status read = ReadStringObject(*parameters, name, "parameter", file.parameters); !read) {
+      errors.push_back(read.error());
+    }
+    if (auto tags = root->find("Tags"); tags != root->end()) {
+      if (!tags->is_object()) {
+        errors.push_back(
+            fmt::format("{}: 'Tags' must be an object, got {}", name, JsonTypeName(*tags)));
+      } else if (Status read = ReadStringObject(*tags, name, "tag", file.tags); !read) {
+        errors.push_back(read.error());
+      }
+    }
+    if (auto policy = root->find("StackPolicy"); policy != root->end()) {
+      file.stack_policy = *policy;
+    }
+    if (!errors.empty()) return Fail(JoinLines(errors));
+    return file;
+  }
+  file.format = ParamsFormat::kPlain;
+  if (Status read = ReadStringObject(*root, name, "parameter", file.parameters); !read) {
+    return Fail(read.error());
+  }
+  return file;
+}
+
+Result<std::string> RenderParamsFile(const ParamsFile& file, ParamsFormat format) {
+  if (format != ParamsFormat::kCodePipeline && (!file.tags.empty() || file.stack_policy)) {
+    return Fail(fmt::format("format {} cannot hold tags or a stack policy: use codepipeline",
+                            ParamsFormatName(format)));
+  }
+  Json root;
+  switch (format) {
+    case ParamsFormat::kCloudFormation:
+      root = Json::array();
+      for (const auto& [key, value] : file.parameters.entries()) {
+        Json entry = Json::object();
+        entry["ParameterKey"] = key;
+        entry["ParameterValue"] = value;
+        root.push_back(std::move(entry));
+      }
+      break;
+    case ParamsFormat::kCodePipeline: {
+      root = Json::object();
+      Json& parameters = root["Parameters"] = Json::object();
+      for (const auto& [key, value] : file.parameters.entries()) parameters[key] = value;
+      Json& tags = root["Tags"] = Json::object();
+      for (const auto& [key, value] : file.tags.entries()) tags[key] = value;
+      if (file.stack_policy) root["StackPolicy"] = *file.stack_policy;
+      break;
+    }
+    case ParamsFormat::kPlain:
+      root = Json::object();
+      for (const auto& [key, value] : file.parameters.entries()) root[key] = value;
+      break;
+  }
+  try {
+    return root.dump(2) + "\n";
+  } catch (const std::exception& e) {
+    // nlohmann refuses strings that are not UTF-8 (type_error 316).
+    return Fail(fmt::format("cannot write the parameters as JSON: {}", e.what()));
+  }
+}
+
+Status CheckParamsValues(const ParamsFile& file, ParamsFormat format) {
+  std::vector<std::string> errors;
+  bool logical_names = format != ParamsFormat::kPlain;
+  for (const auto& [key, value] : file.parameters.entries()) {
+    if (key.empty()) {
+      errors.push_back("params: a parameter has an empty name");
+      continue;
+    }
+    if (logical_names && !IsLogicalName(key)) {
+      errors.push_back(
+          fmt::format("params: '{}' is not a CloudFormation parameter name "
+                      "(letters and digits only)",
+                      key));
+    }
+    if (value.empty()) {
+      errors.push_back(
+          fmt::format("params: parameter '{}' is empty; refusing to write a "
+                      "parameters file with an empty value (did the expression or "
+                      "base file that sets it produce nothing?)",
+                      key));
+    }
+  }
+  for (const auto& [key, value] : file.tags.entries()) {
+    if (key.empty()) errors.push_back("params: a tag has an empty name");
+    if (value.empty()) errors.push_back(fmt::format("params: tag '{}' is empty", key));
+  }
+  if (!errors.empty()) return Fail(JoinLines(errors));
+  return {};
+}
+
+Result<std::vector<TemplateParameter>> ParseTemplateParameters(std::string_view text,
+                                                               std::string_view name) {
+  std::size_t start = 0;
+  if (text.starts_with("\xEF\xBB\xBF")) start = 3;
+  while (start < text.size() && (text[start] == ' ' || text[start] == '\t' || text[start] == '\n' ||
+                                 text[start] == '\r')) {
+    ++start;
+  }
+  if (start < text.size() && text[start] == '{') {
+    auto root = ParseJson(text, name);
+    if (!root) return Fail(root.error());
+    return ParametersFromJson(*root, name);
+  }
+  return ParametersFromYaml(text, name);
+}
+
+Status CheckAgainstTemplate(const OrderedParams& params,
+                            const std::vector<TemplateParameter>& declared,
+                            std::string_view template_name, ParamsFormat format,
+                            std::vector<std::string>& warnings) {
+  std::vector<std::string> names;
+  for (const TemplateParameter& parameter : declared) names.push_back(parameter.name);
+  std::vector<std::string> errors;
+  for (const auto& [key, value] : params.entries()) {
+    auto found = std::find_if(declared.begin(), declared.end(),
+                              [&](const TemplateParameter& p) { return p.name == key; });
+    if (found == declared.end()) {
+      if (names.empty()) {
+        errors.push_back(
+            fmt::format("params: '{}' is not a parameter of {}, which declares no "
+                        "parameters",
+                        key, template_name));
+      } else {
+        errors.push_back(fmt::format("params: '{}' is not a parameter of {}{}", key, template_name,
+                                     DidYouMean(key, names)));
+      }
+      continue;
+    }
+    if (!found->allowed_values.empty() &&
+        std::find(found->allowed_values.begin(), found->allowed_values.end(), value) ==
+            found->allowed_values.end()) {
+      errors.push_back(fmt::format("params: '{}' is '{}', not one of the AllowedValues in {}: {}",
+                                   key, value, template_name,
+                                   fmt::join(found->allowed_values, ", ")));
+    }
+    if (found->allowed_pattern) {
+      // CloudFormation matches AllowedPattern against the whole value (Java regex syntax; the
+      // patterns templates use are also ECMAScript).
+      try {
+        std::regex pattern(*found->allowed_pattern);
+        if (!std::regex_match(value, pattern)) {
+          errors.push_back(
+              fmt::format("params: '{}' is '{}', which does not match its "
+                          "AllowedPattern '{}' in {}",
+                          key, value, *found->allowed_pattern, template_name));
+        }
+      } catch (const std::regex_error&) {
+        warnings.push_back(fmt::format("cannot check '{}' against its AllowedPattern '{}' in {}",
+                                       key, *found->allowed_pattern, template_name));
+      }
+    }
+  }
+  for (const TemplateParameter& parameter : declared) {
+    if (parameter.has_default || params.Find(parameter.name)) continue;
+    std::string message = fmt::format("parameter '{}' of {} has no Default and no value",
+                                      parameter.name, template_name);
+    if (format == ParamsFormat::kCloudFormation) {
+      errors.push_back(
+          fmt::format("params: {}: create-stack would fail; add it to values or "
+                      "base, or give it a Default",
+                      message));
+    } else {
+      warnings.push_back(message + ": it must be given where this file is used");
+    }
+  }
+  if (!errors.empty()) return Fail(JoinLines(errors));
+  return {};
+}
+
+}  // namespace runner
