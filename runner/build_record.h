@@ -41,8 +41,8 @@ struct StepRecord {
   std::optional<WallTime> finished;
   Outputs outputs;
   std::vector<Artifact> artifacts;
-  std::string log;      // relative to the build directory; empty when the step never ran
-  std::string message;  // why it failed, timed out, was skipped or cancelled
+  std::string log;       // relative to the build directory; empty when the step never ran
+  std::string message;   // why it failed, timed out, was skipped or cancelled
   std::string log_tail;  // the end of the (masked) log, for junit.xml and the console
 };
 

@@ -41,8 +41,7 @@ struct Options {
 };
 
 void PrintError(std::string_view message) {
-  std::fprintf(stderr, "runner: error: %.*s\n", static_cast<int>(message.size()),
-               message.data());
+  std::fprintf(stderr, "runner: error: %.*s\n", static_cast<int>(message.size()), message.data());
 }
 
 // Everything a command needs before it can run anything.

@@ -26,8 +26,8 @@ std::string_view TypeName(ConfigNode::Type type) {
 bool Expect(const ConfigNode& node, ConfigNode::Type type, std::string_view what,
             Diagnostics& diags) {
   if (node.type == type) return true;
-  diags.Error(node.where,
-              fmt::format("expected {} for '{}', got {}", TypeName(type), what, TypeName(node.type)));
+  diags.Error(node.where, fmt::format("expected {} for '{}', got {}", TypeName(type), what,
+                                      TypeName(node.type)));
   return false;
 }
 
@@ -59,8 +59,9 @@ void CheckKeys(const ConfigNode& map, const std::vector<std::string>& allowed,
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
     std::string suggestion = SuggestClosest(key, allowed);
     SourceLocation where = i < map.key_locations.size() ? map.key_locations[i] : map.where;
-    diags.Error(where, fmt::format("unknown key '{}' in {}{}", key, what,
-                                   suggestion.empty() ? "" : " (did you mean '" + suggestion + "'?)"));
+    diags.Error(where,
+                fmt::format("unknown key '{}' in {}{}", key, what,
+                            suggestion.empty() ? "" : " (did you mean '" + suggestion + "'?)"));
   }
 }
 
@@ -72,16 +73,15 @@ const ConfigNode* Require(const ConfigNode& map, std::string_view key, std::stri
 }
 
 std::optional<std::int64_t> ExpectInteger(const ConfigNode& node, std::string_view what,
-                                          std::int64_t min, std::int64_t max,
-                                          Diagnostics& diags) {
+                                          std::int64_t min, std::int64_t max, Diagnostics& diags) {
   if (!ExpectScalar(node, what, diags)) return std::nullopt;
   const std::string& text = node.scalar.text;
   if (HasExpression(text)) return std::nullopt;
   std::int64_t value = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
-    diags.Error(node.where, fmt::format("'{}' must be a whole number from {} to {}, got '{}'",
-                                        what, min, max, text));
+    diags.Error(node.where, fmt::format("'{}' must be a whole number from {} to {}, got '{}'", what,
+                                        min, max, text));
     return std::nullopt;
   }
   return value;

@@ -26,8 +26,7 @@ const ConfigNode* Require(const ConfigNode& map, std::string_view key, std::stri
                           Diagnostics& diags);
 // A scalar holding a whole number in [min, max], unless it is an expression (checked at run).
 std::optional<std::int64_t> ExpectInteger(const ConfigNode& node, std::string_view what,
-                                          std::int64_t min, std::int64_t max,
-                                          Diagnostics& diags);
+                                          std::int64_t min, std::int64_t max, Diagnostics& diags);
 // `true` or `false`.
 std::optional<bool> ExpectBool(const ConfigNode& node, std::string_view what, Diagnostics& diags);
 // A scalar or a list of scalars, as a list.

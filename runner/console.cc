@@ -15,9 +15,7 @@ namespace {
 std::string StepDuration(const StepRecord& step) {
   if (!step.started || !step.finished) return "";
   return " (" +
-         FormatDuration(
-             std::chrono::duration_cast<Duration>(*step.finished - *step.started)) +
-         ")";
+         FormatDuration(std::chrono::duration_cast<Duration>(*step.finished - *step.started)) + ")";
 }
 
 size_t TerminalWidth() {
@@ -111,9 +109,8 @@ void Console::StepFinished(const StepRecord& step) {
   running_.erase(step.id);
   ++finished_;
   std::string status(StatusName(step.status));
-  std::string detail = step.message.empty() || step.status == StepStatus::kSuccess
-                           ? ""
-                           : ": " + step.message;
+  std::string detail =
+      step.message.empty() || step.status == StepStatus::kSuccess ? "" : ": " + step.message;
   if (terminal_) {
     ClearStatus();
     Write(fmt::format("[{}/{}] {} {}{}{}\n", finished_, total_, step.id, status, detail,
@@ -121,8 +118,8 @@ void Console::StepFinished(const StepRecord& step) {
     bool failed = step.status == StepStatus::kFailed || step.status == StepStatus::kTimedOut;
     if (failed && !step.log.empty()) {
       std::string_view tail = LastLines(step.log_tail, 200);
-      Write(fmt::format("--- output of '{}' (full log: {}/{}) ---\n", step.id, build_dir_,
-                        step.log));
+      Write(
+          fmt::format("--- output of '{}' (full log: {}/{}) ---\n", step.id, build_dir_, step.log));
       Write(tail);
       if (!tail.empty() && tail.back() != '\n') Write("\n");
       Write("---\n");
@@ -148,11 +145,10 @@ void Console::BuildFinished(const BuildRecord& build) {
   for (const auto& [status, count] : counts) {
     summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", count, status);
   }
-  Write(fmt::format("runner: build {} {} in {} ({}); records in {}\n", build.context.id,
-                    build.status,
-                    FormatDuration(std::chrono::duration_cast<Duration>(build.finished -
-                                                                        build.started)),
-                    summary, build_dir_));
+  Write(fmt::format(
+      "runner: build {} {} in {} ({}); records in {}\n", build.context.id, build.status,
+      FormatDuration(std::chrono::duration_cast<Duration>(build.finished - build.started)), summary,
+      build_dir_));
 }
 
 }  // namespace runner

@@ -11,7 +11,8 @@ Environment CurrentEnvironment() {
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
     const char* eq = std::strchr(*entry, '=');
     if (eq == nullptr) continue;
-    env.insert_or_assign(std::string(*entry, static_cast<size_t>(eq - *entry)), std::string(eq + 1));
+    env.insert_or_assign(std::string(*entry, static_cast<size_t>(eq - *entry)),
+                         std::string(eq + 1));
   }
   return env;
 }

@@ -92,7 +92,7 @@ struct Step {
 };
 
 struct Pipeline {
-  std::string path;    // as given on the command line
+  std::string path;  // as given on the command line
   int version = 1;
   std::string project;  // empty when the file does not set it
   std::vector<EnvEntry> env;

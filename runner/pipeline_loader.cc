@@ -145,7 +145,7 @@ class StructureCheck {
 
  private:
   std::optional<TextProblem> TooDeep(size_t offset) const {
-    if (indents_.size() + flow_.size() <= kMaxNesting) return std::nullopt;
+    if (indents_.size() + flow_.size() + inline_depth_ <= kMaxNesting) return std::nullopt;
     return TextProblem{
         offset, fmt::format("nesting deeper than {} levels of lists and mappings", kMaxNesting)};
   }
@@ -168,9 +168,15 @@ class StructureCheck {
         return TextProblem{line_begin + tab,
                            "tab used for indentation: YAML indents with spaces only"};
       }
-      while (!indents_.empty() && indents_.back() >= content) indents_.pop_back();
-      indents_.push_back(content);
       i = content;
+      if (content == 0 && line.starts_with("---") && (line.size() == 3 || IsBlank(line[3]))) {
+        indents_.clear();  // a new document, whose root may follow on this line
+        i = std::min(line.find_first_not_of(" \t", 3), line.size());
+      } else {
+        while (!indents_.empty() && indents_.back() >= content) indents_.pop_back();
+        indents_.push_back(content);
+      }
+      inline_depth_ = 0;
       // `- - x` opens one node per entry indicator on the same line.
       if (auto problem = TooDeep(line_begin + i)) return problem;
       while (i < line.size() && line[i] == '-' && (i + 1 == line.size() || IsBlank(line[i + 1]))) {
@@ -215,15 +221,26 @@ class StructureCheck {
       if (in_flow && (c == ']' || c == '}')) {
         flow_.pop_back();
         at_node_start_ = false;
+        after_flow_ = flow_.empty();
         continue;
       }
+      // yaml-cpp 0.7 loops forever, allocating, on a `,` that starts a document or follows a
+      // top-level flow collection; YAML allows no `,` outside brackets where a node starts.
+      if (!in_flow && c == ',' && (at_node_start_ || after_flow_)) {
+        return TextProblem{line_begin + i,
+                           "unexpected ',' outside brackets: quote a value that starts with ','"};
+      }
+      after_flow_ = false;
       if (in_flow && c == ',') {
         at_node_start_ = true;
         continue;
       }
-      if (c == ':' && (i + 1 == line.size() || IsBlank(line[i + 1]) ||
-                       (in_flow && std::string_view(",[]{}").contains(line[i + 1])))) {
+      bool indicator = i + 1 == line.size() || IsBlank(line[i + 1]);
+      if (c == ':' && (indicator || (in_flow && std::string_view(",[]{}").contains(line[i + 1])))) {
         at_node_start_ = true;
+        // In block context each `:`, `?` or `- ` on a line opens a node inside the last.
+        if (!in_flow) ++inline_depth_;
+        if (auto problem = TooDeep(line_begin + i)) return problem;
         continue;
       }
       if (!at_node_start_) continue;
@@ -237,7 +254,10 @@ class StructureCheck {
       } else if (c == '&' || c == '!') {
         // An anchor or a tag: the node itself follows.
         while (i + 1 < line.size() && !IsBlank(line[i + 1])) ++i;
-      } else if (!((c == '-' || c == '?') && (i + 1 == line.size() || IsBlank(line[i + 1])))) {
+      } else if ((c == '-' || c == '?') && indicator) {
+        if (!in_flow) ++inline_depth_;
+        if (auto problem = TooDeep(line_begin + i)) return problem;
+      } else {
         at_node_start_ = false;
       }
     }
@@ -250,6 +270,8 @@ class StructureCheck {
   char quote_ = 0;
   size_t quote_offset_ = 0;
   bool at_node_start_ = true;
+  bool after_flow_ = false;  // the last token closed a top-level flow collection
+  size_t inline_depth_ = 0;  // nodes opened by indicators after the indentation of this line
   size_t line_indent_ = 0;
   std::optional<size_t> block_scalar_parent_;  // indentation of the line that opened a `|`/`>`
 };

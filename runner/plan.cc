@@ -41,8 +41,8 @@ std::optional<std::string> EvaluateWhen(const WhenCondition& when, const BuildCo
     return fmt::format("branch '{}' matches none of {}", context.branch,
                        Join(*when.branches, ", "));
   }
-  if (when.events && std::find(when.events->begin(), when.events->end(), context.event) ==
-                         when.events->end()) {
+  if (when.events &&
+      std::find(when.events->begin(), when.events->end(), context.event) == when.events->end()) {
     return fmt::format("event '{}' is not one of {}", context.event, Join(*when.events, ", "));
   }
   if (when.changed) {
@@ -109,10 +109,9 @@ Result<Plan> MakePlan(const Pipeline& pipeline, const BuildContext& context,
 }
 
 std::string FormatPlan(const Plan& plan, const BuildContext& context) {
-  std::string out = fmt::format("build {} (branch {}, commit {}, event {})\n", context.id,
-                                context.branch,
-                                context.short_commit.empty() ? "unknown" : context.short_commit,
-                                context.event);
+  std::string out =
+      fmt::format("build {} (branch {}, commit {}, event {})\n", context.id, context.branch,
+                  context.short_commit.empty() ? "unknown" : context.short_commit, context.event);
   size_t index = 0;
   for (const PlannedStep& planned : plan.steps) {
     ++index;

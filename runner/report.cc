@@ -23,7 +23,11 @@ std::string ValidUtf8(std::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
     unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    size_t length = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xE  ? 3
+                    : (c >> 3) == 0x1E ? 4
+                                       : 0;
     bool valid = length > 0 && i + length <= text.size();
     for (size_t k = 1; valid && k < length; ++k) {
       valid = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
@@ -93,10 +97,11 @@ std::string ReportJson(const BuildRecord& build, const SecretMasker& masker) {
     for (const auto& [name, value] : step.outputs) outputs[name] = text(value);
     json artifacts = json::array();
     for (const Artifact& artifact : step.artifacts) {
-      artifacts.push_back({{"path", text(artifact.path)},
-                           {"size", artifact.size},
-                           {"sha256", artifact.sha256},
-                           {"url", artifact.url.empty() ? json(nullptr) : json(text(artifact.url))}});
+      artifacts.push_back(
+          {{"path", text(artifact.path)},
+           {"size", artifact.size},
+           {"sha256", artifact.sha256},
+           {"url", artifact.url.empty() ? json(nullptr) : json(text(artifact.url))}});
     }
     json entry = {
         {"id", step.id},
@@ -127,8 +132,7 @@ std::string JunitXml(const BuildRecord& build, const SecretMasker& masker) {
   int skipped = 0;
   std::string cases;
   for (const StepRecord& step : build.steps) {
-    double seconds =
-        step.started && step.finished ? Seconds(*step.started, *step.finished) : 0.0;
+    double seconds = step.started && step.finished ? Seconds(*step.started, *step.finished) : 0.0;
     cases += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\"",
                          text(build.context.project), text(step.id), seconds);
     switch (step.status) {
@@ -168,8 +172,7 @@ std::string JunitXml(const BuildRecord& build, const SecretMasker& masker) {
 
 Status WriteReports(const std::string& build_dir, const BuildRecord& build,
                     const SecretMasker& masker) {
-  if (auto written = WriteFileAtomic(build_dir + "/junit.xml", JunitXml(build, masker));
-      !written) {
+  if (auto written = WriteFileAtomic(build_dir + "/junit.xml", JunitXml(build, masker)); !written) {
     return written;
   }
   return WriteFileAtomic(build_dir + "/report.json", ReportJson(build, masker));

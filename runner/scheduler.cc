@@ -1,7 +1,7 @@
 #include "runner/scheduler.h"
 
-#include <fmt/format.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,8 +94,8 @@ struct Scheduler::Active {
   std::unique_ptr<SecretMasker::Stream> stream;
   std::string output_file;
   SteadyTime attempt_started;
-  std::optional<SteadyTime> deadline;   // the step's timeout for this attempt
-  std::optional<SteadyTime> retry_at;   // waiting for the next attempt
+  std::optional<SteadyTime> deadline;        // the step's timeout for this attempt
+  std::optional<SteadyTime> retry_at;        // waiting for the next attempt
   StepStatus ending = StepStatus::kPending;  // kTimedOut or kCancelled once decided
 };
 
@@ -281,8 +281,8 @@ std::optional<std::string> Scheduler::LookupName(std::string_view name) {
   }
   // An output that is not there must stop the step: passing on an empty AMI id is exactly the
   // mistake this tool exists to prevent.
-  lookup_error_ = fmt::format("step '{}' ({}) has no output '{}'", need.id,
-                              StatusName(need.status), output);
+  lookup_error_ =
+      fmt::format("step '{}' ({}) has no output '{}'", need.id, StatusName(need.status), output);
   return std::nullopt;
 }
 
@@ -315,8 +315,8 @@ void Scheduler::Launch(size_t index) {
   active->ending = StepStatus::kPending;
   ++record.attempts;
   if (record.attempts > 1) {
-    AppendLog(index, fmt::format("runner: attempt {} of {}\n", record.attempts,
-                                 step.retry.limit + 1));
+    AppendLog(index,
+              fmt::format("runner: attempt {} of {}\n", record.attempts, step.retry.limit + 1));
   }
   active->attempt_started = steady_clock::now();
   if (step.timeout) active->deadline = active->attempt_started + *step.timeout;
@@ -343,7 +343,14 @@ void Scheduler::Launch(size_t index) {
     lookup_error_.clear();
     auto dir = ExpandTemplate(step.dir->text, lookup);
     if (!dir) return fail("dir: " + (lookup_error_.empty() ? dir.error() : lookup_error_));
-    cwd = (std::filesystem::path(cwd) / *dir).lexically_normal().string();
+    std::filesystem::path joined = (std::filesystem::path(cwd) / *dir).lexically_normal();
+    // The loader checks `dir` as written; an expression can still expand to `..` or `/`.
+    std::string relative = joined.lexically_relative(cwd).string();
+    if (relative.empty() || relative == ".." || relative.starts_with("../")) {
+      return fail(fmt::format("dir '{}' is outside the workspace {}", *dir, cwd));
+    }
+    cwd = joined.string();
+    if (cwd.ends_with("/.")) cwd.resize(cwd.size() - 2);
   }
   // Emptied for every attempt: outputs come from the attempt that succeeded.
   std::string scratch = options_.build_dir + "/.outputs/" + step.id;
@@ -509,8 +516,8 @@ void Scheduler::FinishAttempt(size_t index, int exit_code) {
   } else {
     auto text = ReadFile(active->output_file);
     auto outputs = text ? ParseStepOutputs(*text) : Result<Outputs>(Fail(text.error()));
-    auto artifacts = built_in ? ReadStepArtifacts(scratch + ".artifacts")
-                              : Result<std::vector<Artifact>>();
+    auto artifacts =
+        built_in ? ReadStepArtifacts(scratch + ".artifacts") : Result<std::vector<Artifact>>();
     if (outputs && artifacts) {
       record.outputs = std::move(*outputs);
       record.artifacts = std::move(*artifacts);

@@ -46,7 +46,7 @@ Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildConte
 
 struct SchedulerOptions {
   int jobs = 1;
-  std::string build_dir;   // STATE/builds/BUILD_ID; logs go to build_dir/logs
+  std::string build_dir;    // STATE/builds/BUILD_ID; logs go to build_dir/logs
   Environment environment;  // the runner's own
   std::string self_exe;     // this binary, which runs built-in steps as `runner __step`
 };

@@ -9,8 +9,8 @@ namespace {
 bool IsOutputName(std::string_view name) {
   if (name.empty()) return false;
   auto word = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
   };
   if (name[0] >= '0' && name[0] <= '9') return false;
   return std::all_of(name.begin(), name.end(), word);

@@ -6,15 +6,15 @@ set -euo pipefail
 packages=(
   # build
   g++ cmake ninja-build pkg-config
-  libyaml-cpp-dev libgit2-dev nlohmann-json3-dev libcli11-dev libfmt-dev libssl-dev
-  libarchive-dev
+  libyaml-cpp-dev libgit2-dev nlohmann-json3-dev libcli11-dev libfmt-dev libssl-dev libcurl4-openssl-dev
+  libarchive-dev zlib1g-dev
   # steps run by the tests and the example pipeline
   packer
   # tests
   libgtest-dev libgmock-dev git bash libxml2-utils bsdutils procps
   zip unzip awscli
   # benchmarks
-  make libarchive-tools time
+  make libarchive-tools time bc
 )
 
 missing=()

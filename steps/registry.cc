@@ -3,14 +3,16 @@
 #include "steps/packer.h"
 #include "steps/params.h"
 #include "steps/step_kind.h"
+#include "steps/upload.h"
 #include "steps/zip.h"
 
 namespace runner {
 
 namespace {
 
-const std::array<const StepKind*, 3>& Kinds() {
-  static const std::array<const StepKind*, 3> kinds = {&kZipStep, &kParamsStep, &kPackerStep};
+const std::array<const StepKind*, 4>& Kinds() {
+  static const std::array<const StepKind*, 4> kinds = {&kZipStep, &kParamsStep, &kPackerStep,
+                                                       &kUploadStep};
   return kinds;
 }
 

@@ -92,10 +92,10 @@ int FailStep(const Environment& env, const std::string& message) {
 
 json StepRequest(const std::string& kind, const std::string& dir, const BuildContext& build,
                  const json& config) {
-  json context = {{"project", build.project}, {"branch", build.branch},
-                  {"commit", build.commit},   {"short_commit", build.short_commit},
-                  {"number", build.number},   {"id", build.id},
-                  {"event", build.event},     {"trigger", build.trigger},
+  json context = {{"project", build.project},    {"branch", build.branch},
+                  {"commit", build.commit},      {"short_commit", build.short_commit},
+                  {"number", build.number},      {"id", build.id},
+                  {"event", build.event},        {"trigger", build.trigger},
                   {"workspace", build.workspace}};
   return {{"kind", kind}, {"dir", dir}, {"build", context}, {"config", config}};
 }
@@ -153,8 +153,8 @@ Result<std::vector<Artifact>> ReadStepArtifacts(const std::string& path) {
     if (line.empty()) continue;
     try {
       json entry = json::parse(line);
-      artifacts.push_back({entry.at("path"), entry.at("size"), entry.at("sha256"),
-                           entry.value("url", "")});
+      artifacts.push_back(
+          {entry.at("path"), entry.at("size"), entry.at("sha256"), entry.value("url", "")});
     } catch (const json::exception& e) {
       return Fail("bad artifact record in " + path + ": " + e.what());
     }

@@ -12,8 +12,11 @@
 // - `exclude` globs are matched against both the archive path and the source path (relative
 //   to the step's directory) of every file and directory; a matching directory is skipped
 //   with everything below it.
-// - A symlink is followed: its target's content is stored under the link's name. A link
-//   whose target lies outside the workspace (or dangles) is an error.
+// - A symlink is followed: its target's content is stored under the link's name (a link to a
+//   directory is walked as that directory). A link whose target lies outside the workspace,
+//   a dangling link and a link loop are errors.
+// - The same file reached twice under one archive path (listed and matched by a glob) is one
+//   entry; two different files for one archive path are an error.
 //
 // Determinism: entries sorted bytewise by archive path, every parent directory listed as an
 // entry (0755), files 0644 or 0755 (the owner's exec bit), owner 0, no extra fields but zip64,

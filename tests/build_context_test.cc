@@ -132,7 +132,8 @@ TEST(BuildContextTest, FieldReturnsEveryBuildField) {
                        .event = "push",
                        .trigger = "local",
                        .workspace = "/w",
-                       .changed_files = std::nullopt};
+                       .changed_files = std::nullopt,
+                       .commit_time = std::nullopt};
   EXPECT_EQ(context.Field("project"), "p");
   EXPECT_EQ(context.Field("branch"), "b");
   EXPECT_EQ(context.Field("commit"), "c");
@@ -156,6 +157,7 @@ TEST(DetectBuildContextTest, LocalRepositoryGivesBranchCommitAndNumber) {
   EXPECT_EQ(context->branch, "main");
   EXPECT_EQ(context->commit, head);
   EXPECT_EQ(context->short_commit, head.substr(0, 7));
+  EXPECT_EQ(context->commit_time, std::stoll(Git(repo, {"log", "-1", "--format=%ct"})));
   EXPECT_EQ(context->number, "1");
   EXPECT_EQ(context->project, "repo");
   EXPECT_EQ(context->id, "repo-main-1");
@@ -199,6 +201,7 @@ TEST(DetectBuildContextTest, UnbornBranchKeepsItsName) {
   EXPECT_EQ(context->commit, "");
   EXPECT_EQ(context->short_commit, "");
   EXPECT_EQ(context->changed_files, std::nullopt);
+  EXPECT_EQ(context->commit_time, std::nullopt);
 }
 
 TEST(DetectBuildContextTest, ChangedFilesOfASecondCommit) {

@@ -24,7 +24,8 @@ class CliTest : public ::testing::Test {
     return RunRunner(args, dir_.path(), env_);
   }
   nlohmann::json Report(const std::string& build_id) {
-    return nlohmann::json::parse(ReadTextFile(dir_ / (".runner/builds/" + build_id + "/report.json")));
+    return nlohmann::json::parse(
+        ReadTextFile(dir_ / (".runner/builds/" + build_id + "/report.json")));
   }
   std::string BuildFile(const std::string& build_id, const std::string& name) {
     return ReadTextFile(dir_ / (".runner/builds/" + build_id + "/" + name));
@@ -136,12 +137,11 @@ steps:
   EXPECT_EQ(report["build"]["commit"].get<std::string>().size(), 40u);
   EXPECT_EQ(report["steps"][0]["outputs"]["version"], "1.2.3");
   EXPECT_EQ(report["steps"][1]["status"], "success");
-  EXPECT_EQ(BuildFile("orders-main-1", "logs/compile.log"),
-            "compiling orders-main-1\nto stderr\n");
-  EXPECT_EQ(std::system(("xmllint --noout '" + (dir_ / ".runner/builds/orders-main-1/junit.xml") +
-                         "'")
-                            .c_str()),
-            0);
+  EXPECT_EQ(BuildFile("orders-main-1", "logs/compile.log"), "compiling orders-main-1\nto stderr\n");
+  EXPECT_EQ(
+      std::system(
+          ("xmllint --noout '" + (dir_ / ".runner/builds/orders-main-1/junit.xml") + "'").c_str()),
+      0);
   // No temporary files are left next to the records.
   for (const auto& entry : fs::recursive_directory_iterator(dir_ / ".runner/builds")) {
     EXPECT_THAT(entry.path().filename().string(), Not(StartsWith("."))) << entry.path();
@@ -179,8 +179,9 @@ TEST_F(CliTest, BuildNumbersAreKeptInTheStateDirAndNeverShared) {
   std::vector<std::unique_ptr<RunnerProcess>> runs;
   for (int i = 0; i < 6; ++i) {
     fs::create_directories(dir_ / ("out" + std::to_string(i)));
-    runs.push_back(std::make_unique<RunnerProcess>(std::vector<std::string>{"run", "--branch", "main"},
-                                                   dir_.path(), env_, dir_ / ("out" + std::to_string(i))));
+    runs.push_back(
+        std::make_unique<RunnerProcess>(std::vector<std::string>{"run", "--branch", "main"},
+                                        dir_.path(), env_, dir_ / ("out" + std::to_string(i))));
   }
   for (auto& run : runs) EXPECT_EQ(run->Wait().exit_code, 0);
   std::set<std::string> ids;
@@ -330,7 +331,8 @@ steps:
     EXPECT_THAT(text, Not(HasSubstr("secretline"))) << text;
   }
   EXPECT_THAT(result.out, HasSubstr("[leak] pw=***\n"));
-  EXPECT_THAT(ReadTextFile(dir_ / ".runner/builds/p-main-1/logs/leak.log"), HasSubstr("pw=***\n***\n***\n"));
+  EXPECT_THAT(ReadTextFile(dir_ / ".runner/builds/p-main-1/logs/leak.log"),
+              HasSubstr("pw=***\n***\n***\n"));
 }
 
 TEST_F(CliTest, TerminalModeShowsStatusAndTheFailedStepsOutput) {
@@ -341,7 +343,8 @@ steps:
   - {id: broken, run: "echo shown because it failed; exit 1"}
 )");
   // `script` gives the runner a terminal; its transcript is what a user sees.
-  std::string command = "cd '" + dir_.path() + "' && env -i PATH=/usr/bin:/bin TERM=xterm script -qec '" +
+  std::string command = "cd '" + dir_.path() +
+                        "' && env -i PATH=/usr/bin:/bin TERM=xterm script -qec '" +
                         std::string(RUNNER_BIN) + " run --branch main' /dev/null > tty.out";
   RunResult tty;
   tty.exit_code = WEXITSTATUS(std::system(command.c_str()));

@@ -76,7 +76,7 @@ TEST(DiagnosticsTest, WarningsAloneAreNotErrors) {
   EXPECT_EQ(diags.file(), "p.yml");
 }
 
-TEST(SuggestClosestTest, SuggestsTyposWithinAThirdOfTheLength) {
+TEST(DiagnosticsSuggestTest, SuggestsTyposWithinAThirdOfTheLength) {
   std::vector<std::string> keys = {"id", "name", "needs", "when", "env", "timeout", "retry"};
   EXPECT_EQ(SuggestClosest("neds", keys), "needs");
   EXPECT_EQ(SuggestClosest("nedes", keys), "needs");  // transposition counts as one edit
@@ -85,7 +85,7 @@ TEST(SuggestClosestTest, SuggestsTyposWithinAThirdOfTheLength) {
   EXPECT_EQ(SuggestClosest("ENV", keys), "env");
 }
 
-TEST(SuggestClosestTest, NoSuggestionWhenTooFar) {
+TEST(DiagnosticsSuggestTest, NoSuggestionWhenTooFar) {
   std::vector<std::string> keys = {"needs", "when", "timeout"};
   EXPECT_EQ(SuggestClosest("image", keys), "");
   EXPECT_EQ(SuggestClosest("x", {"id"}), "");  // one edit allowed, two needed
@@ -94,7 +94,7 @@ TEST(SuggestClosestTest, NoSuggestionWhenTooFar) {
   EXPECT_EQ(SuggestClosest(std::string(100000, 'a'), keys), "");
 }
 
-TEST(SuggestClosestTest, PrefersTheClosestThenTheFirst) {
+TEST(DiagnosticsSuggestTest, PrefersTheClosestThenTheFirst) {
   EXPECT_EQ(SuggestClosest("branc", {"branches", "branch"}), "branch");
   EXPECT_EQ(SuggestClosest("ab", {"ax", "ay"}), "ax");
 }

@@ -67,10 +67,10 @@ class RunnerProcess {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
     posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
     int error = ::posix_spawn(&pid_, RUNNER_BIN, &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
@@ -91,8 +91,7 @@ class RunnerProcess {
   RunResult Wait(std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
     RunResult result;
     int status = 0;
-    bool done = AwaitCondition(
-        [&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
+    bool done = AwaitCondition([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
     if (!done) {
       ADD_FAILURE() << "runner did not exit within " << timeout.count() << "ms";
       ::kill(pid_, SIGKILL);
@@ -130,10 +129,11 @@ inline void MakeGitRepo(const std::string& dir, const std::map<std::string, std:
                         const std::string& branch = "main") {
   for (const auto& [path, text] : files) WriteTextFile(dir + "/" + path, text);
   ::setenv("RUNNER_TEST_BRANCH", branch.c_str(), 1);
-  Shell("cd '" + dir +
-        "' && git -c init.defaultBranch=main init -q . && git checkout -q -b \"$RUNNER_TEST_BRANCH\" "
-        "&& git add -A && GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t "
-        "GIT_COMMITTER_EMAIL=t@example.com git commit -qm initial");
+  Shell(
+      "cd '" + dir +
+      "' && git -c init.defaultBranch=main init -q . && git checkout -q -b \"$RUNNER_TEST_BRANCH\" "
+      "&& git add -A && GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t "
+      "GIT_COMMITTER_EMAIL=t@example.com git commit -qm initial");
   ::unsetenv("RUNNER_TEST_BRANCH");
 }
 

@@ -7,7 +7,7 @@
 namespace runner {
 namespace {
 
-TEST(ParseTemplateTest, SplitsLiteralsAndExpressions) {
+TEST(ExpressionParseTest, SplitsLiteralsAndExpressions) {
   auto parts = ParseTemplate("s3://${{ vars.store }}/${{build.id}}/x");
   ASSERT_TRUE(parts);
   ASSERT_EQ(parts->size(), 5u);
@@ -25,7 +25,7 @@ TEST(ParseTemplateTest, SplitsLiteralsAndExpressions) {
   EXPECT_EQ((*parts)[4].text, "/x");
 }
 
-TEST(ParseTemplateTest, PlainTextIsOneLiteralAndEmptyTextNoPart) {
+TEST(ExpressionParseTest, PlainTextIsOneLiteralAndEmptyTextNoPart) {
   auto parts = ParseTemplate("just text, $HOME and ${HOME} and {{ x }}");
   ASSERT_TRUE(parts);
   ASSERT_EQ(parts->size(), 1u);
@@ -33,20 +33,20 @@ TEST(ParseTemplateTest, PlainTextIsOneLiteralAndEmptyTextNoPart) {
   EXPECT_TRUE(ParseTemplate("")->empty());
 }
 
-TEST(ParseTemplateTest, AcceptsStepOutputNamesWithDashes) {
+TEST(ExpressionParseTest, AcceptsStepOutputNamesWithDashes) {
   auto parts = ParseTemplate("${{ steps.build-app.outputs.ami_id }}");
   ASSERT_TRUE(parts);
   EXPECT_EQ((*parts)[0].text, "steps.build-app.outputs.ami_id");
 }
 
-TEST(ParseTemplateTest, UnclosedExpression) {
+TEST(ExpressionParseTest, UnclosedExpression) {
   auto parts = ParseTemplate("a ${{ build.id");
   ASSERT_FALSE(parts);
   EXPECT_EQ(parts.error().message, "unclosed '${{': add '}}' after the name");
   EXPECT_EQ(parts.error().offset, 2u);
 }
 
-TEST(ParseTemplateTest, EmptyExpression) {
+TEST(ExpressionParseTest, EmptyExpression) {
   auto parts = ParseTemplate("x${{  }}");
   ASSERT_FALSE(parts);
   EXPECT_EQ(parts.error().message,
@@ -54,7 +54,7 @@ TEST(ParseTemplateTest, EmptyExpression) {
   EXPECT_EQ(parts.error().offset, 1u);
 }
 
-TEST(ParseTemplateTest, RejectsAnythingButADottedName) {
+TEST(ExpressionParseTest, RejectsAnythingButADottedName) {
   for (const char* text : {"${{ a || b }}", "${{ a..b }}", "${{ .a }}", "${{ a. }}", "${{ 1a }}",
                            "${{ a.b c }}", "${{ a['b'] }}"}) {
     auto parts = ParseTemplate(text);
@@ -67,19 +67,19 @@ TEST(ParseTemplateTest, RejectsAnythingButADottedName) {
             "or vars.store");
 }
 
-TEST(HasExpressionTest, FindsTheOpeningOnly) {
+TEST(ExpressionHasTest, FindsTheOpeningOnly) {
   EXPECT_TRUE(HasExpression("echo ${{ build.id }}"));
   EXPECT_TRUE(HasExpression("${{"));
   EXPECT_FALSE(HasExpression("echo ${HOME} $((1+2))"));
 }
 
-TEST(BuildFieldNamesTest, ListsTheContractFields) {
+TEST(ExpressionBuildFieldsTest, ListsTheContractFields) {
   EXPECT_EQ(BuildFieldNames(),
             (std::vector<std::string>{"project", "branch", "commit", "short_commit", "number", "id",
                                       "event", "trigger", "workspace"}));
 }
 
-TEST(ExpandTemplateTest, ReplacesEveryExpression) {
+TEST(ExpressionExpandTest, ReplacesEveryExpression) {
   std::map<std::string, std::string, std::less<>> values = {{"build.id", "orders-main-7"},
                                                             {"vars.store", "s3://b"}};
   NameLookup lookup = [&](std::string_view name) -> std::optional<std::string> {
@@ -95,7 +95,7 @@ TEST(ExpandTemplateTest, ReplacesEveryExpression) {
   EXPECT_EQ(ExpandTemplate("${{ x", lookup).error(), "unclosed '${{': add '}}' after the name");
 }
 
-TEST(ExpandTemplateTest, ValuesAreNotExpandedAgain) {
+TEST(ExpressionExpandTest, ValuesAreNotExpandedAgain) {
   NameLookup lookup = [](std::string_view) -> std::optional<std::string> {
     return "${{ vars.x }}";
   };

@@ -2,14 +2,14 @@
 // behaves as the test scripts it, so the scheduler is tested fast and exactly.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <csignal>
 #include <deque>
 #include <fstream>
 #include <map>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "runner/process.h"
 

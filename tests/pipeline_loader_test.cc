@@ -257,6 +257,21 @@ TEST(PipelineLoaderTest, StrayClosingBracket) {
                         "opening one"));
 }
 
+TEST(PipelineLoaderTest, CommaOutsideBracketsIsAnErrorNotAHang) {
+  // yaml-cpp 0.7 allocates without end on these.
+  EXPECT_EQ(Errors(",*d\n"),
+            "pipeline.yml:1:1: error: unexpected ',' outside brackets: quote a value that starts "
+            "with ','\n"
+            ",*d\n"
+            "^\n");
+  EXPECT_THAT(Errors("# c\n---\n  ,a\n"), HasSubstr("pipeline.yml:3:3: error: unexpected ','"));
+  EXPECT_THAT(Errors("[a]\n,b\n"), HasSubstr("pipeline.yml:2:1: error: unexpected ','"));
+  EXPECT_THAT(Errors("version: 1\nproject: ,x\n"),
+              HasSubstr("pipeline.yml:2:10: error: unexpected ','"));
+  Pipeline p = Load(WithSteps("  - id: a\n    run: echo a,b , c\n    env: {A: \",x\"}\n"));
+  EXPECT_EQ(p.steps[0].env[0].value.text, ",x");
+}
+
 TEST(PipelineLoaderTest, HugeFileIsRefusedBeforeParsing) {
   std::string source = "version: 1\n# " + std::string(1 << 20, 'x') + "\n";
   EXPECT_EQ(Errors(source),
@@ -267,7 +282,7 @@ TEST(PipelineLoaderTest, HugeFileIsRefusedBeforeParsing) {
 TEST(PipelineLoaderTest, DeepFlowNestingIsRefusedNotACrash) {
   std::string source = "version: 1\nsteps: " + std::string(100000, '[') + "\n";
   EXPECT_EQ(Errors(source).substr(0, 83),
-            "pipeline.yml:2:71: error: nesting deeper than 64 levels of lists and mappings\n"
+            "pipeline.yml:2:70: error: nesting deeper than 64 levels of lists and mappings\n"
             "steps");
   EXPECT_THAT(Errors("a: " + std::string(100000, '{')),
               HasSubstr("error: nesting deeper than 64 levels"));
@@ -282,8 +297,22 @@ TEST(PipelineLoaderTest, DeepBlockNestingIsRefusedNotACrash) {
               HasSubstr("pipeline.yml:2:127: error: nesting deeper than 64 levels"));
   std::string indented = "a:\n";
   for (int i = 1; i < 100; ++i) indented += std::string(i, ' ') + "k" + std::to_string(i) + ":\n";
-  EXPECT_THAT(Errors(indented), HasSubstr("pipeline.yml:65:65: error: nesting deeper than 64 "
+  EXPECT_THAT(Errors(indented), HasSubstr("pipeline.yml:64:67: error: nesting deeper than 64 "
                                           "levels of lists and mappings"));
+}
+
+TEST(PipelineLoaderTest, DeepNestingThroughIndicatorsIsRefused) {
+  std::string questions;
+  for (int i = 0; i < 1000; ++i) questions += "? ";
+  EXPECT_THAT(Errors(questions + "x\n"),
+              HasSubstr("pipeline.yml:1:127: error: nesting deeper than 64 levels"));
+  std::string colons;
+  for (int i = 0; i < 1000; ++i) colons += ": ";
+  EXPECT_THAT(Errors(colons + "x\n"), HasSubstr("error: nesting deeper than 64 levels"));
+  EXPECT_THAT(Errors("--- " + std::string(1000, '[')),
+              HasSubstr("pipeline.yml:1:69: error: nesting deeper than 64 levels"));
+  EXPECT_THAT(Errors("a: !!seq " + std::string(1000, '[')),
+              HasSubstr("pipeline.yml:1:72: error: nesting deeper than 64 levels"));
 }
 
 TEST(PipelineLoaderTest, DuplicateKeys) {

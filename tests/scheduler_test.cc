@@ -57,8 +57,7 @@ class SchedulerTest : public ::testing::Test {
     options.jobs = jobs;
     options.build_dir = dir_ / "build";
     options.environment = environment_;
-    Scheduler scheduler(pipeline_, plan_, context_, values_, *masker_, fake_, observer_,
-                        options);
+    Scheduler scheduler(pipeline_, plan_, context_, values_, *masker_, fake_, observer_, options);
     return scheduler.Run();
   }
 
@@ -71,7 +70,9 @@ class SchedulerTest : public ::testing::Test {
     return none;
   }
 
-  std::string Log(const std::string& id) { return testing::ReadTextFile(dir_ / ("build/logs/" + id + ".log")); }
+  std::string Log(const std::string& id) {
+    return testing::ReadTextFile(dir_ / ("build/logs/" + id + ".log"));
+  }
 
   testing::TempDir dir_;
   Environment environment_{{"PATH", "/usr/bin:/bin"}, {"HOME", "/root"}};
@@ -270,7 +271,8 @@ steps:
 }
 
 TEST_F(SchedulerTest, OutputsFlowIntoLaterStepsEnv) {
-  fake_.script["bake"] = {FakeAttempt().WritesOutputs("ami_id=ami-123\nnotes<<EOF\nline one\nline two\nEOF\n")};
+  fake_.script["bake"] = {
+      FakeAttempt().WritesOutputs("ami_id=ami-123\nnotes<<EOF\nline one\nline two\nEOF\n")};
   BuildRecord build = Run(R"(version: 1
 steps:
   - {id: bake, run: "true"}
@@ -314,8 +316,9 @@ steps:
 
 TEST_F(SchedulerTest, SecretsAreMaskedInLogsOutputsAndMessages) {
   environment_["DB_PASSWORD"] = "hunter2-very-secret";
-  fake_.script["leak"] = {
-      FakeAttempt().Prints("password is hunter2-very-secret\n").WritesOutputs("pw=hunter2-very-secret\n")};
+  fake_.script["leak"] = {FakeAttempt()
+                              .Prints("password is hunter2-very-secret\n")
+                              .WritesOutputs("pw=hunter2-very-secret\n")};
   BuildRecord build = Run(R"(version: 1
 secrets: [DB_PASSWORD]
 steps:
@@ -352,6 +355,17 @@ steps:
   EXPECT_EQ(FakeProcessRunner::Env(fake_.started[0], "TO"),
             "file:///srv/store/main/orders-main-7/");
   EXPECT_EQ(fake_.started[0].cwd, dir_.path() + "/services/svc");
+}
+
+TEST_F(SchedulerTest, DirExpandingOutsideTheWorkspaceFailsTheStep) {
+  BuildRecord build = Run(R"(version: 1
+vars: {up: "../.."}
+steps:
+  - {id: escape, dir: "sub/${{ vars.up }}", run: "true"}
+)");
+  EXPECT_EQ(Step(build, "escape").status, StepStatus::kFailed);
+  EXPECT_THAT(Step(build, "escape").message, HasSubstr("is outside the workspace"));
+  EXPECT_TRUE(fake_.started.empty());
 }
 
 }  // namespace

@@ -25,7 +25,8 @@ class SignalsTest : public ::testing::Test {
         env_, dir_ / "out");
   }
   bool AwaitFile(const std::string& name) {
-    return AwaitCondition([&] { return fs::exists(dir_ / name) && fs::file_size(dir_ / name) > 0; });
+    return AwaitCondition(
+        [&] { return fs::exists(dir_ / name) && fs::file_size(dir_ / name) > 0; });
   }
   pid_t PidFrom(const std::string& name) { return std::stoi(ReadTextFile(dir_ / name)); }
   nlohmann::json Report() {
@@ -144,7 +145,8 @@ steps:
 TEST_F(SignalsTest, ChildrenGetDefaultSignalsEvenWhenTheRunnerInheritsThemIgnored) {
   // As when started with `&` from a non-interactive shell: SIGINT ignored, and an ignored
   // signal survives exec.
-  struct sigaction ignore {}, old {};
+  struct sigaction ignore {
+  }, old{};
   ignore.sa_handler = SIG_IGN;
   ::sigaction(SIGINT, &ignore, &old);
   auto runner = Start(R"(version: 1

@@ -15,8 +15,7 @@ namespace runner::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "runner-test-XXXXXX").string();
+    std::string pattern = (std::filesystem::temp_directory_path() / "runner-test-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
     path_ = pattern;
   }

@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <locale.h>
 #include <sys/stat.h>
@@ -595,6 +596,27 @@ TEST_F(ZipTest, Zip64ForFilesOver4GiB) {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   RecordProperty("seconds", std::to_string(seconds));
+}
+
+// More than 65535 entries need the zip64 end records. Directory entries read no files, so
+// this needs no tree on disk.
+TEST_F(ZipTest, Zip64ForMoreThan65535Entries) {
+  std::vector<ZipEntry> entries;
+  for (int i = 0; i < 70000; ++i) {
+    ZipEntry entry;
+    entry.archive_path = fmt::format("d{:05}", i);
+    entry.directory = true;
+    entries.push_back(entry);
+  }
+  std::string path = workspace_ / "many.zip";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  auto stats = WriteZip(entries, ZipWriteOptions(), fd);
+  ::close(fd);
+  ASSERT_TRUE(stats) << stats.error();
+  ExpectUnzipTestPasses(path);
+  auto read = ReadBack(path, false);
+  EXPECT_EQ(read.size(), 70000u);
+  EXPECT_TRUE(read.contains("d69999/"));
 }
 
 TEST(ZipOptionsTest, ParsesEveryForm) {

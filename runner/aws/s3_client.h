@@ -1,0 +1,162 @@
+// Uploads to S3 and S3-compatible stores: single PUT for small objects, multipart with parts
+// sent in parallel for large ones. Every request carries Content-MD5 and a signed
+// x-amz-content-sha256 of its body; throttling, 5xx, dropped connections and stalls are
+// retried per request with exponential backoff and full jitter; a multipart upload that
+// fails or is cancelled is aborted. Credentials, Authorization headers and signatures never
+// appear in a message or a log line.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "runner/aws/credentials.h"
+#include "runner/aws/http.h"
+#include "runner/environment.h"
+#include "runner/result.h"
+
+namespace runner::aws {
+
+inline constexpr std::uint64_t kMiB = 1024 * 1024;
+// S3's limits: every part but the last at least 5 MiB, at most 5 GiB, at most 10000 parts.
+inline constexpr std::uint64_t kMinPartSize = 5 * kMiB;
+inline constexpr std::uint64_t kMaxPartSize = 5 * 1024 * kMiB;
+inline constexpr int kMaxParts = 10000;
+
+// How a bucket is addressed: `endpoint/bucket/key` or `bucket.endpoint/key`.
+enum class PathStyle {
+  kAuto,         // path-style for an IP address or localhost endpoint, or a bucket name that
+                 // is not a DNS label (dots, capitals); else virtual-host
+  kPath,         // path_style: true
+  kVirtualHost,  // path_style: false
+};
+
+// `s3://bucket/key/prefix`: the bucket and the (possibly empty) key, not decoded.
+struct S3Url {
+  std::string bucket;
+  std::string key;
+};
+// Fails on another scheme, an empty or invalid bucket name.
+Result<S3Url> ParseS3Url(std::string_view url);
+
+// The endpoint to use: `configured` when not empty, else AWS_ENDPOINT_URL_S3, else
+// AWS_ENDPOINT_URL, else empty (AWS itself).
+std::string ResolveS3Endpoint(std::string_view configured, const Environment& env);
+
+struct RetryPolicy {
+  int max_attempts = 6;  // per request, the first one included
+  // The delay before attempt n+1 is uniform in [0, min(max_delay, base_delay * 2^n)).
+  std::chrono::milliseconds base_delay{250};
+  std::chrono::milliseconds max_delay{10000};
+};
+
+struct S3ClientOptions {
+  std::string region = "us-east-1";
+  // `http://host:port` or `https://host`; empty: https://s3.REGION.amazonaws.com.
+  std::string endpoint;
+  PathStyle path_style = PathStyle::kAuto;
+  // Server-side encryption: empty, "AES256" or "aws:kms" (with an optional `kms_key_id`).
+  std::string sse;
+  std::string kms_key_id;
+  // Objects larger than part_size go up as multipart uploads of parts this large (raised when
+  // the object would need more than 10000 parts). The S3 client itself accepts any size >= 1
+  // so that tests can exercise multipart on small bodies; S3 wants >= kMinPartSize.
+  std::uint64_t part_size = 16 * kMiB;
+  // Parts in flight at once for one multipart upload.
+  int concurrency = 8;
+  RetryPolicy retry;
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
+  // A request that moves no byte for this long is dropped and retried.
+  std::chrono::milliseconds stall_timeout{std::chrono::seconds(30)};
+  // Progress and retry messages (never a header, a credential or a signature). Optional;
+  // called from several threads, one whole line at a time.
+  std::function<void(std::string_view)> log;
+  // Polled before and during every request and while waiting to retry; true stops the
+  // upload ("cancelled") and aborts a multipart upload in progress. Optional.
+  std::function<bool()> cancelled;
+  // For tests: how to wait between attempts (default: sleep, waking for cancellation) and the
+  // signing clock (default: the system clock).
+  std::function<void(std::chrono::milliseconds)> sleep;
+  std::function<std::chrono::system_clock::time_point()> now;
+};
+
+// An object as stored.
+struct S3Object {
+  std::string bucket;
+  std::string key;
+  std::uint64_t size = 0;
+  std::string sha256;  // hex, of the whole content
+  std::string etag;    // as S3 returned it, quotes included
+  int parts = 0;       // 0 for a single PUT
+};
+
+// Thread-safe: several uploads may run at once on one client.
+class S3Client {
+ public:
+  // Fails when the options cannot work (an endpoint that is not http(s)://host, sse unknown,
+  // kms_key_id without aws:kms, part_size 0, concurrency < 1). `http` and `credentials` must
+  // outlive the client.
+  static Result<std::unique_ptr<S3Client>> Create(HttpClient& http,
+                                                  CredentialsProvider& credentials,
+                                                  S3ClientOptions options);
+
+  // One PUT of `body`, whatever its size. `content_type` may be empty.
+  Result<S3Object> PutObject(const std::string& bucket, const std::string& key,
+                             std::string_view body, std::string_view content_type = {});
+
+  // A multipart upload of `body` in parts of options.part_size (one part at least), sent by
+  // up to options.concurrency threads; aborted when a part or the completion fails for good
+  // or the upload is cancelled.
+  Result<S3Object> MultipartUpload(const std::string& bucket, const std::string& key,
+                                   std::string_view body, std::string_view content_type = {});
+
+  // Uploads the file at `path`, memory-mapped (never copied into memory): PutObject up to
+  // part_size bytes, MultipartUpload above.
+  Result<S3Object> UploadFile(const std::string& bucket, const std::string& key,
+                              const std::string& path, std::string_view content_type = {});
+
+  // The URL a request for `key` in `bucket` goes to (the key percent-encoded once per
+  // segment, `/` kept).
+  std::string ObjectUrl(const std::string& bucket, const std::string& key) const;
+
+  const S3ClientOptions& options() const { return options_; }
+
+ private:
+  struct Endpoint {
+    std::string scheme;  // "http" or "https"
+    std::string host;    // with ":port" when given
+  };
+  struct Request;
+
+  S3Client(HttpClient& http, CredentialsProvider& credentials, S3ClientOptions options,
+           Endpoint endpoint);
+
+  bool UsePathStyle(const std::string& bucket) const;
+  // Sends `request` with retries; a 2xx response, or an error naming the request.
+  Result<HttpResponse> Execute(const Request& request);
+  void Sleep(std::chrono::milliseconds delay) const;
+  bool Cancelled() const { return options_.cancelled && options_.cancelled(); }
+  void Log(std::string_view line) const;
+  void Abort(const std::string& bucket, const std::string& key, const std::string& upload_id);
+
+  HttpClient& http_;
+  CredentialsProvider& credentials_;
+  S3ClientOptions options_;
+  Endpoint endpoint_;
+};
+
+// `s3://bucket/key` for messages.
+std::string S3UrlOf(std::string_view bucket, std::string_view key);
+
+// Digests S3 uses: base64 MD5 for Content-MD5, hex MD5 for single-part ETags.
+std::string Md5Base64(std::string_view data);
+std::string Md5Hex(std::string_view data);
+
+// The text of the first <name>...</name> element of an S3 XML document, entities decoded;
+// empty when absent.
+std::string XmlElementText(std::string_view xml, std::string_view name);
+
+}  // namespace runner::aws

@@ -1,0 +1,624 @@
+// The upload step: file selection, validation and the local store without a network; then
+// against a real S3-compatible server (s3rver, which verifies SigV4) on 127.0.0.1, reading every
+// object back with the Debian AWS CLI; then through a fault-injecting proxy; then the runner
+// binary end to end.
+#include "steps/upload.h"
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "runner/aws/http.h"
+#include "runner/aws/s3_client.h"
+#include "runner/sha256.h"
+#include "tests/fake_step_io.h"
+#include "tests/s3_fakes.h"
+#include "tests/s3_server.h"
+#include "tests/test_util.h"
+
+namespace runner {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using Json = nlohmann::ordered_json;
+using testing::CommandResult;
+using testing::FaultProxy;
+using testing::ReadTextFile;
+using testing::RunAwsCli;
+using testing::S3rver;
+using testing::TempDir;
+using testing::WriteTextFile;
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+// Bytes that do not compress or repeat, so a misplaced part shows.
+std::string RandomBytes(size_t size, unsigned seed) {
+  std::mt19937_64 random(seed);
+  std::string out(size, '\0');
+  for (size_t i = 0; i + 8 <= size; i += 8) {
+    std::uint64_t value = random();
+    std::memcpy(out.data() + i, &value, 8);
+  }
+  return out;
+}
+
+ConfigNode ToConfig(const YAML::Node& node) {
+  ConfigNode out;
+  out.where = {node.Mark().line + 1, node.Mark().column + 1};
+  if (node.IsMap()) {
+    out.type = ConfigNode::Type::kMap;
+    for (const auto& field : node) {
+      out.fields.emplace_back(field.first.Scalar(), ToConfig(field.second));
+      out.key_locations.push_back({field.first.Mark().line + 1, field.first.Mark().column + 1});
+    }
+  } else if (node.IsSequence()) {
+    out.type = ConfigNode::Type::kList;
+    for (const auto& item : node) out.items.push_back(ToConfig(item));
+  } else {
+    out.scalar.text = node.IsNull() ? "" : node.Scalar();
+    out.scalar.where = out.where;
+  }
+  return out;
+}
+
+std::string Validate(const std::string& yaml) {
+  YAML::Node root = YAML::Load(yaml);
+  Diagnostics diags("pipeline.yml", yaml);
+  kUploadStep.validate(ToConfig(root["upload"]), diags);
+  return diags.Format();
+}
+
+std::vector<std::string> Names(const std::vector<UploadSource>& sources) {
+  std::vector<std::string> names;
+  for (const auto& source : sources) names.push_back(source.name);
+  return names;
+}
+
+// A StepIo whose cancellation another thread may set.
+class CancellableStepIo : public FakeStepIo {
+ public:
+  using FakeStepIo::FakeStepIo;
+  bool cancelled() const override { return cancel_flag.load(); }
+  std::atomic<bool> cancel_flag{false};
+};
+
+// The environment a step gets to talk to s3rver: its keys and nothing from the machine.
+void UseS3rverCredentials(FakeStepIo& io, const std::string& home, std::string secret = "S3RVER") {
+  io.env_ = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+             {"HOME", home},
+             {"AWS_ACCESS_KEY_ID", "S3RVER"},
+             {"AWS_SECRET_ACCESS_KEY", std::move(secret)},
+             {"AWS_REGION", "us-east-1"},
+             {"AWS_EC2_METADATA_DISABLED", "true"}};
+}
+
+// The object's bytes as the AWS CLI reads them back.
+std::optional<std::string> ReadBack(const std::string& endpoint, const std::string& key,
+                                    const TempDir& scratch) {
+  std::string out = scratch / "readback";
+  std::filesystem::remove(out);
+  CommandResult result =
+      RunAwsCli(endpoint, {"s3api", "get-object", "--bucket", "bkt", "--key", key, out});
+  if (result.status != 0) {
+    ADD_FAILURE() << "aws s3api get-object " << key << ": " << result.output;
+    return std::nullopt;
+  }
+  return ReadTextFile(out);
+}
+
+std::vector<Json> ProxyLog(const FaultProxy& proxy) {
+  std::vector<Json> entries;
+  std::ifstream in(proxy.log_path());
+  for (std::string line; std::getline(in, line);) entries.push_back(Json::parse(line));
+  return entries;
+}
+
+// --- no network -------------------------------------------------------------------------
+
+TEST(UploadTest, ParsesByteSizes) {
+  EXPECT_EQ(ParseByteSize("16MiB").value(), 16 * kMiB);
+  EXPECT_EQ(ParseByteSize("16MB").value(), 16 * kMiB);
+  EXPECT_EQ(ParseByteSize("5 mib").value(), 5 * kMiB);
+  EXPECT_EQ(ParseByteSize("1GiB").value(), 1024 * kMiB);
+  EXPECT_EQ(ParseByteSize("64K").value(), 64 * 1024u);
+  EXPECT_EQ(ParseByteSize("8388608").value(), 8388608u);
+  EXPECT_THAT(ParseByteSize("16 parsecs").error(), HasSubstr("unknown size unit"));
+  EXPECT_FALSE(ParseByteSize("MiB").has_value());
+}
+
+TEST(UploadTest, PlainFilesKeepTheirBaseNameGlobsTheirPathBelowTheFixedPrefix) {
+  TempDir dir;
+  WriteTextFile(dir / "dist/app.zip", "zip");
+  WriteTextFile(dir / "cfn/a.yaml", "a");
+  WriteTextFile(dir / "cfn/nested/b.yaml", "b");
+  WriteTextFile(dir / "cfn/c.json", "c");
+  WriteTextFile(dir / "site/index.html", "i");
+  WriteTextFile(dir / "site/css/x.css", "x");
+  auto sources =
+      CollectUploadSources({"dist/app.zip", "cfn/*.yaml", "cfn/**/*.yaml", "site/"}, dir.path());
+  ASSERT_TRUE(sources.has_value()) << sources.error();
+  EXPECT_THAT(Names(*sources),
+              ElementsAre("app.zip", "a.yaml", "nested/b.yaml", "css/x.css", "index.html"));
+  EXPECT_EQ((*sources)[0].path, dir / "dist/app.zip");
+  auto top = CollectUploadSources({"*/*.json"}, dir.path());
+  ASSERT_TRUE(top.has_value()) << top.error();
+  EXPECT_THAT(Names(*top), ElementsAre("cfn/c.json"));
+}
+
+TEST(UploadTest, SelectionErrors) {
+  TempDir dir;
+  WriteTextFile(dir / "a/x.txt", "1");
+  WriteTextFile(dir / "b/x.txt", "2");
+  WriteTextFile(dir / "manifest.json", "{}");
+  EXPECT_THAT(CollectUploadSources({"a/x.txt", "b/x.txt"}, dir.path()).error(),
+              HasSubstr("two files would be uploaded as 'x.txt'"));
+  EXPECT_THAT(CollectUploadSources({"a/*.zip"}, dir.path()).error(),
+              HasSubstr("'a/*.zip' matches no file"));
+  EXPECT_THAT(CollectUploadSources({"missing.txt"}, dir.path()).error(),
+              HasSubstr("'missing.txt' does not exist"));
+  EXPECT_THAT(CollectUploadSources({"manifest.json"}, dir.path()).error(),
+              HasSubstr("manifest.json, which the step writes itself"));
+  // The same file twice is one object.
+  auto twice = CollectUploadSources({"a/x.txt", "a/*.txt"}, dir.path());
+  ASSERT_TRUE(twice.has_value()) << twice.error();
+  EXPECT_EQ(twice->size(), 1u);
+}
+
+TEST(UploadTest, ValidatesConfiguration) {
+  EXPECT_EQ(Validate("upload:\n"
+                     "  to: s3://bucket/prefix/\n"
+                     "  files: [dist/app.zip, \"cfn/*.yaml\"]\n"
+                     "  region: eu-west-1\n"
+                     "  endpoint: http://127.0.0.1:9000\n"
+                     "  path_style: auto\n"
+                     "  sse: aws:kms\n"
+                     "  kms_key_id: alias/builds\n"
+                     "  part_size: 16MiB\n"
+                     "  concurrency: 8\n"),
+            "");
+  EXPECT_EQ(Validate("upload: {to: \"${{ vars.store }}/x/\", files: dist/app.zip}\n"), "");
+  std::string errors = Validate(
+      "upload:\n"
+      "  to: gs://bucket/\n"
+      "  fils: [a]\n"
+      "  endpoint: 127.0.0.1:9000\n"
+      "  path_style: yes\n"
+      "  sse: AES256\n"
+      "  kms_key_id: k\n"
+      "  part_size: 1MiB\n"
+      "  concurrency: 0\n");
+  EXPECT_THAT(errors, HasSubstr("unknown key 'fils'"));
+  EXPECT_THAT(errors, HasSubstr("did you mean 'files'"));
+  EXPECT_THAT(errors, HasSubstr("missing 'files'"));
+  EXPECT_THAT(errors, HasSubstr("unknown scheme"));
+  EXPECT_THAT(errors, HasSubstr("upload.endpoint must start with http://"));
+  EXPECT_THAT(errors, HasSubstr("path_style 'yes'"));
+  EXPECT_THAT(errors, HasSubstr("kms_key_id needs 'sse: aws:kms'"));
+  EXPECT_THAT(errors, HasSubstr("outside S3's limits"));
+  EXPECT_THAT(errors, HasSubstr("concurrency"));
+  EXPECT_THAT(Validate("upload: {to: \"s3://\", files: [a]}\n"), HasSubstr("names no bucket"));
+}
+
+TEST(UploadTest, LocalStoreCopiesAtomicallyWithAManifest) {
+  TempDir dir;
+  WriteTextFile(dir / "dist/app.zip", "zip bytes");
+  WriteTextFile(dir / "cfn/stack.yaml", "Resources: {}\n");
+  FakeStepIo io(dir.path());
+  Status status = kUploadStep.execute(Json::parse(R"({"to": ".runner/store/main/orders-main-7/",
+                      "files": ["dist/app.zip", "cfn/*.yaml"]})"),
+                                      io);
+  ASSERT_TRUE(status.has_value()) << status.error();
+  std::string root = dir / ".runner/store/main/orders-main-7";
+  EXPECT_EQ(ReadTextFile(root + "/app.zip"), "zip bytes");
+  EXPECT_EQ(ReadTextFile(root + "/stack.yaml"), "Resources: {}\n");
+  EXPECT_EQ(io.outputs["url"], "file://" + root + "/");
+  EXPECT_EQ(io.outputs["manifest_url"], "file://" + root + "/manifest.json");
+  // Nothing but the files and the manifest: no temporary file left behind.
+  std::vector<std::string> entries;
+  for (const auto& entry : std::filesystem::directory_iterator(root)) {
+    entries.push_back(entry.path().filename().string());
+  }
+  std::sort(entries.begin(), entries.end());
+  EXPECT_THAT(entries, ElementsAre("app.zip", "manifest.json", "stack.yaml"));
+
+  Json manifest = Json::parse(ReadTextFile(root + "/manifest.json"));
+  EXPECT_EQ(manifest["version"], 1);
+  EXPECT_EQ(manifest["build"]["id"], "orders-main-7");
+  EXPECT_EQ(manifest["build"]["commit"], "0123456789abcdef0123456789abcdef01234567");
+  EXPECT_EQ(manifest["build"]["branch"], "main");
+  EXPECT_EQ(manifest["url"], "file://" + root + "/");
+  ASSERT_EQ(manifest["objects"].size(), 2u);
+  const Json& app = manifest["objects"][0];
+  EXPECT_EQ(app["name"], "app.zip");
+  EXPECT_EQ(app["key"], "app.zip");
+  EXPECT_EQ(app["url"], "file://" + root + "/app.zip");
+  EXPECT_EQ(app["source"], "dist/app.zip");
+  EXPECT_EQ(app["size"], 9);
+  EXPECT_EQ(app["sha256"], Sha256Hex("zip bytes"));
+  EXPECT_EQ(app["etag"], "\"" + aws::Md5Hex("zip bytes") + "\"");
+  EXPECT_EQ(manifest["objects"][1]["source"], "cfn/stack.yaml");
+
+  ASSERT_EQ(io.artifacts.size(), 2u);
+  EXPECT_EQ(io.artifacts[0].path, "dist/app.zip");
+  EXPECT_EQ(io.artifacts[0].size, 9u);
+  EXPECT_EQ(io.artifacts[0].sha256, Sha256Hex("zip bytes"));
+  EXPECT_EQ(io.artifacts[0].url, "file://" + root + "/app.zip");
+}
+
+TEST(UploadTest, LocalStoreByFileUrl) {
+  TempDir dir;
+  TempDir store;
+  WriteTextFile(dir / "a.txt", "a");
+  FakeStepIo io(dir.path());
+  Status status = kUploadStep.execute(
+      Json::parse(fmt::format(R"({{"to": "file://{}/x", "files": "a.txt"}})", store.path())), io);
+  ASSERT_TRUE(status.has_value()) << status.error();
+  EXPECT_EQ(ReadTextFile(store / "x/a.txt"), "a");
+  EXPECT_EQ(io.outputs["url"], "file://" + store.path() + "/x/");
+  EXPECT_TRUE(std::filesystem::exists(store / "x/manifest.json"));
+}
+
+TEST(UploadTest, RunTimeConfigurationErrors) {
+  TempDir dir;
+  WriteTextFile(dir / "a.txt", "a");
+  FakeStepIo io(dir.path());
+  EXPECT_THAT(
+      kUploadStep.execute(Json::parse(R"({"to": "s3://b", "files": ["a.txt"]})"), io).error(),
+      HasSubstr("not a valid bucket name"));
+  EXPECT_THAT(
+      kUploadStep
+          .execute(Json::parse(R"({"to": "out", "files": ["a.txt"], "part_size": "1MiB"})"), io)
+          .error(),
+      HasSubstr("outside S3's limits"));
+  EXPECT_THAT(
+      kUploadStep.execute(Json::parse(R"({"to": "out", "files": ["nothing/*"]})"), io).error(),
+      HasSubstr("matches no file"));
+}
+
+TEST(UploadTest, CancelledLocalStoreLeavesNoManifest) {
+  TempDir dir;
+  WriteTextFile(dir / "a.txt", "a");
+  FakeStepIo io(dir.path());
+  io.cancel = true;
+  Status status = kUploadStep.execute(Json::parse(R"({"to": "out", "files": ["a.txt"]})"), io);
+  EXPECT_THAT(status.error(), HasSubstr("cancelled"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "out/manifest.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "out/a.txt"));
+}
+
+// --- a real S3-compatible server --------------------------------------------------------
+
+class UploadS3Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.ok());
+    UseS3rverCredentials(io_, home_.path());
+  }
+
+  Status Upload(const std::string& extra, const std::string& endpoint = "") {
+    std::string config = fmt::format(R"({{"to": "s3://bkt/builds/main/7/", "endpoint": "{}" {}}})",
+                                     endpoint.empty() ? server_.endpoint() : endpoint, extra);
+    return kUploadStep.execute(Json::parse(config), io_);
+  }
+
+  S3rver server_;
+  TempDir work_;
+  TempDir home_;
+  TempDir scratch_;
+  CancellableStepIo io_{work_.path()};
+};
+
+TEST_F(UploadS3Test, SingleAndMultipartUploadsReadBackIdentical) {
+  std::string small = RandomBytes(100 * 1024, 1);
+  std::string large = RandomBytes(12 * kMiB + 12345, 2);
+  WriteTextFile(work_ / "dist/small.bin", small);
+  WriteTextFile(work_ / "dist/large.bin", large);
+  WriteTextFile(work_ / "dist/empty.txt", "");
+  Status status = Upload(R"(, "files": ["dist/small.bin", "dist/large.bin", "dist/empty.txt"],
+                "part_size": "5MiB", "concurrency": "3")");
+  ASSERT_TRUE(status.has_value()) << status.error() << "\n" << io_.log;
+
+  for (const auto& [key, bytes] : {std::pair{"builds/main/7/small.bin", &small},
+                                   std::pair{"builds/main/7/large.bin", &large}}) {
+    auto back = ReadBack(server_.endpoint(), key, scratch_);
+    ASSERT_TRUE(back.has_value());
+    EXPECT_EQ(back->size(), bytes->size()) << key;
+    EXPECT_EQ(Sha256Hex(*back), Sha256Hex(*bytes)) << key;
+  }
+  EXPECT_EQ(ReadBack(server_.endpoint(), "builds/main/7/empty.txt", scratch_), "");
+
+  EXPECT_EQ(io_.outputs["url"], "s3://bkt/builds/main/7/");
+  EXPECT_EQ(io_.outputs["manifest_url"], "s3://bkt/builds/main/7/manifest.json");
+  auto manifest_text = ReadBack(server_.endpoint(), "builds/main/7/manifest.json", scratch_);
+  ASSERT_TRUE(manifest_text.has_value());
+  Json manifest = Json::parse(*manifest_text);
+  EXPECT_EQ(manifest["build"]["id"], "orders-main-7");
+  EXPECT_EQ(manifest["url"], "s3://bkt/builds/main/7/");
+  ASSERT_EQ(manifest["objects"].size(), 3u);
+  const Json& large_entry = manifest["objects"][1];
+  EXPECT_EQ(large_entry["key"], "builds/main/7/large.bin");
+  EXPECT_EQ(large_entry["url"], "s3://bkt/builds/main/7/large.bin");
+  EXPECT_EQ(large_entry["source"], "dist/large.bin");
+  EXPECT_EQ(large_entry["size"], large.size());
+  EXPECT_EQ(large_entry["sha256"], Sha256Hex(large));
+  EXPECT_EQ(large_entry["parts"], 3);
+  EXPECT_FALSE(large_entry["etag"].get<std::string>().empty());
+  const Json& small_entry = manifest["objects"][0];
+  EXPECT_EQ(small_entry["etag"], "\"" + aws::Md5Hex(small) + "\"");
+  EXPECT_EQ(small_entry["parts"], 0);
+  // The ETags the manifest records are the server's.
+  CommandResult head = RunAwsCli(server_.endpoint(), {"s3api", "head-object", "--bucket", "bkt",
+                                                      "--key", "builds/main/7/large.bin"});
+  ASSERT_EQ(head.status, 0) << head.output;
+  EXPECT_EQ(Json::parse(head.output)["ETag"], large_entry["etag"]);
+
+  ASSERT_EQ(io_.artifacts.size(), 3u);
+  EXPECT_EQ(io_.artifacts[1].url, "s3://bkt/builds/main/7/large.bin");
+  EXPECT_EQ(io_.artifacts[1].sha256, Sha256Hex(large));
+}
+
+TEST_F(UploadS3Test, KeysWithSpacesPlusEqualsAmpersandAndUtf8) {
+  const std::vector<std::string> names = {"a b.txt", "c+d=e&f.txt",
+                                          "\xC3\xBC/\xC3\xA9 \xE2\x82\xAC.txt", "q?x#y%20z.txt"};
+  for (size_t i = 0; i < names.size(); ++i) {
+    WriteTextFile(work_ / ("tree/" + names[i]), "content " + std::to_string(i));
+  }
+  Status status = Upload(R"(, "files": ["tree/**"])");
+  ASSERT_TRUE(status.has_value()) << status.error() << "\n" << io_.log;
+  for (size_t i = 0; i < names.size(); ++i) {
+    EXPECT_EQ(ReadBack(server_.endpoint(), "builds/main/7/" + names[i], scratch_),
+              "content " + std::to_string(i))
+        << names[i];
+  }
+}
+
+TEST_F(UploadS3Test, EndpointFromTheEnvironment) {
+  WriteTextFile(work_ / "a.txt", "a");
+  io_.env_["AWS_ENDPOINT_URL_S3"] = server_.endpoint();
+  io_.env_["AWS_ENDPOINT_URL"] = "http://127.0.0.1:1";
+  Status status =
+      kUploadStep.execute(Json::parse(R"({"to": "s3://bkt/env/", "files": ["a.txt"]})"), io_);
+  ASSERT_TRUE(status.has_value()) << status.error();
+  EXPECT_EQ(ReadBack(server_.endpoint(), "env/a.txt", scratch_), "a");
+}
+
+TEST_F(UploadS3Test, WrongSecretFailsWithSignatureDoesNotMatch) {
+  const std::string secret = "not-the-secret-Xy7Q2w9";
+  UseS3rverCredentials(io_, home_.path(), secret);
+  WriteTextFile(work_ / "dist/app.zip", "zip");
+  Status status = Upload(R"(, "files": ["dist/app.zip"])");
+  ASSERT_FALSE(status.has_value());
+  EXPECT_THAT(status.error(),
+              HasSubstr("SignatureDoesNotMatch: The request signature we calculated does not "
+                        "match the signature you provided."));
+  EXPECT_THAT(status.error(), HasSubstr("(PUT s3://bkt/builds/main/7/app.zip)"));
+  for (const std::string& text : {status.error(), io_.log}) {
+    EXPECT_THAT(text, Not(HasSubstr(secret)));
+    EXPECT_THAT(text, Not(HasSubstr("Signature=")));
+    EXPECT_THAT(text, Not(HasSubstr("Credential=")));
+  }
+  EXPECT_TRUE(io_.outputs.empty());
+}
+
+// --- faults between client and server ---------------------------------------------------
+
+aws::S3ClientOptions ProxyClientOptions(const std::string& endpoint) {
+  aws::S3ClientOptions options;
+  options.endpoint = endpoint;
+  options.part_size = 5 * kMiB;
+  options.concurrency = 3;
+  options.stall_timeout = std::chrono::seconds(2);
+  options.retry.base_delay = std::chrono::milliseconds(50);
+  return options;
+}
+
+TEST_F(UploadS3Test, FaultProxyDropsRefusesAndStallsYetTheUploadCompletes) {
+  FaultProxy proxy(server_.port(), R"([
+      {"method": "PUT", "query": "partNumber=1&", "action": "drop"},
+      {"method": "PUT", "query": "partNumber=2&", "action": "503", "times": 2},
+      {"method": "PUT", "query": "partNumber=3&", "action": "stall"},
+      {"method": "PUT", "query": "partNumber=4&", "action": "drop_mid_body"},
+      {"method": "POST", "query": "uploadId=", "action": "500"},
+      {"method": "PUT", "path": "single", "action": "stall"},
+      {"method": "PUT", "path": "single", "action": "429"}
+  ])");
+  ASSERT_TRUE(proxy.ok());
+  std::string large = RandomBytes(22 * kMiB, 3);
+  std::string small = RandomBytes(1000, 4);
+  auto http = aws::MakeCurlHttpClient();
+  aws::s3_testing::StaticCredentials credentials("S3RVER", "S3RVER");
+  std::vector<std::string> log;
+  std::mutex log_mutex;
+  auto options = ProxyClientOptions(proxy.endpoint());
+  options.log = [&](std::string_view line) {
+    std::lock_guard lock(log_mutex);
+    log.emplace_back(line);
+  };
+  auto client = aws::S3Client::Create(*http, credentials, options);
+  ASSERT_TRUE(client.has_value()) << client.error();
+
+  auto multipart = (*client)->MultipartUpload("bkt", "faults/large.bin", large);
+  ASSERT_TRUE(multipart.has_value()) << multipart.error();
+  EXPECT_EQ(multipart->parts, 5);
+  auto single = (*client)->PutObject("bkt", "faults/single.bin", small);
+  ASSERT_TRUE(single.has_value()) << single.error();
+
+  EXPECT_EQ(Sha256Hex(ReadBack(server_.endpoint(), "faults/large.bin", scratch_).value_or("")),
+            Sha256Hex(large));
+  EXPECT_EQ(ReadBack(server_.endpoint(), "faults/single.bin", scratch_), small);
+
+  // Every fault fired, and every request carried a Content-MD5 of exactly the bytes that
+  // arrived, a signature and the signed payload hash.
+  std::set<std::string> fired;
+  for (const Json& entry : ProxyLog(proxy)) {
+    if (!entry["action"].is_null()) fired.insert(entry["action"].get<std::string>());
+    EXPECT_TRUE(entry["signed"].get<bool>()) << entry.dump();
+    ASSERT_TRUE(entry["content_md5"].is_string()) << entry.dump();
+    ASSERT_TRUE(entry["content_sha256"].is_string()) << entry.dump();
+    if (entry.contains("body_md5") && entry["action"] != "drop_mid_body") {
+      EXPECT_EQ(entry["content_md5"], entry["body_md5"]) << entry.dump();
+    }
+  }
+  EXPECT_THAT(fired, ::testing::ContainerEq(std::set<std::string>{"drop", "503", "stall",
+                                                                  "drop_mid_body", "500", "429"}));
+  std::string all_log;
+  for (const auto& line : log) all_log += line + "\n";
+  EXPECT_THAT(all_log, HasSubstr("SlowDown"));
+  EXPECT_THAT(all_log, HasSubstr("stalled"));
+  EXPECT_THAT(all_log, Not(HasSubstr("S3RVER")));
+}
+
+TEST_F(UploadS3Test, StepThroughTheFaultProxy) {
+  FaultProxy proxy(server_.port(), R"([
+      {"method": "PUT", "action": "503", "skip": 1, "times": 3},
+      {"method": "PUT", "action": "drop", "skip": 2, "times": 2}
+  ])");
+  ASSERT_TRUE(proxy.ok());
+  for (int i = 0; i < 10; ++i) {
+    WriteTextFile(work_ / fmt::format("many/f{}.txt", i), RandomBytes(5000 + i, 10 + i));
+  }
+  Status status = Upload(R"(, "files": ["many/*.txt"], "concurrency": "4")", proxy.endpoint());
+  ASSERT_TRUE(status.has_value()) << status.error() << "\n" << io_.log;
+  std::cerr << io_.log;
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(ReadBack(server_.endpoint(), fmt::format("builds/main/7/f{}.txt", i), scratch_),
+              RandomBytes(5000 + i, 10 + i));
+  }
+  for (const Json& entry : ProxyLog(proxy)) {
+    EXPECT_TRUE(entry["content_md5"].is_string()) << entry.dump();
+  }
+}
+
+TEST_F(UploadS3Test, FailedPartAbortsTheMultipartUploadAndFailsTheStep) {
+  FaultProxy proxy(server_.port(), R"([
+      {"method": "PUT", "query": "partNumber=2&", "action": "403", "times": -1}
+  ])");
+  ASSERT_TRUE(proxy.ok());
+  WriteTextFile(work_ / "big.bin", RandomBytes(11 * kMiB, 5));
+  Status status = Upload(R"(, "files": ["big.bin"], "part_size": "5MiB")", proxy.endpoint());
+  ASSERT_FALSE(status.has_value());
+  EXPECT_THAT(status.error(),
+              HasSubstr("AccessDenied: Access Denied (PUT s3://bkt/builds/main/7/big.bin part 2 "
+                        "of 3)"));
+  bool aborted = false;
+  bool completed = false;
+  for (const Json& entry : ProxyLog(proxy)) {
+    std::string url = entry["url"];
+    if (entry["method"] == "DELETE" && url.find("uploadId=") != std::string::npos) {
+      aborted = true;
+      EXPECT_TRUE(entry["content_md5"].is_string());
+    }
+    if (entry["method"] == "POST" && url.find("uploads") == std::string::npos) completed = true;
+  }
+  EXPECT_TRUE(aborted) << "no AbortMultipartUpload was sent";
+  EXPECT_FALSE(completed);
+  EXPECT_THAT(io_.log, HasSubstr("multipart upload of s3://bkt/builds/main/7/big.bin"));
+}
+
+TEST_F(UploadS3Test, CancellationStopsPromptlyAndAborts) {
+  // Part 2 never gets an answer: without cancellation the step would wait for the stall.
+  FaultProxy proxy(server_.port(), R"([
+      {"method": "PUT", "query": "partNumber=2&", "action": "stall", "times": -1}
+  ])");
+  ASSERT_TRUE(proxy.ok());
+  WriteTextFile(work_ / "big.bin", RandomBytes(11 * kMiB, 6));
+  std::jthread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    io_.cancel_flag = true;
+  });
+  auto start = std::chrono::steady_clock::now();
+  Status status = Upload(R"(, "files": ["big.bin"], "part_size": "5MiB", "concurrency": "1")",
+                         proxy.endpoint());
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(status.has_value());
+  EXPECT_THAT(status.error(), HasSubstr("cancelled"));
+  EXPECT_LT(elapsed, std::chrono::seconds(10));
+  bool aborted = false;
+  for (const Json& entry : ProxyLog(proxy)) {
+    if (entry["method"] == "DELETE") aborted = true;
+  }
+  EXPECT_TRUE(aborted);
+}
+
+// --- the runner binary ------------------------------------------------------------------
+
+struct RunnerResult {
+  int status = -1;
+  std::string output;
+};
+
+RunnerResult RunRunner(const std::string& workspace, const std::map<std::string, std::string>& env,
+                       const std::string& build_number) {
+  std::vector<std::string> argv = {
+      RUNNER_BIN,       "run",      workspace + "/pipeline.yml",
+      "--workspace",    workspace,  "--branch",
+      "main",           "--commit", "0123456789abcdef0123456789abcdef01234567",
+      "--build-number", "3"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  testing::ChildProcess child(argv, env, workspace + "/../runner.out");
+  RunnerResult result;
+  result.status = child.Wait(std::chrono::minutes(2)).value_or(-1);
+  result.output = child.output();
+  return result;
+}
+
+// Every file below `dir` concatenated, to search for what must not be there.
+std::string AllFiles(const std::string& dir) {
+  std::string all;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) all += ReadTextFile(entry.path().string());
+  }
+  return all;
+}
+
+TEST_F(UploadS3Test, RunnerUploadsAndAWrongSecretExitsOneWithoutLeakingIt) {
+  TempDir top;
+  std::string workspace = top / "ws";
+  WriteTextFile(workspace + "/dist/app.zip", "zip");
+  WriteTextFile(workspace + "/pipeline.yml",
+                fmt::format("version: 1\n"
+                            "project: orders\n"
+                            "steps:\n"
+                            "  - id: publish\n"
+                            "    upload:\n"
+                            "      to: \"s3://bkt/${{{{ build.branch }}}}/${{{{ build.id }}}}/\"\n"
+                            "      endpoint: {}\n"
+                            "      files: [dist/app.zip]\n",
+                            server_.endpoint()));
+  std::map<std::string, std::string> env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+                                            {"HOME", home_.path()},
+                                            {"AWS_ACCESS_KEY_ID", "S3RVER"},
+                                            {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
+                                            {"AWS_REGION", "us-east-1"},
+                                            {"AWS_EC2_METADATA_DISABLED", "true"}};
+  RunnerResult good = RunRunner(workspace, env, "3");
+  ASSERT_EQ(good.status, 0) << good.output;
+  EXPECT_EQ(ReadBack(server_.endpoint(), "main/orders-main-3/app.zip", scratch_), "zip");
+  auto manifest = ReadBack(server_.endpoint(), "main/orders-main-3/manifest.json", scratch_);
+  ASSERT_TRUE(manifest.has_value());
+  EXPECT_EQ(Json::parse(*manifest)["build"]["number"], "3");
+
+  const std::string secret = "wrong-secret-Zq8Vb3Kx";
+  env["AWS_SECRET_ACCESS_KEY"] = secret;
+  RunnerResult bad = RunRunner(workspace, env, "4");
+  EXPECT_EQ(bad.status, 1) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("SignatureDoesNotMatch"));
+  EXPECT_THAT(bad.output, Not(HasSubstr(secret)));
+  std::string records = AllFiles(workspace + "/.runner");
+  EXPECT_THAT(records, HasSubstr("SignatureDoesNotMatch"));
+  EXPECT_THAT(records, Not(HasSubstr(secret)));
+  EXPECT_THAT(records, Not(HasSubstr("Signature=")));
+}
+
+}  // namespace
+}  // namespace runner
