@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "runner/process.h"
+#include "runner/spawn.h"
 
 // Signal handlers only write the signal number to a self-pipe, so Wait can poll the output pipes
 // and the signals together, and all real work happens outside the handlers. Reaping is by
@@ -53,50 +54,6 @@ void OnSignal(int sig) {
 }
 
 std::string ErrnoText(int err) { return std::strerror(err); }
-
-bool IsExecutableFile(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
-}
-
-// `path` as the child sees it after chdir(cwd), for checking from the runner.
-std::string FromRunner(const std::string& path, const std::string& cwd) {
-  if (cwd.empty() || path.starts_with('/')) return path;
-  return cwd + "/" + path;
-}
-
-// The path to exec: argv[0] itself when it holds a '/', else the first executable match on the
-// PATH of `env` (the child's, not ours, which is what posix_spawnp would use).
-Result<std::string> FindProgram(const std::string& name, const std::vector<std::string>& env,
-                                const std::string& cwd) {
-  if (name.empty()) return Fail("cannot start a process: the program name is empty");
-  if (name.find('/') != std::string::npos) {
-    if (IsExecutableFile(FromRunner(name, cwd))) return name;
-    return Fail("cannot run '" + name + "': not an executable file" +
-                (cwd.empty() ? std::string() : " (relative to '" + cwd + "')"));
-  }
-  std::optional<std::string> path_var;
-  for (const auto& entry : env) {
-    if (entry.starts_with("PATH=")) {
-      path_var = entry.substr(5);
-      break;
-    }
-  }
-  // execvp's default when PATH is unset.
-  std::string search = path_var.value_or("/bin:/usr/bin");
-  size_t begin = 0;
-  while (true) {
-    size_t end = search.find(':', begin);
-    std::string dir = search.substr(begin, end == std::string::npos ? end : end - begin);
-    // An empty PATH entry means the current directory.
-    std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;
-    if (IsExecutableFile(FromRunner(candidate, cwd))) return candidate;
-    if (end == std::string::npos) break;
-    begin = end + 1;
-  }
-  return Fail("cannot run '" + name + "': not found on PATH (" +
-              (path_var ? "PATH=" + *path_var : std::string("PATH is not set")) + ")");
-}
 
 int ExitCode(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -231,61 +188,35 @@ Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
                   "' is not a directory");
     }
   }
-  Result<std::string> program = FindProgram(spec.argv[0], spec.env, spec.cwd);
+  std::optional<std::string> path_var;
+  for (const auto& entry : spec.env) {
+    if (entry.starts_with("PATH=")) {
+      path_var = entry.substr(5);
+      break;
+    }
+  }
+  Result<std::string> program = FindProgram(spec.argv[0], path_var, spec.cwd);
   if (!program) return Fail(program.error());
 
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return Fail("cannot create a pipe: " + ErrnoText(errno));
   fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-
-  int err = 0;
-  auto check = [&err](int rc) {
-    if (err == 0) err = rc;
-  };
-  if (!spec.cwd.empty()) check(posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str()));
-  check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0));
-  // dup2 clears close-on-exec on the targets only; the original write end stays close-on-exec.
-  check(posix_spawn_file_actions_adddup2(&actions, out[1], 1));
-  check(posix_spawn_file_actions_adddup2(&actions, out[1], 2));
-
-  // A runner started in the background inherits SIGINT ignored, and an ignored signal survives
-  // exec: reset every disposition so that Terminate(SIGINT) works on the child.
-  sigset_t all;
-  sigfillset(&all);
-  sigset_t none;
-  sigemptyset(&none);
-  check(posix_spawnattr_setflags(
-      &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
-  check(posix_spawnattr_setpgroup(&attr, 0));
-  check(posix_spawnattr_setsigdefault(&attr, &all));
-  check(posix_spawnattr_setsigmask(&attr, &none));
-
-  std::vector<char*> argv;
-  for (const auto& arg : spec.argv) argv.push_back(const_cast<char*>(arg.c_str()));
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& entry : spec.env) envp.push_back(const_cast<char*>(entry.c_str()));
-  envp.push_back(nullptr);
-
-  pid_t pid = 0;
-  if (err == 0)
-    err = posix_spawn(&pid, program->c_str(), &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  Result<pid_t> pid = Spawn({.program = *program,
+                             .argv = spec.argv,
+                             .env = spec.env,
+                             .cwd = spec.cwd,
+                             .new_process_group = true,
+                             .stdout_fd = out[1],
+                             .stderr_fd = out[1]});
   close(out[1]);
-  if (err != 0) {
+  if (!pid) {
     close(out[0]);
-    return Fail("cannot run '" + spec.argv[0] + "' (" + *program + "): " + ErrnoText(err));
+    return Fail(pid.error());
   }
 
   int id = next_id_++;
   Process& p = processes_[id];
-  p.pid = pid;
+  p.pid = *pid;
   p.out_fd = out[0];
   p.kill_grace = spec.kill_grace;
   return id;

@@ -20,6 +20,7 @@
 
 #include "runner/expression.h"
 #include "runner/sha256.h"
+#include "runner/spawn.h"
 
 // Why Packer shares the step's process group instead of getting one of its own (as
 // ProcessRunner would give it): the runner's SIGKILL after the kill_grace, and its immediate
@@ -114,11 +115,6 @@ Result<std::vector<std::string>> StringList(const nlohmann::ordered_json& value,
 
 // ---------------------------------------------------------------------------------------
 // Files and the binary.
-
-bool IsExecutableFile(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(path.c_str(), X_OK) == 0;
-}
 
 bool Exists(const std::string& path) {
   struct stat st;
@@ -314,45 +310,22 @@ Result<PackerProcess> StartPacker(const std::vector<std::string>& argv,
   fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
   fcntl(err[0], F_SETFL, fcntl(err[0], F_GETFL) | O_NONBLOCK);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  int rc = 0;
-  auto check = [&rc](int r) {
-    if (rc == 0) rc = r;
-  };
-  check(posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str()));
-  check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0));
-  check(posix_spawn_file_actions_adddup2(&actions, out[1], 1));
-  check(posix_spawn_file_actions_adddup2(&actions, err[1], 2));
-  sigset_t all;
-  sigfillset(&all);
-  sigset_t none;
-  sigemptyset(&none);
-  check(posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK));
-  check(posix_spawnattr_setsigdefault(&attr, &all));
-  check(posix_spawnattr_setsigmask(&attr, &none));
-
-  std::vector<char*> args;
-  for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  std::vector<char*> envp;
-  for (const auto& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
-  envp.push_back(nullptr);
-
-  pid_t pid = -1;
-  if (rc == 0) rc = posix_spawn(&pid, argv[0].c_str(), &actions, &attr, args.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  // Not a new process group: see the top of the file.
+  Result<pid_t> pid = Spawn({.program = argv[0],
+                             .argv = argv,
+                             .env = env,
+                             .cwd = cwd,
+                             .new_process_group = false,
+                             .stdout_fd = out[1],
+                             .stderr_fd = err[1]});
   close(out[1]);
   close(err[1]);
-  if (rc != 0) {
+  if (!pid) {
     close(out[0]);
     close(err[0]);
-    return Fail(fmt::format("cannot run '{}' in {}: {}", argv[0], cwd, strerror(rc)));
+    return Fail(pid.error());
   }
-  return PackerProcess{pid, out[0], err[0]};
+  return PackerProcess{*pid, out[0], err[0]};
 }
 
 // Reads what `fd` has now. Returns false at end of file (or on an error, which is the same
@@ -656,30 +629,14 @@ Result<PackerConfig> ParsePackerConfig(const nlohmann::ordered_json& config) {
 
 Result<std::string> FindPacker(const Environment& env, const std::string& dir) {
   constexpr std::string_view kHowTo = "install it (apt-get install packer) or set PACKER";
-  std::optional<std::string> name = Lookup(env, "PACKER");
-  if (name && !name->empty()) {
-    if (name->find('/') != std::string::npos) {
-      std::string path = Join(dir, *name);
-      if (IsExecutableFile(path)) return path;
-      return Fail(
-          fmt::format("packer not found: PACKER={} is not an executable file; {}", *name, kHowTo));
-    }
-  } else {
-    name = "packer";
+  std::optional<std::string> from_env = Lookup(env, "PACKER");
+  if (from_env && from_env->empty()) from_env.reset();
+  Result<std::string> found = FindProgram(from_env.value_or("packer"), Lookup(env, "PATH"), dir);
+  if (!found) {
+    return Fail(fmt::format("packer not found: {}{}; {}",
+                            from_env ? "PACKER=" + *from_env + ": " : "", found.error(), kHowTo));
   }
-  std::optional<std::string> path_var = Lookup(env, "PATH");
-  std::string search = path_var.value_or("/usr/bin:/bin");
-  size_t begin = 0;
-  while (true) {
-    size_t end = search.find(':', begin);
-    std::string entry = search.substr(begin, end == std::string::npos ? end : end - begin);
-    std::string candidate = Join(dir, (entry.empty() ? std::string(".") : entry) + "/" + *name);
-    if (IsExecutableFile(candidate)) return candidate;
-    if (end == std::string::npos) break;
-    begin = end + 1;
-  }
-  return Fail(fmt::format("packer not found: no '{}' on PATH ({}); {}", *name,
-                          path_var ? "PATH=" + *path_var : std::string("PATH is not set"), kHowTo));
+  return Join(dir, *found);
 }
 
 std::vector<std::string> PackerBuildCommand(const std::string& packer, const PackerConfig& config,
