@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "runner/sha256.h"
+#include "tests/config_from_yaml.h"
 #include "tests/fake_step_io.h"
 #include "tests/test_util.h"
 
@@ -366,30 +367,10 @@ TEST(PackerFindTest, PackerVariableThenPath) {
 
 // --- Validation ------------------------------------------------------------------------------
 
-// The tree the pipeline loader hands a kind, from YAML (1-based lines and columns).
-ConfigNode ToConfigNode(const YAML::Node& node) {
-  ConfigNode out;
-  out.where = {node.Mark().line + 1, node.Mark().column + 1};
-  if (node.IsMap()) {
-    out.type = ConfigNode::Type::kMap;
-    for (const auto& item : node) {
-      out.fields.emplace_back(item.first.as<std::string>(), ToConfigNode(item.second));
-      out.key_locations.push_back({item.first.Mark().line + 1, item.first.Mark().column + 1});
-    }
-  } else if (node.IsSequence()) {
-    out.type = ConfigNode::Type::kList;
-    for (const auto& item : node) out.items.push_back(ToConfigNode(item));
-  } else {
-    out.scalar.text = node.IsNull() ? "" : node.as<std::string>();
-    out.scalar.where = out.where;
-  }
-  return out;
-}
-
 // The diagnostics of `packer:`'s value, written as YAML.
 std::string Validate(const std::string& yaml) {
   Diagnostics diags("pipeline.yml", yaml);
-  kPackerStep.validate(ToConfigNode(YAML::Load(yaml)), diags);
+  kPackerStep.validate(testing::ConfigFromYaml(YAML::Load(yaml)), diags);
   return diags.Format();
 }
 

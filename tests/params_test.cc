@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "runner/sha256.h"
+#include "tests/config_from_yaml.h"
 #include "tests/fake_step_io.h"
 #include "tests/test_util.h"
 
@@ -27,31 +28,11 @@ const std::string kSourceDir = RUNNER_SOURCE_DIR;
 const std::string kDataDir = kSourceDir + "/tests/data/params";
 const std::string kOrdersTemplate = kSourceDir + "/pipelines/orders/cfn/template.yaml";
 
-// The step's configuration as the loader would build it from YAML, with locations.
-ConfigNode ToConfig(const YAML::Node& node) {
-  ConfigNode out;
-  out.where = {node.Mark().line + 1, node.Mark().column + 1};
-  if (node.IsMap()) {
-    out.type = ConfigNode::Type::kMap;
-    for (const auto& field : node) {
-      out.fields.emplace_back(field.first.Scalar(), ToConfig(field.second));
-      out.key_locations.push_back({field.first.Mark().line + 1, field.first.Mark().column + 1});
-    }
-  } else if (node.IsSequence()) {
-    out.type = ConfigNode::Type::kList;
-    for (const auto& item : node) out.items.push_back(ToConfig(item));
-  } else {
-    out.scalar.text = node.IsNull() ? "" : node.Scalar();
-    out.scalar.where = out.where;
-  }
-  return out;
-}
-
 // Validates the `params:` of a YAML snippet; the formatted diagnostics ("" when clean).
 std::string Validate(const std::string& yaml) {
   YAML::Node root = YAML::Load(yaml);
   Diagnostics diags("pipeline.yml", yaml);
-  kParamsStep.validate(ToConfig(root["params"]), diags);
+  kParamsStep.validate(testing::ConfigFromYaml(root["params"]), diags);
   return diags.Format();
 }
 
