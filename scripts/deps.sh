@@ -13,8 +13,10 @@ packages=(
   # tests
   libgtest-dev libgmock-dev git bash libxml2-utils bsdutils procps
   zip unzip awscli
+  # the S3 test server (tests/s3: @20minutes/s3rver, installed by npm ci) and its fault proxy
+  nodejs npm
   # benchmarks
-  make libarchive-tools time bc
+  make libarchive-tools time bc rclone
 )
 
 missing=()

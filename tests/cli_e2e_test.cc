@@ -42,6 +42,15 @@ TEST_F(CliTest, ValidateAcceptsAGoodPipeline) {
   EXPECT_EQ(result.out, "pipeline.yml: ok (2 steps)\n");
 }
 
+TEST_F(CliTest, TheProjectsPipelinesAreValid) {
+  for (const std::string name : {"example.yml", "aws-ami.yml"}) {
+    RunResult result = RunRunner(
+        {"validate", std::string(RUNNER_SOURCE_DIR) + "/pipelines/" + name}, dir_.path(), env_);
+    EXPECT_EQ(result.exit_code, 0) << name << ": " << result.err;
+    EXPECT_THAT(result.out, HasSubstr(": ok ("));
+  }
+}
+
 TEST_F(CliTest, ValidateReportsEveryErrorWithPlaceAndCaret) {
   Pipeline(R"(version: 1
 steps:

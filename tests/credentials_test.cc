@@ -114,8 +114,9 @@ TEST_F(CredentialsTest, EmptyVariablesCountAsUnset) {
   env["AWS_EC2_METADATA_DISABLED"] = "true";
   Result<Credentials> credentials = Chain(env)->Get();
   ASSERT_FALSE(credentials);
-  EXPECT_TRUE(credentials.error().starts_with("no AWS credentials: environment (AWS_ACCESS_KEY_ID "
-                                              "not set)"))
+  EXPECT_TRUE(
+      credentials.error().starts_with("no AWS credentials: environment (AWS_ACCESS_KEY_ID "
+                                      "not set)"))
       << credentials.error();
 }
 
@@ -180,9 +181,9 @@ TEST_F(CredentialsTest, KeysInTheConfigFileAndCredentialsFileFirst) {
   EXPECT_EQ(credentials->access_key_id, "CONFIGKEY");
   EXPECT_EQ(credentials->source, "profile 'ci' in ~/.aws/config");
 
-  WriteTextFile(home_ / ".aws/credentials",
-                "[ci]\naws_access_key_id = CREDSKEY\naws_secret_access_key = " +
-                    std::string(kSecret) + "\n");
+  WriteTextFile(
+      home_ / ".aws/credentials",
+      "[ci]\naws_access_key_id = CREDSKEY\naws_secret_access_key = " + std::string(kSecret) + "\n");
   credentials = Chain(env)->Get();
   ASSERT_TRUE(credentials) << credentials.error();
   EXPECT_EQ(credentials->access_key_id, "CREDSKEY");
@@ -197,8 +198,9 @@ TEST_F(CredentialsTest, NamedProfileThatDoesNotExistIsAnError) {
             "AWS credentials: AWS_PROFILE is 'nope' but there is no ~/.aws/credentials or "
             "~/.aws/config");
 
-  WriteTextFile(home_ / ".aws/credentials", "[default]\naws_access_key_id = K\n"
-                                            "aws_secret_access_key = S\n");
+  WriteTextFile(home_ / ".aws/credentials",
+                "[default]\naws_access_key_id = K\n"
+                "aws_secret_access_key = S\n");
   credentials = Chain(env)->Get();
   ASSERT_FALSE(credentials);
   EXPECT_EQ(credentials.error(),
@@ -270,9 +272,10 @@ TEST_F(CredentialsTest, EcsFullUriWithTokenFile) {
   env["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] = dir / "token";
   env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = "ignored-when-the-file-is-set";
   // Fractional seconds and an offset, as some container agents write them.
-  http_.Respond("GET", "http://127.0.0.1:8080/creds",
-                FakeHttpClient::Ok(R"({"AccessKeyId": "K", "SecretAccessKey": "S", )"
-                                   R"("Token": "T", "Expiration": "2024-05-01T14:34:56.123+02:00"})"));
+  http_.Respond(
+      "GET", "http://127.0.0.1:8080/creds",
+      FakeHttpClient::Ok(R"({"AccessKeyId": "K", "SecretAccessKey": "S", )"
+                         R"("Token": "T", "Expiration": "2024-05-01T14:34:56.123+02:00"})"));
   Result<Credentials> credentials = Chain(env)->Get();
   ASSERT_TRUE(credentials) << credentials.error();
   EXPECT_EQ(credentials->expiration, system_clock::from_time_t(1714566896));  // 12:34:56Z
@@ -305,8 +308,9 @@ TEST_F(CredentialsTest, EcsFailuresAreErrorsWithoutTheBody) {
   EXPECT_EQ(http_.RequestCount(), 2u);  // retried once
 
   FakeHttpClient other;
-  other.Respond("GET", url, FakeHttpClient::Ok(R"({"AccessKeyId": "K", "SecretAccessKey": ")" +
-                                               std::string(kSecret) + R"(", "Expiration": 7})"));
+  other.Respond("GET", url,
+                FakeHttpClient::Ok(R"({"AccessKeyId": "K", "SecretAccessKey": ")" +
+                                   std::string(kSecret) + R"(", "Expiration": 7})"));
   credentials = MakeDefaultCredentialsChain(env, other)->Get();
   ASSERT_FALSE(credentials);
   EXPECT_NE(credentials.error().find("Expiration is not a string"), std::string::npos)
@@ -314,8 +318,9 @@ TEST_F(CredentialsTest, EcsFailuresAreErrorsWithoutTheBody) {
   ExpectNoSecrets(credentials.error());
 
   FakeHttpClient truncated;
-  truncated.Respond("GET", url, FakeHttpClient::Ok(R"({"AccessKeyId": "K", "SecretAccessKey": ")" +
-                                                   std::string(kSecret)));
+  truncated.Respond(
+      "GET", url,
+      FakeHttpClient::Ok(R"({"AccessKeyId": "K", "SecretAccessKey": ")" + std::string(kSecret)));
   credentials = MakeDefaultCredentialsChain(env, truncated)->Get();
   ASSERT_FALSE(credentials);
   EXPECT_NE(credentials.error().find("not a JSON object"), std::string::npos)
@@ -383,8 +388,9 @@ TEST_F(CredentialsTest, InstanceMetadataDisabled) {
   env["AWS_EC2_METADATA_DISABLED"] = "TRUE";
   Result<Credentials> credentials = Chain(env)->Get();
   ASSERT_FALSE(credentials);
-  EXPECT_NE(credentials.error().find("EC2 instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"),
-            std::string::npos)
+  EXPECT_NE(
+      credentials.error().find("EC2 instance metadata (disabled by AWS_EC2_METADATA_DISABLED)"),
+      std::string::npos)
       << credentials.error();
   EXPECT_EQ(http_.RequestCount(), 0u);
 }
@@ -637,9 +643,9 @@ TEST(CredentialsRealHttp, MissingOrStalledInstanceMetadataFailsFast) {
     LocalHttpServer closed([](const auto&) { return std::pair<int, std::string>{404, ""}; }, 0s);
     port = std::stoi(closed.url().substr(closed.url().rfind(':') + 1));
   }
-  Environment env = {{"HOME", home.path()},
-                     {"AWS_EC2_METADATA_SERVICE_ENDPOINT",
-                      "http://127.0.0.1:" + std::to_string(port)}};
+  Environment env = {
+      {"HOME", home.path()},
+      {"AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:" + std::to_string(port)}};
   auto start = std::chrono::steady_clock::now();
   Result<Credentials> credentials = MakeDefaultCredentialsChain(env, *http)->Get();
   ASSERT_FALSE(credentials);

@@ -3,13 +3,19 @@
 // real server (s3rver) and the libcurl client are exercised in upload_test.
 #include "runner/aws/s3_client.h"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "runner/sha256.h"
 #include "tests/s3_fakes.h"
@@ -523,6 +529,175 @@ TEST(DigestTest, Md5) {
   EXPECT_EQ(Md5Hex(""), "d41d8cd98f00b204e9800998ecf8427e");
   EXPECT_EQ(Md5Base64("hello"), "XUFAKrxLKna5cZ2REBfFkg==");
 }
+
+// --- the libcurl client against a scripted TCP server on 127.0.0.1 -------------------------
+
+namespace curl_test {
+
+// Accepts connections on a free port; for each, reads one request (headers and a
+// Content-Length body) and writes `reply` (nothing when empty, keeping the connection open
+// until the test ends). Keeps the last request's bytes.
+class ScriptedServer {
+ public:
+  explicit ScriptedServer(std::string reply) : reply_(std::move(reply)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+    ::listen(listener_, 8);
+    socklen_t size = sizeof(address);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &size);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::jthread([this](std::stop_token stop) { Serve(stop); });
+  }
+  ~ScriptedServer() {
+    thread_.request_stop();
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    thread_ = {};
+    for (int fd : open_) ::close(fd);
+  }
+  std::string url(std::string_view path) const {
+    return fmt::format("http://127.0.0.1:{}{}", port_, path);
+  }
+  std::string request() {
+    std::lock_guard lock(mutex_);
+    return request_;
+  }
+
+ private:
+  void Serve(std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) return;
+      std::string data;
+      char buffer[65536];
+      size_t need = std::string::npos;
+      while (need == std::string::npos || data.size() < need) {
+        ssize_t n = ::read(fd, buffer, sizeof(buffer));
+        if (n <= 0) break;
+        data.append(buffer, static_cast<size_t>(n));
+        size_t end = data.find("\r\n\r\n");
+        if (need == std::string::npos && end != std::string::npos) {
+          size_t length = 0;
+          std::string lower = data.substr(0, end);
+          std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+          if (size_t at = lower.find("content-length:"); at != std::string::npos) {
+            length = std::stoul(lower.substr(at + 15));
+          }
+          need = end + 4 + length;
+        }
+      }
+      {
+        std::lock_guard lock(mutex_);
+        request_ = data;
+      }
+      if (reply_.empty()) {
+        open_.push_back(fd);  // a stalled answer: never written, never closed
+        continue;
+      }
+      (void)!::write(fd, reply_.data(), reply_.size());
+      ::close(fd);
+    }
+  }
+
+  std::string reply_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::mutex mutex_;
+  std::string request_;
+  std::vector<int> open_;
+  std::jthread thread_;
+};
+
+TEST(HttpCurlTest, SendsTheBodyAndLowercasesResponseHeaders) {
+  ScriptedServer server(
+      "HTTP/1.1 200 OK\r\nETag: \"abc\"\r\nX-Amz-Request-Id: 7\r\nContent-Length: 2\r\n"
+      "Connection: close\r\n\r\nhi");
+  auto http = MakeCurlHttpClient();
+  std::string body(300000, 'b');
+  HttpRequest request;
+  request.method = "PUT";
+  request.url = server.url("/bkt/key?partNumber=1");
+  request.headers = {{"Content-MD5", Md5Base64(body)}, {"x-empty", ""}};
+  request.body = body;
+  auto response = http->Send(request);
+  ASSERT_TRUE(response.has_value()) << response.error();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "hi");
+  EXPECT_EQ(response->Header("etag"), "\"abc\"");
+  EXPECT_EQ(response->Header("x-amz-request-id"), "7");
+  std::string sent = server.request();
+  EXPECT_TRUE(sent.starts_with("PUT /bkt/key?partNumber=1 HTTP/1.1\r\n")) << sent.substr(0, 80);
+  EXPECT_THAT(sent, HasSubstr("Content-MD5: " + Md5Base64(body) + "\r\n"));
+  EXPECT_THAT(sent, HasSubstr("x-empty:\r\n"));
+  EXPECT_THAT(sent, Not(HasSubstr("Expect:")));  // no 100-continue round trip per part
+  EXPECT_TRUE(sent.ends_with("\r\n\r\n" + body));
+}
+
+TEST(HttpCurlTest, PostSendsNoFormContentType) {
+  ScriptedServer server("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  auto http = MakeCurlHttpClient();
+  HttpRequest request;
+  request.method = "POST";
+  request.url = server.url("/bkt/key?uploads");
+  auto response = http->Send(request);
+  ASSERT_TRUE(response.has_value()) << response.error();
+  std::string sent = server.request();
+  EXPECT_TRUE(sent.starts_with("POST /bkt/key?uploads HTTP/1.1\r\n"));
+  EXPECT_THAT(sent, Not(HasSubstr("Content-Type")));
+  EXPECT_THAT(sent, HasSubstr("Content-Length: 0\r\n"));
+}
+
+TEST(HttpCurlTest, StalledResponseFailsWithoutTheQueryString) {
+  ScriptedServer server("");
+  auto http = MakeCurlHttpClient();
+  HttpRequest request;
+  request.method = "PUT";
+  request.url = server.url("/bkt/key?X-Amz-Signature=secretsig");
+  request.body = "x";
+  request.stall_timeout = std::chrono::seconds(1);
+  auto start = std::chrono::steady_clock::now();
+  auto response = http->Send(request);
+  ASSERT_FALSE(response.has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_THAT(response.error(), HasSubstr("stalled"));
+  EXPECT_THAT(response.error(), HasSubstr("PUT " + server.url("/bkt/key") + ":"));
+  EXPECT_THAT(response.error(), Not(HasSubstr("secretsig")));
+}
+
+TEST(HttpCurlTest, CancelAbortsATransfer) {
+  ScriptedServer server("");
+  auto http = MakeCurlHttpClient();
+  HttpRequest request;
+  request.url = server.url("/x");
+  auto start = std::chrono::steady_clock::now();
+  request.cancelled = [&] {
+    return std::chrono::steady_clock::now() - start > std::chrono::milliseconds(300);
+  };
+  auto response = http->Send(request);
+  ASSERT_FALSE(response.has_value());
+  EXPECT_THAT(response.error(), HasSubstr("cancelled"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+TEST(HttpCurlTest, RefusedConnectionIsAnError) {
+  int port;
+  {
+    ScriptedServer server("x");
+    port = std::stoi(server.url("").substr(17));
+  }
+  auto http = MakeCurlHttpClient();
+  HttpRequest request;
+  request.url = fmt::format("http://127.0.0.1:{}/bkt/k?X-Amz-Credential=AKID", port);
+  auto response = http->Send(request);
+  ASSERT_FALSE(response.has_value());
+  EXPECT_THAT(response.error(), HasSubstr(fmt::format("GET http://127.0.0.1:{}/bkt/k: ", port)));
+  EXPECT_THAT(response.error(), Not(HasSubstr("AKID")));
+}
+
+}  // namespace curl_test
 
 }  // namespace
 }  // namespace runner::aws

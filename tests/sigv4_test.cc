@@ -224,7 +224,8 @@ class SigV4SuiteCase : public testing::TestWithParam<std::string> {
 TEST_P(SigV4SuiteCase, HeaderForm) {
   SignableRequest request = request_;
   // The suite's sign_body: the body's hash travels, signed, in x-amz-content-sha256.
-  if (context_.sign_body) request.headers.emplace_back("x-amz-content-sha256", Sha256Hex(text_.body));
+  if (context_.sign_body)
+    request.headers.emplace_back("x-amz-content-sha256", Sha256Hex(text_.body));
   // omit_session_token: the token is added after signing, outside the signature.
   Credentials credentials = context_.credentials;
   if (context_.omit_session_token) credentials.session_token.clear();
@@ -336,11 +337,12 @@ TEST(SigV4S3Example, GetObject) {
   request.headers.insert(request.headers.end(), added.begin(), added.end() - 1);
   std::string canonical =
       CanonicalRequest(request, S3Params(), "host;range;x-amz-content-sha256;x-amz-date");
-  EXPECT_EQ(canonical,
-            "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\n"
-            "x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
-            "x-amz-date:20130524T000000Z\n\nhost;range;x-amz-content-sha256;x-amz-date\n"
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(
+      canonical,
+      "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\nrange:bytes=0-9\n"
+      "x-amz-content-sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+      "x-amz-date:20130524T000000Z\n\nhost;range;x-amz-content-sha256;x-amz-date\n"
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(StringToSign(canonical, S3Params()),
             "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
             "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");

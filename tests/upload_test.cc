@@ -489,7 +489,6 @@ TEST_F(UploadS3Test, StepThroughTheFaultProxy) {
   }
   Status status = Upload(R"(, "files": ["many/*.txt"], "concurrency": "4")", proxy.endpoint());
   ASSERT_TRUE(status.has_value()) << status.error() << "\n" << io_.log;
-  std::cerr << io_.log;
   for (int i = 0; i < 10; ++i) {
     EXPECT_EQ(ReadBack(server_.endpoint(), fmt::format("builds/main/7/f{}.txt", i), scratch_),
               RandomBytes(5000 + i, 10 + i));
@@ -563,8 +562,7 @@ RunnerResult RunRunner(const std::string& workspace, const std::map<std::string,
       RUNNER_BIN,       "run",      workspace + "/pipeline.yml",
       "--workspace",    workspace,  "--branch",
       "main",           "--commit", "0123456789abcdef0123456789abcdef01234567",
-      "--build-number", "3"};
-  argv.insert(argv.end(), args.begin(), args.end());
+      "--build-number", build_number};
   testing::ChildProcess child(argv, env, workspace + "/../runner.out");
   RunnerResult result;
   result.status = child.Wait(std::chrono::minutes(2)).value_or(-1);

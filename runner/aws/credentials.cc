@@ -383,9 +383,9 @@ Outcome FromContainer(const Environment& env, HttpClient& http) {
   if (!relative && !full) return None("ECS (AWS_CONTAINER_CREDENTIALS_* not set)");
 
   HttpRequest request = MetadataRequest(
-      "GET", relative ? std::string(kEcsEndpoint) + (relative->starts_with('/') ? "" : "/") +
-                            *relative
-                      : *full);
+      "GET", relative
+                 ? std::string(kEcsEndpoint) + (relative->starts_with('/') ? "" : "/") + *relative
+                 : *full);
   std::string where = "ECS container credentials (" + ForMessage(request.url) + ")";
   if (!relative && !IsAllowedContainerHost(request.url)) {
     return Error(
@@ -424,7 +424,8 @@ Outcome FromContainer(const Environment& env, HttpClient& http) {
   if (response->status != 200) {
     return Error(where + ": HTTP " + std::to_string(response->status));
   }
-  Result<Credentials> credentials = ParseCredentialsJson(response->body, "ECS container credentials");
+  Result<Credentials> credentials =
+      ParseCredentialsJson(response->body, "ECS container credentials");
   if (!credentials) return Error(where + ": " + credentials.error());
   return Found(std::move(*credentials));
 }

@@ -27,8 +27,9 @@ struct HttpRequest {
   // accepted the body and never answers) fails as timed out, however long `timeout` is.
   // Whole seconds; zero disables the check.
   std::chrono::milliseconds stall_timeout{std::chrono::seconds(30)};
-  // Added for S3: when set, polled during the transfer (several times a second); returning
-  // true aborts the request with an error ("cancelled"). Called on the sending thread.
+  // Added for S3: when set, polled during the transfer (at least once a second, more often
+  // while data moves); returning true aborts the request with an error ("cancelled"). Called on the
+  // sending thread.
   std::function<bool()> cancelled;
 };
 

@@ -215,6 +215,8 @@ struct S3Client::Request {
   bool error_in_body = false;
   // The body's hex SHA-256 when the caller has it already.
   std::string payload_sha256;
+  // When set, receives the number of attempts made.
+  int* attempts_made = nullptr;
 };
 
 Result<S3Url> ParseS3Url(std::string_view url) {
@@ -427,6 +429,7 @@ Result<HttpResponse> S3Client::Execute(const Request& request) {
 
   thread_local std::mt19937_64 random{std::random_device{}()};
   for (int attempt = 1;; ++attempt) {
+    if (request.attempts_made != nullptr) *request.attempts_made = attempt;
     if (request.cancellable && Cancelled()) {
       return Fail(fmt::format("cancelled ({})", request.what));
     }
@@ -650,19 +653,37 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
   complete.body = xml;
   complete.what = fmt::format("CompleteMultipartUpload {}", where);
   complete.error_in_body = true;
+  int complete_attempts = 0;
+  complete.attempts_made = &complete_attempts;
   Result<HttpResponse> completed = Execute(complete);
-  if (!completed) {
-    Abort(bucket, key, upload_id);
-    return Fail(completed.error());
-  }
   S3Object object;
   object.bucket = bucket;
   object.key = key;
   object.size = body.size();
   object.sha256 = whole.FinishHex();
+  object.parts = static_cast<int>(part_count);
+  if (!completed && complete_attempts > 1 && completed.error().starts_with("NoSuchUpload")) {
+    // An earlier attempt completed the upload and its answer was lost: the retry finds the
+    // upload gone. The object is there when HEAD shows it with this size.
+    Request head;
+    head.method = "HEAD";
+    head.bucket = bucket;
+    head.key = key;
+    head.what = fmt::format("HEAD {}", where);
+    head.cancellable = false;
+    Result<HttpResponse> found = Execute(head);
+    if (found && found->Header("content-length") == std::to_string(body.size())) {
+      Log(fmt::format("{}: completed by an earlier attempt whose answer was lost", complete.what));
+      object.etag = found->Header("etag");
+      return object;
+    }
+  }
+  if (!completed) {
+    Abort(bucket, key, upload_id);
+    return Fail(completed.error());
+  }
   object.etag = XmlElementText(completed->body, "ETag");
   if (object.etag.empty()) object.etag = completed->Header("etag");
-  object.parts = static_cast<int>(part_count);
   return object;
 }
 

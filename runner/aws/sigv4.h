@@ -67,6 +67,8 @@ Pairs SignHeaders(const SignableRequest& request, const Credentials& credentials
 
 // Presigned form: returns the query parameters to add (X-Amz-Algorithm, X-Amz-Credential,
 // X-Amz-Date, X-Amz-Expires, X-Amz-SignedHeaders, X-Amz-Security-Token, X-Amz-Signature).
+// Names and values are decoded, like SignableRequest::query: the URL carries them encoded with
+// UriEncode(..., false). An empty payload_sha256 signs as UNSIGNED-PAYLOAD with s3_rules.
 Pairs PresignQuery(const SignableRequest& request, const Credentials& credentials,
                    const SigningParams& params, std::chrono::seconds expires);
 
