@@ -13,8 +13,6 @@ packages=(
   # tests
   libgtest-dev libgmock-dev git bash libxml2-utils bsdutils procps
   zip unzip awscli
-  # the S3 test server (tests/s3: @20minutes/s3rver, installed by npm ci) and its fault proxy
-  nodejs npm
   # benchmarks
   make libarchive-tools time bc rclone
 )
@@ -25,6 +23,10 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
+# The S3 test server (tests/s3: @20minutes/s3rver, installed by npm ci) and its fault proxy
+# need node and npm. A machine may already have both from elsewhere (NodeSource's nodejs bundles
+# npm and conflicts with Debian's npm package): install Debian's only when npm is missing.
+command -v npm >/dev/null || missing+=(nodejs npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=()

@@ -10,6 +10,8 @@
 #include <charconv>
 #include <memory>
 
+#include "runner/yaml_text.h"
+
 namespace runner {
 
 namespace {
@@ -312,16 +314,12 @@ void ValidateAppSpec(const Revision& revision, Diagnostics& diags) {
     diags.Error({}, "the archive has no appspec.yml at its root" + hint);
     return;
   }
-  YAML::Node root;
-  try {
-    root = YAML::Load(revision.appspec);
-  } catch (const YAML::ParserException& e) {
-    diags.Error({e.mark.line + 1, e.mark.column + 1}, "invalid YAML: " + e.msg);
-    return;
-  } catch (const YAML::Exception& e) {
-    diags.Error({}, std::string("invalid YAML: ") + e.what());
+  auto loaded = LoadYaml(revision.appspec, "appspec.yml");
+  if (!loaded) {
+    diags.Error(loaded.error().where, loaded.error().message);
     return;
   }
+  YAML::Node root = *loaded;
   if (!root.IsMap()) {
     diags.Error(Where(root), "appspec.yml must be a mapping with version, os, files and hooks");
     return;

@@ -13,6 +13,7 @@
 #include "runner/atomic_file.h"
 #include "runner/expression.h"
 #include "runner/sha256.h"
+#include "runner/yaml_text.h"
 
 namespace runner {
 
@@ -193,26 +194,28 @@ Result<std::vector<TemplateParameter>> ParametersFromJson(const Json& root, std:
   return out;
 }
 
-SourceLocation LocationOfMark(const YAML::Mark& mark) {
-  if (mark.is_null() || mark.line < 0) return {};
-  return {mark.line + 1, mark.column + 1};
-}
-
 // yaml-cpp keeps a short-form tag (`!Ref`, `!GetAtt`, ...) as the node's Tag() and parses the
 // node under it as usual, so the intrinsic functions elsewhere in a template need no special
 // handling; only `Parameters` is read, and its fields are plain scalars and lists.
 Result<std::vector<TemplateParameter>> ParametersFromYaml(std::string_view text,
                                                           std::string_view name) {
   std::vector<TemplateParameter> out;
+  auto loaded = LoadYaml(text, name);
+  if (!loaded) {
+    const YamlError& error = loaded.error();
+    if (error.where.line == 0) return Fail(fmt::format("{}: {}", name, error.message));
+    return Fail(
+        fmt::format("{}:{}:{}: {}", name, error.where.line, error.where.column, error.message));
+  }
   try {
-    YAML::Node root = YAML::Load(std::string(text));
+    YAML::Node root = *loaded;
     if (!root.IsMap()) {
       return Fail(fmt::format("{}: a template must be a mapping with 'Resources'", name));
     }
     YAML::Node section = root["Parameters"];
     if (!section || section.IsNull()) return out;
     if (!section.IsMap()) {
-      SourceLocation where = LocationOfMark(section.Mark());
+      SourceLocation where = LocationOf(section.Mark());
       return Fail(
           fmt::format("{}:{}:{}: 'Parameters' must be a mapping", name, where.line, where.column));
     }
@@ -234,7 +237,7 @@ Result<std::vector<TemplateParameter>> ParametersFromYaml(std::string_view text,
       out.push_back(std::move(parameter));
     }
   } catch (const YAML::Exception& e) {
-    SourceLocation where = LocationOfMark(e.mark);
+    SourceLocation where = LocationOf(e.mark);
     if (where.line == 0) return Fail(fmt::format("{}: invalid YAML: {}", name, e.msg));
     return Fail(fmt::format("{}:{}:{}: invalid YAML: {}", name, where.line, where.column, e.msg));
   } catch (const std::exception& e) {

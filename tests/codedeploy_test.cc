@@ -91,7 +91,12 @@ TEST(CodeDeployTest, MissingAppSpec) {
 
 TEST(CodeDeployTest, InvalidYaml) {
   EXPECT_EQ(Check("version: 0.0\nos: linux\n  bad: indent\n"),
-            std::vector<std::string>{"3:6: error: invalid YAML: illegal map value"});
+            std::vector<std::string>{"3:6: error: invalid YAML: unexpected ':': check the "
+                                     "indentation, or quote a value that contains ': '"});
+  // yaml-cpp 0.7 would loop forever on a comma that starts a document: refused before parsing.
+  std::vector<std::string> comma = Check(",version: 0.0\n");
+  ASSERT_EQ(comma.size(), 1u);
+  EXPECT_EQ(comma[0].substr(0, 10), "1:1: error");
 }
 
 TEST(CodeDeployTest, VersionAndOs) {

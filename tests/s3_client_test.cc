@@ -431,6 +431,70 @@ TEST(S3ClientTest, CompleteAnsweringAnErrorInA200IsRetried) {
   EXPECT_EQ(completes.load(), 2);
 }
 
+TEST(S3ClientTest, CompletionWhoseAnswerWasLostIsFoundByHead) {
+  std::atomic<int> completes{0};
+  FakeHttpClient http([&](const HttpRequest& request, int index) -> Result<HttpResponse> {
+    if (request.method == "POST" && !request.url.ends_with("?uploads")) {
+      if (completes++ == 0)
+        return Fail("POST http://127.0.0.1:9000/bkt/k: Empty reply from server");
+      return ErrorResponse(404, "NoSuchUpload", "The specified upload does not exist.");
+    }
+    if (request.method == "HEAD") {
+      return Ok("", {{"content-length", "10"},
+                     {"etag", "\"abc-3\""},
+                     {"last-modified", "Fri, 01 Jan 2100 00:00:00 GMT"}});
+    }
+    return MultipartServer(request, index);
+  });
+  StaticCredentials credentials;
+  auto options = TestOptions();
+  options.part_size = 4;
+  auto object = MakeClient(http, credentials, options)->MultipartUpload("bkt", "k", "0123456789");
+  ASSERT_TRUE(object.has_value()) << object.error();
+  EXPECT_EQ(object->etag, "\"abc-3\"");
+  EXPECT_EQ(http.requests().back().request.method, "HEAD");
+}
+
+TEST(S3ClientTest, AnOlderObjectIsNotTakenForALostCompletion) {
+  std::atomic<int> completes{0};
+  FakeHttpClient http([&](const HttpRequest& request, int index) -> Result<HttpResponse> {
+    if (request.method == "POST" && !request.url.ends_with("?uploads")) {
+      if (completes++ == 0)
+        return Fail("POST http://127.0.0.1:9000/bkt/k: Empty reply from server");
+      return ErrorResponse(404, "NoSuchUpload", "The specified upload does not exist.");
+    }
+    if (request.method == "HEAD") {
+      return Ok("", {{"content-length", "10"},
+                     {"etag", "\"abc-3\""},
+                     {"last-modified", "Mon, 01 Jan 2001 00:00:00 GMT"}});
+    }
+    return MultipartServer(request, index);
+  });
+  StaticCredentials credentials;
+  auto options = TestOptions();
+  options.part_size = 4;
+  auto object = MakeClient(http, credentials, options)->MultipartUpload("bkt", "k", "0123456789");
+  ASSERT_FALSE(object.has_value());
+  EXPECT_THAT(object.error(), HasSubstr("NoSuchUpload"));
+  EXPECT_EQ(http.requests().back().request.method, "DELETE");
+}
+
+TEST(S3ClientTest, NoSuchUploadAtTheFirstCompletionIsAnError) {
+  FakeHttpClient http([&](const HttpRequest& request, int index) -> Result<HttpResponse> {
+    if (request.method == "POST" && !request.url.ends_with("?uploads")) {
+      return ErrorResponse(404, "NoSuchUpload", "The specified upload does not exist.");
+    }
+    return MultipartServer(request, index);
+  });
+  StaticCredentials credentials;
+  auto options = TestOptions();
+  options.part_size = 4;
+  auto object = MakeClient(http, credentials, options)->MultipartUpload("bkt", "k", "0123456789");
+  ASSERT_FALSE(object.has_value());
+  EXPECT_THAT(object.error(), HasSubstr("NoSuchUpload"));
+  for (const auto& request : http.requests()) EXPECT_NE(request.request.method, "HEAD");
+}
+
 TEST(S3ClientTest, FailedPartAbortsTheUpload) {
   FakeHttpClient http([](const HttpRequest& request, int index) -> Result<HttpResponse> {
     if (request.method == "PUT" && request.url.find("partNumber=2&") != std::string::npos) {

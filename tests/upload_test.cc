@@ -19,6 +19,7 @@
 #include "runner/aws/http.h"
 #include "runner/aws/s3_client.h"
 #include "runner/sha256.h"
+#include "tests/config_from_yaml.h"
 #include "tests/fake_step_io.h"
 #include "tests/s3_fakes.h"
 #include "tests/s3_server.h"
@@ -52,29 +53,10 @@ std::string RandomBytes(size_t size, unsigned seed) {
   return out;
 }
 
-ConfigNode ToConfig(const YAML::Node& node) {
-  ConfigNode out;
-  out.where = {node.Mark().line + 1, node.Mark().column + 1};
-  if (node.IsMap()) {
-    out.type = ConfigNode::Type::kMap;
-    for (const auto& field : node) {
-      out.fields.emplace_back(field.first.Scalar(), ToConfig(field.second));
-      out.key_locations.push_back({field.first.Mark().line + 1, field.first.Mark().column + 1});
-    }
-  } else if (node.IsSequence()) {
-    out.type = ConfigNode::Type::kList;
-    for (const auto& item : node) out.items.push_back(ToConfig(item));
-  } else {
-    out.scalar.text = node.IsNull() ? "" : node.Scalar();
-    out.scalar.where = out.where;
-  }
-  return out;
-}
-
 std::string Validate(const std::string& yaml) {
   YAML::Node root = YAML::Load(yaml);
   Diagnostics diags("pipeline.yml", yaml);
-  kUploadStep.validate(ToConfig(root["upload"]), diags);
+  kUploadStep.validate(testing::ConfigFromYaml(root["upload"]), diags);
   return diags.Format();
 }
 
@@ -478,6 +460,23 @@ TEST_F(UploadS3Test, FaultProxyDropsRefusesAndStallsYetTheUploadCompletes) {
   EXPECT_THAT(all_log, Not(HasSubstr("S3RVER")));
 }
 
+TEST_F(UploadS3Test, CompletionWhoseAnswerStallsIsRecovered) {
+  FaultProxy proxy(server_.port(), R"([
+      {"method": "POST", "query": "uploadId=", "action": "stall"}
+  ])");
+  ASSERT_TRUE(proxy.ok());
+  std::string large = RandomBytes(11 * kMiB, 7);
+  auto http = aws::MakeCurlHttpClient();
+  aws::s3_testing::StaticCredentials credentials("S3RVER", "S3RVER");
+  auto client = aws::S3Client::Create(*http, credentials, ProxyClientOptions(proxy.endpoint()));
+  ASSERT_TRUE(client.has_value()) << client.error();
+  auto object = (*client)->MultipartUpload("bkt", "lost/large.bin", large);
+  ASSERT_TRUE(object.has_value()) << object.error();
+  EXPECT_FALSE(object->etag.empty());
+  EXPECT_EQ(Sha256Hex(ReadBack(server_.endpoint(), "lost/large.bin", scratch_).value_or("")),
+            Sha256Hex(large));
+}
+
 TEST_F(UploadS3Test, StepThroughTheFaultProxy) {
   FaultProxy proxy(server_.port(), R"([
       {"method": "PUT", "action": "503", "skip": 1, "times": 3},
@@ -559,9 +558,9 @@ struct RunnerResult {
 RunnerResult RunRunner(const std::string& workspace, const std::map<std::string, std::string>& env,
                        const std::string& build_number) {
   std::vector<std::string> argv = {
-      RUNNER_BIN,       "run",      workspace + "/pipeline.yml",
-      "--workspace",    workspace,  "--branch",
-      "main",           "--commit", "0123456789abcdef0123456789abcdef01234567",
+      RUNNER_BIN,       "run",       workspace + "/pipeline.yml",
+      "--workspace",    workspace,   "--branch",
+      "main",           "--commit",  "0123456789abcdef0123456789abcdef01234567",
       "--build-number", build_number};
   testing::ChildProcess child(argv, env, workspace + "/../runner.out");
   RunnerResult result;

@@ -12,7 +12,9 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -196,6 +198,28 @@ class MappedFile {
   void* data_ = nullptr;
   size_t size_ = 0;
 };
+
+// S3's ETag of a multipart object: the MD5 of the parts' binary MD5s, then "-" and the count.
+std::string MultipartEtag(const std::vector<std::string>& part_etags) {
+  std::string digests;
+  for (const std::string& etag : part_etags) {
+    std::string hex = etag;
+    std::erase(hex, '"');
+    if (hex.size() != 32) return {};
+    for (size_t i = 0; i < 32; i += 2) {
+      digests += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    }
+  }
+  return fmt::format("\"{}-{}\"", Md5Hex(digests), part_etags.size());
+}
+
+// "Sun, 22 Nov 2026 00:01:02 GMT".
+std::optional<std::chrono::system_clock::time_point> ParseHttpDate(const std::string& text) {
+  struct tm parts = {};
+  const char* end = ::strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &parts);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return std::chrono::system_clock::from_time_t(::timegm(&parts));
+}
 
 }  // namespace
 
@@ -577,6 +601,9 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
                                   options_.kms_key_id);
     }
   }
+  // Whole seconds, as Last-Modified has them.
+  const auto created_at =
+      std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
   Result<HttpResponse> created = Execute(create);
   if (!created) return Fail(created.error());
   const std::string upload_id = XmlElementText(created->body, "UploadId");
@@ -662,20 +689,29 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
   object.size = body.size();
   object.sha256 = whole.FinishHex();
   object.parts = static_cast<int>(part_count);
-  if (!completed && complete_attempts > 1 && completed.error().starts_with("NoSuchUpload")) {
-    // An earlier attempt completed the upload and its answer was lost: the retry finds the
-    // upload gone. The object is there when HEAD shows it with this size.
+  if (!completed && complete_attempts > 1) {
+    // An earlier attempt may have completed the upload and lost its answer: S3 then answers
+    // the retry NoSuchUpload (s3rver: InternalError). The object is ours when HEAD shows S3's
+    // multipart ETag of our parts, or, for stores with another ETag scheme, our size written
+    // after the upload was created.
     Request head;
     head.method = "HEAD";
     head.bucket = bucket;
     head.key = key;
     head.what = fmt::format("HEAD {}", where);
     head.cancellable = false;
+    head.max_attempts = 3;
     Result<HttpResponse> found = Execute(head);
     if (found && found->Header("content-length") == std::to_string(body.size())) {
-      Log(fmt::format("{}: completed by an earlier attempt whose answer was lost", complete.what));
-      object.etag = found->Header("etag");
-      return object;
+      std::string etag = found->Header("etag");
+      std::optional<std::chrono::system_clock::time_point> modified =
+          ParseHttpDate(found->Header("last-modified"));
+      if (etag == MultipartEtag(etags) || (modified && *modified >= created_at)) {
+        Log(fmt::format("{}: completed by an earlier attempt whose answer was lost",
+                        complete.what));
+        object.etag = etag;
+        return object;
+      }
     }
   }
   if (!completed) {
