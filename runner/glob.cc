@@ -162,4 +162,8 @@ bool GlobMatch(std::string_view pattern, std::string_view text) {
   return current[n] != 0;
 }
 
+bool HasGlobSyntax(std::string_view text) {
+  return text.find_first_of("*?[\\") != std::string_view::npos;
+}
+
 }  // namespace runner

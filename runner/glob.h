@@ -11,4 +11,7 @@ namespace runner {
 // character.
 bool GlobMatch(std::string_view pattern, std::string_view text);
 
+// Whether `text` holds glob syntax (`*`, `?`, `[`, `\`), i.e. is not a plain name.
+bool HasGlobSyntax(std::string_view text);
+
 }  // namespace runner

@@ -28,6 +28,7 @@
 #include "runner/config_node.h"
 #include "runner/expression.h"
 #include "runner/glob.h"
+#include "runner/path.h"
 #include "runner/sha256.h"
 
 namespace runner {
@@ -45,32 +46,6 @@ constexpr int kMaxConcurrency = 64;
 constexpr std::uint64_t kDefaultPartSize = 16 * aws::kMiB;
 
 std::string ErrnoText() { return std::strerror(errno); }
-
-bool HasGlobMeta(std::string_view part) {
-  return part.find_first_of("*?[\\") != std::string_view::npos;
-}
-
-std::vector<std::string> SplitPath(std::string_view path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t slash = path.find('/', start);
-    if (slash == std::string_view::npos) slash = path.size();
-    std::string_view part = path.substr(start, slash - start);
-    if (!part.empty() && part != ".") parts.emplace_back(part);
-    start = slash + 1;
-  }
-  return parts;
-}
-
-std::string JoinPath(const std::vector<std::string>& parts, size_t begin, size_t end) {
-  std::string out;
-  for (size_t i = begin; i < end; ++i) {
-    if (!out.empty()) out += '/';
-    out += parts[i];
-  }
-  return out;
-}
 
 std::string HumanSize(std::uint64_t bytes) {
   if (bytes < 1024) return fmt::format("{} B", bytes);
@@ -620,12 +595,12 @@ Result<std::vector<UploadSource>> CollectUploadSources(const std::vector<std::st
     bool absolute = entry.starts_with('/');
     std::vector<std::string> parts = SplitPath(entry);
     for (const std::string& part : parts) {
-      if (HasGlobMeta(part) && part.find("..") != std::string::npos) {
+      if (HasGlobSyntax(part) && part.find("..") != std::string::npos) {
         return Fail(fmt::format("'{}': a glob may not contain '..'", entry));
       }
     }
     size_t fixed = 0;
-    while (fixed < parts.size() && !HasGlobMeta(parts[fixed])) ++fixed;
+    while (fixed < parts.size() && !HasGlobSyntax(parts[fixed])) ++fixed;
     std::string base_rel = JoinPath(parts, 0, fixed);
     std::string base = absolute ? "/" + base_rel : (base_rel.empty() ? dir : dir + "/" + base_rel);
     base = fs::path(base).lexically_normal().string();

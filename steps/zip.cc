@@ -22,6 +22,7 @@
 
 #include "runner/expression.h"
 #include "runner/glob.h"
+#include "runner/path.h"
 #include "runner/sha256.h"
 #include "steps/codedeploy.h"
 
@@ -132,37 +133,10 @@ Result<std::string> JsonString(const nlohmann::ordered_json& value, std::string_
 // ---------------------------------------------------------------------------------------------
 // Paths.
 
-// Splits on '/', dropping empty and "." components ("./a//b/" -> {a, b}).
-std::vector<std::string> SplitPath(std::string_view path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    std::string_view part = path.substr(start, end - start);
-    if (!part.empty() && part != ".") parts.emplace_back(part);
-    start = end + 1;
-  }
-  return parts;
-}
-
-std::string JoinPath(const std::vector<std::string>& parts, size_t begin, size_t end) {
-  std::string out;
-  for (size_t i = begin; i < end; ++i) {
-    if (!out.empty()) out += '/';
-    out += parts[i];
-  }
-  return out;
-}
-
 std::string Join(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
   if (b.empty()) return a;
   return a + "/" + b;
-}
-
-bool HasGlobMeta(std::string_view part) {
-  return part.find_first_of("*?[\\") != std::string_view::npos;
 }
 
 bool IsInside(const std::string& real, const std::string& root) {
@@ -409,7 +383,7 @@ Status Collector::Add(const ZipFileSpec& spec) {
 
   std::vector<std::string> parts = SplitPath(src);
   size_t fixed = 0;
-  while (fixed < parts.size() && !HasGlobMeta(parts[fixed])) ++fixed;
+  while (fixed < parts.size() && !HasGlobSyntax(parts[fixed])) ++fixed;
   std::string rel = JoinPath(parts, 0, fixed);
 
   if (fixed < parts.size()) {

@@ -137,4 +137,18 @@ inline void MakeGitRepo(const std::string& dir, const std::map<std::string, std:
   ::unsetenv("RUNNER_TEST_BRANCH");
 }
 
+// A Git repository holding a copy of the project's pipelines/ (the example service, its
+// revision layout, templates and Packer files), committed at a fixed time.
+void MakeExampleRepo(const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy(std::string(RUNNER_SOURCE_DIR) + "/pipelines", dir + "/pipelines",
+                        std::filesystem::copy_options::recursive);
+  std::filesystem::remove_all(dir + "/pipelines/orders/dist");
+  Shell("cd '" + dir +
+        "' && git -c init.defaultBranch=main init -q . && git add -A && "
+        "GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t "
+        "GIT_COMMITTER_EMAIL=t@example.com GIT_AUTHOR_DATE='2026-01-02T03:04:05Z' "
+        "GIT_COMMITTER_DATE='2026-01-02T03:04:05Z' git commit -qm example");
+}
+
 }  // namespace runner::testing

@@ -93,5 +93,14 @@ TEST(GlobMatchTest, PathologicalPatternsAreFast) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
 }
 
+TEST(HasGlobSyntaxTest, TellsPatternsFromPlainNames) {
+  EXPECT_TRUE(HasGlobSyntax("*.yaml"));
+  EXPECT_TRUE(HasGlobSyntax("scripts/**"));
+  EXPECT_TRUE(HasGlobSyntax("file?.txt"));
+  EXPECT_TRUE(HasGlobSyntax("[ab].txt"));
+  EXPECT_FALSE(HasGlobSyntax("dist/app.zip"));
+  EXPECT_FALSE(HasGlobSyntax("name with spaces+=&.txt"));
+}
+
 }  // namespace
 }  // namespace runner

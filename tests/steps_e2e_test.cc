@@ -20,20 +20,6 @@ std::string Sha256Of(const std::string& path) {
   return ReadTextFile(path + ".sha").substr(0, 64);
 }
 
-// A Git repository holding a copy of the project's pipelines/ (the example service, its
-// revision layout, templates and Packer files), committed at a fixed time.
-void MakeExampleRepo(const std::string& dir) {
-  fs::create_directories(dir);
-  fs::copy(std::string(RUNNER_SOURCE_DIR) + "/pipelines", dir + "/pipelines",
-           fs::copy_options::recursive);
-  fs::remove_all(dir + "/pipelines/orders/dist");
-  Shell("cd '" + dir +
-        "' && git -c init.defaultBranch=main init -q . && git add -A && "
-        "GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.com GIT_COMMITTER_NAME=t "
-        "GIT_COMMITTER_EMAIL=t@example.com GIT_AUTHOR_DATE='2026-01-02T03:04:05Z' "
-        "GIT_COMMITTER_DATE='2026-01-02T03:04:05Z' git commit -qm example");
-}
-
 TEST(StepsE2eTest, ExamplePipelineBuildsAReleaseAndClonesGiveIdenticalRevisions) {
   TempDir dir;
   MakeExampleRepo(dir / "origin");

@@ -20,6 +20,8 @@
 #include "runner/aws/s3_client.h"
 #include "runner/sha256.h"
 #include "tests/config_from_yaml.h"
+#include "tests/e2e_util.h"
+#include "tests/e2e_util.h"
 #include "tests/fake_step_io.h"
 #include "tests/s3_fakes.h"
 #include "tests/s3_server.h"
@@ -615,6 +617,34 @@ TEST_F(UploadS3Test, RunnerUploadsAndAWrongSecretExitsOneWithoutLeakingIt) {
   EXPECT_THAT(records, HasSubstr("SignatureDoesNotMatch"));
   EXPECT_THAT(records, Not(HasSubstr(secret)));
   EXPECT_THAT(records, Not(HasSubstr("Signature=")));
+}
+
+TEST_F(UploadS3Test, ExamplePipelinePublishesToS3WithVarStore) {
+  TempDir top;
+  std::string workspace = top / "example";
+  testing::MakeExampleRepo(workspace);
+  std::map<std::string, std::string> env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+                                            {"HOME", home_.path()},
+                                            {"AWS_ACCESS_KEY_ID", "S3RVER"},
+                                            {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
+                                            {"AWS_REGION", "us-east-1"},
+                                            {"AWS_ENDPOINT_URL_S3", server_.endpoint()},
+                                            {"AWS_EC2_METADATA_DISABLED", "true"}};
+  testing::RunResult result = testing::RunRunner(
+      {"run", "pipelines/example.yml", "--var", "store=s3://bkt/builds"}, workspace, env);
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  const std::string prefix = "builds/orders/main/orders-main-1/";
+  for (const std::string name : {"orders.zip", "params.json", "release.json"}) {
+    auto back = ReadBack(server_.endpoint(), prefix + name, scratch_);
+    ASSERT_TRUE(back.has_value()) << name;
+    EXPECT_EQ(Sha256Hex(*back),
+              Sha256Hex(ReadTextFile(workspace + "/pipelines/orders/dist/" + name)))
+        << name;
+  }
+  auto manifest = ReadBack(server_.endpoint(), prefix + "manifest.json", scratch_);
+  ASSERT_TRUE(manifest.has_value());
+  EXPECT_EQ(Json::parse(*manifest)["build"]["id"], "orders-main-1");
+  EXPECT_EQ(Json::parse(*manifest)["objects"].size(), 4u);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -207,7 +208,11 @@ std::string MultipartEtag(const std::vector<std::string>& part_etags) {
     std::erase(hex, '"');
     if (hex.size() != 32) return {};
     for (size_t i = 0; i < 32; i += 2) {
-      digests += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+      unsigned value = 0;
+      auto [end, error] = std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);
+      // An ETag that is not an MD5 (not every S3-compatible store makes one) has no such sum.
+      if (error != std::errc() || end != hex.data() + i + 2) return {};
+      digests += static_cast<char>(value);
     }
   }
   return fmt::format("\"{}-{}\"", Md5Hex(digests), part_etags.size());
