@@ -118,7 +118,11 @@ Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildConte
     if (!value) return Fail("env." + entry.name + ": " + value.error());
     values.env.emplace_back(entry.name, *value);
   }
-  for (const std::string& name : pipeline.secrets) {
+  // The credentials the runner itself reads are secret whether or not the pipeline says so.
+  std::vector<std::string> names = {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                                    "AWS_CONTAINER_AUTHORIZATION_TOKEN"};
+  names.insert(names.end(), pipeline.secrets.begin(), pipeline.secrets.end());
+  for (const std::string& name : names) {
     if (auto value = FindValue(values.env, name)) {
       values.secrets.push_back(*value);
     } else if (auto from_env = Lookup(environment, name)) {

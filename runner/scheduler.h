@@ -38,7 +38,8 @@ class BuildObserver {
 struct BuildValues {
   std::vector<std::pair<std::string, std::string>> vars;
   std::vector<std::pair<std::string, std::string>> env;
-  // The values of the variables named by `secrets:` (the pipeline's env, else the runner's).
+  // The values of the variables named by `secrets:` and of the AWS credentials the runner
+  // reads (the pipeline's env, else the runner's).
   std::vector<std::string> secrets;
 };
 Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildContext& context,

@@ -317,6 +317,7 @@ steps:
 
 TEST_F(CliTest, SecretsAreMaskedEverywhereEvenSplitAcrossWrites) {
   env_["DB_PASSWORD"] = "correct-horse-battery";
+  env_["AWS_SECRET_ACCESS_KEY"] = "aws-horse-secret-key";  // masked without being listed
   env_["SSH_KEY"] = "-----BEGIN-----\nAAAAsecretline\n-----END-----";
   Pipeline(R"(version: 1
 project: p
@@ -327,6 +328,7 @@ steps:
       printf 'pw=%s' "${DB_PASSWORD:0:7}"; sleep 0.2; printf '%s\n' "${DB_PASSWORD:7}"
       echo "$SSH_KEY"
       echo "$SSH_KEY" | sed -n 2p
+      echo "aws=$AWS_SECRET_ACCESS_KEY"
       echo "out=$DB_PASSWORD" >> "$RUNNER_OUTPUT"
       exit 1
 )");
