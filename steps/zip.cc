@@ -531,10 +531,9 @@ std::uint16_t Flags(const HeaderInfo& info) {
   return IsAscii(info.name) ? 0 : 0x0800;  // bit 11: the name is UTF-8
 }
 
-std::string LocalHeader(const HeaderInfo& info, DosTime when) {
-  std::string out;
-  Put32(out, 0x04034b50);
-  Put16(out, info.zip64_sizes ? 45 : 20);
+// The fields the local and the central header share: flags, method, time, CRC and sizes (which
+// live in the zip64 extra field when they do not fit 32 bits).
+void PutEntryFields(const HeaderInfo& info, DosTime when, std::string& out) {
   Put16(out, Flags(info));
   Put16(out, info.method);
   Put16(out, when.time);
@@ -544,6 +543,13 @@ std::string LocalHeader(const HeaderInfo& info, DosTime when) {
                               : static_cast<std::uint32_t>(info.compressed));
   Put32(out, info.zip64_sizes ? static_cast<std::uint32_t>(kMax32)
                               : static_cast<std::uint32_t>(info.uncompressed));
+}
+
+std::string LocalHeader(const HeaderInfo& info, DosTime when) {
+  std::string out;
+  Put32(out, 0x04034b50);
+  Put16(out, info.zip64_sizes ? 45 : 20);
+  PutEntryFields(info, when, out);
   Put16(out, static_cast<std::uint16_t>(info.name.size()));
   Put16(out, info.zip64_sizes ? 20 : 0);
   out += info.name;
@@ -563,15 +569,7 @@ void CentralHeader(const HeaderInfo& info, DosTime when, std::string& out) {
   Put32(out, 0x02014b50);
   Put16(out, (3 << 8) | (zip64 ? 45 : 20));  // made by Unix, so the mode below counts
   Put16(out, zip64 ? 45 : 20);
-  Put16(out, Flags(info));
-  Put16(out, info.method);
-  Put16(out, when.time);
-  Put16(out, when.date);
-  Put32(out, info.crc);
-  Put32(out, info.zip64_sizes ? static_cast<std::uint32_t>(kMax32)
-                              : static_cast<std::uint32_t>(info.compressed));
-  Put32(out, info.zip64_sizes ? static_cast<std::uint32_t>(kMax32)
-                              : static_cast<std::uint32_t>(info.uncompressed));
+  PutEntryFields(info, when, out);
   Put16(out, static_cast<std::uint16_t>(info.name.size()));
   Put16(out, extra > 0 ? extra + 4 : 0);
   Put16(out, 0);  // comment
