@@ -5,8 +5,7 @@
 #
 #   bench/zip.sh            # BUILD=build RUNS=3 by default
 #
-# runner's zip runs through `$BUILD/runner run bench/out/zip.yml` when that binary knows the
-# zip step, else through `$BUILD/zip_bench` (the step's code without the scheduler). The runs
+# runner's zip runs as a user runs it, through `$BUILD/runner run bench/out/zip.yml`. The runs
 # are interleaved (a, b, c, a, b, c, ...) and the median of each tool is reported, so that
 # load from other processes on the machine hits every tool alike. Figures: wall time, CPU
 # (user+sys), peak RSS, archive size, and each as a ratio to runner's.
@@ -52,16 +51,9 @@ steps:
       exclude: ["**/.complete"]
       level: 6
 YAML
-if [ -x "$BUILD/runner" ] &&
-  "$BUILD/runner" validate "$OUT/zip.yml" >/dev/null 2>&1 &&
-  "$BUILD/runner" run "$OUT/zip.yml" --workspace "$ROOT" --state-dir "$OUT/state" >/dev/null 2>&1; then
-  runner_cmd=("$BUILD/runner" run "$OUT/zip.yml" --workspace "$ROOT" --state-dir "$OUT/state")
-  via="runner run bench/out/zip.yml"
-else
-  [ -x "$BUILD/zip_bench" ] || cmake --build "$BUILD" --target zip_bench >/dev/null
-  runner_cmd=("$BUILD/zip_bench" "$OUT" runner.zip 6 tree/)
-  via="zip_bench (runner __step not wired in $BUILD/runner)"
-fi
+[ -x "$BUILD/runner" ] || { echo "zip.sh: build first (scripts/build.sh)" >&2; exit 1; }
+runner_cmd=("$BUILD/runner" run "$OUT/zip.yml" --workspace "$ROOT" --state-dir "$OUT/state")
+via="runner run bench/out/zip.yml"
 echo "runner's zip via: $via"
 
 run_tool() {  # name -> appends "wall cpu rss size" to $OUT/NAME.times

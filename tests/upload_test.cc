@@ -21,7 +21,6 @@
 #include "runner/sha256.h"
 #include "tests/config_from_yaml.h"
 #include "tests/e2e_util.h"
-#include "tests/e2e_util.h"
 #include "tests/fake_step_io.h"
 #include "tests/s3_fakes.h"
 #include "tests/s3_server.h"
