@@ -92,7 +92,9 @@ struct Scheduler::Active {
   int process_id = -1;
   AtomicFileWriter log;
   std::unique_ptr<SecretMasker::Stream> stream;
-  std::string output_file;
+  // build_dir/.outputs/ID: the prefix of the files through which the step hands back its
+  // outputs (.out) and, for a built-in step, its request (.json), artifacts and error.
+  std::string scratch;
   SteadyTime attempt_started;
   std::optional<SteadyTime> deadline;        // the step's timeout for this attempt
   std::optional<SteadyTime> retry_at;        // waiting for the next attempt
@@ -149,6 +151,7 @@ Scheduler::Scheduler(const Pipeline& pipeline, const Plan& plan, const BuildCont
     step.id = planned.step->id;
     step.name = planned.step->name.empty() ? planned.step->id : planned.step->name;
     step.kind = std::string(planned.step->kind());
+    index_by_id_.emplace(step.id, record_.steps.size());
     record_.steps.push_back(std::move(step));
   }
   satisfied_.assign(record_.steps.size(), false);
@@ -230,22 +233,20 @@ void Scheduler::StartReadySteps() {
       StepRecord& step = record_.steps[i];
       if (step.status != StepStatus::kPending) continue;
       const PlannedStep& planned = plan_.steps[i];
-      std::string unmet;
+      std::optional<size_t> unmet;
       bool waiting = false;
       for (const std::string& need : planned.needs) {
-        size_t j = 0;
-        while (record_.steps[j].id != need) ++j;
+        size_t j = index_by_id_.at(need);
         if (!IsTerminal(record_.steps[j].status)) {
           waiting = true;
-        } else if (!satisfied_[j] && unmet.empty()) {
-          unmet = need;
+        } else if (!satisfied_[j] && !unmet) {
+          unmet = j;
         }
       }
-      if (!unmet.empty()) {
-        size_t j = 0;
-        while (record_.steps[j].id != unmet) ++j;
+      if (unmet) {
+        const StepRecord& need = record_.steps[*unmet];
         FinishStep(i, StepStatus::kSkipped,
-                   fmt::format("need '{}' {}", unmet, StatusName(record_.steps[j].status)));
+                   fmt::format("need '{}' {}", need.id, StatusName(need.status)));
         changed = true;
         continue;
       }
@@ -273,10 +274,9 @@ std::optional<std::string> Scheduler::LookupName(std::string_view name) {
   }
   if (scope != "steps") return std::nullopt;
   auto [id, field] = SplitFirst(rest);
-  size_t j = 0;
-  while (j < record_.steps.size() && record_.steps[j].id != id) ++j;
-  if (j == record_.steps.size()) return std::nullopt;
-  const StepRecord& need = record_.steps[j];
+  auto found = index_by_id_.find(id);
+  if (found == index_by_id_.end()) return std::nullopt;
+  const StepRecord& need = record_.steps[found->second];
   if (field == "status") return std::string(StatusName(need.status));
   auto [outputs, output] = SplitFirst(field);
   if (outputs != "outputs") return std::nullopt;
@@ -354,15 +354,14 @@ void Scheduler::Launch(size_t index) {
       return fail(fmt::format("dir '{}' is outside the workspace {}", *dir, cwd));
     }
     cwd = joined.string();
-    if (cwd.ends_with("/.")) cwd.resize(cwd.size() - 2);
   }
   // Emptied for every attempt: outputs come from the attempt that succeeded.
-  std::string scratch = options_.build_dir + "/.outputs/" + step.id;
-  active->output_file = scratch + ".out";
+  active->scratch = options_.build_dir + "/.outputs/" + step.id;
+  const std::string& scratch = active->scratch;
   std::error_code ec;
   std::filesystem::create_directories(options_.build_dir + "/.outputs", ec);
   Status created;
-  CreateEmptyFile(active->output_file, created);
+  CreateEmptyFile(scratch + ".out", created);
   env.insert_or_assign("RUNNER_PROJECT", context_.project);
   env.insert_or_assign("RUNNER_BRANCH", context_.branch);
   env.insert_or_assign("RUNNER_COMMIT", context_.commit);
@@ -370,7 +369,7 @@ void Scheduler::Launch(size_t index) {
   env.insert_or_assign("RUNNER_BUILD_ID", context_.id);
   env.insert_or_assign("RUNNER_WORKSPACE", context_.workspace);
   env.insert_or_assign("RUNNER_STEP", step.id);
-  env.insert_or_assign("RUNNER_OUTPUT", active->output_file);
+  env.insert_or_assign("RUNNER_OUTPUT", scratch + ".out");
   // Reproducible outputs (zip timestamps, compilers that honour it) take the commit's time.
   if (context_.commit_time && !env.contains("SOURCE_DATE_EPOCH")) {
     env.insert_or_assign("SOURCE_DATE_EPOCH", std::to_string(*context_.commit_time));
@@ -506,7 +505,7 @@ void Scheduler::FinishAttempt(size_t index, int exit_code) {
   StepStatus status = active->ending;
   std::string message;
   bool built_in = std::holds_alternative<KindAction>(step.action);
-  std::string scratch = options_.build_dir + "/.outputs/" + step.id;
+  const std::string& scratch = active->scratch;
   if (status == StepStatus::kCancelled) {
     message = fmt::format("cancelled by {}", stop_signal_ == SIGINT ? "SIGINT" : "SIGTERM");
   } else if (status == StepStatus::kTimedOut) {
@@ -518,7 +517,7 @@ void Scheduler::FinishAttempt(size_t index, int exit_code) {
     auto error = built_in ? ReadFile(scratch + ".error") : Result<std::string>("");
     message = error && !error->empty() ? *error : fmt::format("exit code {}", exit_code);
   } else {
-    auto text = ReadFile(active->output_file);
+    auto text = ReadFile(scratch + ".out");
     auto outputs = text ? ParseStepOutputs(*text) : Result<Outputs>(Fail(text.error()));
     auto artifacts =
         built_in ? ReadStepArtifacts(scratch + ".artifacts") : Result<std::vector<Artifact>>();
@@ -570,7 +569,7 @@ void Scheduler::FinishStep(size_t index, StepStatus status, std::string message)
       record.message += (record.message.empty() ? "" : "; ") + committed.error();
     }
   }
-  if (!active.output_file.empty()) ::unlink(active.output_file.c_str());
+  if (!active.scratch.empty()) ::unlink((active.scratch + ".out").c_str());
   record.finished = std::chrono::system_clock::now();
   active_.erase(it);
   observer_.StepFinished(record);

@@ -2,6 +2,7 @@
 // `when`, timeouts, retries, cancellation on signals, outputs between steps, per-step logs.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -88,6 +89,7 @@ class Scheduler {
   SchedulerOptions options_;
 
   BuildRecord record_;
+  std::map<std::string, size_t, std::less<>> index_by_id_;  // into plan_.steps and record_.steps
   std::vector<bool> satisfied_;  // per plan step: finished so that dependants may run
   std::vector<std::unique_ptr<Active>> active_;
   int stop_signal_ = 0;

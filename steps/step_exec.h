@@ -25,7 +25,8 @@ nlohmann::ordered_json StepRequest(const std::string& kind, const std::string& d
 // 1 failure (the message in RUNNER_STEP_ERROR and the log), 128+N when stopped by signal N.
 int RunStepChild(const Environment& env);
 
-// The runner side, after the child exited: its artifacts and its error message.
+// The runner side, after the child exited successfully: the artifacts it recorded (none when the
+// file is absent). Fails naming the file for a malformed record.
 Result<std::vector<Artifact>> ReadStepArtifacts(const std::string& path);
 
 }  // namespace runner
