@@ -431,21 +431,26 @@ TEST(S3ClientTest, CompleteAnsweringAnErrorInA200IsRetried) {
   EXPECT_EQ(completes.load(), 2);
 }
 
-TEST(S3ClientTest, CompletionWhoseAnswerWasLostIsFoundByHead) {
-  std::atomic<int> completes{0};
-  FakeHttpClient http([&](const HttpRequest& request, int index) -> Result<HttpResponse> {
+// A server whose answer to the first CompleteMultipartUpload is lost (the connection drops), so
+// the retry finds the upload gone; HEAD then shows an object last modified at `last_modified`.
+FakeHttpClient LostCompletionServer(std::string last_modified) {
+  auto completes = std::make_shared<std::atomic<int>>(0);
+  return FakeHttpClient([=](const HttpRequest& request, int index) -> Result<HttpResponse> {
     if (request.method == "POST" && !request.url.ends_with("?uploads")) {
-      if (completes++ == 0)
+      if ((*completes)++ == 0)
         return Fail("POST http://127.0.0.1:9000/bkt/k: Empty reply from server");
       return ErrorResponse(404, "NoSuchUpload", "The specified upload does not exist.");
     }
     if (request.method == "HEAD") {
-      return Ok("", {{"content-length", "10"},
-                     {"etag", "\"abc-3\""},
-                     {"last-modified", "Fri, 01 Jan 2100 00:00:00 GMT"}});
+      return Ok(
+          "", {{"content-length", "10"}, {"etag", "\"abc-3\""}, {"last-modified", last_modified}});
     }
     return MultipartServer(request, index);
   });
+}
+
+TEST(S3ClientTest, CompletionWhoseAnswerWasLostIsFoundByHead) {
+  FakeHttpClient http = LostCompletionServer("Fri, 01 Jan 2100 00:00:00 GMT");
   StaticCredentials credentials;
   auto options = TestOptions();
   options.part_size = 4;
@@ -456,20 +461,7 @@ TEST(S3ClientTest, CompletionWhoseAnswerWasLostIsFoundByHead) {
 }
 
 TEST(S3ClientTest, AnOlderObjectIsNotTakenForALostCompletion) {
-  std::atomic<int> completes{0};
-  FakeHttpClient http([&](const HttpRequest& request, int index) -> Result<HttpResponse> {
-    if (request.method == "POST" && !request.url.ends_with("?uploads")) {
-      if (completes++ == 0)
-        return Fail("POST http://127.0.0.1:9000/bkt/k: Empty reply from server");
-      return ErrorResponse(404, "NoSuchUpload", "The specified upload does not exist.");
-    }
-    if (request.method == "HEAD") {
-      return Ok("", {{"content-length", "10"},
-                     {"etag", "\"abc-3\""},
-                     {"last-modified", "Mon, 01 Jan 2001 00:00:00 GMT"}});
-    }
-    return MultipartServer(request, index);
-  });
+  FakeHttpClient http = LostCompletionServer("Mon, 01 Jan 2001 00:00:00 GMT");
   StaticCredentials credentials;
   auto options = TestOptions();
   options.part_size = 4;
