@@ -48,11 +48,14 @@ struct StepRecord {
 
 struct BuildRecord {
   BuildContext context;
+  std::string dir;     // STATE/builds/BUILD_ID, absolute
   std::string status;  // success, failed, timed_out, cancelled
   WallTime started;
   WallTime finished;
   std::vector<StepRecord> steps;  // in plan order
   int exit_code = 0;
+  // Why report.json or junit.xml could not be written; empty when both were.
+  std::string records_error;
 };
 
 double Seconds(WallTime from, WallTime to);

@@ -76,7 +76,7 @@ std::optional<std::int64_t> ExpectInteger(const ConfigNode& node, std::string_vi
                                           std::int64_t min, std::int64_t max, Diagnostics& diags) {
   if (!ExpectScalar(node, what, diags)) return std::nullopt;
   const std::string& text = node.scalar.text;
-  if (HasExpression(text)) return std::nullopt;
+  if (!IsKnown(node)) return std::nullopt;
   std::int64_t value = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (error != std::errc() || end != text.data() + text.size() || value < min || value > max) {
@@ -125,6 +125,105 @@ void CollectScalars(const ConfigNode& node, std::vector<const TemplateString*>& 
     case ConfigNode::Type::kMap:
       for (const auto& [key, value] : node.fields) CollectScalars(value, out);
       break;
+  }
+}
+
+bool IsKnown(const ConfigNode& node) { return node.expanded || !HasExpression(node.scalar.text); }
+
+Result<ConfigNode> ExpandConfig(const ConfigNode& node, const NameLookup& lookup) {
+  ConfigNode out;
+  out.type = node.type;
+  out.where = node.where;
+  out.null = node.null;
+  out.key_locations = node.key_locations;
+  out.expanded = true;
+  switch (node.type) {
+    case ConfigNode::Type::kScalar: {
+      auto value = node.expanded ? Result<std::string>(node.scalar.text)
+                                 : ExpandTemplate(node.scalar.text, lookup);
+      if (!value) return Fail(value.error());
+      out.scalar = TemplateString{std::move(*value), node.scalar.where};
+      break;
+    }
+    case ConfigNode::Type::kList:
+      for (size_t i = 0; i < node.items.size(); ++i) {
+        auto item = ExpandConfig(node.items[i], lookup);
+        if (!item) return Fail(fmt::format("[{}]: {}", i, item.error()));
+        out.items.push_back(std::move(*item));
+      }
+      break;
+    case ConfigNode::Type::kMap:
+      for (const auto& [key, value] : node.fields) {
+        auto item = ExpandConfig(value, lookup);
+        if (!item) return Fail(key + (item.error().starts_with("[") ? "" : ": ") + item.error());
+        out.fields.emplace_back(key, std::move(*item));
+      }
+      break;
+  }
+  return out;
+}
+
+namespace {
+
+nlohmann::ordered_json LocationToJson(SourceLocation where) {
+  return nlohmann::ordered_json::array({where.line, where.column});
+}
+
+SourceLocation LocationFromJson(const nlohmann::ordered_json& json) {
+  return {json.at(0).get<int>(), json.at(1).get<int>()};
+}
+
+ConfigNode NodeFromJson(const nlohmann::ordered_json& json) {
+  ConfigNode node;
+  node.expanded = json.at("expanded").get<bool>();
+  node.where = LocationFromJson(json.at("at"));
+  if (json.contains("s")) {
+    node.scalar = TemplateString{json.at("s").get<std::string>(), node.where};
+    node.null = json.value("null", false);
+  } else if (json.contains("l")) {
+    node.type = ConfigNode::Type::kList;
+    for (const auto& item : json.at("l")) node.items.push_back(NodeFromJson(item));
+  } else {
+    node.type = ConfigNode::Type::kMap;
+    for (const auto& field : json.at("m")) {
+      node.key_locations.push_back(LocationFromJson(field.at(1)));
+      node.fields.emplace_back(field.at(0).get<std::string>(), NodeFromJson(field.at(2)));
+    }
+  }
+  return node;
+}
+
+}  // namespace
+
+nlohmann::ordered_json ConfigToJson(const ConfigNode& node) {
+  nlohmann::ordered_json json = {{"at", LocationToJson(node.where)}, {"expanded", node.expanded}};
+  switch (node.type) {
+    case ConfigNode::Type::kScalar:
+      json["s"] = node.scalar.text;
+      if (node.null) json["null"] = true;
+      break;
+    case ConfigNode::Type::kList:
+      json["l"] = nlohmann::ordered_json::array();
+      for (const ConfigNode& item : node.items) json["l"].push_back(ConfigToJson(item));
+      break;
+    case ConfigNode::Type::kMap:
+      json["m"] = nlohmann::ordered_json::array();
+      for (size_t i = 0; i < node.fields.size(); ++i) {
+        SourceLocation key_where =
+            i < node.key_locations.size() ? node.key_locations[i] : node.where;
+        json["m"].push_back(
+            {node.fields[i].first, LocationToJson(key_where), ConfigToJson(node.fields[i].second)});
+      }
+      break;
+  }
+  return json;
+}
+
+Result<ConfigNode> ConfigFromJson(const nlohmann::ordered_json& json) {
+  try {
+    return NodeFromJson(json);
+  } catch (const nlohmann::json::exception& e) {
+    return Fail(std::string("malformed step configuration: ") + e.what());
   }
 }
 

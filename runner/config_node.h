@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "runner/diagnostics.h"
+#include "runner/expression.h"
 #include "runner/pipeline.h"
 
 namespace runner {
@@ -36,5 +38,19 @@ std::optional<std::vector<const ConfigNode*>> ExpectScalarOrList(const ConfigNod
 
 // Every scalar of the tree, for expression checks.
 void CollectScalars(const ConfigNode& node, std::vector<const TemplateString*>& out);
+
+// Whether a scalar's value is final: the tree was expanded, or its text holds no expression.
+// A kind checks the value of a known scalar; of an unknown one only its type (SPEC section 3:
+// `validate` runs before any value exists).
+bool IsKnown(const ConfigNode& node);
+
+// The tree with every scalar's expressions replaced through `lookup`, marked expanded, every
+// location kept. Fails with "KEY.KEY[N]: why" for the first scalar that cannot be expanded.
+Result<ConfigNode> ExpandConfig(const ConfigNode& node, const NameLookup& lookup);
+
+// The tree as JSON and back, locations included: how a step's configuration reaches
+// `runner __step`. ConfigFromJson fails on anything ConfigToJson does not write.
+nlohmann::ordered_json ConfigToJson(const ConfigNode& node);
+Result<ConfigNode> ConfigFromJson(const nlohmann::ordered_json& json);
 
 }  // namespace runner

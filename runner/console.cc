@@ -43,8 +43,12 @@ bool StdoutIsTerminal() {
   return ::isatty(STDOUT_FILENO) && !(term && std::string_view(term) == "dumb");
 }
 
-Console::Console(std::FILE* out, bool terminal, std::string build_dir)
-    : out_(out), terminal_(terminal), build_dir_(std::move(build_dir)) {}
+Console::Console(std::FILE* out, bool terminal, std::FILE* warnings)
+    : out_(out), terminal_(terminal), warnings_(warnings) {}
+
+void Console::PipelineWarnings(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), warnings_);
+}
 
 Duration Console::tick_interval() const {
   return terminal_ ? Duration(std::chrono::seconds(1)) : Duration(std::chrono::hours(1));
@@ -77,6 +81,7 @@ void Console::DrawStatus() {
 
 void Console::BuildStarted(const BuildRecord& build) {
   total_ = build.steps.size();
+  build_dir_ = build.dir;
   const BuildContext& context = build.context;
   Write(fmt::format("runner: build {} (branch {}, commit {}, {} steps)\n", context.id,
                     context.branch, context.short_commit.empty() ? "unknown" : context.short_commit,

@@ -13,9 +13,10 @@ namespace runner {
 
 class Console : public BuildObserver {
  public:
-  // `out` must outlive the console. `build_dir` is shown so a user can find the records.
-  Console(std::FILE* out, bool terminal, std::string build_dir);
+  // `out` must outlive the console; so must `warnings`, where the pipeline's warnings go.
+  Console(std::FILE* out, bool terminal, std::FILE* warnings = stderr);
 
+  void PipelineWarnings(std::string_view text) override;
   void BuildStarted(const BuildRecord& build) override;
   void StepStarted(const StepRecord& step) override;
   void StepOutput(const StepRecord& step, std::string_view text) override;
@@ -31,7 +32,8 @@ class Console : public BuildObserver {
 
   std::FILE* out_;
   bool terminal_;
-  std::string build_dir_;
+  std::FILE* warnings_;
+  std::string build_dir_;  // shown so a user can find the records
   size_t total_ = 0;
   size_t finished_ = 0;
   std::map<std::string, std::chrono::steady_clock::time_point> running_;  // by step id

@@ -1,19 +1,10 @@
 #include "runner/pipeline.h"
 
+#include "runner/step_kind.h"
+
 namespace runner {
 
-namespace {
-template <class... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
-}  // namespace
-
-std::string_view Step::kind() const {
-  return std::visit(Overloaded{[](const RunAction&) { return std::string_view("run"); },
-                               [](const KindAction& kind) { return std::string_view(kind.kind); }},
-                    action);
-}
+std::string_view Step::kind_name() const { return kind ? kind->name() : std::string_view(); }
 
 const Step* Pipeline::FindStep(std::string_view id) const {
   for (const Step& step : steps) {
@@ -22,10 +13,9 @@ const Step* Pipeline::FindStep(std::string_view id) const {
   return nullptr;
 }
 
-Duration DefaultKillGrace(const Step& step) {
+Duration KillGrace(const Step& step) {
   if (step.kill_grace) return *step.kill_grace;
-  if (const auto* kind = std::get_if<KindAction>(&step.action)) return kind->default_kill_grace;
-  return std::chrono::seconds(10);
+  return step.kind ? step.kind->default_kill_grace() : kDefaultKillGrace;
 }
 
 }  // namespace runner

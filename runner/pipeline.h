@@ -7,7 +7,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "runner/diagnostics.h"
@@ -44,35 +43,27 @@ struct RetryPolicy {
   Duration delay{0};
 };
 
-// `run:` a bash script.
-struct RunAction {
-  std::string script;
-};
-
-// A built-in step kind's configuration (`zip:`, `packer:`, ...) as written in the pipeline:
-// a tree of scalars, lists and maps that keeps every location. The loader hands it to the kind
-// to validate; the scheduler expands its expressions and passes it on as JSON.
+// A step kind's configuration (`run:`, `zip:`, `packer:`, ...) as written in the pipeline: a
+// tree of scalars, lists and maps that keeps every location. The loader hands it to the kind to
+// check; the scheduler expands its expressions (Expand in runner/config_node.h) for the run.
 struct ConfigNode {
   enum class Type { kScalar, kList, kMap };
   Type type = Type::kScalar;
   SourceLocation where;
-  TemplateString scalar;                                   // kScalar (as written)
-  std::vector<ConfigNode> items;                           // kList
+  TemplateString scalar;          // kScalar
+  bool null = false;              // kScalar: nothing was written (`key:`); its text is empty
+  std::vector<ConfigNode> items;  // kList
   std::vector<std::pair<std::string, ConfigNode>> fields;  // kMap, in file order
   std::vector<SourceLocation> key_locations;               // kMap, one per field
+  // The tree's expressions were expanded: every scalar is a final value, even one that holds
+  // `${{` (a step output may).
+  bool expanded = false;
 
   // The field `key` of a map, or nullptr.
   const ConfigNode* Find(std::string_view key) const;
 };
 
-// A built-in step (SPEC section 6), run by steps/step_kind.h's StepKind of that name.
-struct KindAction {
-  std::string kind;
-  ConfigNode config;
-  Duration default_kill_grace{10000};
-};
-
-using StepAction = std::variant<RunAction, KindAction>;
+class StepKind;  // runner/step_kind.h
 
 struct Step {
   std::string id;
@@ -85,10 +76,11 @@ struct Step {
   std::optional<Duration> timeout;
   RetryPolicy retry;
   std::optional<Duration> kill_grace;  // nullopt: the kind's default
-  StepAction action;
+  const StepKind* kind = nullptr;      // from the registry the loader was given
+  ConfigNode config;                   // the value of the kind's key
 
-  // "run", later "zip", "packer", ...
-  std::string_view kind() const;
+  // The kind's name: "run", "zip", ...
+  std::string_view kind_name() const;
 };
 
 struct Pipeline {
@@ -104,7 +96,7 @@ struct Pipeline {
   const Step* FindStep(std::string_view id) const;
 };
 
-// Default grace between a cancelled step's signal and SIGKILL.
-Duration DefaultKillGrace(const Step& step);
+// The grace between a cancelled step's signal and SIGKILL: its `kill_grace`, else its kind's.
+Duration KillGrace(const Step& step);
 
 }  // namespace runner

@@ -11,6 +11,7 @@
 
 #include "runner/duration.h"
 #include "runner/expression.h"
+#include "runner/step_kind.h"
 #include "runner/yaml_text.h"
 
 namespace runner {
@@ -22,10 +23,8 @@ constexpr int kMaxRetryLimit = 100;
 
 const std::vector<std::string> kTopKeys = {"version", "project", "env",  "secrets",
                                            "vars",    "timeout", "steps"};
-const std::vector<std::string> kStepKeys = {"id",  "name",    "needs", "when",       "env",
-                                            "dir", "timeout", "retry", "kill_grace", "run"};
-// Kinds the contract names but this version does not implement: naming them is not a typo.
-const std::vector<std::string> kFutureKinds = {"zip", "packer", "params", "upload", "deploy"};
+const std::vector<std::string> kStepKeys = {"id",  "name",    "needs", "when",      "env",
+                                            "dir", "timeout", "retry", "kill_grace"};
 const std::vector<std::string> kWhenKeys = {"branch", "event", "changed"};
 const std::vector<std::string> kRetryKeys = {"limit", "delay"};
 const std::vector<std::string> kEvents = {"push", "manual", "pull_request", "tag"};
@@ -147,8 +146,10 @@ class Loader {
   std::optional<RetryPolicy> ParseRetry(const Entry& entry, const StepDraft& draft);
   std::optional<int> ParseRetryLimit(const Entry& entry);
   void CheckDir(const Entry& entry, std::string_view dir);
-  // A built-in kind's configuration as written, its expressions checked like a step's env.
-  ConfigNode ToConfig(const YAML::Node& node, SourceLocation where, StepDraft& draft);
+  // A kind's configuration as written, its expressions checked like a step's env, or each
+  // reported with `forbidden` when the kind allows none.
+  ConfigNode ToConfig(const YAML::Node& node, SourceLocation where, StepDraft& draft,
+                      const std::optional<std::string>& forbidden);
 
   // Expressions.
   void CheckTemplate(const YAML::Node& node, std::string_view text, Context context,
@@ -564,40 +565,30 @@ void Loader::ParseStepBody(StepDraft& draft) {
       step.kill_grace = ParseDurationValue(entry);
     } else if (key == "retry") {
       if (auto retry = ParseRetry(entry, draft)) step.retry = *retry;
-    } else if (key == "run") {
+    } else if (const StepKind* kind = options_.kinds ? options_.kinds->Find(key) : nullptr) {
       kinds.push_back(&entry);
-      std::optional<std::string> script = String(entry);
-      if (!script) continue;
-      if (script->find_first_not_of(" \t\r\n") == std::string::npos) {
-        Error(ValueWhere(entry), "'run' is empty: give the script to run");
-      }
-      if (size_t at = script->find("${{"); at != std::string::npos) {
-        Error(ExpressionWhere(entry.value, *script, at),
-              "expressions are not allowed in 'run' (a pushed branch name or commit message must "
-              "never become shell code): pass the value through the step's `env:` and use $NAME "
-              "instead");
-      }
-      step.action = RunAction{*script};
-    } else if (Contains(kFutureKinds, key)) {
+      step.kind = kind;
+      step.config = ToConfig(entry.value, ValueWhere(entry), draft, kind->ExpressionsForbidden());
+      kind->Check(step.config, diags_);
+    } else if (options_.kinds && options_.kinds->IsReserved(key)) {
       kinds.push_back(&entry);
-      std::optional<KindInfo> kind;
-      if (options_.find_kind) kind = options_.find_kind(key);
-      if (!kind) {
-        Error(Where(entry.key_node),
-              fmt::format("step kind '{}' is not supported by this version of runner", key));
-        continue;
-      }
-      ConfigNode config = ToConfig(entry.value, ValueWhere(entry), draft);
-      kind->validate(config, diags_);
-      step.action = KindAction{key, std::move(config), kind->default_kill_grace};
+      Error(Where(entry.key_node),
+            fmt::format("step kind '{}' is not supported by this version of runner", key));
     } else {
       std::vector<std::string> candidates = kStepKeys;
-      candidates.insert(candidates.end(), kFutureKinds.begin(), kFutureKinds.end());
+      if (options_.kinds) {
+        std::vector<std::string> names = options_.kinds->Names();
+        candidates.insert(candidates.end(), names.begin(), names.end());
+      }
       UnknownKey(entry, "in " + draft.Label(), candidates);
     }
   }
   if (kinds.empty()) {
-    Error(step.where, fmt::format("{} has no kind: add `run:`", draft.Label()));
+    std::vector<std::string> names =
+        options_.kinds ? options_.kinds->Names() : std::vector<std::string>();
+    Error(step.where, names.empty()
+                          ? fmt::format("{} has no kind", draft.Label())
+                          : fmt::format("{} has no kind: add `{}:`", draft.Label(), names.front()));
   } else if (kinds.size() > 1) {
     Error(Where(kinds[1]->key_node),
           fmt::format("{} has more than one kind ('{}' and '{}'): give each its own step",
@@ -606,23 +597,32 @@ void Loader::ParseStepBody(StepDraft& draft) {
   if (step.name.empty()) step.name = step.id;
 }
 
-ConfigNode Loader::ToConfig(const YAML::Node& node, SourceLocation where, StepDraft& draft) {
+ConfigNode Loader::ToConfig(const YAML::Node& node, SourceLocation where, StepDraft& draft,
+                            const std::optional<std::string>& forbidden) {
   ConfigNode out;
   out.where = where;
   if (node.IsMap()) {
     out.type = ConfigNode::Type::kMap;
     for (const Entry& entry : Entries(node)) {
       out.key_locations.push_back(Where(entry.key_node));
-      out.fields.emplace_back(entry.key, ToConfig(entry.value, ValueWhere(entry), draft));
+      out.fields.emplace_back(entry.key,
+                              ToConfig(entry.value, ValueWhere(entry), draft, forbidden));
     }
   } else if (node.IsSequence()) {
     out.type = ConfigNode::Type::kList;
-    for (const YAML::Node& item : node) out.items.push_back(ToConfig(item, Where(item), draft));
+    for (const YAML::Node& item : node) {
+      out.items.push_back(ToConfig(item, Where(item), draft, forbidden));
+    }
   } else {
     // `key:` with nothing after it is an empty string: the kind reports it if it must not be.
     std::string text = node.IsNull() ? "" : node.Scalar();
-    if (!text.empty()) CheckTemplate(node, text, Context::kStep, &draft);
+    if (!forbidden) {
+      if (!text.empty()) CheckTemplate(node, text, Context::kStep, &draft);
+    } else if (size_t at = text.find("${{"); at != std::string::npos) {
+      Error(ExpressionWhere(node, text, at), *forbidden);
+    }
     out.scalar = TemplateString{std::move(text), where};
+    out.null = node.IsNull();
   }
   return out;
 }

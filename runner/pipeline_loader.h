@@ -1,7 +1,6 @@
 // Loads a pipeline file into the typed model and validates it (SPEC sections 3 and 4).
 #pragma once
 
-#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -13,12 +12,7 @@
 
 namespace runner {
 
-// What the loader needs to know of a built-in step kind (steps/step_kind.h).
-struct KindInfo {
-  Duration default_kill_grace;
-  // Checks the kind's configuration as written; every problem goes to `diags`.
-  void (*validate)(const ConfigNode& config, Diagnostics& diags);
-};
+class KindRegistry;  // runner/step_kind.h
 
 struct LoadOptions {
   // --var KEY=VALUE, in command-line order; a later one wins. A key the file does not declare
@@ -27,9 +21,8 @@ struct LoadOptions {
   // For validating `env.NAME` expressions: a name is known when the pipeline's `env` or this
   // environment has it.
   Environment environment;
-  // The built-in kinds (zip, params, packer, ...): nullopt for a name that is not one. Unset:
-  // no built-in kinds.
-  std::function<std::optional<KindInfo>(std::string_view name)> find_kind;
+  // The step kinds (`run`, `zip`, ...). Null: none, so every step is an error.
+  const KindRegistry* kinds = nullptr;
 };
 
 // Parses `source` (the text of the file named `path`) and validates it. Every problem found is

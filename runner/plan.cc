@@ -115,7 +115,7 @@ std::string FormatPlan(const Plan& plan, const BuildContext& context) {
   size_t index = 0;
   for (const PlannedStep& planned : plan.steps) {
     ++index;
-    out += fmt::format("{:>3}. {} ({})", index, planned.step->id, planned.step->kind());
+    out += fmt::format("{:>3}. {} ({})", index, planned.step->id, planned.step->kind_name());
     if (!planned.needs.empty()) out += "  needs: " + Join(planned.needs, ", ");
     if (planned.skip_reason) out += "  [skipped: " + *planned.skip_reason + "]";
     if (planned.note) out += "  [" + *planned.note + "]";

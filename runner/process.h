@@ -59,6 +59,10 @@ class ProcessRunner {
 
   // Processes started and not yet reported kDone.
   virtual int running() const = 0;
+
+  // The first SIGINT or SIGTERM received, 0 while none was: for code that polls for
+  // cancellation between calls to Wait.
+  virtual int received_signal() const = 0;
 };
 
 // The real implementation. Installs handlers for SIGINT, SIGTERM and SIGCHLD that only write to

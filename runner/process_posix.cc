@@ -33,6 +33,8 @@ using Clock = std::chrono::steady_clock;
 // The handler's only state: where to write. A plain int read by the handler, written only
 // while the handlers are not installed.
 volatile sig_atomic_t g_signal_pipe = -1;
+// The first SIGINT or SIGTERM, for received_signal().
+volatile sig_atomic_t g_received_signal = 0;
 bool g_instance_exists = false;
 
 constexpr int kHandledSignals[] = {SIGINT, SIGTERM, SIGCHLD};
@@ -46,6 +48,7 @@ constexpr auto kGroupRecheck = std::chrono::milliseconds(100);
 
 void OnSignal(int sig) {
   int saved_errno = errno;
+  if (sig != SIGCHLD && g_received_signal == 0) g_received_signal = sig;
   unsigned char byte = static_cast<unsigned char>(sig);
   // Non-blocking: if the pipe is full, Wait has plenty to read already.
   ssize_t ignored = write(g_signal_pipe, &byte, 1);
@@ -82,6 +85,7 @@ class PosixProcessRunner : public ProcessRunner {
   void Kill(int id) override;
   std::vector<ProcessEvent> Wait(Clock::time_point deadline) override;
   int running() const override { return static_cast<int>(processes_.size()); }
+  int received_signal() const override { return g_received_signal; }
 
  private:
   void ReadSignalPipe(std::vector<ProcessEvent>* events, bool* child_exited);
@@ -112,6 +116,7 @@ PosixProcessRunner::PosixProcessRunner() {
     std::abort();
   }
   g_signal_pipe = signal_pipe_[1];
+  g_received_signal = 0;
 
   struct sigaction action {};
   action.sa_handler = OnSignal;

@@ -11,10 +11,10 @@
 #include <filesystem>
 
 #include "runner/atomic_file.h"
+#include "runner/config_node.h"
 #include "runner/duration.h"
 #include "runner/expression.h"
-#include "steps/shell.h"
-#include "steps/step_exec.h"
+#include "runner/step_protocol.h"
 
 namespace runner {
 
@@ -43,37 +43,6 @@ std::optional<std::string> FindValue(const std::vector<std::pair<std::string, st
   return std::nullopt;
 }
 
-// A built-in step's configuration with its expressions expanded: maps become objects, lists
-// arrays, scalars strings.
-Result<nlohmann::ordered_json> ExpandConfig(const ConfigNode& node, const NameLookup& lookup) {
-  switch (node.type) {
-    case ConfigNode::Type::kScalar: {
-      auto value = ExpandTemplate(node.scalar.text, lookup);
-      if (!value) return Fail(value.error());
-      return nlohmann::ordered_json(std::move(*value));
-    }
-    case ConfigNode::Type::kList: {
-      nlohmann::ordered_json list = nlohmann::ordered_json::array();
-      for (const ConfigNode& item : node.items) {
-        auto value = ExpandConfig(item, lookup);
-        if (!value) return value;
-        list.push_back(std::move(*value));
-      }
-      return list;
-    }
-    case ConfigNode::Type::kMap: {
-      nlohmann::ordered_json map = nlohmann::ordered_json::object();
-      for (const auto& [key, item] : node.fields) {
-        auto value = ExpandConfig(item, lookup);
-        if (!value) return Fail(key + ": " + value.error());
-        map[key] = std::move(*value);
-      }
-      return map;
-    }
-  }
-  return Fail("unknown configuration node");
-}
-
 void CreateEmptyFile(const std::string& path, Status& status) {
   if (!status) return;
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -99,10 +68,13 @@ struct Scheduler::Active {
   std::optional<SteadyTime> deadline;        // the step's timeout for this attempt
   std::optional<SteadyTime> retry_at;        // waiting for the next attempt
   StepStatus ending = StepStatus::kPending;  // kTimedOut or kCancelled once decided
+  // Started as `runner __step`, which reports artifacts and errors through scratch files.
+  bool through_step_protocol = false;
 };
 
 Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildContext& context,
-                                      const Environment& environment) {
+                                      const Environment& environment,
+                                      const std::vector<std::string>& credentials) {
   BuildValues values;
   NameLookup lookup = [&](std::string_view name) -> std::optional<std::string> {
     auto [scope, rest] = SplitFirst(name);
@@ -120,9 +92,8 @@ Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildConte
     if (!value) return Fail("env." + entry.name + ": " + value.error());
     values.env.emplace_back(entry.name, *value);
   }
-  // The credentials the runner itself reads are secret whether or not the pipeline says so.
-  std::vector<std::string> names = {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                                    "AWS_CONTAINER_AUTHORIZATION_TOKEN"};
+  // The credentials the kinds read are secret whether or not the pipeline says so.
+  std::vector<std::string> names = credentials;
   names.insert(names.end(), pipeline.secrets.begin(), pipeline.secrets.end());
   for (const std::string& name : names) {
     if (auto value = FindValue(values.env, name)) {
@@ -146,11 +117,12 @@ Scheduler::Scheduler(const Pipeline& pipeline, const Plan& plan, const BuildCont
       observer_(observer),
       options_(std::move(options)) {
   record_.context = context;
+  record_.dir = options_.build_dir;
   for (const PlannedStep& planned : plan_.steps) {
     StepRecord step;
     step.id = planned.step->id;
     step.name = planned.step->name.empty() ? planned.step->id : planned.step->name;
-    step.kind = std::string(planned.step->kind());
+    step.kind = std::string(planned.step->kind_name());
     index_by_id_.emplace(step.id, record_.steps.size());
     record_.steps.push_back(std::move(step));
   }
@@ -375,29 +347,39 @@ void Scheduler::Launch(size_t index) {
     env.insert_or_assign("SOURCE_DATE_EPOCH", std::to_string(*context_.commit_time));
   }
 
+  lookup_error_.clear();
+  auto config = ExpandConfig(step.config, lookup);
+  if (!config) {
+    return fail(std::string(step.kind_name()) + "." +
+                (lookup_error_.empty() ? config.error() : lookup_error_));
+  }
   ProcessSpec spec;
-  if (const auto* run = std::get_if<RunAction>(&step.action)) {
-    spec.argv = ShellCommand(run->script);
+  std::optional<std::vector<std::string>> command = step.kind->Command(*config);
+  active->through_step_protocol = !command;
+  if (command) {
+    spec.argv = std::move(*command);
   } else {
-    const auto& kind = std::get<KindAction>(step.action);
-    lookup_error_.clear();
-    auto config = ExpandConfig(kind.config, lookup);
-    if (!config) {
-      return fail(kind.kind + "." + (lookup_error_.empty() ? config.error() : lookup_error_));
-    }
-    std::string request = StepRequest(kind.kind, cwd, context_, *config).dump();
+    StepRequest request{std::string(step.kind_name()),
+                        cwd,
+                        pipeline_.path,
+                        KillGrace(step),
+                        context_,
+                        std::move(*config)};
     env.insert_or_assign(kStepConfigVar, scratch + ".json");
     env.insert_or_assign(kStepArtifactsVar, scratch + ".artifacts");
     env.insert_or_assign(kStepErrorVar, scratch + ".error");
     CreateEmptyFile(scratch + ".artifacts", created);
     CreateEmptyFile(scratch + ".error", created);
-    if (created) created = WriteFileAtomic(scratch + ".json", request, /*sync=*/false);
+    if (created) {
+      created = WriteFileAtomic(scratch + ".json", StepRequestToJson(request).dump(),
+                                /*sync=*/false);
+    }
     spec.argv = {options_.self_exe, "__step"};
   }
   if (!created) return fail(created.error());
   spec.env = ToEnvp(env);
   spec.cwd = cwd;
-  spec.kill_grace = DefaultKillGrace(step);
+  spec.kill_grace = KillGrace(step);
   auto started = processes_.Start(spec);
   if (!started) return fail(started.error());
   active->process_id = *started;
@@ -504,7 +486,7 @@ void Scheduler::FinishAttempt(size_t index, int exit_code) {
 
   StepStatus status = active->ending;
   std::string message;
-  bool built_in = std::holds_alternative<KindAction>(step.action);
+  bool built_in = active->through_step_protocol;
   const std::string& scratch = active->scratch;
   if (status == StepStatus::kCancelled) {
     message = fmt::format("cancelled by {}", stop_signal_ == SIGINT ? "SIGINT" : "SIGTERM");

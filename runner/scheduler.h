@@ -23,6 +23,8 @@ namespace runner {
 class BuildObserver {
  public:
   virtual ~BuildObserver() = default;
+  // The pipeline's warnings (formatted diagnostics), before the build starts.
+  virtual void PipelineWarnings(std::string_view text) { (void)text; }
   virtual void BuildStarted(const BuildRecord& build) = 0;
   virtual void StepStarted(const StepRecord& step) = 0;
   // Output of a running step, already masked.
@@ -39,12 +41,14 @@ class BuildObserver {
 struct BuildValues {
   std::vector<std::pair<std::string, std::string>> vars;
   std::vector<std::pair<std::string, std::string>> env;
-  // The values of the variables named by `secrets:` and of the AWS credentials the runner
-  // reads (the pipeline's env, else the runner's).
+  // The values of the variables named by `secrets:` and of the credentials the kinds read
+  // (the pipeline's env, else the runner's).
   std::vector<std::string> secrets;
 };
+// `credentials`: the variables the kinds read as credentials (KindRegistry::SecretEnv).
 Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildContext& context,
-                                      const Environment& environment);
+                                      const Environment& environment,
+                                      const std::vector<std::string>& credentials);
 
 struct SchedulerOptions {
   int jobs = 1;

@@ -570,7 +570,7 @@ Status Execute(const nlohmann::ordered_json& json, StepIo& io) {
 
 }  // namespace
 
-const StepKind kPackerStep = {
+const LegacyStepKind kPackerStep = {
     .name = "packer",
     .default_kill_grace = std::chrono::minutes(10),
     .validate = Validate,

@@ -31,7 +31,7 @@
 
 namespace runner {
 
-extern const StepKind kPackerStep;
+extern const LegacyStepKind kPackerStep;
 
 // The expanded configuration of a packer step.
 struct PackerConfig {

@@ -466,7 +466,7 @@ void Validate(const ConfigNode& config, Diagnostics& diags) {
 
 }  // namespace
 
-const StepKind kParamsStep = {
+const LegacyStepKind kParamsStep = {
     .name = "params",
     .default_kill_grace = std::chrono::seconds(10),
     .validate = &Validate,

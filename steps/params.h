@@ -32,7 +32,7 @@
 
 namespace runner {
 
-extern const StepKind kParamsStep;
+extern const LegacyStepKind kParamsStep;
 
 enum class ParamsFormat { kCloudFormation, kCodePipeline, kPlain };
 

@@ -536,12 +536,15 @@ void ValidateUpload(const ConfigNode& config, Diagnostics& diags) {
 
 }  // namespace
 
-const StepKind kUploadStep = {
+const LegacyStepKind kUploadStep = {
     .name = "upload",
     // Time to abort multipart uploads after a cancel.
     .default_kill_grace = std::chrono::seconds(30),
     .validate = &ValidateUpload,
     .execute = &ExecuteUpload,
+    // The credentials it signs with.
+    .secret_env = {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                   "AWS_CONTAINER_AUTHORIZATION_TOKEN"},
 };
 
 Result<std::uint64_t> ParseByteSize(std::string_view text) {

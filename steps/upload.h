@@ -41,7 +41,7 @@
 
 namespace runner {
 
-extern const StepKind kUploadStep;
+extern const LegacyStepKind kUploadStep;
 
 // "16MiB", "5 MB", "1048576" as bytes (see above for the units).
 Result<std::uint64_t> ParseByteSize(std::string_view text);

@@ -1173,7 +1173,7 @@ Status RunZip(const ZipOptions& options, StepIo& io) {
   return {};
 }
 
-const StepKind kZipStep = {
+const LegacyStepKind kZipStep = {
     .name = "zip",
     .default_kill_grace = std::chrono::seconds(10),
     .validate = ValidateZip,

@@ -37,7 +37,7 @@
 
 namespace runner {
 
-extern const StepKind kZipStep;
+extern const LegacyStepKind kZipStep;
 
 struct ZipFileSpec {
   std::string src;

@@ -97,6 +97,7 @@ class FakeProcessRunner : public ProcessRunner {
       ProcessEvent event;
       event.type = ProcessEvent::Type::kSignal;
       event.signal = pending_signals.front();
+      if (received_signal_ == 0) received_signal_ = event.signal;
       events.push_back(event);
       pending_signals.pop_front();
     } else {
@@ -131,6 +132,7 @@ class FakeProcessRunner : public ProcessRunner {
   }
 
   int running() const override { return static_cast<int>(running_.size()); }
+  int received_signal() const override { return received_signal_; }
 
   static std::string Env(const ProcessSpec& spec, const std::string& name) {
     for (const std::string& entry : spec.env) {
@@ -148,6 +150,7 @@ class FakeProcessRunner : public ProcessRunner {
   std::map<int, Running> running_;
   std::map<std::string, int> attempts_;
   int next_id_ = 1;
+  int received_signal_ = 0;
 };
 
 }  // namespace runner

@@ -1,9 +1,11 @@
 // A StepIo that records what a built-in step does, for testing kinds without the runner.
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 
-#include "steps/step_kind.h"
+#include "runner/step_kind.h"
 
 namespace runner {
 
@@ -32,17 +34,30 @@ class FakeStepIo : public StepIo {
   const std::string& workspace() const override { return workspace_; }
   const BuildContext& build() const override { return build_; }
   const Environment& env() const override { return env_; }
+  const std::string& pipeline() const override { return pipeline_; }
+  Duration kill_grace() const override { return grace; }
+  // REQUIRES: `process_runner` was set by the test.
+  ProcessRunner& processes() override {
+    if (!process_runner) {
+      std::fputs("FakeStepIo: the test set no process_runner\n", stderr);
+      std::abort();
+    }
+    return *process_runner;
+  }
 
   std::string log;
   std::map<std::string, std::string> outputs;
   std::vector<Artifact> artifacts;
   bool cancel = false;
+  Duration grace = std::chrono::seconds(10);
+  ProcessRunner* process_runner = nullptr;
   BuildContext build_;
   Environment env_;
 
  private:
   std::string dir_;
   std::string workspace_;
+  std::string pipeline_ = "pipeline.yml";
 };
 
 }  // namespace runner

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "tests/test_kinds.h"
+
 namespace runner {
 namespace {
 
@@ -16,7 +18,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 // The formatted diagnostics of a file that must not load.
-std::string Errors(const std::string& source, const LoadOptions& options = {}) {
+std::string Errors(const std::string& source,
+                   const LoadOptions& options = testing::ShellOnlyLoadOptions()) {
   Diagnostics diags("pipeline.yml", source);
   std::optional<Pipeline> pipeline = ParsePipeline("pipeline.yml", source, options, diags);
   EXPECT_FALSE(pipeline.has_value());
@@ -25,7 +28,8 @@ std::string Errors(const std::string& source, const LoadOptions& options = {}) {
 }
 
 // The pipeline of a file that must load without a diagnostic.
-Pipeline Load(const std::string& source, const LoadOptions& options = {}) {
+Pipeline Load(const std::string& source,
+              const LoadOptions& options = testing::ShellOnlyLoadOptions()) {
   Diagnostics diags("pipeline.yml", source);
   std::optional<Pipeline> pipeline = ParsePipeline("pipeline.yml", source, options, diags);
   EXPECT_EQ(diags.Format(), "");
@@ -94,8 +98,8 @@ steps:
   EXPECT_EQ(compile.where.line, 8);
   EXPECT_EQ(compile.where.column, 5);
   EXPECT_TRUE(compile.needs.empty());
-  EXPECT_EQ(compile.kind(), "run");
-  EXPECT_EQ(std::get<RunAction>(compile.action).script, "go build ./...");
+  EXPECT_EQ(compile.kind_name(), "run");
+  EXPECT_EQ(compile.config.scalar.text, "go build ./...");
   EXPECT_EQ(compile.retry.limit, 0);
   EXPECT_FALSE(compile.timeout);
   EXPECT_FALSE(compile.when);
@@ -115,7 +119,7 @@ steps:
   EXPECT_EQ(test.retry.limit, 2);
   EXPECT_EQ(test.retry.delay, Duration(seconds(10)));
   EXPECT_EQ(test.kill_grace, Duration(seconds(30)));
-  EXPECT_EQ(std::get<RunAction>(test.action).script, "go test ./...\necho \"$STORE\"\n");
+  EXPECT_EQ(test.config.scalar.text, "go test ./...\necho \"$STORE\"\n");
 
   const Step& publish = p.steps[2];
   EXPECT_EQ(publish.needs, (std::vector<std::string>{"test"}));  // absent: the previous step
@@ -141,14 +145,14 @@ env: &common {A: "1"}
 steps: [{id: a, run: "echo [x] {y} 'z'", env: *common}, {id: b, run: 'it''s # not a comment'}]
 )");
   ASSERT_EQ(p.steps.size(), 2u);
-  EXPECT_EQ(std::get<RunAction>(p.steps[1].action).script, "it's # not a comment");
+  EXPECT_EQ(p.steps[1].config.scalar.text, "it's # not a comment");
   EXPECT_EQ(p.steps[0].env[0].name, "A");
 }
 
 // ---- var overrides
 
 TEST(PipelineLoaderTest, VarOverridesReplaceAndAddInOrder) {
-  LoadOptions options;
+  LoadOptions options = testing::ShellOnlyLoadOptions();
   options.var_overrides = {{"store", "s3://b"}, {"extra", "1"}, {"extra", "2"}};
   Pipeline p = Load(WithSteps("  - id: a\n    env: {X: \"${{ vars.extra }}\"}\n    run: x\n")
                         .insert(0, "vars: {store: file://s, keep: k}\n"),
@@ -163,7 +167,7 @@ TEST(PipelineLoaderTest, VarOverridesReplaceAndAddInOrder) {
 }
 
 TEST(PipelineLoaderTest, BadVarOverrideNameIsAnError) {
-  LoadOptions options;
+  LoadOptions options = testing::ShellOnlyLoadOptions();
   options.var_overrides = {{"bad name", "1"}};
   EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n"), options),
             "pipeline.yml: error: invalid --var name 'bad name': use letters, digits, '_' and "
@@ -171,7 +175,7 @@ TEST(PipelineLoaderTest, BadVarOverrideNameIsAnError) {
 }
 
 TEST(PipelineLoaderTest, VarOverrideValueExpressionsAreChecked) {
-  LoadOptions options;
+  LoadOptions options = testing::ShellOnlyLoadOptions();
   options.var_overrides = {{"store", "${{ build.brnch }}"}};
   EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n"), options),
             "pipeline.yml: error: --var store: unknown name 'build.brnch' (did you mean "
@@ -212,7 +216,7 @@ TEST(PipelineLoaderTest, TabIndentation) {
 TEST(PipelineLoaderTest, TabsInsideBlockScalarsAndQuotesAreFine) {
   Pipeline p =
       Load(WithSteps("  - id: a\n    run: |\n      if true; then\n      \techo hi\n      fi\n"));
-  EXPECT_EQ(std::get<RunAction>(p.steps[0].action).script, "if true; then\n\techo hi\nfi\n");
+  EXPECT_EQ(p.steps[0].config.scalar.text, "if true; then\n\techo hi\nfi\n");
 }
 
 TEST(PipelineLoaderTest, BadIndentation) {
@@ -239,7 +243,7 @@ TEST(PipelineLoaderTest, UnclosedQuote) {
 
 TEST(PipelineLoaderTest, QuotesInsidePlainScalarsAreText) {
   Pipeline p = Load(WithSteps("  - id: a\n    run: echo it's \"fine\n"));
-  EXPECT_EQ(std::get<RunAction>(p.steps[0].action).script, "echo it's \"fine");
+  EXPECT_EQ(p.steps[0].config.scalar.text, "echo it's \"fine");
 }
 
 TEST(PipelineLoaderTest, UnclosedBrackets) {
@@ -339,7 +343,7 @@ TEST(PipelineLoaderTest, InvalidUtf8) {
               HasSubstr("pipeline.yml:2:13: error: invalid UTF-8 (byte 0xe9): a pipeline file "
                         "must be UTF-8 text"));
   Pipeline p = Load(WithSteps("  - id: a\n    run: echo caf\xc3\xa9 \xe2\x9c\x93\n"));
-  EXPECT_EQ(std::get<RunAction>(p.steps[0].action).script, "echo caf\xc3\xa9 \xe2\x9c\x93");
+  EXPECT_EQ(p.steps[0].config.scalar.text, "echo caf\xc3\xa9 \xe2\x9c\x93");
 }
 
 TEST(PipelineLoaderTest, SecondDocument) {
@@ -726,7 +730,7 @@ TEST(PipelineLoaderTest, Vars_NamesMustBeDeclared) {
             "declare it under `vars:` or pass --var stor=VALUE\n"
             "    dir: ${{ vars.stor }}\n"
             "         ^\n");
-  LoadOptions options;
+  LoadOptions options = testing::ShellOnlyLoadOptions();
   options.var_overrides = {{"stor", "y"}};
   Load("version: 1\nvars: {store: x}\nsteps:\n  - id: a\n    run: x\n    dir: ${{ vars.stor }}\n",
        options);
@@ -735,7 +739,7 @@ TEST(PipelineLoaderTest, Vars_NamesMustBeDeclared) {
 }
 
 TEST(PipelineLoaderTest, EnvNamesMustBeKnown) {
-  LoadOptions options;
+  LoadOptions options = testing::ShellOnlyLoadOptions();
   options.environment = {{"HOME", "/root"}};
   Load(
       "version: 1\nenv: {A: x}\nsteps:\n  - id: a\n    run: x\n"
@@ -751,7 +755,7 @@ TEST(PipelineLoaderTest, EnvNamesMustBeKnown) {
 }
 
 TEST(PipelineLoaderTest, PipelineEnvUsesOnlyTheRunnersEnvironment) {
-  LoadOptions options;
+  LoadOptions options = testing::ShellOnlyLoadOptions();
   options.environment = {{"HOME", "/root"}};
   Load("version: 1\nenv: {A: \"${{ env.HOME }}/x\"}\nsteps:\n  - id: a\n    run: x\n", options);
   EXPECT_THAT(Errors("version: 1\nenv: {A: x, B: \"${{ env.A }}\"}\nsteps:\n  - id: a\n    run: "
@@ -863,7 +867,8 @@ TEST(PipelineLoaderTest, NeverThrowsOnOddInput) {
         "version: 1\nsteps:\n  - id: a\n    run: x\n    ? [k]\n    : v\n", "'", "\"\\", "[", "}",
         "a: |\n", "a: >-\n  x\n", ":", "- - - -", "version: 1\r\nsteps: []\r\n"}) {
     Diagnostics diags("pipeline.yml", source);
-    EXPECT_NO_THROW(ParsePipeline("pipeline.yml", source, {}, diags)) << source;
+    EXPECT_NO_THROW(ParsePipeline("pipeline.yml", source, testing::ShellOnlyLoadOptions(), diags))
+        << source;
     EXPECT_TRUE(diags.HasErrors()) << source;
   }
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "runner/pipeline_loader.h"
+#include "tests/test_kinds.h"
 
 namespace runner {
 namespace {
@@ -14,7 +15,7 @@ class PlanTest : public ::testing::Test {
  protected:
   void Load(const std::string& yaml) {
     Diagnostics diags("pipeline.yml", yaml);
-    auto pipeline = ParsePipeline("pipeline.yml", yaml, {}, diags);
+    auto pipeline = ParsePipeline("pipeline.yml", yaml, testing::ShellOnlyLoadOptions(), diags);
     ASSERT_TRUE(pipeline) << diags.Format();
     pipeline_ = std::move(*pipeline);
     context_.id = "p-main-1";

@@ -3,8 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "runner/pipeline_loader.h"
+#include "runner/build.h"
 #include "tests/fake_process_runner.h"
+#include "tests/test_kinds.h"
 #include "tests/test_util.h"
 
 namespace runner {
@@ -32,33 +33,27 @@ class RecordingObserver : public BuildObserver {
 class SchedulerTest : public ::testing::Test {
  protected:
   BuildRecord Run(const std::string& yaml, int jobs = 4) {
-    Diagnostics diags("pipeline.yml", yaml);
-    LoadOptions load;
-    load.environment = environment_;
-    auto pipeline = ParsePipeline("pipeline.yml", yaml, load, diags);
-    EXPECT_TRUE(pipeline.has_value()) << diags.Format();
-    if (!pipeline) return {};
-    pipeline_ = std::move(*pipeline);
-    context_.project = "orders";
-    context_.branch = branch_;
-    context_.number = "7";
-    context_.id = "orders-" + branch_ + "-7";
-    context_.event = "push";
-    context_.workspace = dir_.path();
-    context_.changed_files = std::vector<std::string>{"src/main.cc"};
-    auto plan = MakePlan(pipeline_, context_, only_);
-    EXPECT_TRUE(plan.has_value());
-    plan_ = std::move(*plan);
-    auto values = ExpandBuildValues(pipeline_, context_, environment_);
-    EXPECT_TRUE(values.has_value()) << values.error();
-    values_ = std::move(*values);
-    masker_ = std::make_unique<SecretMasker>(values_.secrets);
-    SchedulerOptions options;
-    options.jobs = jobs;
-    options.build_dir = dir_ / "build";
-    options.environment = environment_;
-    Scheduler scheduler(pipeline_, plan_, context_, values_, *masker_, fake_, observer_, options);
-    return scheduler.Run();
+    testing::WriteTextFile(dir_ / "pipeline.yml", yaml);
+    BuildRequest request;
+    request.pipeline = dir_ / "pipeline.yml";
+    request.only = only_;
+    request.jobs = jobs;
+    request.environment = environment_;
+    request.state_dir = dir_ / "state";
+    BuildContext context;
+    context.project = "orders";
+    context.branch = branch_;
+    context.number = "7";
+    context.id = "orders-" + branch_ + "-7";
+    context.event = "push";
+    context.workspace = dir_.path();
+    context.changed_files = std::vector<std::string>{"src/main.cc"};
+    request.context = context;
+    auto record = RunBuild(request, testing::ShellOnlyKinds(), fake_, observer_);
+    EXPECT_TRUE(record.has_value()) << record.error().diagnostics << record.error().message;
+    if (!record) return {};
+    build_dir_ = record->dir;
+    return *record;
   }
 
   static const StepRecord& Step(const BuildRecord& build, const std::string& id) {
@@ -71,18 +66,14 @@ class SchedulerTest : public ::testing::Test {
   }
 
   std::string Log(const std::string& id) {
-    return testing::ReadTextFile(dir_ / ("build/logs/" + id + ".log"));
+    return testing::ReadTextFile(build_dir_ + "/logs/" + id + ".log");
   }
 
   testing::TempDir dir_;
   Environment environment_{{"PATH", "/usr/bin:/bin"}, {"HOME", "/root"}};
   std::string branch_ = "main";
   std::vector<std::string> only_;
-  Pipeline pipeline_;
-  Plan plan_;
-  BuildContext context_;
-  BuildValues values_;
-  std::unique_ptr<SecretMasker> masker_;
+  std::string build_dir_;
   FakeProcessRunner fake_;
   RecordingObserver observer_;
 };

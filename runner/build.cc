@@ -1,0 +1,140 @@
+#include "runner/build.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "runner/atomic_file.h"
+#include "runner/masker.h"
+#include "runner/pipeline_loader.h"
+#include "runner/report.h"
+
+namespace runner {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::unexpected<BuildFailure> Failure(std::string message) {
+  return std::unexpected(BuildFailure{"", std::move(message)});
+}
+
+// The workspace and state directory of a build of `request`, both absolute.
+std::expected<std::pair<std::string, std::string>, BuildFailure> Directories(
+    const BuildRequest& request) {
+  std::error_code ec;
+  fs::path pipeline_dir = fs::absolute(request.pipeline, ec).parent_path();
+  std::string workspace;
+  if (!request.workspace.empty()) {
+    workspace = fs::absolute(request.workspace, ec).lexically_normal().string();
+    if (!fs::is_directory(workspace, ec)) {
+      return Failure(fmt::format("--workspace {}: not a directory", request.workspace));
+    }
+  } else {
+    workspace = GitTopLevel(pipeline_dir.string()).value_or(pipeline_dir.string());
+  }
+  if (workspace.size() > 1 && workspace.back() == '/') workspace.pop_back();
+  std::string state_dir = request.state_dir.empty()
+                              ? workspace + "/.runner"
+                              : fs::absolute(request.state_dir, ec).lexically_normal().string();
+  return std::pair(workspace, state_dir);
+}
+
+}  // namespace
+
+std::expected<LoadedPipeline, BuildFailure> LoadPipelineFile(const BuildRequest& request,
+                                                             const KindRegistry& kinds) {
+  auto source = ReadFile(request.pipeline);
+  if (!source) return Failure(source.error());
+  LoadOptions options;
+  options.environment = request.environment;
+  options.kinds = &kinds;
+  options.var_overrides = request.vars;
+  Diagnostics diags(request.pipeline, *source);
+  std::optional<Pipeline> pipeline = ParsePipeline(request.pipeline, *source, options, diags);
+  if (diags.HasErrors()) return std::unexpected(BuildFailure{diags.Format(), ""});
+  return LoadedPipeline{std::move(*pipeline), diags.Format()};
+}
+
+std::expected<PreparedBuild, BuildFailure> PrepareBuild(const BuildRequest& request,
+                                                        const KindRegistry& kinds,
+                                                        bool allocate_number) {
+  auto loaded = LoadPipelineFile(request, kinds);
+  if (!loaded) return std::unexpected(loaded.error());
+  auto dirs = Directories(request);
+  if (!dirs) return std::unexpected(dirs.error());
+  if (request.context) {
+    dirs->first = request.context->workspace;
+    if (request.state_dir.empty()) dirs->second = dirs->first + "/.runner";
+  }
+  ContextRequest context_request;
+  context_request.branch = request.branch;
+  context_request.commit = request.commit;
+  context_request.number = request.number;
+  context_request.pipeline_project = loaded->pipeline.project;
+  context_request.workspace = dirs->first;
+  context_request.state_dir = dirs->second;
+  context_request.env = request.environment;
+  context_request.allocate_number = allocate_number;
+  auto context = request.context ? Result<BuildContext>(*request.context)
+                                 : DetectBuildContext(context_request);
+  if (!context) return Failure(context.error());
+  PreparedBuild build{std::move(loaded->pipeline),
+                      std::move(*context),
+                      dirs->second,
+                      {},
+                      std::move(loaded->warnings)};
+  auto plan = MakePlan(build.pipeline, build.context, request.only);
+  if (!plan) return Failure(plan.error());
+  build.plan = std::move(*plan);
+  return build;
+}
+
+std::expected<BuildRecord, BuildFailure> RunPreparedBuild(const PreparedBuild& build,
+                                                          const BuildRequest& request,
+                                                          const KindRegistry& kinds,
+                                                          ProcessRunner& processes,
+                                                          BuildObserver& observer) {
+  auto values =
+      ExpandBuildValues(build.pipeline, build.context, request.environment, kinds.SecretEnv());
+  if (!values) return Failure(values.error());
+  std::string build_dir = build.state_dir + "/builds/" + build.context.id;
+  std::error_code ec;
+  if (fs::exists(build_dir, ec)) {
+    return Failure(fmt::format(
+        "{} already exists: every build keeps its own record; pass another --build-number",
+        build_dir));
+  }
+  fs::create_directories(build_dir, ec);
+  if (ec) return Failure(fmt::format("cannot create {}: {}", build_dir, ec.message()));
+
+  SecretMasker masker(values->secrets);
+  SchedulerOptions options;
+  options.jobs = request.jobs > 0
+                     ? request.jobs
+                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  options.build_dir = build_dir;
+  options.environment = request.environment;
+  options.self_exe = request.self_exe;
+  Scheduler scheduler(build.pipeline, build.plan, build.context, *values, masker, processes,
+                      observer, options);
+  BuildRecord record = scheduler.Run();
+  if (auto written = WriteReports(build_dir, record, masker); !written) {
+    record.records_error = written.error();
+    if (record.exit_code == 0) record.exit_code = 1;
+  }
+  return record;
+}
+
+std::expected<BuildRecord, BuildFailure> RunBuild(const BuildRequest& request,
+                                                  const KindRegistry& kinds,
+                                                  ProcessRunner& processes,
+                                                  BuildObserver& observer) {
+  auto build = PrepareBuild(request, kinds, /*allocate_number=*/true);
+  if (!build) return std::unexpected(build.error());
+  if (!build->warnings.empty()) observer.PipelineWarnings(build->warnings);
+  return RunPreparedBuild(*build, request, kinds, processes, observer);
+}
+
+}  // namespace runner

@@ -1,0 +1,182 @@
+#include "runner/step_protocol.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <memory>
+#include <random>
+
+#include "runner/atomic_file.h"
+#include "runner/config_node.h"
+
+namespace runner {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+void WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+void AppendToFile(const std::string& path, std::string_view data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  WriteAll(fd, data);
+  ::close(fd);
+}
+
+json ContextToJson(const BuildContext& build) {
+  return {{"project", build.project},    {"branch", build.branch},
+          {"commit", build.commit},      {"short_commit", build.short_commit},
+          {"number", build.number},      {"id", build.id},
+          {"event", build.event},        {"trigger", build.trigger},
+          {"workspace", build.workspace}};
+}
+
+BuildContext ContextFromJson(const json& context) {
+  BuildContext build;
+  build.project = context.at("project");
+  build.branch = context.at("branch");
+  build.commit = context.at("commit");
+  build.short_commit = context.at("short_commit");
+  build.number = context.at("number");
+  build.id = context.at("id");
+  build.event = context.at("event");
+  build.trigger = context.at("trigger");
+  build.workspace = context.at("workspace");
+  return build;
+}
+
+class ChildStepIo : public StepIo {
+ public:
+  ChildStepIo(const Environment& env, const StepRequest& request, ProcessRunner& processes)
+      : env_(env), request_(request), processes_(processes) {
+    output_path_ = Lookup(env_, "RUNNER_OUTPUT").value_or("");
+    artifacts_path_ = Lookup(env_, kStepArtifactsVar).value_or("");
+  }
+
+  void Log(std::string_view text) override { WriteAll(STDOUT_FILENO, text); }
+
+  void SetOutput(const std::string& name, const std::string& value) override {
+    // A heredoc block carries any value, newlines included; the delimiter must not occur in it.
+    std::mt19937_64 random(std::random_device{}());
+    std::string delimiter;
+    do {
+      delimiter = "RUNNER_EOF_" + std::to_string(random());
+    } while (value.find(delimiter) != std::string::npos);
+    AppendToFile(output_path_, name + "<<" + delimiter + "\n" + value + "\n" + delimiter + "\n");
+  }
+
+  void AddArtifact(const Artifact& artifact) override {
+    json line = {{"path", artifact.path},
+                 {"size", artifact.size},
+                 {"sha256", artifact.sha256},
+                 {"url", artifact.url}};
+    AppendToFile(artifacts_path_, line.dump() + "\n");
+  }
+
+  bool cancelled() const override { return processes_.received_signal() != 0; }
+  const std::string& dir() const override { return request_.dir; }
+  const std::string& workspace() const override { return request_.build.workspace; }
+  const BuildContext& build() const override { return request_.build; }
+  const Environment& env() const override { return env_; }
+  const std::string& pipeline() const override { return request_.pipeline; }
+  Duration kill_grace() const override { return request_.kill_grace; }
+  ProcessRunner& processes() override { return processes_; }
+
+ private:
+  const Environment& env_;
+  const StepRequest& request_;
+  ProcessRunner& processes_;
+  std::string output_path_;
+  std::string artifacts_path_;
+};
+
+int FailStep(const Environment& env, const std::string& message) {
+  WriteAll(STDOUT_FILENO, "error: " + message + (message.ends_with('\n') ? "" : "\n"));
+  if (auto path = Lookup(env, kStepErrorVar)) AppendToFile(*path, message);
+  return 1;
+}
+
+}  // namespace
+
+json StepRequestToJson(const StepRequest& request) {
+  return {{"kind", request.kind},
+          {"dir", request.dir},
+          {"pipeline", request.pipeline},
+          {"kill_grace_ms", request.kill_grace.count()},
+          {"build", ContextToJson(request.build)},
+          {"config", ConfigToJson(request.config)}};
+}
+
+Result<StepRequest> StepRequestFromJson(const json& json) {
+  StepRequest request;
+  try {
+    request.kind = json.at("kind");
+    request.dir = json.at("dir");
+    request.pipeline = json.at("pipeline");
+    request.kill_grace = Duration(json.at("kill_grace_ms").get<Duration::rep>());
+    request.build = ContextFromJson(json.at("build"));
+  } catch (const json::exception& e) {
+    return Fail(std::string("bad step request: ") + e.what());
+  }
+  auto config = ConfigFromJson(json.at("config"));
+  if (!config) return Fail(config.error());
+  request.config = std::move(*config);
+  return request;
+}
+
+int RunStepChild(const Environment& env, const KindRegistry& kinds) {
+  // From here on a SIGINT or SIGTERM only sets the flag cancelled() reads: told to stop, a step
+  // finishes what it must (removing half-written files, letting Packer clean up) instead of
+  // dying mid-write.
+  std::unique_ptr<ProcessRunner> processes = MakePosixProcessRunner();
+  auto path = Lookup(env, kStepConfigVar);
+  if (!path) return FailStep(env, std::string(kStepConfigVar) + " is not set: __step is internal");
+  auto text = ReadFile(*path);
+  if (!text) return FailStep(env, text.error());
+  Result<StepRequest> request = Fail("");
+  try {
+    request = StepRequestFromJson(json::parse(*text));
+  } catch (const json::exception& e) {
+    request = Fail(std::string("bad step request: ") + e.what());
+  }
+  if (!request) return FailStep(env, request.error() + " (" + *path + ")");
+  const StepKind* kind = kinds.Find(request->kind);
+  if (!kind) return FailStep(env, "unknown step kind '" + request->kind + "'");
+  ChildStepIo io(env, *request, *processes);
+  Status status = kind->Execute(request->config, io);
+  if (int signal = processes->received_signal(); signal != 0) return 128 + signal;
+  if (!status) return FailStep(env, status.error());
+  return 0;
+}
+
+Result<std::vector<Artifact>> ReadStepArtifacts(const std::string& path) {
+  std::vector<Artifact> artifacts;
+  auto text = ReadFile(path);
+  if (!text) return artifacts;  // a step that produced none never created the file
+  size_t start = 0;
+  while (start < text->size()) {
+    size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    std::string_view line(text->data() + start, end - start);
+    start = end + 1;
+    if (line.empty()) continue;
+    try {
+      json entry = json::parse(line);
+      artifacts.push_back(
+          {entry.at("path"), entry.at("size"), entry.at("sha256"), entry.value("url", "")});
+    } catch (const json::exception& e) {
+      return Fail("bad artifact record in " + path + ": " + e.what());
+    }
+  }
+  return artifacts;
+}
+
+}  // namespace runner

@@ -1,0 +1,33 @@
+#include "steps/kinds.h"
+
+#include "steps/packer.h"
+#include "steps/params.h"
+#include "steps/shell.h"
+#include "steps/upload.h"
+#include "steps/zip.h"
+
+namespace runner {
+
+namespace {
+
+KindRegistry MakeRegistry() {
+  KindRegistry kinds;
+  // One line per kind. The first is the one suggested to a step that has none.
+  kinds.Add<ShellKind>();
+  kinds.Add(AdaptLegacyKind(kZipStep));
+  kinds.Add(AdaptLegacyKind(kPackerStep));
+  kinds.Add(AdaptLegacyKind(kParamsStep));
+  kinds.Add(AdaptLegacyKind(kUploadStep));
+  // Named by the contract, not built yet.
+  kinds.Reserve("deploy");
+  return kinds;
+}
+
+}  // namespace
+
+const KindRegistry& BuiltinKinds() {
+  static const KindRegistry kinds = MakeRegistry();
+  return kinds;
+}
+
+}  // namespace runner
