@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 namespace runner {
@@ -13,7 +12,7 @@ namespace runner {
 namespace {
 
 std::string ErrnoMessage(std::string_view what, const std::string& path) {
-  return std::string(what) + " " + path + ": " + std::strerror(errno);
+  return std::string(what) + " " + path + ": " + ErrnoText(errno);
 }
 
 }  // namespace
@@ -21,9 +20,8 @@ std::string ErrnoMessage(std::string_view what, const std::string& path) {
 AtomicFileWriter::~AtomicFileWriter() { Discard(); }
 
 void AtomicFileWriter::Discard() {
-  if (fd_ < 0) return;
-  ::close(fd_);
-  fd_ = -1;
+  if (!fd_.valid()) return;
+  fd_.reset();
   ::unlink(temp_path_.c_str());
 }
 
@@ -39,68 +37,50 @@ Status AtomicFileWriter::Open(const std::string& path) {
   // a half-written file for a record.
   std::string name = std::filesystem::path(path).filename().string();
   temp_path_ = (parent / ("." + name + ".tmp.XXXXXX")).string();
-  fd_ = ::mkostemp(temp_path_.data(), O_CLOEXEC);
-  if (fd_ < 0) return Fail(ErrnoMessage("cannot create", temp_path_));
-  ::fchmod(fd_, 0644);
+  fd_.reset(::mkostemp(temp_path_.data(), O_CLOEXEC));
+  if (!fd_.valid()) return Fail(ErrnoMessage("cannot create", temp_path_));
+  ::fchmod(fd_.get(), 0644);
   return {};
 }
 
 void AtomicFileWriter::Append(std::string_view data) {
-  if (fd_ < 0 || !error_.empty()) return;
-  while (!data.empty()) {
-    ssize_t n = ::write(fd_, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      error_ = ErrnoMessage("cannot write", path_);
-      return;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
+  if (!fd_.valid() || !error_.empty()) return;
+  if (Status written = WriteAll(fd_.get(), data); !written) {
+    error_ = "cannot write " + path_ + ": " + written.error();
   }
 }
 
-Status AtomicFileWriter::Commit(bool sync) {
-  if (fd_ < 0) return Fail("cannot write " + path_ + ": not open");
-  if (error_.empty() && sync && ::fsync(fd_) != 0) error_ = ErrnoMessage("cannot sync", path_);
+Status AtomicFileWriter::Commit(bool sync, bool sync_directory) {
+  if (!fd_.valid()) return Fail("cannot write " + path_ + ": not open");
+  if (error_.empty() && sync && ::fsync(fd_.get()) != 0) {
+    error_ = ErrnoMessage("cannot sync", path_);
+  }
   if (!error_.empty()) {
     std::string error = error_;
     Discard();
     return Fail(error);
   }
-  ::close(fd_);
-  fd_ = -1;
+  fd_.reset();
   if (::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     std::string error = ErrnoMessage("cannot rename into", path_);
     ::unlink(temp_path_.c_str());
     return Fail(error);
   }
+  if (sync_directory) {
+    std::string parent = std::filesystem::path(path_).parent_path().string();
+    UniqueFd dir(::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    // The file is in place already; a directory that cannot be synced only weakens durability.
+    if (dir.valid()) ::fsync(dir.get());
+  }
   return {};
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view contents, bool sync) {
+Status WriteFileAtomic(const std::string& path, std::string_view contents, bool sync,
+                       bool sync_directory) {
   AtomicFileWriter writer;
   if (auto opened = writer.Open(path); !opened) return opened;
   writer.Append(contents);
-  return writer.Commit(sync);
-}
-
-Result<std::string> ReadFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Fail(ErrnoMessage("cannot read", path));
-  std::string contents;
-  char buffer[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::string error = ErrnoMessage("cannot read", path);
-      ::close(fd);
-      return Fail(error);
-    }
-    if (n == 0) break;
-    contents.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return contents;
+  return writer.Commit(sync, sync_directory);
 }
 
 }  // namespace runner

@@ -14,12 +14,24 @@
 #include <set>
 #include <utility>
 
+#include "runner/atomic_file.h"
+#include "runner/fs.h"
+
 namespace runner {
 namespace {
 
 constexpr std::string_view kNumberFile = "build-number";
 constexpr std::string_view kLockFile = "build-number.lock";
 constexpr std::size_t kShortCommitLength = 7;
+
+// The string members, in declaration order, under the names BuildContextToJson gives them.
+constexpr std::pair<std::string_view, std::string BuildContext::*> kStringFields[] = {
+    {"project", &BuildContext::project},     {"branch", &BuildContext::branch},
+    {"commit", &BuildContext::commit},       {"short_commit", &BuildContext::short_commit},
+    {"number", &BuildContext::number},       {"id", &BuildContext::id},
+    {"event", &BuildContext::event},         {"trigger", &BuildContext::trigger},
+    {"workspace", &BuildContext::workspace},
+};
 
 // libgit2 keeps global state that must be set up once per process; it is never shut down
 // because other threads may still be using it at exit.
@@ -49,24 +61,8 @@ std::string LastGitError() {
   return error != nullptr && error->message != nullptr ? error->message : "unknown libgit2 error";
 }
 
-// A file descriptor closed on every path out.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int release() { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
-
 std::string Errno(std::string_view what, const std::string& path) {
-  return std::string(what) + " " + path + ": " + std::strerror(errno);
+  return std::string(what) + " " + path + ": " + ErrnoText(errno);
 }
 
 // A whole non-negative decimal number, nothing else.
@@ -89,8 +85,8 @@ Result<std::string> PositiveNumber(std::string_view source, const std::string& v
 }
 
 Result<std::int64_t> ReadNumberFile(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
     if (errno == ENOENT) return 0;
     return Fail(Errno("cannot open", path));
   }
@@ -119,50 +115,15 @@ Result<std::int64_t> ReadNumberFile(const std::string& path) {
   return *number;
 }
 
-Status WriteAll(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Fail(Errno("cannot write", path));
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return {};
-}
-
-// Writes `value` to `path` whole or not at all: a temporary file in the same directory, synced,
-// then renamed over the old one.
-Status WriteNumberAtomically(const std::string& dir, const std::string& path, std::int64_t value) {
-  std::string temp = dir + "/." + std::string(kNumberFile) + ".XXXXXX";
-  Fd fd(::mkostemp(temp.data(), O_CLOEXEC));
-  if (fd.get() < 0) return Fail(Errno("cannot create a temporary file in", dir));
-  auto fail = [&](std::string message) {
-    ::unlink(temp.c_str());
-    return Fail(std::move(message));
-  };
-  if (Status written = WriteAll(fd.get(), std::to_string(value) + "\n", temp); !written) {
-    return fail(written.error());
-  }
-  if (::fchmod(fd.get(), 0644) != 0) return fail(Errno("cannot chmod", temp));
-  if (::fsync(fd.get()) != 0) return fail(Errno("cannot sync", temp));
-  if (::close(fd.release()) != 0) return fail(Errno("cannot close", temp));
-  if (::rename(temp.c_str(), path.c_str()) != 0) return fail(Errno("cannot rename over", path));
-  // The rename itself survives a crash only once the directory is synced.
-  Fd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir_fd.get() >= 0) ::fsync(dir_fd.get());
-  return {};
-}
-
 // Holds an exclusive flock on STATE_DIR/build-number.lock until destroyed.
-Result<std::unique_ptr<Fd>> LockState(const std::string& state_dir) {
+Result<UniqueFd> LockState(const std::string& state_dir) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir, ec);
   if (ec) return Fail("cannot create state directory " + state_dir + ": " + ec.message());
   std::string lock_path = state_dir + "/" + std::string(kLockFile);
-  auto fd = std::make_unique<Fd>(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (fd->get() < 0) return Fail(Errno("cannot open", lock_path));
-  while (::flock(fd->get(), LOCK_EX) != 0) {
+  UniqueFd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Fail(Errno("cannot open", lock_path));
+  while (::flock(fd.get(), LOCK_EX) != 0) {
     if (errno != EINTR) return Fail(Errno("cannot lock", lock_path));
   }
   // Closing the descriptor releases the lock.
@@ -357,16 +318,60 @@ std::string SanitizeIdPart(std::string_view text) {
 }
 
 Result<std::int64_t> NextBuildNumber(const std::string& state_dir) {
-  Result<std::unique_ptr<Fd>> lock = LockState(state_dir);
+  Result<UniqueFd> lock = LockState(state_dir);
   if (!lock) return Fail(lock.error());
   std::string path = state_dir + "/" + std::string(kNumberFile);
   Result<std::int64_t> current = ReadNumberFile(path);
   if (!current) return current;
   std::int64_t next = *current + 1;
-  if (Status written = WriteNumberAtomically(state_dir, path, next); !written) {
+  // The directory is synced too: the rename itself must survive a crash, or a number could
+  // be handed out twice.
+  if (Status written = WriteFileAtomic(path, std::to_string(next) + "\n", /*sync=*/true,
+                                       /*sync_directory=*/true);
+      !written) {
     return Fail(written.error());
   }
   return next;
+}
+
+nlohmann::ordered_json BuildContextToJson(const BuildContext& context) {
+  nlohmann::ordered_json json = nlohmann::ordered_json::object();
+  for (const auto& [name, member] : kStringFields) json[std::string(name)] = context.*member;
+  json["changed_files"] = context.changed_files ? nlohmann::ordered_json(*context.changed_files)
+                                                : nlohmann::ordered_json(nullptr);
+  json["commit_time"] = context.commit_time ? nlohmann::ordered_json(*context.commit_time)
+                                            : nlohmann::ordered_json(nullptr);
+  return json;
+}
+
+Result<BuildContext> BuildContextFromJson(const nlohmann::ordered_json& json) {
+  if (!json.is_object()) return Fail("build context: expected an object, got " + json.dump());
+  BuildContext context;
+  for (const auto& [name, member] : kStringFields) {
+    auto it = json.find(std::string(name));
+    if (it == json.end()) return Fail("build context: missing '" + std::string(name) + "'");
+    if (!it->is_string()) {
+      return Fail("build context: '" + std::string(name) + "' must be a string");
+    }
+    context.*member = it->get<std::string>();
+  }
+  if (auto it = json.find("changed_files"); it != json.end() && !it->is_null()) {
+    if (!it->is_array()) return Fail("build context: 'changed_files' must be a list of strings");
+    std::vector<std::string> files;
+    for (const auto& file : *it) {
+      if (!file.is_string()) {
+        return Fail("build context: 'changed_files' must be a list of strings");
+      }
+      files.push_back(file.get<std::string>());
+    }
+    context.changed_files = std::move(files);
+  }
+  if (auto it = json.find("commit_time"); it != json.end() && !it->is_null()) {
+    if (!it->is_number_integer())
+      return Fail("build context: 'commit_time' must be a whole number");
+    context.commit_time = it->get<std::int64_t>();
+  }
+  return context;
 }
 
 Result<std::int64_t> PeekBuildNumber(const std::string& state_dir) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +54,16 @@ struct ContextRequest {
 // JENKINS_URL or JOB_NAME); GitHub Actions (GITHUB_ACTIONS); the local Git repository at
 // `workspace` (read with libgit2), with a build number kept in `state_dir`.
 Result<BuildContext> DetectBuildContext(const ContextRequest& request);
+
+// The context as one JSON object, the one serialization (step requests, records, manifests):
+// every field under its member name, in declaration order; `changed_files` an array of strings
+// and `commit_time` a number, each null when unknown.
+nlohmann::ordered_json BuildContextToJson(const BuildContext& context);
+
+// The inverse of BuildContextToJson. The string fields are required; `changed_files` and
+// `commit_time` may be absent or null. Unknown keys are ignored. Errors name the field:
+// "build context: 'number' must be a string".
+Result<BuildContext> BuildContextFromJson(const nlohmann::ordered_json& json);
 
 // Every character outside [A-Za-z0-9._-] turned into '-'.
 std::string SanitizeIdPart(std::string_view text);

@@ -57,11 +57,9 @@ void CheckKeys(const ConfigNode& map, const std::vector<std::string>& allowed,
   for (size_t i = 0; i < map.fields.size(); ++i) {
     const std::string& key = map.fields[i].first;
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    std::string suggestion = SuggestClosest(key, allowed);
     SourceLocation where = i < map.key_locations.size() ? map.key_locations[i] : map.where;
     diags.Error(where,
-                fmt::format("unknown key '{}' in {}{}", key, what,
-                            suggestion.empty() ? "" : " (did you mean '" + suggestion + "'?)"));
+                fmt::format("unknown key '{}' in {}{}", key, what, DidYouMeanHint(key, allowed)));
   }
 }
 

@@ -138,4 +138,11 @@ std::string SuggestClosest(std::string_view word, const std::vector<std::string>
   return best ? *best : std::string();
 }
 
+std::string DidYouMeanHint(std::string_view word, const std::vector<std::string>& candidates,
+                           std::string_view prefix) {
+  std::string best = SuggestClosest(word, candidates);
+  if (best.empty()) return "";
+  return fmt::format(" (did you mean '{}{}'?)", prefix, best);
+}
+
 }  // namespace runner

@@ -50,4 +50,9 @@ class Diagnostics {
 // empty otherwise. Used for "did you mean 'needs'?".
 std::string SuggestClosest(std::string_view word, const std::vector<std::string>& candidates);
 
+// The one did-you-mean wording: " (did you mean 'PREFIXx'?)" with x = SuggestClosest, or empty
+// when nothing is close. `prefix` qualifies the suggestion ("build.", "vars.").
+std::string DidYouMeanHint(std::string_view word, const std::vector<std::string>& candidates,
+                           std::string_view prefix = "");
+
 }  // namespace runner

@@ -34,14 +34,6 @@ bool Contains(const std::vector<std::string>& list, std::string_view word) {
   return std::ranges::find(list, word) != list.end();
 }
 
-// " (did you mean 'PREFIXx'?)" or nothing.
-std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates,
-                       std::string_view prefix = "") {
-  std::string best = SuggestClosest(word, candidates);
-  if (best.empty()) return "";
-  return fmt::format(" (did you mean '{}{}'?)", prefix, best);
-}
-
 // [A-Za-z_] then [A-Za-z0-9_] and, when `dash` is set, `-`.
 bool IsIdentifier(std::string_view name, bool dash) {
   if (name.empty()) return false;
@@ -194,7 +186,7 @@ std::vector<Entry> Loader::Entries(const YAML::Node& map) {
 void Loader::UnknownKey(const Entry& entry, std::string_view place,
                         const std::vector<std::string>& candidates) {
   Error(Where(entry.key_node),
-        fmt::format("unknown key '{}' {}{}", entry.key, place, DidYouMean(entry.key, candidates)));
+        fmt::format("unknown key '{}' {}{}", entry.key, place, DidYouMeanHint(entry.key, candidates)));
 }
 
 std::optional<std::string> Loader::String(const YAML::Node& node, std::string_view what) {
@@ -495,7 +487,7 @@ void Loader::ParseStepNeeds(StepDraft& draft) {
       need(it->second, node);
     } else {
       Error(Where(node), fmt::format("{} needs unknown step '{}'{}", draft.Label(), id,
-                                     DidYouMean(id, step_ids_)));
+                                     DidYouMeanHint(id, step_ids_)));
     }
   }
 }
@@ -652,7 +644,7 @@ std::optional<WhenCondition> Loader::ParseWhen(const Entry& entry, const StepDra
         if (!Contains(kEvents, event)) {
           Error(Where(node), fmt::format("unknown event '{}'{}: use push, manual, pull_request "
                                          "or tag",
-                                         event, DidYouMean(event, kEvents)));
+                                         event, DidYouMeanHint(event, kEvents)));
         }
       }
       when.events = strings(*events);
@@ -814,7 +806,7 @@ std::optional<std::string> Loader::CheckName(std::string_view name, Context cont
     const std::vector<std::string>& fields = BuildFieldNames();
     if (parts.size() == 2 && Contains(fields, parts[1])) return std::nullopt;
     if (parts.size() == 2) {
-      return fmt::format("unknown name '{}'{}", name, DidYouMean(parts[1], fields, "build."));
+      return fmt::format("unknown name '{}'{}", name, DidYouMeanHint(parts[1], fields, "build."));
     }
     return fmt::format("invalid name '{}': use build.FIELD, FIELD one of {}", name,
                        fmt::join(fields, ", "));
@@ -827,7 +819,7 @@ std::optional<std::string> Loader::CheckName(std::string_view name, Context cont
     if (parts.size() != 2) return fmt::format("invalid name '{}': use vars.NAME", name);
     if (Contains(var_names_, parts[1])) return std::nullopt;
     return fmt::format("unknown var '{}'{}: declare it under `vars:` or pass --var {}=VALUE", name,
-                       DidYouMean(parts[1], var_names_, "vars."), parts[1]);
+                       DidYouMeanHint(parts[1], var_names_, "vars."), parts[1]);
   }
   if (root == "env") {
     if (parts.size() != 2) return fmt::format("invalid name '{}': use env.NAME", name);
@@ -843,7 +835,7 @@ std::optional<std::string> Loader::CheckName(std::string_view name, Context cont
     return fmt::format(
         "unknown environment variable '{}'{}: set it in the pipeline's `env:` or in the runner's "
         "environment",
-        name, DidYouMean(parts[1], pipeline_env_names_, "env."));
+        name, DidYouMeanHint(parts[1], pipeline_env_names_, "env."));
   }
   if (root == "steps") {
     if (context != Context::kStep) {
@@ -857,7 +849,7 @@ std::optional<std::string> Loader::CheckName(std::string_view name, Context cont
     const std::string& id = parts[1];
     auto target = std::ranges::find(step_ids_, id);
     if (target == step_ids_.end()) {
-      return fmt::format("unknown step '{}' in '{}'{}", id, name, DidYouMean(id, step_ids_));
+      return fmt::format("unknown step '{}' in '{}'{}", id, name, DidYouMeanHint(id, step_ids_));
     }
     if (step->has_id && id == step->step.id) {
       return fmt::format("{} uses its own steps.{}: a step cannot read its own result",
@@ -868,7 +860,7 @@ std::optional<std::string> Loader::CheckName(std::string_view name, Context cont
                        id, id);
   }
   return fmt::format("unknown name '{}': a name starts with build., vars., env. or steps.{}", name,
-                     DidYouMean(root, kNameRoots));
+                     DidYouMeanHint(root, kNameRoots));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 
+#include "runner/fs.h"
 #include "runner/process.h"
 #include "runner/spawn.h"
 
@@ -55,8 +56,6 @@ void OnSignal(int sig) {
   (void)ignored;
   errno = saved_errno;
 }
-
-std::string ErrnoText(int err) { return std::strerror(err); }
 
 int ExitCode(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -112,7 +111,7 @@ PosixProcessRunner::PosixProcessRunner() {
   }
   g_instance_exists = true;
   if (pipe2(signal_pipe_, O_CLOEXEC | O_NONBLOCK) != 0) {
-    std::fprintf(stderr, "runner: cannot create a pipe: %s\n", std::strerror(errno));
+    std::fprintf(stderr, "runner: cannot create a pipe: %s\n", ErrnoText(errno).c_str());
     std::abort();
   }
   g_signal_pipe = signal_pipe_[1];

@@ -12,6 +12,7 @@
 
 #include "runner/atomic_file.h"
 #include "runner/config_node.h"
+#include "runner/fs.h"
 #include "runner/duration.h"
 #include "runner/expression.h"
 #include "runner/step_protocol.h"
@@ -47,7 +48,7 @@ void CreateEmptyFile(const std::string& path, Status& status) {
   if (!status) return;
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    status = Fail("cannot create " + path + ": " + std::strerror(errno));
+    status = Fail("cannot create " + path + ": " + ErrnoText(errno));
     return;
   }
   ::close(fd);

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
+
+#include "runner/fs.h"
+#include "runner/hex.h"
 
 namespace runner {
 
@@ -28,13 +30,7 @@ std::string Sha256::FinishHex() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   EVP_DigestFinal_ex(state_->context, digest, &length);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 0xf];
-  }
-  return hex;
+  return HexEncode(digest, length);
 }
 
 std::string Sha256Hex(std::string_view data) {
@@ -44,22 +40,17 @@ std::string Sha256Hex(std::string_view data) {
 }
 
 Result<std::string> FileSha256Hex(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Fail("cannot read " + path + ": " + std::strerror(errno));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Fail("cannot read " + path + ": " + ErrnoText(errno));
   Sha256 hash;
   static thread_local char buffer[1 << 16];
   for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      std::string error = "cannot read " + path + ": " + std::strerror(errno);
-      ::close(fd);
-      return Fail(error);
-    }
+    if (n < 0) return Fail("cannot read " + path + ": " + ErrnoText(errno));
     if (n == 0) break;
     hash.Update(std::string_view(buffer, static_cast<size_t>(n)));
   }
-  ::close(fd);
   return hash.FinishHex();
 }
 

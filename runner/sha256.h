@@ -1,4 +1,4 @@
-// SHA-256 digests (OpenSSL), as lowercase hex.
+// SHA-256 digests (OpenSSL), as lowercase hex (runner/hex.h).
 #pragma once
 
 #include <string>

@@ -8,6 +8,8 @@
 
 #include <cstring>
 
+#include "runner/fs.h"
+
 namespace runner {
 
 namespace {
@@ -92,7 +94,7 @@ Result<pid_t> Spawn(const SpawnRequest& request) {
   posix_spawnattr_destroy(&attr);
   if (err != 0) {
     return Fail("cannot run '" + request.argv[0] + "' (" + request.program +
-                "): " + std::strerror(err));
+                "): " + ErrnoText(err));
   }
   return pid;
 }

@@ -8,6 +8,7 @@
 
 #include "runner/atomic_file.h"
 #include "runner/config_node.h"
+#include "runner/fs.h"
 
 namespace runner {
 
@@ -15,42 +16,11 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-void WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-}
-
 void AppendToFile(const std::string& path, std::string_view data) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return;
-  WriteAll(fd, data);
+  (void)WriteAll(fd, data);  // a lost record shows as a missing output or artifact
   ::close(fd);
-}
-
-json ContextToJson(const BuildContext& build) {
-  return {{"project", build.project},    {"branch", build.branch},
-          {"commit", build.commit},      {"short_commit", build.short_commit},
-          {"number", build.number},      {"id", build.id},
-          {"event", build.event},        {"trigger", build.trigger},
-          {"workspace", build.workspace}};
-}
-
-BuildContext ContextFromJson(const json& context) {
-  BuildContext build;
-  build.project = context.at("project");
-  build.branch = context.at("branch");
-  build.commit = context.at("commit");
-  build.short_commit = context.at("short_commit");
-  build.number = context.at("number");
-  build.id = context.at("id");
-  build.event = context.at("event");
-  build.trigger = context.at("trigger");
-  build.workspace = context.at("workspace");
-  return build;
 }
 
 class ChildStepIo : public StepIo {
@@ -61,7 +31,7 @@ class ChildStepIo : public StepIo {
     artifacts_path_ = Lookup(env_, kStepArtifactsVar).value_or("");
   }
 
-  void Log(std::string_view text) override { WriteAll(STDOUT_FILENO, text); }
+  void Log(std::string_view text) override { (void)WriteAll(STDOUT_FILENO, text); }
 
   void SetOutput(const std::string& name, const std::string& value) override {
     // A heredoc block carries any value, newlines included; the delimiter must not occur in it.
@@ -99,7 +69,7 @@ class ChildStepIo : public StepIo {
 };
 
 int FailStep(const Environment& env, const std::string& message) {
-  WriteAll(STDOUT_FILENO, "error: " + message + (message.ends_with('\n') ? "" : "\n"));
+  (void)WriteAll(STDOUT_FILENO, "error: " + message + (message.ends_with('\n') ? "" : "\n"));
   if (auto path = Lookup(env, kStepErrorVar)) AppendToFile(*path, message);
   return 1;
 }
@@ -111,7 +81,7 @@ json StepRequestToJson(const StepRequest& request) {
           {"dir", request.dir},
           {"pipeline", request.pipeline},
           {"kill_grace_ms", request.kill_grace.count()},
-          {"build", ContextToJson(request.build)},
+          {"build", BuildContextToJson(request.build)},
           {"config", ConfigToJson(request.config)}};
 }
 
@@ -122,12 +92,16 @@ Result<StepRequest> StepRequestFromJson(const json& json) {
     request.dir = json.at("dir");
     request.pipeline = json.at("pipeline");
     request.kill_grace = Duration(json.at("kill_grace_ms").get<Duration::rep>());
-    request.build = ContextFromJson(json.at("build"));
   } catch (const json::exception& e) {
     return Fail(std::string("bad step request: ") + e.what());
   }
-  auto config = ConfigFromJson(json.at("config"));
-  if (!config) return Fail(config.error());
+  auto build = json.contains("build") ? BuildContextFromJson(json["build"])
+                                      : Result<BuildContext>(Fail("no 'build'"));
+  if (!build) return Fail("bad step request: " + build.error());
+  request.build = std::move(*build);
+  auto config = json.contains("config") ? ConfigFromJson(json["config"])
+                                        : Result<ConfigNode>(Fail("no 'config'"));
+  if (!config) return Fail("bad step request: " + config.error());
   request.config = std::move(*config);
   return request;
 }

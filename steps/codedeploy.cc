@@ -25,11 +25,6 @@ SourceLocation Where(const YAML::Node& node) {
   return {mark.line + 1, mark.column + 1};
 }
 
-std::string Suggestion(std::string_view word, const std::vector<std::string>& candidates) {
-  std::string best = SuggestClosest(word, candidates);
-  return best.empty() ? "" : " (did you mean '" + best + "'?)";
-}
-
 // Unknown keys of a mapping are errors, with a did-you-mean.
 void CheckKeys(const YAML::Node& map, const std::vector<std::string>& allowed,
                std::string_view what, Diagnostics& diags) {
@@ -41,7 +36,7 @@ void CheckKeys(const YAML::Node& map, const std::vector<std::string>& allowed,
     const std::string& key = it->first.Scalar();
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
     diags.Error(Where(it->first),
-                fmt::format("unknown key '{}' in {}{}", key, what, Suggestion(key, allowed)));
+                fmt::format("unknown key '{}' in {}{}", key, what, DidYouMeanHint(key, allowed)));
   }
 }
 
@@ -192,7 +187,7 @@ void CheckHooks(const YAML::Node& hooks, const Revision& revision, bool is_linux
     SourceLocation where = Where(it->first);
     if (std::find(events.begin(), events.end(), event) == events.end()) {
       diags.Error(where, fmt::format("hook '{}' is not a lifecycle event{}", event,
-                                     Suggestion(event, events)));
+                                     DidYouMeanHint(event, events)));
       continue;
     }
     if (event == "DownloadBundle" || event == "Install") {
@@ -342,7 +337,7 @@ void ValidateAppSpec(const Revision& revision, Diagnostics& diags) {
     } else if (!os.IsScalar() || (os.Scalar() != "linux" && os.Scalar() != "windows")) {
       std::string text = os.IsScalar() ? os.Scalar() : "a collection";
       diags.Error(Where(os), fmt::format("'os' must be linux or windows, got '{}'{}", text,
-                                         Suggestion(text, {"linux", "windows"})));
+                                         DidYouMeanHint(text, {"linux", "windows"})));
     } else {
       is_linux = os.Scalar() == "linux";
     }

@@ -19,8 +19,10 @@
 #include <tuple>
 
 #include "runner/expression.h"
+#include "runner/fs.h"
 #include "runner/sha256.h"
 #include "runner/spawn.h"
+#include "runner/workspace_path.h"
 
 // Why Packer shares the step's process group instead of getting one of its own (as
 // ProcessRunner would give it): the runner's SIGKILL after the kill_grace, and its immediate
@@ -300,12 +302,12 @@ Result<PackerProcess> StartPacker(const std::vector<std::string>& argv,
   int out[2];
   int err[2];
   if (pipe2(out, O_CLOEXEC) != 0)
-    return Fail(fmt::format("cannot create a pipe: {}", strerror(errno)));
+    return Fail(fmt::format("cannot create a pipe: {}", ErrnoText(errno)));
   if (pipe2(err, O_CLOEXEC) != 0) {
     int saved = errno;
     close(out[0]);
     close(out[1]);
-    return Fail(fmt::format("cannot create a pipe: {}", strerror(saved)));
+    return Fail(fmt::format("cannot create a pipe: {}", ErrnoText(saved)));
   }
   fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
   fcntl(err[0], F_SETFL, fcntl(err[0], F_GETFL) | O_NONBLOCK);
@@ -385,7 +387,7 @@ Result<RunResult> RunPacker(const std::vector<std::string>& argv,
                             PackerOutputParser& parser) {
   SignalCatcher signals;
   if (!signals.installed()) {
-    return Fail(fmt::format("cannot create a pipe: {}", strerror(errno)));
+    return Fail(fmt::format("cannot create a pipe: {}", ErrnoText(errno)));
   }
   Subreaper subreaper;
   PackerProcess packer;
@@ -489,14 +491,6 @@ std::string OneLine(std::string_view text) {
   return out;
 }
 
-std::string Relative(const std::string& path, const std::string& workspace) {
-  std::filesystem::path p = std::filesystem::path(path).lexically_normal();
-  std::filesystem::path rel =
-      p.lexically_relative(std::filesystem::path(workspace).lexically_normal());
-  if (rel.empty() || *rel.begin() == "..") return p.string();
-  return rel.string();
-}
-
 // The local files of the artifacts (a `file` or `qemu` builder's output), for the report.
 void AddFileArtifacts(const std::vector<PackerArtifact>& artifacts, StepIo& io) {
   std::set<std::string> seen;
@@ -505,7 +499,7 @@ void AddFileArtifacts(const std::vector<PackerArtifact>& artifacts, StepIo& io) 
       std::string path = Join(io.dir(), file);
       struct stat st;
       if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      std::string shown = Relative(path, io.workspace());
+      std::string shown = WorkspaceRelative(path, io.workspace());
       if (!seen.insert(shown).second) continue;
       auto digest = FileSha256Hex(path);
       if (!digest) continue;

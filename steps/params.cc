@@ -13,6 +13,7 @@
 #include "runner/atomic_file.h"
 #include "runner/expression.h"
 #include "runner/sha256.h"
+#include "runner/workspace_path.h"
 #include "runner/yaml_text.h"
 
 namespace runner {
@@ -35,11 +36,6 @@ std::string JoinLines(const std::vector<std::string>& lines) {
     out += line;
   }
   return out;
-}
-
-std::string DidYouMean(std::string_view word, const std::vector<std::string>& candidates) {
-  std::string suggestion = SuggestClosest(word, candidates);
-  return suggestion.empty() ? "" : fmt::format(" (did you mean '{}'?)", suggestion);
 }
 
 // CloudFormation's rule for logical names, parameters included: ASCII letters and digits.
@@ -128,7 +124,7 @@ Status ReadCloudFormationArray(const Json& array, std::string_view name, Ordered
       if (std::find(kCloudFormationEntryKeys.begin(), kCloudFormationEntryKeys.end(), key) ==
           kCloudFormationEntryKeys.end()) {
         errors.push_back(fmt::format("{}: unknown key '{}'{}", where, key,
-                                     DidYouMean(key, kCloudFormationEntryKeys)));
+                                     DidYouMeanHint(key, kCloudFormationEntryKeys)));
       }
     }
     auto key = entry.find("ParameterKey");
@@ -252,14 +248,6 @@ std::string Resolve(const StepIo& io, const std::string& path) {
   return (std::filesystem::path(io.dir()) / p).lexically_normal().string();
 }
 
-// report.json wants workspace-relative paths, absolute ones only outside the workspace.
-std::string ArtifactPath(const StepIo& io, const std::string& absolute) {
-  std::filesystem::path rel =
-      std::filesystem::path(absolute).lexically_relative(std::filesystem::path(io.workspace()));
-  if (rel.empty() || *rel.begin() == "..") return absolute;
-  return rel.string();
-}
-
 // A string field of the expanded configuration; nullopt when absent.
 Result<std::optional<std::string>> OptionalString(const Json& config, const char* key) {
   auto it = config.find(key);
@@ -293,7 +281,7 @@ Status Execute(const Json& config, StepIo& io) {
       return Fail(
           fmt::format("params.format: unknown format '{}'{}: use one of cloudformation, "
                       "codepipeline, plain",
-                      **format_name, DidYouMean(**format_name, kFormatNames)));
+                      **format_name, DidYouMeanHint(**format_name, kFormatNames)));
     }
     format = *parsed;
   }
@@ -365,7 +353,7 @@ Status Execute(const Json& config, StepIo& io) {
   io.SetOutput("path", **dest);
   io.SetOutput("sha256", sha256);
   Artifact artifact;
-  artifact.path = ArtifactPath(io, path);
+  artifact.path = WorkspaceRelative(path, io.workspace());
   artifact.size = rendered->size();
   artifact.sha256 = sha256;
   io.AddArtifact(artifact);
@@ -428,10 +416,11 @@ void Validate(const ConfigNode& config, Diagnostics& diags) {
         format = *parsed;
         format_known = true;
       } else {
-        diags.Error(node->where,
-                    fmt::format("unknown params.format '{}'{}: use one of cloudformation, "
-                                "codepipeline, plain",
-                                node->scalar.text, DidYouMean(node->scalar.text, kFormatNames)));
+        diags.Error(
+            node->where,
+            fmt::format("unknown params.format '{}'{}: use one of cloudformation, "
+                        "codepipeline, plain",
+                        node->scalar.text, DidYouMeanHint(node->scalar.text, kFormatNames)));
       }
     }
   }
@@ -536,7 +525,7 @@ Result<ParamsFile> ParseParamsFile(std::string_view text, std::string_view name)
         errors.push_back(
             fmt::format("{}: unknown key '{}' in a codepipeline template "
                         "configuration{}",
-                        name, key, DidYouMean(key, kCodePipelineKeys)));
+                        name, key, DidYouMeanHint(key, kCodePipelineKeys)));
       }
     }
     if (Status read = ReadStringObject(*parameters, name, "parameter", file.parameters); !read) {
@@ -665,7 +654,7 @@ Status CheckAgainstTemplate(const OrderedParams& params,
                         key, template_name));
       } else {
         errors.push_back(fmt::format("params: '{}' is not a parameter of {}{}", key, template_name,
-                                     DidYouMean(key, names)));
+                                     DidYouMeanHint(key, names)));
       }
       continue;
     }

@@ -20,10 +20,14 @@
 #include <mutex>
 #include <thread>
 
+#include "runner/atomic_file.h"
 #include "runner/expression.h"
+#include "runner/fs.h"
 #include "runner/glob.h"
 #include "runner/path.h"
 #include "runner/sha256.h"
+#include "runner/utf8.h"
+#include "runner/workspace_path.h"
 #include "steps/codedeploy.h"
 
 namespace runner {
@@ -37,8 +41,6 @@ constexpr std::uint64_t kMax32 = 0xFFFFFFFFu;
 // A deflated entry can come out slightly larger than its input (stored blocks, sync markers);
 // entries from this size on get zip64 sizes so that no header field can overflow.
 constexpr std::uint64_t kZip64SizeThreshold = 0xF0000000u;
-
-std::string ErrnoText() { return std::strerror(errno); }
 
 // ---------------------------------------------------------------------------------------------
 // Configuration.
@@ -139,50 +141,12 @@ std::string Join(const std::string& a, const std::string& b) {
   return a + "/" + b;
 }
 
-bool IsInside(const std::string& real, const std::string& root) {
-  if (root == "/") return true;
-  return real == root || (real.size() > root.size() && real.compare(0, root.size(), root) == 0 &&
-                          real[root.size()] == '/');
-}
-
 std::optional<std::string> RealPath(const std::string& path) {
   char* resolved = ::realpath(path.c_str(), nullptr);
   if (resolved == nullptr) return std::nullopt;
   std::string out(resolved);
   std::free(resolved);
   return out;
-}
-
-bool ValidUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t extra = 0;
-    if (c < 0x80)
-      extra = 0;
-    else if ((c & 0xE0) == 0xC0 && c >= 0xC2)
-      extra = 1;
-    else if ((c & 0xF0) == 0xE0)
-      extra = 2;
-    else if ((c & 0xF8) == 0xF0 && c <= 0xF4)
-      extra = 3;
-    else
-      return false;
-    if (extra > text.size() - i - 1) return false;
-    for (size_t k = 1; k <= extra; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
-// A file-system path relative to `workspace` when inside it, else absolute.
-std::string WorkspaceRelative(const std::string& path, const std::string& workspace) {
-  fs::path normal = fs::path(path).lexically_normal();
-  fs::path relative = normal.lexically_relative(fs::path(workspace).lexically_normal());
-  if (relative.empty() || *relative.begin() == "..") return normal.string();
-  return relative.string();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,7 +201,7 @@ bool Collector::Excluded(const std::string& archive_path, const std::string& sou
 }
 
 Status Collector::CheckInside(const std::string& real, const std::string& display) const {
-  if (IsInside(real, workspace_real_)) return {};
+  if (IsWithin(real, workspace_real_)) return {};
   return Fail(fmt::format("zip: '{}' resolves to {}, outside the workspace {}", display, real,
                           workspace_real_));
 }
@@ -248,7 +212,7 @@ Status ValidArchivePath(const std::string& path, const std::string& display) {
     problem = "it is empty (give the source a dest)";
   else if (path.size() > 0xFFF0)
     problem = "it is too long";
-  else if (!ValidUtf8(path))
+  else if (!IsValidUtf8(path))
     problem = "it is not valid UTF-8";
   for (const std::string& part : SplitPath(path)) {
     if (part == "..") problem = "'..' would leave the archive's root (give the source a dest)";
@@ -302,7 +266,7 @@ Status Collector::Walk(const std::string& abs_dir, const std::string& real_dir,
                        const std::string& rel_dir, const std::string& archive_dir, Glob* glob) {
   std::unique_ptr<DIR, int (*)(DIR*)> handle(::opendir(abs_dir.c_str()), ::closedir);
   if (!handle)
-    return Fail(fmt::format("zip: cannot read directory '{}': {}", rel_dir, ErrnoText()));
+    return Fail(fmt::format("zip: cannot read directory '{}': {}", rel_dir, ErrnoText(errno)));
   std::vector<std::string> names;
   while (struct dirent* item = ::readdir(handle.get())) {
     std::string_view name = item->d_name;
@@ -316,20 +280,20 @@ Status Collector::Walk(const std::string& abs_dir, const std::string& real_dir,
     std::string archive = Join(archive_dir, name);
     struct stat st;
     if (::lstat(abs.c_str(), &st) != 0) {
-      return Fail(fmt::format("zip: cannot read '{}': {}", rel, ErrnoText()));
+      return Fail(fmt::format("zip: cannot read '{}': {}", rel, ErrnoText(errno)));
     }
     if (skip_ && st.st_dev == skip_->first && st.st_ino == skip_->second) continue;
     std::string real = real_dir + "/" + name;
     if (S_ISLNK(st.st_mode)) {
       std::optional<std::string> target = RealPath(abs);
       if (!target) {
-        return Fail(fmt::format("zip: symlink '{}' points to nothing ({})", rel, ErrnoText()));
+        return Fail(fmt::format("zip: symlink '{}' points to nothing ({})", rel, ErrnoText(errno)));
       }
       if (auto status = CheckInside(*target, "symlink " + rel); !status) return status;
       if (::stat(target->c_str(), &st) != 0) {
-        return Fail(fmt::format("zip: cannot read '{}': {}", rel, ErrnoText()));
+        return Fail(fmt::format("zip: cannot read '{}': {}", rel, ErrnoText(errno)));
       }
-      if (S_ISDIR(st.st_mode) && IsInside(real_dir, *target)) {
+      if (S_ISDIR(st.st_mode) && IsWithin(real_dir, *target)) {
         return Fail(
             fmt::format("zip: symlink '{}' points to its own parent {}: a loop", rel, *target));
       }
@@ -653,7 +617,7 @@ class OutputFile {
     while (!data.empty()) {
       ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(at));
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Fail(fmt::format("zip: cannot write the archive: {}", ErrnoText()));
+      if (n < 0) return Fail(fmt::format("zip: cannot write the archive: {}", ErrnoText(errno)));
       data.remove_prefix(static_cast<size_t>(n));
       at += static_cast<std::uint64_t>(n);
     }
@@ -664,11 +628,8 @@ class OutputFile {
   static constexpr size_t kBufferSize = 1 << 20;
 
   Status WriteAll(std::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::write(fd_, data.data(), data.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Fail(fmt::format("zip: cannot write the archive: {}", ErrnoText()));
-      data.remove_prefix(static_cast<size_t>(n));
+    if (Status written = runner::WriteAll(fd_, data); !written) {
+      return Fail(fmt::format("zip: cannot write the archive: {}", written.error()));
     }
     return {};
   }
@@ -783,7 +744,7 @@ class DeflatePool {
     std::uint64_t dictionary = deflate_it ? std::min<std::uint64_t>(job.offset, 32768) : 0;
     int fd = ::open(entry.source.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-      piece.error = fmt::format("zip: cannot read '{}': {}", entry.display, ErrnoText());
+      piece.error = fmt::format("zip: cannot read '{}': {}", entry.display, ErrnoText(errno));
       return piece;
     }
     buffer.resize(dictionary + job.length);
@@ -805,8 +766,7 @@ class DeflatePool {
     }
     ::close(fd);
     if (read_error != 0) {
-      piece.error =
-          fmt::format("zip: cannot read '{}': {}", entry.display, std::strerror(read_error));
+      piece.error = fmt::format("zip: cannot read '{}': {}", entry.display, ErrnoText(read_error));
       return piece;
     }
     if (have < want || grew) {
@@ -868,50 +828,6 @@ class DeflatePool {
   bool stop_ = false;
   std::vector<Piece> pieces_;
   std::vector<std::thread> threads_;
-};
-
-// The temporary archive next to dest: removed unless committed.
-class TempArchive {
- public:
-  ~TempArchive() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!path_.empty() && !committed_) ::unlink(path_.c_str());
-  }
-
-  Status Create(const std::string& dest) {
-    fs::path parent = fs::path(dest).parent_path();
-    std::error_code ec;
-    if (!parent.empty()) fs::create_directories(parent, ec);
-    if (ec)
-      return Fail(
-          fmt::format("zip: cannot create directory {}: {}", parent.string(), ec.message()));
-    std::string pattern =
-        (parent / ("." + fs::path(dest).filename().string() + ".tmp.XXXXXX")).string();
-    fd_ = ::mkostemp(pattern.data(), O_CLOEXEC);
-    if (fd_ < 0) return Fail(fmt::format("zip: cannot create {}: {}", pattern, ErrnoText()));
-    path_ = pattern;
-    ::fchmod(fd_, 0644);
-    return {};
-  }
-
-  Status Commit(const std::string& dest) {
-    if (::fsync(fd_) != 0) return Fail(fmt::format("zip: cannot sync {}: {}", path_, ErrnoText()));
-    ::close(fd_);
-    fd_ = -1;
-    if (::rename(path_.c_str(), dest.c_str()) != 0) {
-      return Fail(fmt::format("zip: cannot rename into {}: {}", dest, ErrnoText()));
-    }
-    committed_ = true;
-    return {};
-  }
-
-  int fd() const { return fd_; }
-  const std::string& path() const { return path_; }
-
- private:
-  int fd_ = -1;
-  std::string path_;
-  bool committed_ = false;
 };
 
 Status ExecuteZip(const nlohmann::ordered_json& config, StepIo& io) {
@@ -1126,8 +1042,9 @@ Status RunZip(const ZipOptions& options, StepIo& io) {
   if (!entries) return Fail(entries.error());
   if (io.cancelled()) return Fail("zip: cancelled");
 
-  TempArchive temp;
-  if (auto status = temp.Create(dest); !status) return status;
+  // The archive is written beside dest and renamed into place: no half archive, ever.
+  AtomicFileWriter temp;
+  if (auto status = temp.Open(dest); !status) return Fail("zip: " + status.error());
   ZipWriteOptions write;
   write.level = options.level;
   write.mtime = *mtime;
@@ -1137,7 +1054,7 @@ Status RunZip(const ZipOptions& options, StepIo& io) {
 
   if (options.codedeploy) {
     // The archive as written is what gets checked: the revision CodeDeploy would receive.
-    Result<Revision> revision = ReadRevision(temp.path());
+    Result<Revision> revision = ReadRevision(temp.temp_path());
     if (!revision) return Fail(revision.error());
     std::string appspec_name = "appspec.yml";
     for (const ZipEntry& entry : *entries) {
@@ -1156,9 +1073,9 @@ Status RunZip(const ZipOptions& options, StepIo& io) {
     }
   }
   if (io.cancelled()) return Fail("zip: cancelled");
-  Result<std::string> sha256 = FileSha256Hex(temp.path());
+  Result<std::string> sha256 = FileSha256Hex(temp.temp_path());
   if (!sha256) return Fail(sha256.error());
-  if (auto status = temp.Commit(dest); !status) return status;
+  if (auto status = temp.Commit(); !status) return Fail("zip: " + status.error());
 
   std::string path = WorkspaceRelative(dest, io.workspace());
   io.SetOutput("path", path);

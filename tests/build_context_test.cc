@@ -556,3 +556,41 @@ TEST(GitTopLevelTest, FindsTheWorkTree) {
 
 }  // namespace
 }  // namespace runner
+
+namespace runner {
+namespace {
+
+TEST(BuildContextJsonTest, RoundTripsEveryField) {
+  BuildContext context;
+  context.project = "orders";
+  context.branch = "main";
+  context.commit = "0123456789abcdef";
+  context.short_commit = "0123456";
+  context.number = "7";
+  context.id = "orders-main-7";
+  context.event = "push";
+  context.trigger = "cli";
+  context.workspace = "/ws";
+  context.changed_files = std::vector<std::string>{"a.txt"};
+  context.commit_time = 1700000000;
+  nlohmann::ordered_json json = BuildContextToJson(context);
+  EXPECT_EQ(json.begin().key(), "project");
+  EXPECT_EQ(json["changed_files"], nlohmann::ordered_json::array({"a.txt"}));
+  Result<BuildContext> back = BuildContextFromJson(json);
+  ASSERT_TRUE(back) << back.error();
+  EXPECT_EQ(BuildContextToJson(*back), json);
+}
+
+TEST(BuildContextJsonTest, UnknownsAreNullAndErrorsNameTheField) {
+  BuildContext context;
+  nlohmann::ordered_json json = BuildContextToJson(context);
+  EXPECT_TRUE(json["commit_time"].is_null());
+  EXPECT_FALSE(BuildContextFromJson(json)->changed_files);
+  json["number"] = 7;
+  EXPECT_EQ(BuildContextFromJson(json).error(), "build context: 'number' must be a string");
+  json.erase("number");
+  EXPECT_EQ(BuildContextFromJson(json).error(), "build context: missing 'number'");
+}
+
+}  // namespace
+}  // namespace runner

@@ -101,3 +101,15 @@ TEST(DiagnosticsSuggestTest, PrefersTheClosestThenTheFirst) {
 
 }  // namespace
 }  // namespace runner
+
+namespace runner {
+namespace {
+
+TEST(DidYouMeanHintTest, FormatsTheClosestOrNothing) {
+  EXPECT_EQ(DidYouMeanHint("levle", {"level", "dest"}), " (did you mean 'level'?)");
+  EXPECT_EQ(DidYouMeanHint("projct", {"project"}, "build."), " (did you mean 'build.project'?)");
+  EXPECT_EQ(DidYouMeanHint("zzzzzz", {"level"}), "");
+}
+
+}  // namespace
+}  // namespace runner

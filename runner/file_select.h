@@ -1,0 +1,37 @@
+// Files selected by patterns, relative to a directory and confined to the workspace.
+//
+// A pattern is a plain file, a directory (every file below it) or a glob (`*`, `?`, `[..]`,
+// `**`, as runner/glob.h; a glob selects files only and is matched against the path below its
+// fixed prefix, the components before the first one with glob syntax). Symlinks are followed,
+// to files and to directories; a link whose target lies outside the workspace, a dangling link
+// and a link to one of its own parent directories are errors. Entries that are neither regular
+// files nor directories (sockets, fifos, devices) are skipped.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "runner/result.h"
+
+namespace runner {
+
+struct SelectedFile {
+  std::string path;      // absolute, symlinks resolved: what to read
+  std::string source;    // as reached from the directory: "dist/app/main.js"
+  std::string relative;  // below the pattern's fixed prefix: "app/main.js" for "dist/**/*.js"
+                         // or the directory "dist"; a plain file's name alone
+};
+
+// The files one pattern selects in `dir` (absolute), sorted by `source`. Errors name the
+// pattern: empty or absolute pattern, "'P' does not exist (in DIR)", "'P' is not a
+// directory" (a file written with a trailing '/'), "'P' matches no file (in DIR)", a directory
+// that holds no file, anything resolving outside `workspace` (see runner/workspace_path.h).
+Result<std::vector<SelectedFile>> SelectFiles(std::string_view pattern, const std::string& dir,
+                                              const std::string& workspace);
+
+// Every pattern's files, each source once, sorted by `source`. The first pattern's error stops.
+Result<std::vector<SelectedFile>> SelectFiles(const std::vector<std::string>& patterns,
+                                              const std::string& dir, const std::string& workspace);
+
+}  // namespace runner
