@@ -106,6 +106,10 @@ Result<Document> Document::Parse(std::string_view text, std::size_t max_size) {
     return Fail(fmt::format("XML document of {} bytes is larger than the {} accepted", text.size(),
                             max_size));
   }
+  // S3 keeps a slow CompleteMultipartUpload alive by sending spaces before the document, where
+  // XML allows no declaration: the spaces go.
+  size_t start = text.find_first_not_of(" \t\r\n");
+  text.remove_prefix(start == std::string_view::npos ? text.size() : start);
   xmlParserCtxtPtr context = xmlNewParserCtxt();
   if (context == nullptr) return Fail("XML: out of memory");
   // No XML_PARSE_NOENT (entities stay unexpanded), NONET (no fetch of anything external), and

@@ -55,7 +55,7 @@ class Element {
 class Document {
  public:
   // Fails, naming the line and libxml2's reason, on a document that is not well-formed, holds
-  // a DOCTYPE or is larger than `max_size`.
+  // a DOCTYPE or is larger than `max_size`. Whitespace before the document is skipped.
   static Result<Document> Parse(std::string_view text, std::size_t max_size = kMaxDocumentSize);
 
   Element Root() const;

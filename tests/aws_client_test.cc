@@ -163,6 +163,22 @@ TEST(AwsClientTest, DecodesAQueryError) {
   EXPECT_EQ(f.http.RequestCount(), 1u);  // a client error is not retried
 }
 
+TEST(AwsClientTest, AnErrorInA200IsAnErrorWhenTheRequestSaysSo) {
+  Fixture f;
+  f.http.Respond(
+      "POST", kUrl,
+      Response(200, "   <Error><Code>InternalError</Code><Message>again</Message></Error>"));
+  f.http.Respond("POST", kUrl, Response(200, "<Result><Error>not one</Error></Result>"));
+  AwsRequest request;
+  request.what = "Complete";
+  request.error_in_body = true;
+  auto response = f.Client("s3")->Send(request);
+  ASSERT_TRUE(response.has_value()) << response.error().text;
+  EXPECT_EQ(f.http.RequestCount(), 2u);
+  ASSERT_EQ(f.log.size(), 1u);
+  EXPECT_THAT(f.log[0], HasSubstr("Complete: InternalError: again; retrying"));
+}
+
 TEST(AwsErrorTest, DecodesS3Ec2AndJsonForms) {
   AwsError s3 = DecodeAwsError(
       Response(404,

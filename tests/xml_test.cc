@@ -50,6 +50,13 @@ TEST(XmlTest, NamespacePrefixesAreIgnored) {
   EXPECT_TRUE(document->Root().Child("Missing").Children().empty());
 }
 
+TEST(XmlTest, WhitespaceBeforeTheDeclarationIsSkipped) {
+  // S3 sends spaces while a CompleteMultipartUpload is in progress.
+  auto document = Document::Parse("  \n <?xml version=\"1.0\"?><R><ETag>e</ETag></R>");
+  ASSERT_TRUE(document.has_value()) << document.error();
+  EXPECT_EQ(document->Root().ChildText("ETag"), "e");
+}
+
 TEST(XmlTest, MalformedDocumentsAreErrors) {
   EXPECT_THAT(Document::Parse("<a><b></a>").error(), HasSubstr("not well-formed"));
   EXPECT_THAT(Document::Parse("").error(), HasSubstr("XML"));

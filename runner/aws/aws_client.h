@@ -108,7 +108,9 @@ class AwsClient {
   // `scheme://host` of the endpoint.
   const Endpoint& endpoint() const { return endpoint_; }
   const AwsClientOptions& options() const { return options_; }
+  // Whether options.cancelled says stop (false when unset).
   bool Cancelled() const { return options_.cancelled && options_.cancelled(); }
+  // Hands `line` to options.log, if set.
   void Log(std::string_view line) const;
 
  private:

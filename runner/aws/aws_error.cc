@@ -45,18 +45,14 @@ std::string ReasonPhrase(int status) {
 
 // `<Error>` anywhere in the document: S3 has it at the root, the Query protocol inside
 // <ErrorResponse>, EC2 inside <Response><Errors>.
-bool DecodeXml(std::string_view body, AwsError& error) {
-  auto document = xml::Document::Parse(body);
-  if (!document) return false;
-  xml::Element root = document->Root();
+void DecodeXml(const xml::Document& document, AwsError& error) {
+  xml::Element root = document.Root();
   xml::Element element = root.Find("Error");
-  if (!element) return false;
   error.code = element.ChildText("Code");
   error.message = element.ChildText("Message");
   for (std::string_view name : {"RequestId", "RequestID"}) {
     if (error.request_id.empty()) error.request_id = root.Find(name).Text();
   }
-  return !error.code.empty();
 }
 
 // JSON 1.0/1.1 and REST-JSON: {"__type": "prefix#Code", "message": ...}.
@@ -102,7 +98,7 @@ AwsError DecodeAwsError(const HttpResponse& response) {
   size_t start = body.find_first_not_of(" \t\r\n");
   if (start != std::string_view::npos) {
     if (body[start] == '<') {
-      DecodeXml(body, error);
+      if (auto document = xml::Document::Parse(body)) DecodeXml(*document, error);
     } else if (body[start] == '{') {
       DecodeJson(body, error);
     }
@@ -117,10 +113,11 @@ AwsError DecodeAwsError(const HttpResponse& response) {
 }
 
 std::optional<AwsError> ErrorInBody(const HttpResponse& response) {
-  if (response.body.find("<Error>") == std::string::npos) return std::nullopt;
+  auto document = xml::Document::Parse(response.body);
+  if (!document || document->Root().Name() != "Error") return std::nullopt;
   AwsError error;
   error.status = response.status;
-  if (!DecodeXml(response.body, error)) return std::nullopt;
+  DecodeXml(*document, error);
   Describe(error);
   return error;
 }

@@ -26,7 +26,8 @@ struct AwsError {
 // "Code: Message", the code alone, or "HTTP 404 Not Found" when the body names no code.
 AwsError DecodeAwsError(const HttpResponse& response);
 
-// The `<Error>` a 2xx XML body holds (S3's CompleteMultipartUpload may answer 200 with one).
+// The error a 2xx XML body whose root is `<Error>` holds (S3's CompleteMultipartUpload may
+// answer 200 with one); nullopt for any other body.
 std::optional<AwsError> ErrorInBody(const HttpResponse& response);
 
 // Whether sending the request again may succeed: throttling (429, Throttling, SlowDown,

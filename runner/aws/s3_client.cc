@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -344,7 +343,10 @@ Result<std::optional<S3ObjectInfo>> S3Client::HeadObject(const std::string& buck
   }
   S3ObjectInfo info;
   std::string length = response->Header("content-length");
-  std::from_chars(length.data(), length.data() + length.size(), info.size);
+  auto [end, error] = std::from_chars(length.data(), length.data() + length.size(), info.size);
+  if (error != std::errc() || end != length.data() + length.size() || length.empty()) {
+    return Fail(fmt::format("{}: the answer has no valid Content-Length", request.what));
+  }
   info.etag = response->Header("etag");
   return info;
 }
