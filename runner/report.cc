@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runner/atomic_file.h"
+#include "runner/xml.h"
 
 namespace runner {
 
@@ -14,67 +15,6 @@ using json = nlohmann::ordered_json;
 
 json OptionalTime(const std::optional<WallTime>& time) {
   return time ? json(FormatTimestamp(*time)) : json(nullptr);
-}
-
-// Replaces invalid UTF-8 with U+FFFD, so that an XML reader accepts any log.
-std::string ValidUtf8(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t length = c < 0x80           ? 1
-                    : (c >> 5) == 0x6  ? 2
-                    : (c >> 4) == 0xE  ? 3
-                    : (c >> 3) == 0x1E ? 4
-                                       : 0;
-    bool valid = length > 0 && i + length <= text.size();
-    for (size_t k = 1; valid && k < length; ++k) {
-      valid = (static_cast<unsigned char>(text[i + k]) >> 6) == 0x2;
-    }
-    if (valid) {
-      out.append(text.substr(i, length));
-      i += length;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
-  }
-  return out;
-}
-
-std::string XmlEscape(std::string_view raw) {
-  std::string text = ValidUtf8(raw);
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        // XML 1.0 allows no control characters but tab, newline and carriage return (a log
-        // full of terminal colour codes would otherwise make Jenkins reject the file).
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') {
-          out += "\xEF\xBF\xBD";
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -127,54 +67,71 @@ std::string ReportJson(const BuildRecord& build, const SecretMasker& masker) {
 }
 
 std::string JunitXml(const BuildRecord& build, const SecretMasker& masker) {
-  auto text = [&](std::string_view value) { return XmlEscape(masker.Mask(value)); };
+  auto text = [&](std::string_view value) { return masker.Mask(value); };
+  auto seconds = [](double value) { return fmt::format("{:.3f}", value); };
   int failures = 0;
   int skipped = 0;
-  std::string cases;
   for (const StepRecord& step : build.steps) {
-    double seconds = step.started && step.finished ? Seconds(*step.started, *step.finished) : 0.0;
-    cases += fmt::format("    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3f}\"",
-                         text(build.context.project), text(step.id), seconds);
+    failures += step.status == StepStatus::kFailed || step.status == StepStatus::kTimedOut;
+    skipped += step.status != StepStatus::kSuccess && step.status != StepStatus::kFailed &&
+               step.status != StepStatus::kTimedOut;
+  }
+  const std::string tests = std::to_string(build.steps.size());
+  const double total = Seconds(build.started, build.finished);
+  xml::Writer writer({.declaration = true, .indent = true});
+  writer.Start("testsuites")
+      .Attribute("name", "runner")
+      .Attribute("tests", tests)
+      .Attribute("failures", std::to_string(failures))
+      .Attribute("time", seconds(total));
+  writer.Start("testsuite")
+      .Attribute("name", text(build.context.id))
+      .Attribute("tests", tests)
+      .Attribute("failures", std::to_string(failures))
+      .Attribute("errors", "0")
+      .Attribute("skipped", std::to_string(skipped))
+      .Attribute("time", seconds(total))
+      .Attribute("timestamp", FormatTimestamp(build.started).substr(0, 19));
+  for (const StepRecord& step : build.steps) {
+    writer.Start("testcase")
+        .Attribute("classname", text(build.context.project))
+        .Attribute("name", text(step.id))
+        .Attribute(
+            "time",
+            seconds(step.started && step.finished ? Seconds(*step.started, *step.finished) : 0.0));
     switch (step.status) {
       case StepStatus::kSuccess:
-        cases += "/>\n";
         break;
       case StepStatus::kSkipped:
       case StepStatus::kCancelled:
       case StepStatus::kPending:
       case StepStatus::kRunning:
-        ++skipped;
-        cases += fmt::format(">\n      <skipped message=\"{}: {}\"/>\n    </testcase>\n",
-                             StatusName(step.status), text(step.message));
+        writer.Start("skipped")
+            .Attribute("message",
+                       fmt::format("{}: {}", StatusName(step.status), text(step.message)))
+            .End();
         break;
       case StepStatus::kFailed:
       case StepStatus::kTimedOut:
-        ++failures;
-        cases += fmt::format(
-            ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
-            StatusName(step.status), text(step.message), text(step.log_tail));
+        writer.Start("failure")
+            .Attribute("type", std::string(StatusName(step.status)))
+            .Attribute("message", text(step.message))
+            .Text(text(step.log_tail))
+            .End();
         break;
     }
+    writer.End();
   }
-  double total = Seconds(build.started, build.finished);
-  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  out += fmt::format("<testsuites name=\"runner\" tests=\"{}\" failures=\"{}\" time=\"{:.3f}\">\n",
-                     build.steps.size(), failures, total);
-  out += fmt::format(
-      "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" "
-      "time=\"{:.3f}\" timestamp=\"{}\">\n",
-      text(build.context.id), build.steps.size(), failures, skipped, total,
-      FormatTimestamp(build.started).substr(0, 19));
-  out += cases;
-  out += "  </testsuite>\n</testsuites>\n";
-  return out;
+  // Writing into memory fails only when memory runs out: empty, never half a document.
+  auto out = writer.Finish();
+  return out ? std::move(*out) : std::string();
 }
 
 Status WriteReports(const std::string& build_dir, const BuildRecord& build,
                     const SecretMasker& masker) {
-  if (auto written = WriteFileAtomic(build_dir + "/junit.xml", JunitXml(build, masker)); !written) {
-    return written;
-  }
+  std::string junit = JunitXml(build, masker);
+  if (junit.empty()) return Fail("cannot write " + build_dir + "/junit.xml: out of memory");
+  if (auto written = WriteFileAtomic(build_dir + "/junit.xml", junit); !written) return written;
   return WriteFileAtomic(build_dir + "/report.json", ReportJson(build, masker));
 }
 

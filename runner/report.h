@@ -13,7 +13,8 @@ namespace runner {
 std::string ReportJson(const BuildRecord& build, const SecretMasker& masker);
 
 // junit.xml's text: one test case per step, a failure's message holding the log's tail.
-// Characters XML 1.0 cannot hold (control characters, invalid UTF-8) are replaced.
+// Written with libxml2; characters XML 1.0 cannot hold (control characters, invalid UTF-8)
+// are replaced. Empty only when memory ran out.
 std::string JunitXml(const BuildRecord& build, const SecretMasker& masker);
 
 // Writes both into `build_dir`, each atomically.

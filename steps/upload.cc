@@ -1,10 +1,8 @@
 #include "steps/upload.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,15 +19,13 @@
 #include <optional>
 #include <thread>
 
-#include "runner/atomic_file.h"
-#include "runner/aws/credentials.h"
-#include "runner/aws/http.h"
+#include "runner/artifact_store.h"
 #include "runner/aws/s3_client.h"
 #include "runner/config_node.h"
 #include "runner/expression.h"
 #include "runner/glob.h"
+#include "runner/manifest.h"
 #include "runner/path.h"
-#include "runner/sha256.h"
 
 namespace runner {
 
@@ -279,52 +275,39 @@ Status ParallelFor(size_t count, int threads, const std::function<Status(size_t)
   return {};
 }
 
-Status UploadToS3(const UploadOptions& options, const std::vector<UploadSource>& sources,
-                  StepIo& io, std::vector<ManifestObject>& objects, std::string& url,
-                  std::string& manifest_url) {
-  auto location = aws::ParseS3Url(options.to);
-  if (!location) return Fail("upload: " + location.error());
-  std::string prefix = location->key;
-  if (!prefix.empty() && !prefix.ends_with('/')) prefix += '/';
-  url = aws::S3UrlOf(location->bucket, prefix);
-  manifest_url = url + "manifest.json";
-
-  const Environment& env = io.env();
-  aws::CurlHttpOptions http_options;
-  if (auto bundle = Lookup(env, "AWS_CA_BUNDLE")) http_options.ca_bundle = *bundle;
-  std::unique_ptr<aws::HttpClient> http = aws::MakeCurlHttpClient(http_options);
-  std::unique_ptr<aws::CredentialsProvider> credentials =
-      aws::MakeDefaultCredentialsChain(env, *http);
-
+// Publishes `sources` to the store `options.to` names, then manifest.json.
+Status UploadToStore(const UploadOptions& options, const std::vector<UploadSource>& sources,
+                     StepIo& io, std::vector<ManifestObject>& objects, std::string& url,
+                     std::string& manifest_url) {
   SharedLog log(io);
-  aws::S3ClientOptions client_options;
-  client_options.region = options.region.empty() ? aws::DefaultRegion(env) : options.region;
-  client_options.endpoint = aws::ResolveS3Endpoint(options.endpoint, env);
-  client_options.path_style = options.path_style;
-  client_options.sse = options.sse;
-  client_options.kms_key_id = options.kms_key_id;
-  client_options.part_size = options.part_size;
-  client_options.concurrency = options.concurrency;
-  client_options.log = [&log](std::string_view line) { log.Line(line); };
-  client_options.cancelled = [&io] { return io.cancelled(); };
-  auto client = aws::S3Client::Create(*http, *credentials, client_options);
-  if (!client) return Fail("upload: " + client.error());
-  log.Line(fmt::format(
-      "upload: {} file(s) to {} (region {}{})", sources.size(), url, client_options.region,
-      client_options.endpoint.empty() ? "" : ", endpoint " + client_options.endpoint));
+  ArtifactStoreOptions store_options;
+  store_options.workspace = io.workspace();
+  store_options.env = io.env();
+  store_options.region = options.region;
+  store_options.endpoint = options.endpoint;
+  store_options.path_style = options.path_style;
+  store_options.sse = options.sse;
+  store_options.kms_key_id = options.kms_key_id;
+  store_options.part_size = options.part_size;
+  store_options.concurrency = options.concurrency;
+  store_options.log = [&log](std::string_view line) { log.Line(line); };
+  store_options.cancelled = [&io] { return io.cancelled(); };
+  auto store = OpenArtifactStore(options.to, std::move(store_options));
+  if (!store) return Fail("upload: " + store.error());
+  url = (*store)->url();
+  manifest_url = (*store)->UrlOf("manifest.json");
+  log.Line(fmt::format("upload: {} file(s) to {}", sources.size(), (*store)->Describe()));
 
   objects.resize(sources.size());
   auto upload_one = [&](size_t index) -> Status {
     if (io.cancelled()) return Fail("upload: cancelled");
     const UploadSource& source = sources[index];
-    std::string key = prefix + source.name;
-    auto object =
-        (*client)->UploadFile(location->bucket, key, source.path, ContentType(source.name));
+    auto object = (*store)->PutFile(source.name, source.path, ContentType(source.name));
     if (!object) return Fail("upload: " + object.error());
     ManifestObject& out = objects[index];
     out.name = source.name;
-    out.key = key;
-    out.url = aws::S3UrlOf(location->bucket, key);
+    out.key = object->key;
+    out.url = object->url;
     out.source = WorkspaceRelative(source.path, io.workspace());
     out.size = object->size;
     out.sha256 = object->sha256;
@@ -355,95 +338,13 @@ Status UploadToS3(const UploadOptions& options, const std::vector<UploadSource>&
   }
   if (io.cancelled()) return Fail("upload: cancelled");
 
-  std::string manifest = RenderManifest(io.build(), url, NowIso8601(), objects);
-  auto written = (*client)->PutObject(location->bucket, prefix + "manifest.json", manifest,
-                                      "application/json");
+  Manifest manifest;
+  manifest.build = ManifestBuildOf(io.build());
+  manifest.url = url;
+  manifest.created = NowIso8601();
+  manifest.objects = objects;
+  auto written = (*store)->Put("manifest.json", RenderManifest(manifest), "application/json");
   if (!written) return Fail("upload: " + written.error());
-  log.Line(fmt::format("upload: manifest {}", manifest_url));
-  return {};
-}
-
-// Copies `from` to `to` atomically, hashing on the way: SHA-256 for the manifest and MD5 for
-// the ETag S3 would have given.
-Status CopyFile(const std::string& from, const std::string& to, const StepIo& io,
-                std::uint64_t& size, std::string& sha256, std::string& md5_hex) {
-  int fd = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Fail(fmt::format("upload: cannot open '{}': {}", from, ErrnoText()));
-  AtomicFileWriter writer;
-  if (Status opened = writer.Open(to); !opened) {
-    ::close(fd);
-    return Fail("upload: " + opened.error());
-  }
-  Sha256 sha;
-  EVP_MD_CTX* md5 = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
-  std::string buffer(1 << 20, '\0');
-  size = 0;
-  Status status;
-  while (true) {
-    if (io.cancelled()) {
-      status = Fail("upload: cancelled");
-      break;
-    }
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      status = Fail(fmt::format("upload: cannot read '{}': {}", from, ErrnoText()));
-      break;
-    }
-    if (n == 0) break;
-    std::string_view chunk(buffer.data(), static_cast<size_t>(n));
-    sha.Update(chunk);
-    EVP_DigestUpdate(md5, chunk.data(), chunk.size());
-    writer.Append(chunk);
-    size += static_cast<std::uint64_t>(n);
-  }
-  ::close(fd);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_size = 0;
-  EVP_DigestFinal_ex(md5, digest, &digest_size);
-  EVP_MD_CTX_free(md5);
-  if (!status) return status;  // the writer's destructor removes the temporary file
-  if (Status committed = writer.Commit(); !committed) return Fail("upload: " + committed.error());
-  sha256 = sha.FinishHex();
-  md5_hex.clear();
-  for (unsigned int i = 0; i < digest_size; ++i) md5_hex += fmt::format("{:02x}", digest[i]);
-  return {};
-}
-
-Status UploadToLocalStore(const UploadOptions& options, const std::vector<UploadSource>& sources,
-                          StepIo& io, std::vector<ManifestObject>& objects, std::string& url,
-                          std::string& manifest_url) {
-  std::string path = options.to.starts_with("file://") ? options.to.substr(7) : options.to;
-  if (path.empty()) return Fail("upload: 'to' names no directory");
-  if (!path.starts_with('/')) path = io.workspace() + "/" + path;
-  std::string root = fs::path(path).lexically_normal().string();
-  while (root.size() > 1 && root.ends_with('/')) root.pop_back();
-  url = "file://" + root + (root == "/" ? "" : "/");
-  manifest_url = url + "manifest.json";
-  SharedLog log(io);
-  log.Line(fmt::format("upload: {} file(s) to {}", sources.size(), url));
-  for (const UploadSource& source : sources) {
-    ManifestObject object;
-    object.name = source.name;
-    object.key = source.name;
-    object.url = url + source.name;
-    object.source = WorkspaceRelative(source.path, io.workspace());
-    std::string md5;
-    if (Status copied =
-            CopyFile(source.path, root + "/" + source.name, io, object.size, object.sha256, md5);
-        !copied) {
-      return copied;
-    }
-    object.etag = "\"" + md5 + "\"";
-    log.Line(
-        fmt::format("upload: {} -> {} ({})", object.source, object.url, HumanSize(object.size)));
-    objects.push_back(std::move(object));
-  }
-  std::string manifest = RenderManifest(io.build(), url, NowIso8601(), objects);
-  if (Status written = WriteFileAtomic(root + "/manifest.json", manifest); !written) {
-    return Fail("upload: " + written.error());
-  }
   log.Line(fmt::format("upload: manifest {}", manifest_url));
   return {};
 }
@@ -456,10 +357,9 @@ Status ExecuteUpload(const Json& config, StepIo& io) {
   std::vector<ManifestObject> objects;
   std::string url;
   std::string manifest_url;
-  Status done = options->to.starts_with("s3://")
-                    ? UploadToS3(*options, *sources, io, objects, url, manifest_url)
-                    : UploadToLocalStore(*options, *sources, io, objects, url, manifest_url);
-  if (!done) return done;
+  if (Status done = UploadToStore(*options, *sources, io, objects, url, manifest_url); !done) {
+    return done;
+  }
   io.SetOutput("url", url);
   io.SetOutput("manifest_url", manifest_url);
   for (const ManifestObject& object : objects) {
@@ -648,32 +548,6 @@ Result<std::vector<UploadSource>> CollectUploadSources(const std::vector<std::st
     if (matched == 0) return Fail(fmt::format("'{}' matches no file (in {})", entry, dir));
   }
   return sources;
-}
-
-std::string RenderManifest(const BuildContext& build, std::string_view url,
-                           std::string_view created, const std::vector<ManifestObject>& objects) {
-  Json manifest;
-  manifest["version"] = 1;
-  manifest["build"] = {{"project", build.project}, {"branch", build.branch},
-                       {"commit", build.commit},   {"number", build.number},
-                       {"id", build.id},           {"event", build.event},
-                       {"trigger", build.trigger}};
-  manifest["url"] = url;
-  manifest["created"] = created;
-  Json list = Json::array();
-  for (const ManifestObject& object : objects) {
-    list.push_back({{"name", object.name},
-                    {"key", object.key},
-                    {"url", object.url},
-                    {"source", object.source},
-                    {"size", object.size},
-                    {"sha256", object.sha256},
-                    {"etag", object.etag},
-                    {"parts", object.parts}});
-  }
-  manifest["objects"] = std::move(list);
-  // Names are bytes from the file system: replace what is not UTF-8 rather than throw.
-  return manifest.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace runner

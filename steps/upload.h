@@ -15,27 +15,20 @@
 //   CLI reads them); 5 MiB to 5 GiB. Files up to part_size go up in one PUT, larger ones as
 //   multipart uploads with up to `concurrency` parts in flight (default 8, 1 to 64); small
 //   files go up `concurrency` at a time.
-// - manifest.json (written last, so its presence means the upload is complete):
-//   {"version": 1, "build": {project, branch, commit, number, id, event, trigger},
-//    "url": TO, "created": ISO-8601 UTC, "objects": [{"name", "key", "url", "source", "size",
-//    "sha256", "etag", "parts"}]} where `name` is the path below `to`, `key` the S3 key
-//   (for a local store, the name), `source` the file as listed (relative to the workspace),
-//   `etag` S3's ETag (a local store records the quoted MD5, what S3 gives a single PUT) and
-//   `parts` 0 for a single PUT.
-// - A local store writes each file atomically (temporary file, rename); S3 objects appear
-//   whole by nature. A failed or cancelled upload aborts its multipart uploads and writes no
-//   manifest; the objects already sent stay.
+// - manifest.json (runner/manifest.h) is written last, so its presence means the upload is
+//   complete. `source` is the file as listed, relative to the workspace.
+// - The store is runner/artifact_store.h's: a local store writes each file atomically
+//   (temporary file, rename); S3 objects appear whole by nature. A failed or cancelled upload
+//   aborts its multipart uploads and writes no manifest; the objects already sent stay.
 // - Outputs: `url` (the `to` prefix as an s3:// or file:// URL), `manifest_url`. Artifacts:
 //   one per file, with its url.
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "runner/build_context.h"
 #include "runner/result.h"
 #include "steps/step_kind.h"
 
@@ -56,21 +49,5 @@ struct UploadSource {
 // directory's matches sorted by name.
 Result<std::vector<UploadSource>> CollectUploadSources(const std::vector<std::string>& patterns,
                                                        const std::string& dir);
-
-// One published object, as the manifest records it.
-struct ManifestObject {
-  std::string name;
-  std::string key;
-  std::string url;
-  std::string source;
-  std::uint64_t size = 0;
-  std::string sha256;
-  std::string etag;
-  int parts = 0;
-};
-
-// manifest.json's text (2-space indented, a trailing newline). `created` is ISO-8601 UTC.
-std::string RenderManifest(const BuildContext& build, std::string_view url,
-                           std::string_view created, const std::vector<ManifestObject>& objects);
 
 }  // namespace runner

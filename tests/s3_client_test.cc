@@ -575,12 +575,6 @@ TEST(S3ClientTest, CredentialErrorsAreReported) {
   EXPECT_TRUE(http.requests().empty());
 }
 
-TEST(XmlTest, ElementTextDecodesEntities) {
-  EXPECT_EQ(XmlElementText("<a><Code>x&amp;y&lt;&gt;&quot;&apos;&#65;&#xE9;</Code></a>", "Code"),
-            "x&y<>\"'A\xC3\xA9");
-  EXPECT_EQ(XmlElementText("<a></a>", "Code"), "");
-}
-
 TEST(DigestTest, Md5) {
   EXPECT_EQ(Md5Hex(""), "d41d8cd98f00b204e9800998ecf8427e");
   EXPECT_EQ(Md5Base64("hello"), "XUFAKrxLKna5cZ2REBfFkg==");

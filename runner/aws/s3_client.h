@@ -1,18 +1,20 @@
-// Uploads to S3 and S3-compatible stores: single PUT for small objects, multipart with parts
-// sent in parallel for large ones. Every request carries Content-MD5 and a signed
-// x-amz-content-sha256 of its body; throttling, 5xx, dropped connections and stalls are
-// retried per request with exponential backoff and full jitter; a multipart upload that
-// fails or is cancelled is aborted. Credentials, Authorization headers and signatures never
-// appear in a message or a log line.
+// S3 and S3-compatible stores, on the generic request layer (aws_client.h): single PUT for
+// small objects, multipart with parts sent in parallel for large ones, conditional PUT, GET and
+// HEAD. Every request carries Content-MD5 and a signed x-amz-content-sha256 of its body;
+// throttling, 5xx, dropped connections and stalls are retried per request with exponential
+// backoff and full jitter; a multipart upload that fails or is cancelled is aborted.
+// Credentials, Authorization headers and signatures never appear in a message or a log line.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "runner/aws/aws_client.h"
 #include "runner/aws/credentials.h"
 #include "runner/aws/http.h"
 #include "runner/environment.h"
@@ -45,13 +47,6 @@ Result<S3Url> ParseS3Url(std::string_view url);
 // The endpoint to use: `configured` when not empty, else AWS_ENDPOINT_URL_S3, else
 // AWS_ENDPOINT_URL, else empty (AWS itself).
 std::string ResolveS3Endpoint(std::string_view configured, const Environment& env);
-
-struct RetryPolicy {
-  int max_attempts = 6;  // per request, the first one included
-  // The delay before attempt n+1 is uniform in [0, min(max_delay, base_delay * 2^n)).
-  std::chrono::milliseconds base_delay{250};
-  std::chrono::milliseconds max_delay{10000};
-};
 
 struct S3ClientOptions {
   std::string region = "us-east-1";
@@ -93,6 +88,12 @@ struct S3Object {
   int parts = 0;       // 0 for a single PUT
 };
 
+// What HEAD tells of a stored object.
+struct S3ObjectInfo {
+  std::uint64_t size = 0;
+  std::string etag;  // quotes included
+};
+
 // Thread-safe: several uploads may run at once on one client.
 class S3Client {
  public:
@@ -113,6 +114,18 @@ class S3Client {
   Result<S3Object> MultipartUpload(const std::string& bucket, const std::string& key,
                                    std::string_view body, std::string_view content_type = {});
 
+  // PutObject with `If-None-Match: *`: nullopt, and nothing written, when `key` already
+  // exists (S3 answers 412).
+  Result<std::optional<S3Object>> PutObjectIfAbsent(const std::string& bucket,
+                                                    const std::string& key, std::string_view body,
+                                                    std::string_view content_type = {});
+
+  // The object's bytes; a missing object is an error naming it (NoSuchKey).
+  Result<std::string> GetObject(const std::string& bucket, const std::string& key);
+
+  // The object's size and ETag; nullopt when it does not exist.
+  Result<std::optional<S3ObjectInfo>> HeadObject(const std::string& bucket, const std::string& key);
+
   // Uploads the file at `path`, memory-mapped (never copied into memory): PutObject up to
   // part_size bytes, MultipartUpload above.
   Result<S3Object> UploadFile(const std::string& bucket, const std::string& key,
@@ -125,27 +138,22 @@ class S3Client {
   const S3ClientOptions& options() const { return options_; }
 
  private:
-  struct Endpoint {
-    std::string scheme;  // "http" or "https"
-    std::string host;    // with ":port" when given
-  };
-  struct Request;
-
-  S3Client(HttpClient& http, CredentialsProvider& credentials, S3ClientOptions options,
-           Endpoint endpoint);
+  S3Client(S3ClientOptions options, std::unique_ptr<AwsClient> aws);
 
   bool UsePathStyle(const std::string& bucket) const;
-  // Sends `request` with retries; a 2xx response, or an error naming the request.
-  Result<HttpResponse> Execute(const Request& request);
-  void Sleep(std::chrono::milliseconds delay) const;
-  bool Cancelled() const { return options_.cancelled && options_.cancelled(); }
-  void Log(std::string_view line) const;
+  // An AwsRequest for `key` in `bucket`: host and path per the addressing style.
+  AwsRequest ObjectRequest(std::string method, const std::string& bucket,
+                           const std::string& key) const;
+  void AddEncryptionHeaders(Pairs& headers) const;
+  // Adds Content-MD5 (S3 checks each body against it) and sends.
+  AwsResult<HttpResponse> Execute(AwsRequest request);
+  Result<std::optional<S3Object>> Put(const std::string& bucket, const std::string& key,
+                                      std::string_view body, std::string_view content_type,
+                                      bool if_absent);
   void Abort(const std::string& bucket, const std::string& key, const std::string& upload_id);
 
-  HttpClient& http_;
-  CredentialsProvider& credentials_;
   S3ClientOptions options_;
-  Endpoint endpoint_;
+  std::unique_ptr<AwsClient> aws_;
 };
 
 // `s3://bucket/key` for messages.
@@ -154,9 +162,5 @@ std::string S3UrlOf(std::string_view bucket, std::string_view key);
 // Digests S3 uses: base64 MD5 for Content-MD5, hex MD5 for single-part ETags.
 std::string Md5Base64(std::string_view data);
 std::string Md5Hex(std::string_view data);
-
-// The text of the first <name>...</name> element of an S3 XML document, entities decoded;
-// empty when absent.
-std::string XmlElementText(std::string_view xml, std::string_view name);
 
 }  // namespace runner::aws

@@ -1,0 +1,224 @@
+#include "runner/local_store.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "runner/atomic_file.h"
+#include "runner/sha256.h"
+
+namespace runner {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+// SHA-256 for the manifest and MD5 for the ETag S3 would have given, in one pass.
+class Digests {
+ public:
+  Digests() : md5_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(md5_, EVP_md5(), nullptr); }
+  ~Digests() { EVP_MD_CTX_free(md5_); }
+  Digests(const Digests&) = delete;
+  Digests& operator=(const Digests&) = delete;
+
+  void Update(std::string_view data) {
+    sha_.Update(data);
+    EVP_DigestUpdate(md5_, data.data(), data.size());
+    size_ += data.size();
+  }
+  void Finish(StoredObject& object) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_size = 0;
+    EVP_DigestFinal_ex(md5_, digest, &digest_size);
+    object.etag = "\"";
+    for (unsigned int i = 0; i < digest_size; ++i) object.etag += fmt::format("{:02x}", digest[i]);
+    object.etag += "\"";
+    object.sha256 = sha_.FinishHex();
+    object.size = size_;
+  }
+
+ private:
+  Sha256 sha_;
+  EVP_MD_CTX* md5_;
+  std::uint64_t size_ = 0;
+};
+
+// A rename or link is durable only once its directory is synced.
+Status SyncDirectory(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Fail(fmt::format("cannot open directory '{}': {}", dir, ErrnoText()));
+  int synced = ::fsync(fd);
+  std::string error = synced != 0 ? ErrnoText() : "";
+  ::close(fd);
+  if (synced != 0) return Fail(fmt::format("cannot sync directory '{}': {}", dir, error));
+  return {};
+}
+
+class LocalStore : public ArtifactStore {
+ public:
+  LocalStore(std::string root, std::function<bool()> cancelled)
+      : root_(std::move(root)),
+        url_("file://" + root_ + (root_ == "/" ? "" : "/")),
+        cancelled_(std::move(cancelled)) {}
+
+  const std::string& url() const override { return url_; }
+  std::string Describe() const override { return url_; }
+
+  Result<StoredObject> PutFile(const std::string& name, const std::string& path,
+                               std::string_view) override {
+    auto target = PathOf(name);
+    if (!target) return Fail(target.error());
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Fail(fmt::format("cannot open '{}': {}", path, ErrnoText()));
+    AtomicFileWriter writer;
+    if (Status opened = writer.Open(*target); !opened) {
+      ::close(fd);
+      return Fail(opened.error());
+    }
+    Digests digests;
+    std::string buffer(1 << 20, '\0');
+    Status status;
+    while (true) {
+      if (cancelled_ && cancelled_()) {
+        status = Fail(fmt::format("cancelled (copy of '{}' to {})", path, UrlOf(name)));
+        break;
+      }
+      ssize_t n = ::read(fd, buffer.data(), buffer.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        status = Fail(fmt::format("cannot read '{}': {}", path, ErrnoText()));
+        break;
+      }
+      if (n == 0) break;
+      std::string_view chunk(buffer.data(), static_cast<size_t>(n));
+      digests.Update(chunk);
+      writer.Append(chunk);
+    }
+    ::close(fd);
+    if (!status) return Fail(status.error());  // the writer's destructor removes the temporary
+    if (Status committed = Commit(writer, *target); !committed) return Fail(committed.error());
+    StoredObject object = Object(name);
+    digests.Finish(object);
+    return object;
+  }
+
+  Result<StoredObject> Put(const std::string& name, std::string_view bytes,
+                           std::string_view) override {
+    auto target = PathOf(name);
+    if (!target) return Fail(target.error());
+    AtomicFileWriter writer;
+    if (Status opened = writer.Open(*target); !opened) return Fail(opened.error());
+    writer.Append(bytes);
+    if (Status committed = Commit(writer, *target); !committed) return Fail(committed.error());
+    return ObjectOf(name, bytes);
+  }
+
+  Result<std::optional<StoredObject>> PutIfAbsent(const std::string& name, std::string_view bytes,
+                                                  std::string_view) override {
+    auto target = PathOf(name);
+    if (!target) return Fail(target.error());
+    std::string dir = fs::path(*target).parent_path().string();
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Fail(fmt::format("cannot create directory '{}': {}", dir, ec.message()));
+    // Written whole under a temporary name, then linked: link(2), unlike rename(2), fails
+    // when the name exists, so two builds racing for one name cannot both win.
+    std::string temp = fmt::format("{}/.{}.tmp.XXXXXX", dir, fs::path(*target).filename().string());
+    int fd = ::mkostemp(temp.data(), O_CLOEXEC);
+    if (fd < 0) return Fail(fmt::format("cannot create '{}': {}", temp, ErrnoText()));
+    ::fchmod(fd, 0644);
+    std::string error;
+    for (std::string_view rest = bytes; error.empty() && !rest.empty();) {
+      ssize_t n = ::write(fd, rest.data(), rest.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) error = fmt::format("cannot write '{}': {}", temp, ErrnoText());
+      if (n > 0) rest.remove_prefix(static_cast<size_t>(n));
+    }
+    if (error.empty() && ::fsync(fd) != 0) {
+      error = fmt::format("cannot sync '{}': {}", temp, ErrnoText());
+    }
+    ::close(fd);
+    bool exists = false;
+    if (error.empty() && ::link(temp.c_str(), target->c_str()) != 0) {
+      exists = errno == EEXIST;
+      if (!exists) error = fmt::format("cannot link '{}': {}", *target, ErrnoText());
+    }
+    ::unlink(temp.c_str());
+    if (!error.empty()) return Fail(error);
+    if (exists) return std::nullopt;
+    if (Status synced = SyncDirectory(dir); !synced) return Fail(synced.error());
+    return ObjectOf(name, bytes);
+  }
+
+  Result<std::string> Get(const std::string& name) override {
+    auto target = PathOf(name);
+    if (!target) return Fail(target.error());
+    auto bytes = ReadFile(*target);
+    if (!bytes) return Fail(fmt::format("cannot read {}: {}", UrlOf(name), bytes.error()));
+    return bytes;
+  }
+
+  Result<std::optional<StoredObjectInfo>> Stat(const std::string& name) override {
+    auto target = PathOf(name);
+    if (!target) return Fail(target.error());
+    struct stat st;
+    if (::stat(target->c_str(), &st) != 0) {
+      if (errno == ENOENT) return std::nullopt;
+      return Fail(fmt::format("cannot stat {}: {}", UrlOf(name), ErrnoText()));
+    }
+    // The ETag is the content's MD5, as PutFile recorded it.
+    auto bytes = Get(name);
+    if (!bytes) return Fail(bytes.error());
+    StoredObject object = ObjectOf(name, *bytes);
+    return StoredObjectInfo{object.size, object.etag};
+  }
+
+ private:
+  Result<std::string> PathOf(const std::string& name) const {
+    bool bad = name.empty() || name.starts_with('/') || name.ends_with('/');
+    for (const auto& part : fs::path(name)) bad |= part == "." || part == "..";
+    if (bad) return Fail(fmt::format("'{}' is not a name in a store (a relative path)", name));
+    return root_ + "/" + name;
+  }
+
+  Status Commit(AtomicFileWriter& writer, const std::string& target) {
+    if (Status committed = writer.Commit(); !committed) return committed;
+    return SyncDirectory(fs::path(target).parent_path().string());
+  }
+
+  StoredObject Object(const std::string& name) const {
+    StoredObject object;
+    object.name = name;
+    object.key = name;
+    object.url = UrlOf(name);
+    return object;
+  }
+
+  StoredObject ObjectOf(const std::string& name, std::string_view bytes) const {
+    StoredObject object = Object(name);
+    Digests digests;
+    digests.Update(bytes);
+    digests.Finish(object);
+    return object;
+  }
+
+  std::string root_;
+  std::string url_;
+  std::function<bool()> cancelled_;
+};
+
+}  // namespace
+
+std::unique_ptr<ArtifactStore> MakeLocalStore(std::string root, std::function<bool()> cancelled) {
+  return std::make_unique<LocalStore>(std::move(root), std::move(cancelled));
+}
+
+}  // namespace runner

@@ -1,0 +1,119 @@
+#include "runner/s3_store.h"
+
+#include <fmt/format.h>
+
+namespace runner {
+
+namespace {
+
+class S3Store : public ArtifactStore {
+ public:
+  S3Store(aws::S3Url location, std::unique_ptr<aws::HttpClient> own_http,
+          std::unique_ptr<aws::CredentialsProvider> own_credentials,
+          std::unique_ptr<aws::S3Client> client)
+      : bucket_(std::move(location.bucket)),
+        prefix_(std::move(location.key)),
+        own_http_(std::move(own_http)),
+        own_credentials_(std::move(own_credentials)),
+        client_(std::move(client)) {
+    if (!prefix_.empty() && !prefix_.ends_with('/')) prefix_ += '/';
+    url_ = aws::S3UrlOf(bucket_, prefix_);
+  }
+
+  const std::string& url() const override { return url_; }
+
+  std::string Describe() const override {
+    const aws::S3ClientOptions& options = client_->options();
+    return fmt::format("{} (region {}{})", url_, options.region,
+                       options.endpoint.empty() ? "" : ", endpoint " + options.endpoint);
+  }
+
+  Result<StoredObject> PutFile(const std::string& name, const std::string& path,
+                               std::string_view content_type) override {
+    return Stored(name, client_->UploadFile(bucket_, prefix_ + name, path, content_type));
+  }
+
+  Result<StoredObject> Put(const std::string& name, std::string_view bytes,
+                           std::string_view content_type) override {
+    return Stored(name, client_->PutObject(bucket_, prefix_ + name, bytes, content_type));
+  }
+
+  Result<std::optional<StoredObject>> PutIfAbsent(const std::string& name, std::string_view bytes,
+                                                  std::string_view content_type) override {
+    auto object = client_->PutObjectIfAbsent(bucket_, prefix_ + name, bytes, content_type);
+    if (!object) return Fail(object.error());
+    if (!*object) return std::nullopt;
+    return Stored(name, std::move(**object));
+  }
+
+  Result<std::string> Get(const std::string& name) override {
+    return client_->GetObject(bucket_, prefix_ + name);
+  }
+
+  Result<std::optional<StoredObjectInfo>> Stat(const std::string& name) override {
+    auto info = client_->HeadObject(bucket_, prefix_ + name);
+    if (!info) return Fail(info.error());
+    if (!*info) return std::nullopt;
+    return StoredObjectInfo{(*info)->size, (*info)->etag};
+  }
+
+ private:
+  Result<StoredObject> Stored(const std::string& name, Result<aws::S3Object> object) const {
+    if (!object) return Fail(object.error());
+    StoredObject out;
+    out.name = name;
+    out.key = object->key;
+    out.url = aws::S3UrlOf(bucket_, object->key);
+    out.size = object->size;
+    out.sha256 = object->sha256;
+    out.etag = object->etag;
+    out.parts = object->parts;
+    return out;
+  }
+
+  std::string bucket_;
+  std::string prefix_;  // empty or ending in '/'
+  std::string url_;
+  std::unique_ptr<aws::HttpClient> own_http_;
+  std::unique_ptr<aws::CredentialsProvider> own_credentials_;
+  std::unique_ptr<aws::S3Client> client_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ArtifactStore>> MakeS3Store(std::string_view url,
+                                                   ArtifactStoreOptions options) {
+  auto location = aws::ParseS3Url(url);
+  if (!location) return Fail(location.error());
+  std::unique_ptr<aws::HttpClient> own_http;
+  aws::HttpClient* http = options.http;
+  if (http == nullptr) {
+    aws::CurlHttpOptions http_options;
+    if (auto bundle = Lookup(options.env, "AWS_CA_BUNDLE")) http_options.ca_bundle = *bundle;
+    own_http = aws::MakeCurlHttpClient(http_options);
+    http = own_http.get();
+  }
+  std::unique_ptr<aws::CredentialsProvider> own_credentials;
+  aws::CredentialsProvider* credentials = options.credentials;
+  if (credentials == nullptr) {
+    own_credentials = aws::MakeDefaultCredentialsChain(options.env, *http);
+    credentials = own_credentials.get();
+  }
+  aws::S3ClientOptions client_options;
+  client_options.region = options.region.empty() ? aws::DefaultRegion(options.env) : options.region;
+  client_options.endpoint = aws::ResolveS3Endpoint(options.endpoint, options.env);
+  client_options.path_style = options.path_style;
+  client_options.sse = options.sse;
+  client_options.kms_key_id = options.kms_key_id;
+  client_options.part_size = options.part_size;
+  client_options.concurrency = options.concurrency;
+  client_options.log = std::move(options.log);
+  client_options.cancelled = std::move(options.cancelled);
+  client_options.sleep = std::move(options.sleep);
+  auto client = aws::S3Client::Create(*http, *credentials, std::move(client_options));
+  if (!client) return Fail(client.error());
+  return std::unique_ptr<ArtifactStore>(std::make_unique<S3Store>(
+      std::move(*location), std::move(own_http), std::move(own_credentials), std::move(*client)));
+}
+
+}  // namespace runner

@@ -1,0 +1,209 @@
+// The artifact store: a local directory (atomic puts, put-if-absent) and S3 through a scripted
+// HttpClient (the requests sent, 412 and 404 read as "exists" and "absent").
+#include "runner/artifact_store.h"
+
+#include <dirent.h>
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "runner/sha256.h"
+#include "tests/s3_fakes.h"
+#include "tests/test_util.h"
+
+namespace runner {
+namespace {
+
+using aws::HttpRequest;
+using aws::HttpResponse;
+using aws::s3_testing::FakeHttpClient;
+using aws::s3_testing::StaticCredentials;
+using ::testing::HasSubstr;
+using testing::ReadTextFile;
+using testing::TempDir;
+using testing::WriteTextFile;
+
+std::vector<std::string> Entries(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* handle = ::opendir(dir.c_str());
+  if (handle == nullptr) return names;
+  while (struct dirent* entry = ::readdir(handle)) {
+    std::string name = entry->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(handle);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::unique_ptr<ArtifactStore> OpenLocal(const TempDir& dir, std::string url = "store") {
+  ArtifactStoreOptions options;
+  options.workspace = dir.path();
+  auto store = OpenArtifactStore(url, std::move(options));
+  EXPECT_TRUE(store.has_value()) << store.error();
+  return std::move(*store);
+}
+
+TEST(LocalStoreTest, UrlsForRelativeAndFileUrls) {
+  TempDir dir;
+  EXPECT_EQ(OpenLocal(dir, "store/")->url(), "file://" + dir.path() + "/store/");
+  EXPECT_EQ(OpenLocal(dir, "file://" + dir.path() + "/a/../b")->url(),
+            "file://" + dir.path() + "/b/");
+  EXPECT_EQ(OpenLocal(dir)->UrlOf("x/y.zip"), "file://" + dir.path() + "/store/x/y.zip");
+  ArtifactStoreOptions options;
+  EXPECT_THAT(OpenArtifactStore("ftp://host/x", options).error(), HasSubstr("unknown scheme"));
+  EXPECT_THAT(OpenArtifactStore("file://", options).error(), HasSubstr("names no directory"));
+}
+
+TEST(LocalStoreTest, PutFileIsWholeAndLeavesNoTemporaryFile) {
+  TempDir dir;
+  WriteTextFile(dir / "dist/app.zip", "zip bytes");
+  auto store = OpenLocal(dir);
+  auto object = store->PutFile("apps/app.zip", dir / "dist/app.zip", "application/zip");
+  ASSERT_TRUE(object.has_value()) << object.error();
+  EXPECT_EQ(object->name, "apps/app.zip");
+  EXPECT_EQ(object->key, "apps/app.zip");
+  EXPECT_EQ(object->url, "file://" + dir.path() + "/store/apps/app.zip");
+  EXPECT_EQ(object->size, 9u);
+  EXPECT_EQ(object->sha256, Sha256Hex("zip bytes"));
+  EXPECT_EQ(object->etag, "\"" + aws::Md5Hex("zip bytes") + "\"");
+  EXPECT_EQ(ReadTextFile(dir / "store/apps/app.zip"), "zip bytes");
+  EXPECT_EQ(Entries(dir / "store/apps"), std::vector<std::string>{"app.zip"});
+
+  auto info = store->Stat("apps/app.zip");
+  ASSERT_TRUE(info.has_value()) << info.error();
+  ASSERT_TRUE(info->has_value());
+  EXPECT_EQ((*info)->size, 9u);
+  EXPECT_EQ((*info)->etag, object->etag);
+  EXPECT_EQ(store->Stat("apps/none.zip").value(), std::nullopt);
+  EXPECT_EQ(store->Get("apps/app.zip").value(), "zip bytes");
+  EXPECT_THAT(store->Get("apps/none.zip").error(), HasSubstr("apps/none.zip"));
+  ASSERT_TRUE(store->GetToFile("apps/app.zip", dir / "out/copy.zip").has_value());
+  EXPECT_EQ(ReadTextFile(dir / "out/copy.zip"), "zip bytes");
+}
+
+TEST(LocalStoreTest, AFailedPutLeavesNothing) {
+  TempDir dir;
+  auto store = OpenLocal(dir);
+  EXPECT_THAT(store->PutFile("a.zip", dir / "missing.zip", "").error(), HasSubstr("cannot open"));
+  EXPECT_TRUE(Entries(dir / "store").empty());
+  EXPECT_THAT(store->Put("../escape", "x", "").error(), HasSubstr("not a name in a store"));
+  EXPECT_THAT(store->Put("/abs", "x", "").error(), HasSubstr("not a name in a store"));
+}
+
+TEST(LocalStoreTest, PutReplacesPutIfAbsentRefusesTheSecond) {
+  TempDir dir;
+  auto store = OpenLocal(dir);
+  ASSERT_TRUE(store->Put("notes.txt", "one", "text/plain").has_value());
+  ASSERT_TRUE(store->Put("notes.txt", "two", "text/plain").has_value());
+  EXPECT_EQ(ReadTextFile(dir / "store/notes.txt"), "two");
+
+  auto first = store->PutIfAbsent("b1/manifest.json", "{\"first\":1}", "application/json");
+  ASSERT_TRUE(first.has_value()) << first.error();
+  ASSERT_TRUE(first->has_value());
+  EXPECT_EQ((*first)->sha256, Sha256Hex("{\"first\":1}"));
+  auto second = store->PutIfAbsent("b1/manifest.json", "{\"second\":2}", "application/json");
+  ASSERT_TRUE(second.has_value()) << second.error();
+  EXPECT_FALSE(second->has_value());
+  EXPECT_EQ(ReadTextFile(dir / "store/b1/manifest.json"), "{\"first\":1}");
+  EXPECT_EQ(Entries(dir / "store/b1"), std::vector<std::string>{"manifest.json"});
+}
+
+// --- S3 through the scripted client -----------------------------------------------------
+
+struct S3Fixture {
+  explicit S3Fixture(FakeHttpClient::Handler handler) : http(std::move(handler)) {}
+
+  std::unique_ptr<ArtifactStore> Open(std::string url = "s3://bkt/builds/b1") {
+    ArtifactStoreOptions options;
+    options.region = "eu-west-1";
+    options.endpoint = "http://127.0.0.1:9000";
+    options.http = &http;
+    options.credentials = &credentials;
+    options.sleep = [](std::chrono::milliseconds) {};
+    auto store = OpenArtifactStore(url, std::move(options));
+    EXPECT_TRUE(store.has_value()) << store.error();
+    return std::move(*store);
+  }
+
+  FakeHttpClient http;
+  StaticCredentials credentials;
+};
+
+HttpResponse S3Error(int status, std::string_view code) {
+  return HttpResponse{status, {}, fmt::format("<Error><Code>{}</Code></Error>", code)};
+}
+
+TEST(S3StoreTest, PutsUnderThePrefix) {
+  S3Fixture f([](const HttpRequest&, int) -> Result<HttpResponse> {
+    return HttpResponse{200, {{"etag", "\"e1\""}}, ""};
+  });
+  auto store = f.Open();
+  EXPECT_EQ(store->url(), "s3://bkt/builds/b1/");
+  EXPECT_THAT(store->Describe(), HasSubstr("region eu-west-1"));
+  auto object = store->Put("cfn/stack.yaml", "Resources: {}", "application/yaml");
+  ASSERT_TRUE(object.has_value()) << object.error();
+  EXPECT_EQ(object->key, "builds/b1/cfn/stack.yaml");
+  EXPECT_EQ(object->url, "s3://bkt/builds/b1/cfn/stack.yaml");
+  EXPECT_EQ(object->etag, "\"e1\"");
+  auto requests = f.http.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].request.url, "http://127.0.0.1:9000/bkt/builds/b1/cfn/stack.yaml");
+  EXPECT_FALSE(requests[0].HasHeader("if-none-match"));
+}
+
+TEST(S3StoreTest, PutIfAbsentSendsIfNoneMatchAnd412MeansItExists) {
+  S3Fixture f([](const HttpRequest&, int index) -> Result<HttpResponse> {
+    if (index == 0) return HttpResponse{200, {{"etag", "\"m\""}}, ""};
+    return S3Error(412, "PreconditionFailed");
+  });
+  auto store = f.Open();
+  auto first = store->PutIfAbsent("manifest.json", "{}", "application/json");
+  ASSERT_TRUE(first.has_value()) << first.error();
+  EXPECT_TRUE(first->has_value());
+  auto second = store->PutIfAbsent("manifest.json", "{}", "application/json");
+  ASSERT_TRUE(second.has_value()) << second.error();
+  EXPECT_FALSE(second->has_value());
+  auto requests = f.http.requests();
+  ASSERT_EQ(requests.size(), 2u);  // a 412 is an answer, not retried
+  for (const auto& request : requests) {
+    EXPECT_EQ(request.Header("if-none-match"), "*");
+    EXPECT_THAT(request.Header("authorization"), HasSubstr("if-none-match"));
+  }
+}
+
+TEST(S3StoreTest, GetAndStat) {
+  S3Fixture f([](const HttpRequest& request, int) -> Result<HttpResponse> {
+    if (request.url.ends_with("/missing")) {
+      return request.method == "HEAD" ? HttpResponse{404, {}, ""} : S3Error(404, "NoSuchKey");
+    }
+    if (request.method == "HEAD") {
+      return HttpResponse{200, {{"content-length", "5"}, {"etag", "\"h\""}}, ""};
+    }
+    return HttpResponse{200, {}, "hello"};
+  });
+  auto store = f.Open();
+  EXPECT_EQ(store->Get("app.zip").value(), "hello");
+  EXPECT_THAT(store->Get("missing").error(),
+              HasSubstr("NoSuchKey (GET s3://bkt/builds/b1/missing)"));
+  auto info = store->Stat("app.zip");
+  ASSERT_TRUE(info.has_value()) << info.error();
+  ASSERT_TRUE(info->has_value());
+  EXPECT_EQ((*info)->size, 5u);
+  EXPECT_EQ((*info)->etag, "\"h\"");
+  EXPECT_EQ(store->Stat("missing").value(), std::nullopt);
+}
+
+TEST(S3StoreTest, BadUrlsAndOptionsAreErrors) {
+  ArtifactStoreOptions options;
+  EXPECT_THAT(OpenArtifactStore("s3:///x", options).error(), HasSubstr("names no bucket"));
+  FakeHttpClient http;
+  StaticCredentials credentials;
+  options.http = &http;
+  options.credentials = &credentials;
+  options.sse = "rot13";
+  EXPECT_THAT(OpenArtifactStore("s3://bkt/x", options).error(), HasSubstr("AES256"));
+}
+
+}  // namespace
+}  // namespace runner
