@@ -1,5 +1,6 @@
-// The tree the pipeline loader hands a built-in kind's validate, built from a YAML snippet, so
-// that a kind's checks are tested with the locations a user would see (1-based).
+// The tree the pipeline loader hands a kind's Check, built from a YAML snippet, so that a kind's
+// checks are tested with the locations a user would see (1-based); and the expanded tree the
+// scheduler hands its Execute.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -23,8 +24,22 @@ inline ConfigNode ConfigFromYaml(const YAML::Node& node) {
   } else {
     out.scalar.text = node.IsNull() ? "" : node.Scalar();
     out.scalar.where = out.where;
+    out.null = node.IsNull();
   }
   return out;
+}
+
+inline void MarkExpanded(ConfigNode& node) {
+  node.expanded = true;
+  for (ConfigNode& item : node.items) MarkExpanded(item);
+  for (auto& [key, value] : node.fields) MarkExpanded(value);
+}
+
+// A configuration as Execute gets it: `text` is YAML (JSON is YAML too), every scalar final.
+inline ConfigNode ExpandedConfig(const std::string& text) {
+  ConfigNode node = ConfigFromYaml(YAML::Load(text));
+  MarkExpanded(node);
+  return node;
 }
 
 }  // namespace runner::testing
