@@ -12,10 +12,11 @@
 
 #include "runner/atomic_file.h"
 #include "runner/config_node.h"
-#include "runner/fs.h"
 #include "runner/duration.h"
 #include "runner/expression.h"
+#include "runner/fs.h"
 #include "runner/step_protocol.h"
+#include "runner/workspace_path.h"
 
 namespace runner {
 
@@ -263,78 +264,56 @@ std::optional<std::string> Scheduler::LookupName(std::string_view name) {
   return std::nullopt;
 }
 
-void Scheduler::Launch(size_t index) {
+Scheduler::Active* Scheduler::BeginAttempt(size_t index) {
   const Step& step = *plan_.steps[index].step;
   StepRecord& record = record_.steps[index];
-  Active* active = nullptr;
-  if (record.status == StepStatus::kPending) {
-    auto owned = std::make_unique<Active>();
-    owned->index = index;
-    owned->stream = std::make_unique<SecretMasker::Stream>(masker_);
-    record.log = "logs/" + step.id + ".log";
-    if (auto opened = owned->log.Open(options_.build_dir + "/" + record.log); !opened) {
-      record.log.clear();
-      active_.push_back(std::move(owned));
-      record.status = StepStatus::kRunning;
-      record.started = std::chrono::system_clock::now();
-      FinishStep(index, StepStatus::kFailed, opened.error());
-      return;
-    }
-    active = owned.get();
-    active_.push_back(std::move(owned));
-    record.status = StepStatus::kRunning;
-    record.started = std::chrono::system_clock::now();
-    observer_.StepStarted(record);
-  } else {
-    active = FindActiveStep(index);
+  if (record.status != StepStatus::kPending) return FindActiveStep(index);  // a retry
+  auto owned = std::make_unique<Active>();
+  owned->index = index;
+  owned->stream = std::make_unique<SecretMasker::Stream>(masker_);
+  Active* active = owned.get();
+  active_.push_back(std::move(owned));
+  record.status = StepStatus::kRunning;
+  record.started = std::chrono::system_clock::now();
+  record.log = "logs/" + step.id + ".log";
+  if (auto opened = active->log.Open(options_.build_dir + "/" + record.log); !opened) {
+    record.log.clear();
+    FinishStep(index, StepStatus::kFailed, opened.error());
+    return nullptr;
   }
-  active->retry_at.reset();
-  active->ending = StepStatus::kPending;
-  ++record.attempts;
-  if (record.attempts > 1) {
-    AppendLog(index,
-              fmt::format("runner: attempt {} of {}\n", record.attempts, step.retry.limit + 1));
+  observer_.StepStarted(record);
+  return active;
+}
+
+Result<std::string> Scheduler::Expand(std::string_view text) {
+  lookup_error_.clear();
+  auto value = ExpandTemplate(text, [&](std::string_view name) { return LookupName(name); });
+  if (!value) return Fail(lookup_error_.empty() ? value.error() : lookup_error_);
+  return value;
+}
+
+Result<std::string> Scheduler::StepDirectory(const Step& step) {
+  const std::string& workspace = context_.workspace;
+  if (!step.dir) return workspace;
+  auto dir = Expand(step.dir->text);
+  if (!dir) return Fail("dir: " + dir.error());
+  // The loader checks `dir` as written; an expression can still expand to `..` or `/`.
+  std::string joined = (std::filesystem::path(workspace) / *dir).lexically_normal().string();
+  if (joined.size() > 1 && joined.back() == '/') joined.pop_back();
+  if (!IsWithin(joined, workspace)) {
+    return Fail(fmt::format("dir '{}' is outside the workspace {}", *dir, workspace));
   }
-  active->attempt_started = steady_clock::now();
-  if (step.timeout) active->deadline = active->attempt_started + *step.timeout;
+  return joined;
+}
 
-  auto fail = [&](const std::string& message) {
-    AppendLog(index, "runner: " + message + "\n");
-    FinishStep(index, StepStatus::kFailed, message);
-  };
-
+Result<Environment> Scheduler::StepEnvironment(const Step& step, const std::string& scratch) {
   Environment env = options_.environment;
   for (const auto& [key, value] : values_.env) env.insert_or_assign(key, value);
-  auto lookup = [&](std::string_view name) { return LookupName(name); };
   for (const EnvEntry& entry : step.env) {
-    lookup_error_.clear();
-    auto value = ExpandTemplate(entry.value.text, lookup);
-    if (!value) {
-      return fail(fmt::format("env {}: {}", entry.name,
-                              lookup_error_.empty() ? value.error() : lookup_error_));
-    }
+    auto value = Expand(entry.value.text);
+    if (!value) return Fail(fmt::format("env {}: {}", entry.name, value.error()));
     env.insert_or_assign(entry.name, *value);
   }
-  std::string cwd = context_.workspace;
-  if (step.dir) {
-    lookup_error_.clear();
-    auto dir = ExpandTemplate(step.dir->text, lookup);
-    if (!dir) return fail("dir: " + (lookup_error_.empty() ? dir.error() : lookup_error_));
-    std::filesystem::path joined = (std::filesystem::path(cwd) / *dir).lexically_normal();
-    // The loader checks `dir` as written; an expression can still expand to `..` or `/`.
-    std::string relative = joined.lexically_relative(cwd).string();
-    if (relative.empty() || relative == ".." || relative.starts_with("../")) {
-      return fail(fmt::format("dir '{}' is outside the workspace {}", *dir, cwd));
-    }
-    cwd = joined.string();
-  }
-  // Emptied for every attempt: outputs come from the attempt that succeeded.
-  active->scratch = options_.build_dir + "/.outputs/" + step.id;
-  const std::string& scratch = active->scratch;
-  std::error_code ec;
-  std::filesystem::create_directories(options_.build_dir + "/.outputs", ec);
-  Status created;
-  CreateEmptyFile(scratch + ".out", created);
   env.insert_or_assign("RUNNER_PROJECT", context_.project);
   env.insert_or_assign("RUNNER_BRANCH", context_.branch);
   env.insert_or_assign("RUNNER_COMMIT", context_.commit);
@@ -347,28 +326,42 @@ void Scheduler::Launch(size_t index) {
   if (context_.commit_time && !env.contains("SOURCE_DATE_EPOCH")) {
     env.insert_or_assign("SOURCE_DATE_EPOCH", std::to_string(*context_.commit_time));
   }
+  return env;
+}
 
+Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active) {
+  // Emptied for every attempt: outputs come from the attempt that succeeded.
+  active.scratch = options_.build_dir + "/.outputs/" + step.id;
+  const std::string& scratch = active.scratch;
+  auto cwd = StepDirectory(step);
+  if (!cwd) return Fail(cwd.error());
+  auto env = StepEnvironment(step, scratch);
+  if (!env) return Fail(env.error());
   lookup_error_.clear();
-  auto config = ExpandConfig(step.config, lookup);
+  auto config = ExpandConfig(step.config, [&](std::string_view name) { return LookupName(name); });
   if (!config) {
-    return fail(std::string(step.kind_name()) + "." +
+    return Fail(std::string(step.kind_name()) + "." +
                 (lookup_error_.empty() ? config.error() : lookup_error_));
   }
+  std::error_code ec;
+  std::filesystem::create_directories(options_.build_dir + "/.outputs", ec);
+  Status created;
+  CreateEmptyFile(scratch + ".out", created);
   ProcessSpec spec;
   std::optional<std::vector<std::string>> command = step.kind->Command(*config);
-  active->through_step_protocol = !command;
+  active.through_step_protocol = !command;
   if (command) {
     spec.argv = std::move(*command);
   } else {
     StepRequest request{std::string(step.kind_name()),
-                        cwd,
+                        *cwd,
                         pipeline_.path,
                         KillGrace(step),
                         context_,
                         std::move(*config)};
-    env.insert_or_assign(kStepConfigVar, scratch + ".json");
-    env.insert_or_assign(kStepArtifactsVar, scratch + ".artifacts");
-    env.insert_or_assign(kStepErrorVar, scratch + ".error");
+    env->insert_or_assign(kStepConfigVar, scratch + ".json");
+    env->insert_or_assign(kStepArtifactsVar, scratch + ".artifacts");
+    env->insert_or_assign(kStepErrorVar, scratch + ".error");
     CreateEmptyFile(scratch + ".artifacts", created);
     CreateEmptyFile(scratch + ".error", created);
     if (created) {
@@ -377,12 +370,35 @@ void Scheduler::Launch(size_t index) {
     }
     spec.argv = {options_.self_exe, "__step"};
   }
-  if (!created) return fail(created.error());
-  spec.env = ToEnvp(env);
-  spec.cwd = cwd;
+  if (!created) return Fail(created.error());
+  spec.env = ToEnvp(*env);
+  spec.cwd = *cwd;
   spec.kill_grace = KillGrace(step);
-  auto started = processes_.Start(spec);
-  if (!started) return fail(started.error());
+  return spec;
+}
+
+void Scheduler::Launch(size_t index) {
+  const Step& step = *plan_.steps[index].step;
+  Active* active = BeginAttempt(index);
+  if (!active) return;
+  StepRecord& record = record_.steps[index];
+  active->retry_at.reset();
+  active->ending = StepStatus::kPending;
+  ++record.attempts;
+  if (record.attempts > 1) {
+    AppendLog(index,
+              fmt::format("runner: attempt {} of {}\n", record.attempts, step.retry.limit + 1));
+  }
+  active->attempt_started = steady_clock::now();
+  if (step.timeout) active->deadline = active->attempt_started + *step.timeout;
+
+  auto spec = StepProcess(step, *active);
+  auto started = spec ? processes_.Start(*spec) : Result<int>(Fail(spec.error()));
+  if (!started) {
+    AppendLog(index, "runner: " + started.error() + "\n");
+    FinishStep(index, StepStatus::kFailed, started.error());
+    return;
+  }
   active->process_id = *started;
 }
 

@@ -73,6 +73,15 @@ class Scheduler {
 
   void StartReadySteps();
   void Launch(size_t index);
+  // The step's record and log on its first attempt, its Active on a retry; nullptr when the
+  // step failed at once (its log could not be created).
+  Active* BeginAttempt(size_t index);
+  // Expands a step's string value; fails naming the unknown name or the missing output.
+  Result<std::string> Expand(std::string_view text);
+  Result<std::string> StepDirectory(const Step& step);
+  Result<Environment> StepEnvironment(const Step& step, const std::string& scratch);
+  // What to start for this attempt, with its scratch files created.
+  Result<ProcessSpec> StepProcess(const Step& step, Active& active);
   void HandleEvent(const ProcessEvent& event);
   void FinishAttempt(size_t index, int exit_code);
   void FinishStep(size_t index, StepStatus status, std::string message);
