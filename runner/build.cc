@@ -76,29 +76,33 @@ std::expected<PreparedBuild, BuildFailure> PrepareBuild(const BuildRequest& requ
   context_request.workspace = dirs->first;
   context_request.state_dir = dirs->second;
   context_request.env = request.environment;
-  context_request.allocate_number = allocate_number;
-  auto context = request.context ? Result<BuildContext>(*request.context)
-                                 : DetectBuildContext(context_request);
-  if (!context) return Failure(context.error());
-  PreparedBuild build{std::move(loaded->pipeline),
-                      std::move(*context),
-                      dirs->second,
-                      {},
+  PreparedBuild build{std::move(loaded->pipeline), {}, dirs->second, {}, {},
                       std::move(loaded->warnings)};
-  auto plan = MakePlan(build.pipeline, build.context, request.only);
-  if (!plan) return Failure(plan.error());
-  build.plan = std::move(*plan);
+  // Everything that can refuse the build is decided with the next number only looked at, so
+  // that a usage error takes none (SPEC section 2); only then is the number taken.
+  for (bool take : {false, true}) {
+    if (take && !allocate_number) break;
+    context_request.allocate_number = take;
+    auto context = request.context ? Result<BuildContext>(*request.context)
+                                   : DetectBuildContext(context_request);
+    if (!context) return Failure(context.error());
+    build.context = std::move(*context);
+    auto plan = MakePlan(build.pipeline, build.context, request.only);
+    if (!plan) return Failure(plan.error());
+    build.plan = std::move(*plan);
+    auto values =
+        ExpandBuildValues(build.pipeline, build.context, request.environment, kinds.SecretEnv());
+    if (!values) return Failure(values.error());
+    build.values = std::move(*values);
+    if (request.context) break;
+  }
   return build;
 }
 
 std::expected<BuildRecord, BuildFailure> RunPreparedBuild(const PreparedBuild& build,
                                                           const BuildRequest& request,
-                                                          const KindRegistry& kinds,
                                                           ProcessRunner& processes,
                                                           BuildObserver& observer) {
-  auto values =
-      ExpandBuildValues(build.pipeline, build.context, request.environment, kinds.SecretEnv());
-  if (!values) return Failure(values.error());
   std::string build_dir = build.state_dir + "/builds/" + build.context.id;
   std::error_code ec;
   if (fs::exists(build_dir, ec)) {
@@ -109,7 +113,7 @@ std::expected<BuildRecord, BuildFailure> RunPreparedBuild(const PreparedBuild& b
   fs::create_directories(build_dir, ec);
   if (ec) return Failure(fmt::format("cannot create {}: {}", build_dir, ec.message()));
 
-  SecretMasker masker(values->secrets);
+  SecretMasker masker(build.values.secrets);
   SchedulerOptions options;
   options.jobs = request.jobs > 0
                      ? request.jobs
@@ -117,7 +121,7 @@ std::expected<BuildRecord, BuildFailure> RunPreparedBuild(const PreparedBuild& b
   options.build_dir = build_dir;
   options.environment = request.environment;
   options.self_exe = request.self_exe;
-  Scheduler scheduler(build.pipeline, build.plan, build.context, *values, masker, processes,
+  Scheduler scheduler(build.pipeline, build.plan, build.context, build.values, masker, processes,
                       observer, options);
   BuildRecord record = scheduler.Run();
   if (auto written = WriteReports(build_dir, record, masker); !written) {
@@ -134,7 +138,7 @@ std::expected<BuildRecord, BuildFailure> RunBuild(const BuildRequest& request,
   auto build = PrepareBuild(request, kinds, /*allocate_number=*/true);
   if (!build) return std::unexpected(build.error());
   if (!build->warnings.empty()) observer.PipelineWarnings(build->warnings);
-  return RunPreparedBuild(*build, request, kinds, processes, observer);
+  return RunPreparedBuild(*build, request, processes, observer);
 }
 
 }  // namespace runner

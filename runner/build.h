@@ -62,10 +62,12 @@ struct PreparedBuild {
   BuildContext context;
   std::string state_dir;  // absolute
   Plan plan;              // points into `pipeline`: keep them together
+  BuildValues values;     // vars, env and secrets, expanded
   std::string warnings;   // the pipeline's, formatted
 };
 
 // `allocate_number`: take a build number (a run) or only show the next one (plan, dry run).
+// Nothing that fails here takes a number.
 std::expected<PreparedBuild, BuildFailure> PrepareBuild(const BuildRequest& request,
                                                         const KindRegistry& kinds,
                                                         bool allocate_number);
@@ -76,7 +78,6 @@ std::expected<PreparedBuild, BuildFailure> PrepareBuild(const BuildRequest& requ
 // `records_error`.
 std::expected<BuildRecord, BuildFailure> RunPreparedBuild(const PreparedBuild& build,
                                                           const BuildRequest& request,
-                                                          const KindRegistry& kinds,
                                                           ProcessRunner& processes,
                                                           BuildObserver& observer);
 

@@ -10,6 +10,7 @@
 
 #include "runner/build.h"
 #include "runner/console.h"
+#include "runner/diagnostics.h"
 #include "runner/step_protocol.h"
 
 namespace runner {
@@ -104,10 +105,18 @@ void AddPipelineArgument(CLI::App* command, Options& options) {
   command->add_option("pipeline", options.pipeline, "pipeline file (default: ./pipeline.yml)");
 }
 
+void AddVarOption(CLI::App* command, Options& options) {
+  command->add_option("--var", options.vars, "set vars.KEY to VALUE, a literal (repeatable)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+}
+
 void AddContextOptions(CLI::App* command, Options& options) {
+  // One value per occurrence, so `--var x=1 other.yml` leaves other.yml the pipeline.
   command->add_option("--only", options.only, "run these steps and the steps they need")
-      ->delimiter(',');
-  command->add_option("--var", options.vars, "set vars.KEY (repeatable)");
+      ->delimiter(',')
+      ->allow_extra_args(false);
+  AddVarOption(command, options);
   command->add_option("--branch", options.branch, "override the detected branch");
   command->add_option("--commit", options.commit, "override the detected commit");
   command->add_option("--build-number", options.number, "override the build number");
@@ -126,18 +135,25 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   }
   CLI::App app("runner: turns a Git push into deployable build outputs", "runner");
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("runner ") + RUNNER_VERSION);
+  app.footer(
+      "Exit status: 0 every step succeeded or was skipped; 1 a step failed or timed out; 2 usage "
+      "or pipeline error (nothing ran, no build number used); 129, 130, 143 stopped by SIGHUP, "
+      "SIGINT, SIGTERM.\n"
+      "Pipeline format: the README's 'Pipeline file' section; `runner validate FILE` checks a "
+      "file and names every problem with its line and column.");
   Options options;
 
   CLI::App* run = app.add_subcommand("run", "run a pipeline");
   AddPipelineArgument(run, options);
-  run->add_option("-j,--jobs", options.jobs, "most steps running at once (default: CPU count)")
-      ->check(CLI::PositiveNumber);
+  CLI::Option* jobs =
+      run->add_option("-j,--jobs", options.jobs, "most steps running at once (default: CPU count)");
   AddContextOptions(run, options);
   run->add_flag("--dry-run", options.dry_run, "print the plan and exit; run nothing");
 
   CLI::App* validate = app.add_subcommand("validate", "check a pipeline file");
   AddPipelineArgument(validate, options);
-  validate->add_option("--var", options.vars, "set vars.KEY (repeatable)");
+  AddVarOption(validate, options);
 
   CLI::App* plan = app.add_subcommand("plan", "show the steps in run order");
   AddPipelineArgument(plan, options);
@@ -145,11 +161,22 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
 
   app.add_subcommand("version", "print the version");
 
+  if (argc >= 2 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const CLI::App* command : app.get_subcommands({})) names.push_back(command->get_name());
+    if (std::ranges::find(names, argv[1]) == names.end()) {
+      PrintError(fmt::format("unknown command '{}'{}", argv[1], DidYouMeanHint(argv[1], names)));
+      std::fputs("Run 'runner --help' for usage.\n", stderr);
+      return kExitUsage;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     PrintError(e.what());
@@ -157,6 +184,10 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
     return kExitUsage;
   }
 
+  if (jobs->count() > 0 && options.jobs < 1) {
+    PrintError(fmt::format("--jobs must be at least 1, got {}", options.jobs));
+    return kExitUsage;
+  }
   if (run->parsed()) return Run(options, kinds);
   if (validate->parsed()) return Validate(options, kinds);
   if (plan->parsed()) return PrintPlan(options, kinds);

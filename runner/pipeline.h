@@ -29,6 +29,7 @@ struct EnvEntry {
 struct VarEntry {
   std::string name;
   TemplateString value;
+  bool literal = false;  // from --var: a value, never an expression (SPEC section 2)
 };
 
 // All present conditions must hold. An absent condition always holds.

@@ -185,8 +185,8 @@ std::vector<Entry> Loader::Entries(const YAML::Node& map) {
 
 void Loader::UnknownKey(const Entry& entry, std::string_view place,
                         const std::vector<std::string>& candidates) {
-  Error(Where(entry.key_node),
-        fmt::format("unknown key '{}' {}{}", entry.key, place, DidYouMeanHint(entry.key, candidates)));
+  Error(Where(entry.key_node), fmt::format("unknown key '{}' {}{}", entry.key, place,
+                                           DidYouMeanHint(entry.key, candidates)));
 }
 
 std::optional<std::string> Loader::String(const YAML::Node& node, std::string_view what) {
@@ -368,24 +368,20 @@ void Loader::ApplyVarOverrides(Pipeline& pipeline) {
                             name));
       continue;
     }
-    // The value came from the command line: check its names, with no place in the file.
-    if (auto parts = ParseTemplate(value); !parts) {
-      Error({}, fmt::format("--var {}: {}", name, parts.error().message));
-    } else {
-      for (const TemplatePart& part : *parts) {
-        if (!part.is_expression) continue;
-        if (auto problem = CheckName(part.text, Context::kVars, nullptr)) {
-          Error({}, fmt::format("--var {}: {}", name, *problem));
-        }
-      }
-    }
     auto it = std::ranges::find(pipeline.vars, name, &VarEntry::name);
     if (it != pipeline.vars.end()) {
-      it->value.text = value;
-    } else {
-      pipeline.vars.push_back({name, TemplateString{value, {}}});
+      it->value = TemplateString{value, {}};
+      it->literal = true;
+      continue;
+    }
+    if (!Contains(var_names_, name)) {
+      // A typo would otherwise run the build with the file's default, silently.
+      diags_.Warning({}, fmt::format("--var {}: the pipeline declares no such var{}; it is set "
+                                     "anyway",
+                                     name, DidYouMeanHint(name, var_names_)));
       var_names_.push_back(name);
     }
+    pipeline.vars.push_back({name, TemplateString{value, {}}, true});
   }
 }
 

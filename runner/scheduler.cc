@@ -85,7 +85,8 @@ Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildConte
     return std::nullopt;
   };
   for (const VarEntry& var : pipeline.vars) {
-    auto value = ExpandTemplate(var.value.text, lookup);
+    auto value = var.literal ? Result<std::string>(var.value.text)
+                             : ExpandTemplate(var.value.text, lookup);
     if (!value) return Fail("vars." + var.name + ": " + value.error());
     values.vars.emplace_back(var.name, *value);
   }

@@ -38,6 +38,17 @@ Pipeline Load(const std::string& source,
   return *pipeline;
 }
 
+// The pipeline of a file that loads with exactly the warnings `warnings` (formatted).
+Pipeline LoadWithWarnings(const std::string& source, const LoadOptions& options,
+                          const std::string& warnings) {
+  Diagnostics diags("pipeline.yml", source);
+  std::optional<Pipeline> pipeline = ParsePipeline("pipeline.yml", source, options, diags);
+  EXPECT_FALSE(diags.HasErrors());
+  EXPECT_EQ(diags.Format(), warnings);
+  if (!pipeline) throw std::runtime_error("the pipeline did not load");
+  return *pipeline;
+}
+
 // A valid file with `steps` as given.
 std::string WithSteps(const std::string& steps) { return "version: 1\nsteps:\n" + steps; }
 
@@ -154,9 +165,12 @@ steps: [{id: a, run: "echo [x] {y} 'z'", env: *common}, {id: b, run: 'it''s # no
 TEST(PipelineLoaderTest, VarOverridesReplaceAndAddInOrder) {
   LoadOptions options = testing::ShellOnlyLoadOptions();
   options.var_overrides = {{"store", "s3://b"}, {"extra", "1"}, {"extra", "2"}};
-  Pipeline p = Load(WithSteps("  - id: a\n    env: {X: \"${{ vars.extra }}\"}\n    run: x\n")
-                        .insert(0, "vars: {store: file://s, keep: k}\n"),
-                    options);
+  Pipeline p = LoadWithWarnings(
+      WithSteps("  - id: a\n    env: {X: \"${{ vars.extra }}\"}\n    run: x\n")
+          .insert(0, "vars: {store: file://s, keep: k}\n"),
+      options,
+      "pipeline.yml: warning: --var extra: the pipeline declares no such var; it is set "
+      "anyway\n");
   ASSERT_EQ(p.vars.size(), 3u);
   EXPECT_EQ(p.vars[0].name, "store");
   EXPECT_EQ(p.vars[0].value.text, "s3://b");
@@ -174,12 +188,28 @@ TEST(PipelineLoaderTest, BadVarOverrideNameIsAnError) {
             "'-', starting with a letter or '_'\n");
 }
 
-TEST(PipelineLoaderTest, VarOverrideValueExpressionsAreChecked) {
+// SPEC section 2: a --var value is a literal, never an expression (so a value from a job's
+// parameters cannot read the runner's secrets).
+TEST(PipelineLoaderTest, VarOverrideValueIsALiteral) {
   LoadOptions options = testing::ShellOnlyLoadOptions();
-  options.var_overrides = {{"store", "${{ build.brnch }}"}};
-  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n"), options),
-            "pipeline.yml: error: --var store: unknown name 'build.brnch' (did you mean "
-            "'build.branch'?)\n");
+  for (std::string value : {"${{ build.brnch }}", "${{ env.AWS_SECRET_ACCESS_KEY }}", "${{"}) {
+    options.var_overrides = {{"store", value}};
+    Pipeline p =
+        Load(WithSteps("  - id: a\n    run: x\n").insert(0, "vars: {store: x}\n"), options);
+    ASSERT_EQ(p.vars.size(), 1u);
+    EXPECT_EQ(p.vars[0].value.text, value);
+    EXPECT_TRUE(p.vars[0].literal);
+  }
+}
+
+TEST(PipelineLoaderTest, UndeclaredVarOverrideIsAWarningWithASuggestion) {
+  LoadOptions options = testing::ShellOnlyLoadOptions();
+  options.var_overrides = {{"stor", "y"}};
+  Pipeline p = LoadWithWarnings(
+      WithSteps("  - id: a\n    run: x\n").insert(0, "vars: {store: x}\n"), options,
+      "pipeline.yml: warning: --var stor: the pipeline declares no such var (did you mean "
+      "'store'?); it is set anyway\n");
+  EXPECT_EQ(p.vars.size(), 2u);
 }
 
 // ---- YAML syntax
@@ -732,8 +762,11 @@ TEST(PipelineLoaderTest, Vars_NamesMustBeDeclared) {
             "         ^\n");
   LoadOptions options = testing::ShellOnlyLoadOptions();
   options.var_overrides = {{"stor", "y"}};
-  Load("version: 1\nvars: {store: x}\nsteps:\n  - id: a\n    run: x\n    dir: ${{ vars.stor }}\n",
-       options);
+  LoadWithWarnings(
+      "version: 1\nvars: {store: x}\nsteps:\n  - id: a\n    run: x\n    dir: ${{ vars.stor }}\n",
+      options,
+      "pipeline.yml: warning: --var stor: the pipeline declares no such var (did you mean "
+      "'store'?); it is set anyway\n");
   EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    dir: ${{ vars.a.b }}\n")),
               HasSubstr("error: invalid name 'vars.a.b': use vars.NAME"));
 }
