@@ -110,6 +110,60 @@ TEST_F(CliTest, MissingPipelineAndBadUsageExitTwo) {
   EXPECT_EQ(bad_var.exit_code, 2);
 }
 
+// Issue 9's usage class: each mistake gets a plain message and exit 2, takes no build number,
+// and options take exactly the values they should.
+TEST_F(CliTest, UsageMistakesGetPlainMessagesAndTakeNoBuildNumber) {
+  Pipeline("version: 1\nvars: {store: s}\nsteps:\n  - {id: a, run: \"true\"}\n");
+  RunResult unknown = Runner({"bogus"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("runner: error: unknown command 'bogus'"));
+  RunResult typo = Runner({"rnu"});
+  EXPECT_THAT(typo.err, HasSubstr("unknown command 'rnu' (did you mean 'run'?)"));
+  RunResult zero = Runner({"run", "--jobs", "0"});
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_EQ(zero.err, "runner: error: --jobs must be at least 1, got 0\n");
+  RunResult only = Runner({"run", "--only", "nope"});
+  EXPECT_EQ(only.exit_code, 2);
+  EXPECT_THAT(only.err, HasSubstr("no step 'nope'"));
+  EXPECT_FALSE(fs::exists(dir_ / ".runner/build-number"));
+  EXPECT_FALSE(fs::exists(dir_ / ".runner/builds"));
+  // --var takes one value: the argument after it is the pipeline again.
+  WriteTextFile(dir_ / "other.yml", "version: 1\nsteps:\n  - {id: other, run: \"true\"}\n");
+  RunResult other = Runner({"run", "--var", "store=x", "other.yml"});
+  EXPECT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_THAT(other.out, HasSubstr("[other] success"));
+  // The first build that ran took number 1.
+  EXPECT_EQ(ReadTextFile(dir_ / ".runner/build-number"), "1\n");
+}
+
+TEST_F(CliTest, VarValuesAreLiteralsAndUndeclaredOnesAreWarned) {
+  Pipeline(
+      "version: 1\nvars: {store: s}\nsteps:\n  - id: a\n    env: {S: \"${{ vars.store }}\"}\n"
+      "    run: printf '%s' \"$S\" > seen\n");
+  env_["AWS_SECRET_ACCESS_KEY"] = "wJalrXUtnFEMI";
+  for (std::string value : {"${{ env.AWS_SECRET_ACCESS_KEY }}", "${{ build.branch }}", "${{"}) {
+    fs::remove_all(dir_ / ".runner");
+    RunResult result = Runner({"run", "--var", "store=" + value});
+    EXPECT_EQ(result.exit_code, 0) << value << ": " << result.err;
+    EXPECT_EQ(ReadTextFile(dir_ / "seen"), value);
+  }
+  RunResult typo = Runner({"validate", "--var", "stor=x"});
+  EXPECT_EQ(typo.exit_code, 0);
+  EXPECT_THAT(typo.err, HasSubstr("warning: --var stor: the pipeline declares no such var (did "
+                                  "you mean 'store'?)"));
+}
+
+TEST_F(CliTest, VersionAndHelp) {
+  RunResult version = Runner({"--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_THAT(version.out, StartsWith("runner "));
+  RunResult help = Runner({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_THAT(help.out, HasSubstr("Exit status: 0"));
+  EXPECT_THAT(help.out, HasSubstr("2 usage or pipeline error"));
+  EXPECT_THAT(help.out, HasSubstr("Pipeline format:"));
+}
+
 TEST_F(CliTest, VersionPrintsTheVersion) {
   RunResult result = Runner({"version"});
   EXPECT_EQ(result.exit_code, 0);
