@@ -1,11 +1,16 @@
 #include "runner/build.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <thread>
 
 #include "runner/atomic_file.h"
+#include "runner/fs.h"
 #include "runner/masker.h"
 #include "runner/pipeline_loader.h"
 #include "runner/report.h"
@@ -40,6 +45,61 @@ std::expected<std::pair<std::string, std::string>, BuildFailure> Directories(
                               : fs::absolute(request.state_dir, ec).lexically_normal().string();
   return std::pair(workspace, state_dir);
 }
+
+// STATE/scratch/BUILD_ID (mode 0700): the steps' hand-over files, which hold expanded
+// configuration and so secrets. STATE/scratch/BUILD_ID.lock is locked while the build runs;
+// before making its own, a build removes every scratch directory whose lock nobody holds: what
+// a killed runner left behind.
+class ScratchSpace {
+ public:
+  static Result<std::unique_ptr<ScratchSpace>> Create(const std::string& state_dir,
+                                                      const std::string& build_id) {
+    std::string root = state_dir + "/scratch";
+    std::error_code ec;
+    fs::create_directories(root, ec);
+    if (ec) return Fail(fmt::format("cannot create {}: {}", root, ec.message()));
+    RemoveAbandoned(root);
+    auto space = std::unique_ptr<ScratchSpace>(new ScratchSpace());
+    space->dir_ = root + "/" + build_id;
+    space->lock_path_ = space->dir_ + ".lock";
+    space->lock_.reset(::open(space->lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!space->lock_.valid() || ::flock(space->lock_.get(), LOCK_EX | LOCK_NB) != 0) {
+      return Fail(fmt::format("cannot lock {}: {}", space->lock_path_, ErrnoText(errno)));
+    }
+    if (::mkdir(space->dir_.c_str(), 0700) != 0) {
+      return Fail(fmt::format("cannot create {}: {}", space->dir_, ErrnoText(errno)));
+    }
+    return space;
+  }
+
+  ~ScratchSpace() {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+    ::unlink(lock_path_.c_str());
+  }
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  ScratchSpace() = default;
+
+  static void RemoveAbandoned(const std::string& root) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(root, ec)) {
+      std::string path = entry.path().string();
+      if (!path.ends_with(".lock")) continue;
+      UniqueFd lock(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+      if (!lock.valid() || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) continue;  // running
+      std::error_code ignored;
+      fs::remove_all(path.substr(0, path.size() - 5), ignored);
+      ::unlink(path.c_str());
+    }
+  }
+
+  std::string dir_;
+  std::string lock_path_;
+  UniqueFd lock_;
+};
 
 }  // namespace
 
@@ -113,12 +173,15 @@ std::expected<BuildRecord, BuildFailure> RunPreparedBuild(const PreparedBuild& b
   fs::create_directories(build_dir, ec);
   if (ec) return Failure(fmt::format("cannot create {}: {}", build_dir, ec.message()));
 
+  auto scratch = ScratchSpace::Create(build.state_dir, build.context.id);
+  if (!scratch) return Failure(scratch.error());
   SecretMasker masker(build.values.secrets);
   SchedulerOptions options;
   options.jobs = request.jobs > 0
                      ? request.jobs
                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   options.build_dir = build_dir;
+  options.scratch_dir = (*scratch)->dir();
   options.environment = request.environment;
   options.self_exe = request.self_exe;
   Scheduler scheduler(build.pipeline, build.plan, build.context, build.values, masker, processes,

@@ -41,7 +41,10 @@ struct StepRecord {
   std::optional<WallTime> finished;
   Outputs outputs;
   std::vector<Artifact> artifacts;
-  std::string log;       // relative to the build directory; empty when the step never ran
+  std::string log;  // relative to the build directory; empty when the step never ran
+  // Why the log is not complete (a full disk), empty when it is: such a step is never reported
+  // as a clean success.
+  std::string log_error;
   std::string message;   // why it failed, timed out, was skipped or cancelled
   std::string log_tail;  // the end of the (masked) log, for junit.xml and the console
 };

@@ -116,6 +116,7 @@ void Console::StepFinished(const StepRecord& step) {
   std::string status(StatusName(step.status));
   std::string detail =
       step.message.empty() || step.status == StepStatus::kSuccess ? "" : ": " + step.message;
+  if (!step.log_error.empty()) detail += "; " + step.log_error;
   if (terminal_) {
     ClearStatus();
     Write(fmt::format("[{}/{}] {} {}{}{}\n", finished_, total_, step.id, status, detail,
@@ -145,11 +146,16 @@ void Console::Tick() { DrawStatus(); }
 void Console::BuildFinished(const BuildRecord& build) {
   ClearStatus();
   std::map<std::string_view, int> counts;
-  for (const StepRecord& step : build.steps) ++counts[StatusName(step.status)];
+  int incomplete_logs = 0;
+  for (const StepRecord& step : build.steps) {
+    ++counts[StatusName(step.status)];
+    if (!step.log_error.empty()) ++incomplete_logs;
+  }
   std::string summary;
   for (const auto& [status, count] : counts) {
     summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", count, status);
   }
+  if (incomplete_logs > 0) summary += fmt::format("; {} incomplete logs", incomplete_logs);
   Write(fmt::format(
       "runner: build {} {} in {} ({}); records in {}\n", build.context.id, build.status,
       FormatDuration(std::chrono::duration_cast<Duration>(build.finished - build.started)), summary,

@@ -59,6 +59,7 @@ std::string ReportJson(const BuildRecord& build, const SecretMasker& masker) {
         {"log", step.log.empty() ? json(nullptr) : json(step.log)},
     };
     if (!step.message.empty()) entry["message"] = text(step.message);
+    if (!step.log_error.empty()) entry["log_error"] = text(step.log_error);
     steps.push_back(std::move(entry));
   }
   report["steps"] = std::move(steps);

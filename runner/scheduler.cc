@@ -45,15 +45,21 @@ std::optional<std::string> FindValue(const std::vector<std::pair<std::string, st
   return std::nullopt;
 }
 
-void CreateEmptyFile(const std::string& path, Status& status) {
+// A hand-over file only the runner's user can read: the request holds the expanded
+// configuration, secrets included.
+void CreatePrivateFile(const std::string& path, std::string_view contents, Status& status) {
   if (!status) return;
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
     status = Fail("cannot create " + path + ": " + ErrnoText(errno));
     return;
   }
-  ::close(fd);
+  if (auto written = WriteAll(fd.get(), contents); !written) {
+    status = Fail("cannot write " + path + ": " + written.error());
+  }
 }
+
+constexpr const char* kScratchSuffixes[] = {".out", ".request", ".artifacts", ".error"};
 
 }  // namespace
 
@@ -61,15 +67,17 @@ void CreateEmptyFile(const std::string& path, Status& status) {
 struct Scheduler::Active {
   size_t index = 0;
   int process_id = -1;
-  AtomicFileWriter log;
+  UniqueFd log;  // logs/ID.log, written as the step runs (`tail -f` follows it)
   std::unique_ptr<SecretMasker::Stream> stream;
-  // build_dir/.outputs/ID: the prefix of the files through which the step hands back its
-  // outputs (.out) and, for a built-in step, its request (.json), artifacts and error.
+  // SCRATCH/ID: the prefix of the files through which the step hands back its outputs (.out)
+  // and, through `runner __step`, gets its request (.request) and hands back its artifacts and
+  // error.
   std::string scratch;
   SteadyTime attempt_started;
   std::optional<SteadyTime> deadline;        // the step's timeout for this attempt
   std::optional<SteadyTime> retry_at;        // waiting for the next attempt
   StepStatus ending = StepStatus::kPending;  // kTimedOut or kCancelled once decided
+  std::string log_error;                     // the first write to the log that failed
   // Started as `runner __step`, which reports artifacts and errors through scratch files.
   bool through_step_protocol = false;
 };
@@ -85,8 +93,8 @@ Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildConte
     return std::nullopt;
   };
   for (const VarEntry& var : pipeline.vars) {
-    auto value = var.literal ? Result<std::string>(var.value.text)
-                             : ExpandTemplate(var.value.text, lookup);
+    auto value =
+        var.literal ? Result<std::string>(var.value.text) : ExpandTemplate(var.value.text, lookup);
     if (!value) return Fail("vars." + var.name + ": " + value.error());
     values.vars.emplace_back(var.name, *value);
   }
@@ -180,8 +188,6 @@ BuildRecord Scheduler::Run() {
     observer_.Tick();
   }
 
-  std::error_code ignored;
-  std::filesystem::remove_all(options_.build_dir + "/.outputs", ignored);
   record_.finished = std::chrono::system_clock::now();
   bool failed = std::any_of(record_.steps.begin(), record_.steps.end(), [](const StepRecord& s) {
     return s.status == StepStatus::kFailed || s.status == StepStatus::kTimedOut;
@@ -196,6 +202,10 @@ BuildRecord Scheduler::Run() {
     record_.status = failed ? "failed" : "success";
     record_.exit_code = failed ? 1 : 0;
   }
+  // A build whose logs are not whole is no clean success (SPEC section 5).
+  bool lost_log = std::any_of(record_.steps.begin(), record_.steps.end(),
+                              [](const StepRecord& s) { return !s.log_error.empty(); });
+  if (lost_log && record_.exit_code == 0) record_.exit_code = 1;
   observer_.BuildFinished(record_);
   return record_;
 }
@@ -277,9 +287,14 @@ Scheduler::Active* Scheduler::BeginAttempt(size_t index) {
   record.status = StepStatus::kRunning;
   record.started = std::chrono::system_clock::now();
   record.log = "logs/" + step.id + ".log";
-  if (auto opened = active->log.Open(options_.build_dir + "/" + record.log); !opened) {
+  std::string log_path = options_.build_dir + "/" + record.log;
+  std::error_code ec;
+  std::filesystem::create_directories(options_.build_dir + "/logs", ec);
+  active->log.reset(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!active->log.valid()) {
+    std::string why = fmt::format("cannot create {}: {}", log_path, ErrnoText(errno));
     record.log.clear();
-    FinishStep(index, StepStatus::kFailed, opened.error());
+    FinishStep(index, StepStatus::kFailed, why);
     return nullptr;
   }
   observer_.StepStarted(record);
@@ -332,7 +347,7 @@ Result<Environment> Scheduler::StepEnvironment(const Step& step, const std::stri
 
 Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active) {
   // Emptied for every attempt: outputs come from the attempt that succeeded.
-  active.scratch = options_.build_dir + "/.outputs/" + step.id;
+  active.scratch = options_.scratch_dir + "/" + step.id;
   const std::string& scratch = active.scratch;
   auto cwd = StepDirectory(step);
   if (!cwd) return Fail(cwd.error());
@@ -344,10 +359,8 @@ Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active) {
     return Fail(std::string(step.kind_name()) + "." +
                 (lookup_error_.empty() ? config.error() : lookup_error_));
   }
-  std::error_code ec;
-  std::filesystem::create_directories(options_.build_dir + "/.outputs", ec);
   Status created;
-  CreateEmptyFile(scratch + ".out", created);
+  CreatePrivateFile(scratch + ".out", "", created);
   ProcessSpec spec;
   std::optional<std::vector<std::string>> command = step.kind->Command(*config);
   active.through_step_protocol = !command;
@@ -360,15 +373,12 @@ Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active) {
                         KillGrace(step),
                         context_,
                         std::move(*config)};
-    env->insert_or_assign(kStepConfigVar, scratch + ".json");
+    env->insert_or_assign(kStepConfigVar, scratch + ".request");
     env->insert_or_assign(kStepArtifactsVar, scratch + ".artifacts");
     env->insert_or_assign(kStepErrorVar, scratch + ".error");
-    CreateEmptyFile(scratch + ".artifacts", created);
-    CreateEmptyFile(scratch + ".error", created);
-    if (created) {
-      created = WriteFileAtomic(scratch + ".json", StepRequestToJson(request).dump(),
-                                /*sync=*/false);
-    }
+    CreatePrivateFile(scratch + ".artifacts", "", created);
+    CreatePrivateFile(scratch + ".error", "", created);
+    CreatePrivateFile(scratch + ".request", EncodeStepRequest(request), created);
     spec.argv = {options_.self_exe, "__step"};
   }
   if (!created) return Fail(created.error());
@@ -420,13 +430,21 @@ Scheduler::Active* Scheduler::FindActive(int process_id) {
 void Scheduler::AppendLog(size_t index, std::string_view text) {
   if (Active* active = FindActiveStep(index)) {
     std::string masked = active->stream->Feed(text);
-    active->log.Append(masked);
+    WriteLog(*active, masked);
     StepRecord& record = record_.steps[index];
     record.log_tail += masked;
     if (record.log_tail.size() > 2 * kTailBytes) {
       record.log_tail.erase(0, record.log_tail.size() - kTailBytes);
     }
     observer_.StepOutput(record, masked);
+  }
+}
+
+void Scheduler::WriteLog(Active& active, std::string_view text) {
+  if (text.empty() || !active.log_error.empty()) return;
+  if (auto written = WriteAll(active.log.get(), text); !written) {
+    active.log_error = fmt::format("the log {}/{} is incomplete: {}", options_.build_dir,
+                                   record_.steps[active.index].log, written.error());
   }
 }
 
@@ -558,18 +576,16 @@ void Scheduler::FinishStep(size_t index, StepStatus status, std::string message)
   }
   Active& active = **it;
   std::string rest = active.stream->Finish();
-  active.log.Append(rest);
+  WriteLog(active, rest);
   record.log_tail += rest;
   if (!rest.empty()) observer_.StepOutput(record, rest);
   if (record.log_tail.size() > kTailBytes) {
     record.log_tail.erase(0, record.log_tail.size() - kTailBytes);
   }
-  if (active.log.is_open()) {
-    if (auto committed = active.log.Commit(/*sync=*/false); !committed) {
-      record.message += (record.message.empty() ? "" : "; ") + committed.error();
-    }
+  record.log_error = active.log_error;
+  if (!active.scratch.empty()) {
+    for (const char* suffix : kScratchSuffixes) ::unlink((active.scratch + suffix).c_str());
   }
-  if (!active.scratch.empty()) ::unlink((active.scratch + ".out").c_str());
   record.finished = std::chrono::system_clock::now();
   active_.erase(it);
   observer_.StepFinished(record);

@@ -52,7 +52,10 @@ Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildConte
 
 struct SchedulerOptions {
   int jobs = 1;
-  std::string build_dir;    // STATE/builds/BUILD_ID; logs go to build_dir/logs
+  std::string build_dir;  // STATE/builds/BUILD_ID; logs go to build_dir/logs
+  // A private directory (mode 0700) for the steps' hand-over files, which are removed as each
+  // step ends.
+  std::string scratch_dir;
   Environment environment;  // the runner's own
   std::string self_exe;     // this binary, which runs built-in steps as `runner __step`
 };
@@ -91,6 +94,8 @@ class Scheduler {
   Active* FindActive(int process_id);
   Active* FindActiveStep(size_t index);
   void AppendLog(size_t index, std::string_view text);
+  // Appends masked text to the step's log; the first failure is kept for its record.
+  void WriteLog(Active& active, std::string_view text);
 
   const Pipeline& pipeline_;
   const Plan& plan_;

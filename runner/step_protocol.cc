@@ -48,7 +48,7 @@ class ChildStepIo : public StepIo {
                  {"size", artifact.size},
                  {"sha256", artifact.sha256},
                  {"url", artifact.url}};
-    AppendToFile(artifacts_path_, line.dump() + "\n");
+    AppendToFile(artifacts_path_, line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
   }
 
   bool cancelled() const override { return processes_.received_signal() != 0; }
@@ -76,31 +76,35 @@ int FailStep(const Environment& env, const std::string& message) {
 
 }  // namespace
 
-json StepRequestToJson(const StepRequest& request) {
-  return {{"kind", request.kind},
-          {"dir", request.dir},
-          {"pipeline", request.pipeline},
-          {"kill_grace_ms", request.kill_grace.count()},
-          {"build", BuildContextToJson(request.build)},
-          {"config", ConfigToJson(request.config)}};
+std::string EncodeStepRequest(const StepRequest& request) {
+  json message = {{"kind", request.kind},
+                  {"dir", request.dir},
+                  {"pipeline", request.pipeline},
+                  {"kill_grace_ms", request.kill_grace.count()},
+                  {"build", BuildContextToJson(request.build)},
+                  {"config", ConfigToJson(request.config)}};
+  std::vector<std::uint8_t> bytes = json::to_msgpack(message);
+  return std::string(bytes.begin(), bytes.end());
 }
 
-Result<StepRequest> StepRequestFromJson(const json& json) {
+Result<StepRequest> DecodeStepRequest(std::string_view bytes) {
   StepRequest request;
+  json message;
   try {
-    request.kind = json.at("kind");
-    request.dir = json.at("dir");
-    request.pipeline = json.at("pipeline");
-    request.kill_grace = Duration(json.at("kill_grace_ms").get<Duration::rep>());
+    message = json::from_msgpack(bytes);
+    request.kind = message.at("kind");
+    request.dir = message.at("dir");
+    request.pipeline = message.at("pipeline");
+    request.kill_grace = Duration(message.at("kill_grace_ms").get<Duration::rep>());
   } catch (const json::exception& e) {
     return Fail(std::string("bad step request: ") + e.what());
   }
-  auto build = json.contains("build") ? BuildContextFromJson(json["build"])
-                                      : Result<BuildContext>(Fail("no 'build'"));
+  auto build = message.contains("build") ? BuildContextFromJson(message["build"])
+                                         : Result<BuildContext>(Fail("no 'build'"));
   if (!build) return Fail("bad step request: " + build.error());
   request.build = std::move(*build);
-  auto config = json.contains("config") ? ConfigFromJson(json["config"])
-                                        : Result<ConfigNode>(Fail("no 'config'"));
+  auto config = message.contains("config") ? ConfigFromJson(message["config"])
+                                           : Result<ConfigNode>(Fail("no 'config'"));
   if (!config) return Fail("bad step request: " + config.error());
   request.config = std::move(*config);
   return request;
@@ -115,12 +119,7 @@ int RunStepChild(const Environment& env, const KindRegistry& kinds) {
   if (!path) return FailStep(env, std::string(kStepConfigVar) + " is not set: __step is internal");
   auto text = ReadFile(*path);
   if (!text) return FailStep(env, text.error());
-  Result<StepRequest> request = Fail("");
-  try {
-    request = StepRequestFromJson(json::parse(*text));
-  } catch (const json::exception& e) {
-    request = Fail(std::string("bad step request: ") + e.what());
-  }
+  Result<StepRequest> request = DecodeStepRequest(*text);
   if (!request) return FailStep(env, request.error() + " (" + *path + ")");
   const StepKind* kind = kinds.Find(request->kind);
   if (!kind) return FailStep(env, "unknown step kind '" + request->kind + "'");

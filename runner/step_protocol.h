@@ -4,9 +4,10 @@
 //
 // The runner writes the request (kind, directory, pipeline file, kill grace, build context and
 // the expanded configuration with its locations) to a mode-0600 file named by
-// RUNNER_STEP_CONFIG. The child appends outputs to RUNNER_OUTPUT (as a shell step does),
-// artifacts as JSON lines to RUNNER_ARTIFACTS and, on failure, its message to
-// RUNNER_STEP_ERROR.
+// RUNNER_STEP_CONFIG, as MessagePack: any bytes reach the kind as they are (a Latin-1 branch
+// name, a step output that is not UTF-8), which JSON text could not carry. The child appends
+// outputs to RUNNER_OUTPUT (as a shell step does), artifacts as JSON lines to RUNNER_ARTIFACTS and,
+// on failure, its message to RUNNER_STEP_ERROR.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -36,8 +37,8 @@ struct StepRequest {
   ConfigNode config;  // expanded
 };
 
-nlohmann::ordered_json StepRequestToJson(const StepRequest& request);
-Result<StepRequest> StepRequestFromJson(const nlohmann::ordered_json& json);
+std::string EncodeStepRequest(const StepRequest& request);
+Result<StepRequest> DecodeStepRequest(std::string_view bytes);
 
 // The child side: runs the kind the request names. Returns the exit status: 0 success,
 // 1 failure (the message in RUNNER_STEP_ERROR and the log), 128+N when stopped by signal N.
