@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
 
 #include "runner/atomic_file.h"
+#include "runner/fs.h"
 #include "runner/sha256.h"
 
 namespace runner {
@@ -18,8 +18,6 @@ namespace runner {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ErrnoText() { return std::strerror(errno); }
 
 // SHA-256 for the manifest and MD5 for the ETag S3 would have given, in one pass.
 class Digests {
@@ -54,9 +52,9 @@ class Digests {
 // A rename or link is durable only once its directory is synced.
 Status SyncDirectory(const std::string& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Fail(fmt::format("cannot open directory '{}': {}", dir, ErrnoText()));
+  if (fd < 0) return Fail(fmt::format("cannot open directory '{}': {}", dir, ErrnoText(errno)));
   int synced = ::fsync(fd);
-  std::string error = synced != 0 ? ErrnoText() : "";
+  std::string error = synced != 0 ? ErrnoText(errno) : "";
   ::close(fd);
   if (synced != 0) return Fail(fmt::format("cannot sync directory '{}': {}", dir, error));
   return {};
@@ -77,7 +75,7 @@ class LocalStore : public ArtifactStore {
     auto target = PathOf(name);
     if (!target) return Fail(target.error());
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Fail(fmt::format("cannot open '{}': {}", path, ErrnoText()));
+    if (fd < 0) return Fail(fmt::format("cannot open '{}': {}", path, ErrnoText(errno)));
     AtomicFileWriter writer;
     if (Status opened = writer.Open(*target); !opened) {
       ::close(fd);
@@ -94,7 +92,7 @@ class LocalStore : public ArtifactStore {
       ssize_t n = ::read(fd, buffer.data(), buffer.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        status = Fail(fmt::format("cannot read '{}': {}", path, ErrnoText()));
+        status = Fail(fmt::format("cannot read '{}': {}", path, ErrnoText(errno)));
         break;
       }
       if (n == 0) break;
@@ -133,23 +131,20 @@ class LocalStore : public ArtifactStore {
     // when the name exists, so two builds racing for one name cannot both win.
     std::string temp = fmt::format("{}/.{}.tmp.XXXXXX", dir, fs::path(*target).filename().string());
     int fd = ::mkostemp(temp.data(), O_CLOEXEC);
-    if (fd < 0) return Fail(fmt::format("cannot create '{}': {}", temp, ErrnoText()));
+    if (fd < 0) return Fail(fmt::format("cannot create '{}': {}", temp, ErrnoText(errno)));
     ::fchmod(fd, 0644);
     std::string error;
-    for (std::string_view rest = bytes; error.empty() && !rest.empty();) {
-      ssize_t n = ::write(fd, rest.data(), rest.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) error = fmt::format("cannot write '{}': {}", temp, ErrnoText());
-      if (n > 0) rest.remove_prefix(static_cast<size_t>(n));
+    if (Status written = WriteAll(fd, bytes); !written) {
+      error = fmt::format("cannot write '{}': {}", temp, written.error());
     }
     if (error.empty() && ::fsync(fd) != 0) {
-      error = fmt::format("cannot sync '{}': {}", temp, ErrnoText());
+      error = fmt::format("cannot sync '{}': {}", temp, ErrnoText(errno));
     }
     ::close(fd);
     bool exists = false;
     if (error.empty() && ::link(temp.c_str(), target->c_str()) != 0) {
       exists = errno == EEXIST;
-      if (!exists) error = fmt::format("cannot link '{}': {}", *target, ErrnoText());
+      if (!exists) error = fmt::format("cannot link '{}': {}", *target, ErrnoText(errno));
     }
     ::unlink(temp.c_str());
     if (!error.empty()) return Fail(error);
@@ -172,7 +167,7 @@ class LocalStore : public ArtifactStore {
     struct stat st;
     if (::stat(target->c_str(), &st) != 0) {
       if (errno == ENOENT) return std::nullopt;
-      return Fail(fmt::format("cannot stat {}: {}", UrlOf(name), ErrnoText()));
+      return Fail(fmt::format("cannot stat {}: {}", UrlOf(name), ErrnoText(errno)));
     }
     // The ETag is the content's MD5, as PutFile recorded it.
     auto bytes = Get(name);

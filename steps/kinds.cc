@@ -17,7 +17,7 @@ KindRegistry MakeRegistry() {
   kinds.Add(AdaptLegacyKind(kZipStep));
   kinds.Add(AdaptLegacyKind(kPackerStep));
   kinds.Add(AdaptLegacyKind(kParamsStep));
-  kinds.Add(AdaptLegacyKind(kUploadStep));
+  kinds.Add<UploadKind>();
   // Named by the contract, not built yet.
   kinds.Reserve("deploy");
   return kinds;

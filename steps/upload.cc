@@ -1,47 +1,38 @@
 #include "steps/upload.h"
 
-#include <dirent.h>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <thread>
 
 #include "runner/artifact_store.h"
 #include "runner/aws/s3_client.h"
 #include "runner/config_node.h"
-#include "runner/expression.h"
+#include "runner/file_select.h"
+#include "runner/fs.h"
 #include "runner/glob.h"
 #include "runner/manifest.h"
 #include "runner/path.h"
+#include "runner/worker_pool.h"
+#include "runner/workspace_path.h"
 
 namespace runner {
 
 namespace {
 
-namespace fs = std::filesystem;
-using Json = nlohmann::ordered_json;
-
 const std::vector<std::string> kConfigKeys = {"to",         "files",      "region",
                                               "endpoint",   "path_style", "sse",
                                               "kms_key_id", "part_size",  "concurrency"};
-constexpr int kDefaultConcurrency = 8;
 constexpr int kMaxConcurrency = 64;
-constexpr std::uint64_t kDefaultPartSize = 16 * aws::kMiB;
-
-std::string ErrnoText() { return std::strerror(errno); }
 
 std::string HumanSize(std::uint64_t bytes) {
   if (bytes < 1024) return fmt::format("{} B", bytes);
@@ -50,34 +41,6 @@ std::string HumanSize(std::uint64_t bytes) {
     return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / aws::kMiB);
   }
   return fmt::format("{:.2f} GiB", static_cast<double>(bytes) / (1024.0 * aws::kMiB));
-}
-
-// Every regular file below `abs` (symlinks to files followed, symlinked directories not
-// walked, so there is no loop), as paths relative to `abs`, sorted.
-Status WalkFiles(const std::string& abs, const std::string& rel, std::vector<std::string>& out) {
-  DIR* handle = ::opendir(abs.c_str());
-  if (handle == nullptr)
-    return Fail(fmt::format("cannot read directory '{}': {}", abs, ErrnoText()));
-  std::vector<std::string> names;
-  while (struct dirent* item = ::readdir(handle)) {
-    std::string_view name = item->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-  }
-  ::closedir(handle);
-  std::sort(names.begin(), names.end());
-  for (const std::string& name : names) {
-    std::string child = abs + "/" + name;
-    std::string child_rel = rel.empty() ? name : rel + "/" + name;
-    struct stat st;
-    if (::lstat(child.c_str(), &st) != 0) continue;
-    if (S_ISDIR(st.st_mode)) {
-      if (Status walked = WalkFiles(child, child_rel, out); !walked) return walked;
-    } else if (S_ISREG(st.st_mode) ||
-               (S_ISLNK(st.st_mode) && ::stat(child.c_str(), &st) == 0 && S_ISREG(st.st_mode))) {
-      out.push_back(child_rel);
-    }
-  }
-  return {};
 }
 
 std::string ContentType(std::string_view name) {
@@ -94,29 +57,10 @@ std::string ContentType(std::string_view name) {
   return "application/octet-stream";
 }
 
-std::string WorkspaceRelative(const std::string& path, const std::string& workspace) {
-  std::string root = workspace.ends_with('/') ? workspace : workspace + "/";
-  if (path.starts_with(root)) return path.substr(root.size());
-  return path;
-}
-
 std::string NowIso8601() {
   auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
   return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", now);
 }
-
-// The step's configuration, expanded and checked.
-struct UploadOptions {
-  std::string to;
-  std::vector<std::string> files;
-  std::string region;
-  std::string endpoint;
-  aws::PathStyle path_style = aws::PathStyle::kAuto;
-  std::string sse;
-  std::string kms_key_id;
-  std::uint64_t part_size = kDefaultPartSize;
-  int concurrency = kDefaultConcurrency;
-};
 
 std::optional<aws::PathStyle> ParsePathStyle(std::string_view text) {
   if (text == "auto") return aws::PathStyle::kAuto;
@@ -153,86 +97,6 @@ Status CheckTo(std::string_view to) {
   return {};
 }
 
-std::string ScalarText(const Json& value) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_null()) return "";
-  return value.dump();
-}
-
-Result<UploadOptions> ParseOptions(const Json& config) {
-  if (!config.is_object()) return Fail("upload: the configuration must be a map");
-  UploadOptions options;
-  std::vector<std::string> errors;
-  for (const auto& [key, value] : config.items()) {
-    if (std::find(kConfigKeys.begin(), kConfigKeys.end(), key) == kConfigKeys.end()) {
-      errors.push_back(fmt::format("unknown key '{}'", key));
-    }
-  }
-  if (auto to = config.find("to"); to != config.end()) {
-    options.to = ScalarText(*to);
-    if (Status ok = CheckTo(options.to); !ok) errors.push_back(ok.error());
-  } else {
-    errors.push_back("missing 'to'");
-  }
-  if (auto files = config.find("files"); files != config.end()) {
-    if (files->is_array()) {
-      for (const Json& item : *files) options.files.push_back(ScalarText(item));
-    } else {
-      options.files.push_back(ScalarText(*files));
-    }
-    if (options.files.empty()) errors.push_back("'files' is empty");
-    for (const std::string& file : options.files) {
-      if (file.empty()) errors.push_back("'files' has an empty entry");
-    }
-  } else {
-    errors.push_back("missing 'files'");
-  }
-  auto text = [&](const char* key) -> std::string {
-    auto it = config.find(key);
-    return it == config.end() ? std::string() : ScalarText(*it);
-  };
-  options.region = text("region");
-  options.endpoint = text("endpoint");
-  if (std::string style = text("path_style"); !style.empty()) {
-    if (auto parsed = ParsePathStyle(style)) {
-      options.path_style = *parsed;
-    } else {
-      errors.push_back(fmt::format("path_style '{}': use auto, true or false", style));
-    }
-  }
-  options.sse = text("sse");
-  if (!options.sse.empty() && options.sse != "AES256" && options.sse != "aws:kms") {
-    errors.push_back(fmt::format("sse '{}': use AES256 or aws:kms", options.sse));
-  }
-  options.kms_key_id = text("kms_key_id");
-  if (!options.kms_key_id.empty() && options.sse != "aws:kms") {
-    errors.push_back("kms_key_id needs sse: aws:kms");
-  }
-  if (std::string size = text("part_size"); !size.empty()) {
-    if (Status ok = CheckPartSize(size); !ok) {
-      errors.push_back(ok.error());
-    } else {
-      options.part_size = *ParseByteSize(size);
-    }
-  }
-  if (std::string concurrency = text("concurrency"); !concurrency.empty()) {
-    char* end = nullptr;
-    long value = std::strtol(concurrency.c_str(), &end, 10);
-    if (*end != '\0' || value < 1 || value > kMaxConcurrency) {
-      errors.push_back(fmt::format("concurrency '{}': give a whole number from 1 to {}",
-                                   concurrency, kMaxConcurrency));
-    } else {
-      options.concurrency = static_cast<int>(value);
-    }
-  }
-  if (!errors.empty()) {
-    std::string message = "upload: ";
-    for (size_t i = 0; i < errors.size(); ++i) message += (i ? "; " : "") + errors[i];
-    return Fail(message);
-  }
-  return options;
-}
-
 // Serializes log lines from the upload threads.
 class SharedLog {
  public:
@@ -247,31 +111,30 @@ class SharedLog {
   std::mutex mutex_;
 };
 
-// Runs `work(i)` for i in [0, count) on up to `threads` threads; stops handing out work after
-// the first failure, which it returns.
-Status ParallelFor(size_t count, int threads, const std::function<Status(size_t)>& work) {
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
+// Runs `work(i)` for each of `indexes` on up to `threads` threads; drops the work not yet
+// started after the first failure, which it returns.
+Status ParallelFor(const std::vector<size_t>& indexes, int threads,
+                   const std::function<Status(size_t)>& work) {
   std::mutex mutex;
-  std::string first_error;
-  auto run = [&] {
-    while (!failed.load()) {
-      size_t index = next.fetch_add(1);
-      if (index >= count) return;
-      if (Status status = work(index); !status) {
-        std::lock_guard lock(mutex);
-        if (first_error.empty()) first_error = status.error();
-        failed = true;
-      }
-    }
-  };
+  std::optional<std::string> first_error;
   {
-    std::vector<std::jthread> workers;
-    size_t n = std::min<size_t>(count, static_cast<size_t>(std::max(threads, 1)));
-    for (size_t i = 1; i < n; ++i) workers.emplace_back(run);
-    run();
+    size_t workers =
+        std::max<size_t>(1, std::min<size_t>(indexes.size(), static_cast<size_t>(threads)));
+    WorkerPool pool(workers, workers);
+    std::vector<std::future<void>> done;
+    for (size_t index : indexes) {
+      done.push_back(pool.Submit([&, index] {
+        Status status = work(index);
+        if (status) return;
+        std::lock_guard lock(mutex);
+        if (!first_error) first_error = status.error();
+        pool.Cancel();
+      }));
+    }
+    // Destroying the pool would drop the work still queued.
+    for (const std::future<void>& item : done) item.wait();
   }
-  if (failed.load()) return Fail(first_error);
+  if (first_error) return Fail(*first_error);
   return {};
 }
 
@@ -308,7 +171,7 @@ Status UploadToStore(const UploadOptions& options, const std::vector<UploadSourc
     out.name = source.name;
     out.key = object->key;
     out.url = object->url;
-    out.source = WorkspaceRelative(source.path, io.workspace());
+    out.source = source.source;
     out.size = object->size;
     out.sha256 = object->sha256;
     out.etag = object->etag;
@@ -324,15 +187,11 @@ Status UploadToStore(const UploadOptions& options, const std::vector<UploadSourc
   for (size_t i = 0; i < sources.size(); ++i) {
     struct stat st;
     if (::stat(sources[i].path.c_str(), &st) != 0) {
-      return Fail(fmt::format("upload: cannot read '{}': {}", sources[i].path, ErrnoText()));
+      return Fail(fmt::format("upload: cannot read '{}': {}", sources[i].path, ErrnoText(errno)));
     }
     (static_cast<std::uint64_t>(st.st_size) > options.part_size ? large : small).push_back(i);
   }
-  if (Status done = ParallelFor(small.size(), options.concurrency,
-                                [&](size_t i) { return upload_one(small[i]); });
-      !done) {
-    return done;
-  }
+  if (Status done = ParallelFor(small, options.concurrency, upload_one); !done) return done;
   for (size_t index : large) {
     if (Status done = upload_one(index); !done) return done;
   }
@@ -349,15 +208,92 @@ Status UploadToStore(const UploadOptions& options, const std::vector<UploadSourc
   return {};
 }
 
-Status ExecuteUpload(const Json& config, StepIo& io) {
-  auto options = ParseOptions(config);
-  if (!options) return Fail(options.error());
-  auto sources = CollectUploadSources(options->files, io.dir());
+}  // namespace
+
+std::vector<std::string> UploadKind::secret_env() const {
+  return {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN"};
+}
+
+UploadOptions UploadKind::Parse(const ConfigNode& config, Diagnostics& diags) const {
+  UploadOptions options;
+  if (!ExpectMap(config, "upload", diags)) return options;
+  CheckKeys(config, kConfigKeys, "upload", diags);
+  // A scalar whose value is known (literal or expanded), else nullptr; reports a wrong type.
+  auto known = [&](const char* key) -> const ConfigNode* {
+    const ConfigNode* node = config.Find(key);
+    if (node == nullptr || !ExpectScalar(*node, fmt::format("upload.{}", key), diags)) {
+      return nullptr;
+    }
+    return IsKnown(*node) ? node : nullptr;
+  };
+  if (Require(config, "to", "upload", diags) != nullptr) {
+    if (const ConfigNode* to = known("to")) {
+      options.to = to->scalar.text;
+      if (Status ok = CheckTo(options.to); !ok) diags.Error(to->where, "upload.to: " + ok.error());
+    }
+  }
+  if (const ConfigNode* files = Require(config, "files", "upload", diags)) {
+    if (auto items = ExpectScalarOrList(*files, "upload.files", diags)) {
+      if (items->empty()) diags.Error(files->where, "upload.files is empty: nothing to upload");
+      for (const ConfigNode* item : *items) {
+        if (!IsKnown(*item)) continue;
+        if (item->scalar.text.empty()) diags.Error(item->where, "upload.files: an empty entry");
+        options.files.push_back(item->scalar.text);
+      }
+    }
+  }
+  if (const ConfigNode* region = known("region")) options.region = region->scalar.text;
+  if (const ConfigNode* endpoint = known("endpoint")) {
+    options.endpoint = endpoint->scalar.text;
+    if (!options.endpoint.starts_with("http://") && !options.endpoint.starts_with("https://")) {
+      diags.Error(endpoint->where, "upload.endpoint must start with http:// or https://");
+    }
+  }
+  if (const ConfigNode* style = known("path_style")) {
+    if (auto parsed = ParsePathStyle(style->scalar.text)) {
+      options.path_style = *parsed;
+    } else {
+      diags.Error(style->where, fmt::format("upload.path_style '{}': use auto, true or false",
+                                            style->scalar.text));
+    }
+  }
+  // Whether `sse` is known: kms_key_id is checked against it only then.
+  bool sse_known = config.Find("sse") == nullptr;
+  if (const ConfigNode* sse = known("sse")) {
+    sse_known = true;
+    options.sse = sse->scalar.text;
+    if (options.sse != "AES256" && options.sse != "aws:kms") {
+      diags.Error(sse->where, fmt::format("upload.sse '{}': use AES256 or aws:kms", options.sse));
+    }
+  }
+  if (const ConfigNode* kms = config.Find("kms_key_id")) {
+    if (sse_known && options.sse != "aws:kms") {
+      diags.Error(kms->where, "upload.kms_key_id needs 'sse: aws:kms'");
+    }
+    if (known("kms_key_id") != nullptr) options.kms_key_id = kms->scalar.text;
+  }
+  if (const ConfigNode* size = known("part_size")) {
+    if (Status ok = CheckPartSize(size->scalar.text); !ok) {
+      diags.Error(size->where, "upload." + ok.error());
+    } else {
+      options.part_size = *ParseByteSize(size->scalar.text);
+    }
+  }
+  if (const ConfigNode* concurrency = config.Find("concurrency")) {
+    if (auto value = ExpectInteger(*concurrency, "upload.concurrency", 1, kMaxConcurrency, diags)) {
+      options.concurrency = static_cast<int>(*value);
+    }
+  }
+  return options;
+}
+
+Status UploadKind::Run(const UploadOptions& options, StepIo& io) const {
+  auto sources = CollectUploadSources(options.files, io.dir(), io.workspace());
   if (!sources) return Fail("upload: " + sources.error());
   std::vector<ManifestObject> objects;
   std::string url;
   std::string manifest_url;
-  if (Status done = UploadToStore(*options, *sources, io, objects, url, manifest_url); !done) {
+  if (Status done = UploadToStore(options, *sources, io, objects, url, manifest_url); !done) {
     return done;
   }
   io.SetOutput("url", url);
@@ -367,85 +303,6 @@ Status ExecuteUpload(const Json& config, StepIo& io) {
   }
   return {};
 }
-
-void ValidateUpload(const ConfigNode& config, Diagnostics& diags) {
-  if (!ExpectMap(config, "upload", diags)) return;
-  CheckKeys(config, kConfigKeys, "upload", diags);
-  auto literal = [](const ConfigNode& node) { return !HasExpression(node.scalar.text); };
-  if (const ConfigNode* to = Require(config, "to", "upload", diags)) {
-    if (ExpectScalar(*to, "upload.to", diags) && literal(*to)) {
-      if (Status ok = CheckTo(to->scalar.text); !ok) {
-        diags.Error(to->where, "upload.to: " + ok.error());
-      }
-    }
-  }
-  if (const ConfigNode* files = Require(config, "files", "upload", diags)) {
-    if (auto items = ExpectScalarOrList(*files, "upload.files", diags)) {
-      if (items->empty()) diags.Error(files->where, "upload.files is empty: nothing to upload");
-      for (const ConfigNode* item : *items) {
-        if (item->scalar.text.empty()) diags.Error(item->where, "upload.files: an empty entry");
-      }
-    }
-  }
-  for (const char* key : {"region", "kms_key_id"}) {
-    if (const ConfigNode* node = config.Find(key)) {
-      ExpectScalar(*node, fmt::format("upload.{}", key), diags);
-    }
-  }
-  if (const ConfigNode* endpoint = config.Find("endpoint")) {
-    if (ExpectScalar(*endpoint, "upload.endpoint", diags) && literal(*endpoint) &&
-        !endpoint->scalar.text.starts_with("http://") &&
-        !endpoint->scalar.text.starts_with("https://")) {
-      diags.Error(endpoint->where, "upload.endpoint must start with http:// or https://");
-    }
-  }
-  if (const ConfigNode* style = config.Find("path_style")) {
-    if (ExpectScalar(*style, "upload.path_style", diags) && literal(*style) &&
-        !ParsePathStyle(style->scalar.text)) {
-      diags.Error(style->where, fmt::format("upload.path_style '{}': use auto, true or false",
-                                            style->scalar.text));
-    }
-  }
-  std::optional<std::string> sse;
-  if (const ConfigNode* node = config.Find("sse")) {
-    if (ExpectScalar(*node, "upload.sse", diags) && literal(*node)) {
-      sse = node->scalar.text;
-      if (*sse != "AES256" && *sse != "aws:kms") {
-        diags.Error(node->where, fmt::format("upload.sse '{}': use AES256 or aws:kms", *sse));
-      }
-    }
-  } else {
-    sse = "";
-  }
-  if (const ConfigNode* kms = config.Find("kms_key_id")) {
-    if (sse && *sse != "aws:kms") {
-      diags.Error(kms->where, "upload.kms_key_id needs 'sse: aws:kms'");
-    }
-  }
-  if (const ConfigNode* size = config.Find("part_size")) {
-    if (ExpectScalar(*size, "upload.part_size", diags) && literal(*size)) {
-      if (Status ok = CheckPartSize(size->scalar.text); !ok) {
-        diags.Error(size->where, "upload." + ok.error());
-      }
-    }
-  }
-  if (const ConfigNode* concurrency = config.Find("concurrency")) {
-    ExpectInteger(*concurrency, "upload.concurrency", 1, kMaxConcurrency, diags);
-  }
-}
-
-}  // namespace
-
-const LegacyStepKind kUploadStep = {
-    .name = "upload",
-    // Time to abort multipart uploads after a cancel.
-    .default_kill_grace = std::chrono::seconds(30),
-    .validate = &ValidateUpload,
-    .execute = &ExecuteUpload,
-    // The credentials it signs with.
-    .secret_env = {"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                   "AWS_CONTAINER_AUTHORIZATION_TOKEN"},
-};
 
 Result<std::uint64_t> ParseByteSize(std::string_view text) {
   size_t i = 0;
@@ -474,78 +331,34 @@ Result<std::uint64_t> ParseByteSize(std::string_view text) {
 }
 
 Result<std::vector<UploadSource>> CollectUploadSources(const std::vector<std::string>& patterns,
-                                                       const std::string& dir) {
+                                                       const std::string& dir,
+                                                       const std::string& workspace) {
   std::vector<UploadSource> sources;
-  std::map<std::string, std::string> owner;  // name -> the entry that produced it
-  auto add = [&](std::string path, std::string name, const std::string& entry) -> Status {
-    if (name == "manifest.json") {
-      return Fail(
-          fmt::format("'{}' would be uploaded as manifest.json, which the step writes "
-                      "itself: rename it or upload it from a directory",
-                      entry));
-    }
-    auto [it, inserted] = owner.emplace(name, path);
-    if (!inserted) {
-      if (it->second == path) return {};  // listed twice: one object
-      return Fail(
-          fmt::format("two files would be uploaded as '{}': {} and {}", name, it->second, path));
-    }
-    sources.push_back({std::move(path), std::move(name)});
-    return {};
-  };
+  std::map<std::string, std::string> owner;  // name -> the file uploaded under it
   for (const std::string& entry : patterns) {
-    if (entry.empty()) return Fail("'files' has an empty entry");
-    bool absolute = entry.starts_with('/');
-    std::vector<std::string> parts = SplitPath(entry);
-    for (const std::string& part : parts) {
+    for (const std::string& part : SplitPath(entry)) {
       if (HasGlobSyntax(part) && part.find("..") != std::string::npos) {
         return Fail(fmt::format("'{}': a glob may not contain '..'", entry));
       }
     }
-    size_t fixed = 0;
-    while (fixed < parts.size() && !HasGlobSyntax(parts[fixed])) ++fixed;
-    std::string base_rel = JoinPath(parts, 0, fixed);
-    std::string base = absolute ? "/" + base_rel : (base_rel.empty() ? dir : dir + "/" + base_rel);
-    base = fs::path(base).lexically_normal().string();
-    while (base.size() > 1 && base.ends_with('/')) base.pop_back();
-
-    if (fixed == parts.size()) {
-      struct stat st;
-      if (::stat(base.c_str(), &st) != 0) {
-        return Fail(fmt::format("'{}' does not exist (in {})", entry, dir));
+    auto files = SelectFiles(entry, dir, workspace);
+    if (!files) return Fail(files.error());
+    for (const SelectedFile& file : *files) {
+      if (file.relative == "manifest.json") {
+        return Fail(
+            fmt::format("'{}' would be uploaded as manifest.json, which the step writes "
+                        "itself: rename it or upload it from a directory",
+                        entry));
       }
-      if (S_ISREG(st.st_mode)) {
-        if (entry.ends_with('/')) return Fail(fmt::format("'{}' is not a directory", entry));
-        if (Status ok = add(base, fs::path(base).filename().string(), entry); !ok)
-          return Fail(ok.error());
-        continue;
+      auto [it, inserted] = owner.emplace(file.relative, file.path);
+      if (!inserted) {
+        if (it->second == file.path) continue;  // listed twice: one object
+        return Fail(fmt::format("two files would be uploaded as '{}': {} and {}", file.relative,
+                                it->second, file.path));
       }
-      if (!S_ISDIR(st.st_mode)) {
-        return Fail(fmt::format("'{}' is not a regular file or directory", entry));
-      }
-      std::vector<std::string> found;
-      if (Status walked = WalkFiles(base, "", found); !walked) return Fail(walked.error());
-      if (found.empty()) return Fail(fmt::format("directory '{}' holds no file", entry));
-      for (const std::string& rel : found) {
-        if (Status ok = add(base + "/" + rel, rel, entry); !ok) return Fail(ok.error());
-      }
-      continue;
+      sources.push_back(
+          {file.path, file.relative, WorkspaceRelative(dir + "/" + file.source, workspace)});
     }
-
-    // A glob: match what lies below its fixed prefix against the rest of the pattern.
-    std::string rest = JoinPath(parts, fixed, parts.size());
-    std::vector<std::string> found;
-    struct stat st;
-    if (::stat(base.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      if (Status walked = WalkFiles(base, "", found); !walked) return Fail(walked.error());
-    }
-    size_t matched = 0;
-    for (const std::string& rel : found) {
-      if (!GlobMatch(rest, rel)) continue;
-      ++matched;
-      if (Status ok = add(base + "/" + rel, rel, entry); !ok) return Fail(ok.error());
-    }
-    if (matched == 0) return Fail(fmt::format("'{}' matches no file (in {})", entry, dir));
   }
   return sources;
 }

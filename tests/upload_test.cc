@@ -57,7 +57,7 @@ std::string RandomBytes(size_t size, unsigned seed) {
 std::string Validate(const std::string& yaml) {
   YAML::Node root = YAML::Load(yaml);
   Diagnostics diags("pipeline.yml", yaml);
-  kUploadStep.validate(testing::ConfigFromYaml(root["upload"]), diags);
+  UploadKind().Check(testing::ConfigFromYaml(root["upload"]), diags);
   return diags.Format();
 }
 
@@ -127,13 +127,13 @@ TEST(UploadTest, PlainFilesKeepTheirBaseNameGlobsTheirPathBelowTheFixedPrefix) {
   WriteTextFile(dir / "cfn/c.json", "c");
   WriteTextFile(dir / "site/index.html", "i");
   WriteTextFile(dir / "site/css/x.css", "x");
-  auto sources =
-      CollectUploadSources({"dist/app.zip", "cfn/*.yaml", "cfn/**/*.yaml", "site/"}, dir.path());
+  auto sources = CollectUploadSources({"dist/app.zip", "cfn/*.yaml", "cfn/**/*.yaml", "site/"},
+                                      dir.path(), dir.path());
   ASSERT_TRUE(sources.has_value()) << sources.error();
   EXPECT_THAT(Names(*sources),
               ElementsAre("app.zip", "a.yaml", "nested/b.yaml", "css/x.css", "index.html"));
   EXPECT_EQ((*sources)[0].path, dir / "dist/app.zip");
-  auto top = CollectUploadSources({"*/*.json"}, dir.path());
+  auto top = CollectUploadSources({"*/*.json"}, dir.path(), dir.path());
   ASSERT_TRUE(top.has_value()) << top.error();
   EXPECT_THAT(Names(*top), ElementsAre("cfn/c.json"));
 }
@@ -143,18 +143,31 @@ TEST(UploadTest, SelectionErrors) {
   WriteTextFile(dir / "a/x.txt", "1");
   WriteTextFile(dir / "b/x.txt", "2");
   WriteTextFile(dir / "manifest.json", "{}");
-  EXPECT_THAT(CollectUploadSources({"a/x.txt", "b/x.txt"}, dir.path()).error(),
+  EXPECT_THAT(CollectUploadSources({"a/x.txt", "b/x.txt"}, dir.path(), dir.path()).error(),
               HasSubstr("two files would be uploaded as 'x.txt'"));
-  EXPECT_THAT(CollectUploadSources({"a/*.zip"}, dir.path()).error(),
+  EXPECT_THAT(CollectUploadSources({"a/*.zip"}, dir.path(), dir.path()).error(),
               HasSubstr("'a/*.zip' matches no file"));
-  EXPECT_THAT(CollectUploadSources({"missing.txt"}, dir.path()).error(),
+  EXPECT_THAT(CollectUploadSources({"missing.txt"}, dir.path(), dir.path()).error(),
               HasSubstr("'missing.txt' does not exist"));
-  EXPECT_THAT(CollectUploadSources({"manifest.json"}, dir.path()).error(),
+  EXPECT_THAT(CollectUploadSources({"manifest.json"}, dir.path(), dir.path()).error(),
               HasSubstr("manifest.json, which the step writes itself"));
   // The same file twice is one object.
-  auto twice = CollectUploadSources({"a/x.txt", "a/*.txt"}, dir.path());
+  auto twice = CollectUploadSources({"a/x.txt", "a/*.txt"}, dir.path(), dir.path());
   ASSERT_TRUE(twice.has_value()) << twice.error();
   EXPECT_EQ(twice->size(), 1u);
+}
+
+// SPEC: every path a step reads stays inside the workspace, symlinks resolved.
+TEST(UploadTest, FilesOutsideTheWorkspaceAreRefused) {
+  TempDir outside;
+  TempDir workspace;
+  WriteTextFile(outside / "secret.txt", "s");
+  std::filesystem::create_symlink(outside / "secret.txt", workspace / "link.txt");
+  EXPECT_THAT(CollectUploadSources({"link.txt"}, workspace.path(), workspace.path()).error(),
+              HasSubstr("outside the workspace"));
+  std::string up = "../" + std::filesystem::path(outside.path()).filename().string() + "/*.txt";
+  EXPECT_THAT(CollectUploadSources({up}, workspace.path(), workspace.path()).error(),
+              HasSubstr("outside the workspace"));
 }
 
 TEST(UploadTest, ValidatesConfiguration) {
@@ -197,9 +210,10 @@ TEST(UploadTest, LocalStoreCopiesAtomicallyWithAManifest) {
   WriteTextFile(dir / "dist/app.zip", "zip bytes");
   WriteTextFile(dir / "cfn/stack.yaml", "Resources: {}\n");
   FakeStepIo io(dir.path());
-  Status status = kUploadStep.execute(Json::parse(R"({"to": ".runner/store/main/orders-main-7/",
+  Status status =
+      UploadKind().Execute(testing::ExpandedConfig(R"({"to": ".runner/store/main/orders-main-7/",
                       "files": ["dist/app.zip", "cfn/*.yaml"]})"),
-                                      io);
+                           io);
   ASSERT_TRUE(status.has_value()) << status.error();
   std::string root = dir / ".runner/store/main/orders-main-7";
   EXPECT_EQ(ReadTextFile(root + "/app.zip"), "zip bytes");
@@ -243,8 +257,10 @@ TEST(UploadTest, LocalStoreByFileUrl) {
   TempDir store;
   WriteTextFile(dir / "a.txt", "a");
   FakeStepIo io(dir.path());
-  Status status = kUploadStep.execute(
-      Json::parse(fmt::format(R"({{"to": "file://{}/x", "files": "a.txt"}})", store.path())), io);
+  Status status =
+      UploadKind().Execute(testing::ExpandedConfig(fmt::format(
+                               R"({{"to": "file://{}/x", "files": "a.txt"}})", store.path())),
+                           io);
   ASSERT_TRUE(status.has_value()) << status.error();
   EXPECT_EQ(ReadTextFile(store / "x/a.txt"), "a");
   EXPECT_EQ(io.outputs["url"], "file://" + store.path() + "/x/");
@@ -255,17 +271,48 @@ TEST(UploadTest, RunTimeConfigurationErrors) {
   TempDir dir;
   WriteTextFile(dir / "a.txt", "a");
   FakeStepIo io(dir.path());
-  EXPECT_THAT(
-      kUploadStep.execute(Json::parse(R"({"to": "s3://b", "files": ["a.txt"]})"), io).error(),
-      HasSubstr("not a valid bucket name"));
-  EXPECT_THAT(
-      kUploadStep
-          .execute(Json::parse(R"({"to": "out", "files": ["a.txt"], "part_size": "1MiB"})"), io)
-          .error(),
-      HasSubstr("outside S3's limits"));
-  EXPECT_THAT(
-      kUploadStep.execute(Json::parse(R"({"to": "out", "files": ["nothing/*"]})"), io).error(),
-      HasSubstr("matches no file"));
+  EXPECT_THAT(UploadKind()
+                  .Execute(testing::ExpandedConfig(R"({"to": "s3://b", "files": ["a.txt"]})"), io)
+                  .error(),
+              HasSubstr("not a valid bucket name"));
+  EXPECT_THAT(UploadKind()
+                  .Execute(testing::ExpandedConfig(
+                               R"({"to": "out", "files": ["a.txt"], "part_size": "1MiB"})"),
+                           io)
+                  .error(),
+              HasSubstr("outside S3's limits"));
+  EXPECT_THAT(UploadKind()
+                  .Execute(testing::ExpandedConfig(R"({"to": "out", "files": ["nothing/*"]})"), io)
+                  .error(),
+              HasSubstr("matches no file"));
+}
+
+// One Parse serves validate and the run: a value `validate` could not see is checked at run
+// time with the same message, at the same place, as when written literally.
+TEST(UploadTest, OneParseChecksAnExpressionsValueAtRun) {
+  const std::string expression = "{to: out, files: [a.txt], part_size: \"${{ vars.p }}\"}";
+  const std::string literal = "{to: out, files: [a.txt], part_size: \"1KiB\"}";
+  Diagnostics at_validate("pipeline.yml", "");
+  UploadKind().Check(testing::ConfigFromYaml(YAML::Load(expression)), at_validate);
+  EXPECT_EQ(at_validate.Format(), "");
+
+  Diagnostics literal_diags("pipeline.yml", "");
+  UploadKind().Check(testing::ConfigFromYaml(YAML::Load(literal)), literal_diags);
+  ASSERT_TRUE(literal_diags.HasErrors());
+  EXPECT_THAT(literal_diags.Format(),
+              HasSubstr("pipeline.yml:1:38: error: upload.part_size 1KiB is outside S3's limits"));
+
+  TempDir dir;
+  WriteTextFile(dir / "a.txt", "a");
+  FakeStepIo io(dir.path());
+  ConfigNode expanded = testing::ExpandedConfig(expression);
+  for (auto& [key, value] : expanded.fields) {
+    if (key == "part_size") value.scalar.text = "1KiB";  // what ${{ vars.p }} expanded to
+  }
+  Status status = UploadKind().Execute(expanded, io);
+  ASSERT_FALSE(status.has_value());
+  EXPECT_EQ(status.error(), literal_diags.Format());
+  EXPECT_FALSE(std::filesystem::exists(dir / "out"));
 }
 
 TEST(UploadTest, CancelledLocalStoreLeavesNoManifest) {
@@ -273,7 +320,8 @@ TEST(UploadTest, CancelledLocalStoreLeavesNoManifest) {
   WriteTextFile(dir / "a.txt", "a");
   FakeStepIo io(dir.path());
   io.cancel = true;
-  Status status = kUploadStep.execute(Json::parse(R"({"to": "out", "files": ["a.txt"]})"), io);
+  Status status =
+      UploadKind().Execute(testing::ExpandedConfig(R"({"to": "out", "files": ["a.txt"]})"), io);
   EXPECT_THAT(status.error(), HasSubstr("cancelled"));
   EXPECT_FALSE(std::filesystem::exists(dir / "out/manifest.json"));
   EXPECT_FALSE(std::filesystem::exists(dir / "out/a.txt"));
@@ -291,7 +339,7 @@ class UploadS3Test : public ::testing::Test {
   Status Upload(const std::string& extra, const std::string& endpoint = "") {
     std::string config = fmt::format(R"({{"to": "s3://bkt/builds/main/7/", "endpoint": "{}" {}}})",
                                      endpoint.empty() ? server_.endpoint() : endpoint, extra);
-    return kUploadStep.execute(Json::parse(config), io_);
+    return UploadKind().Execute(testing::ExpandedConfig(config), io_);
   }
 
   S3rver server_;
@@ -369,8 +417,8 @@ TEST_F(UploadS3Test, EndpointFromTheEnvironment) {
   WriteTextFile(work_ / "a.txt", "a");
   io_.env_["AWS_ENDPOINT_URL_S3"] = server_.endpoint();
   io_.env_["AWS_ENDPOINT_URL"] = "http://127.0.0.1:1";
-  Status status =
-      kUploadStep.execute(Json::parse(R"({"to": "s3://bkt/env/", "files": ["a.txt"]})"), io_);
+  Status status = UploadKind().Execute(
+      testing::ExpandedConfig(R"({"to": "s3://bkt/env/", "files": ["a.txt"]})"), io_);
   ASSERT_TRUE(status.has_value()) << status.error();
   EXPECT_EQ(ReadBack(server_.endpoint(), "env/a.txt", scratch_), "a");
 }

@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +14,8 @@
 #include <sstream>
 #include <thread>
 #include <vector>
+
+#include "runner/fs.h"
 
 namespace runner::aws {
 namespace {
@@ -135,7 +136,7 @@ Result<SharedFile> LoadSharedFile(const Environment& env, std::string_view varia
   if (!in) {
     std::error_code error;
     if (!std::filesystem::exists(file.path, error)) return file;
-    return Fail("cannot read " + file.display + ": " + std::strerror(errno));
+    return Fail("cannot read " + file.display + ": " + ErrnoText(errno));
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
@@ -398,7 +399,7 @@ Outcome FromContainer(const Environment& env, HttpClient& http) {
     std::ifstream in(*token_file, std::ios::binary);
     if (!in) {
       return Error("cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + *token_file + ": " +
-                   std::strerror(errno));
+                   ErrnoText(errno));
     }
     std::stringstream buffer;
     buffer << in.rdbuf();

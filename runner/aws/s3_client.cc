@@ -11,15 +11,17 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <ctime>
+#include <future>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "runner/aws/sigv4.h"
+#include "runner/fs.h"
+#include "runner/hex.h"
 #include "runner/sha256.h"
+#include "runner/worker_pool.h"
 #include "runner/xml.h"
 
 namespace runner::aws {
@@ -85,8 +87,6 @@ std::string Base64(const unsigned char* data, size_t size) {
   return out;
 }
 
-std::string ErrnoText() { return std::strerror(errno); }
-
 // A read-only mapping of a whole file: large bodies are sent from the page cache, never
 // copied into the heap.
 class MappedFile {
@@ -100,7 +100,7 @@ class MappedFile {
 
   Status Open(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Fail(fmt::format("cannot open '{}': {}", path, ErrnoText()));
+    if (fd < 0) return Fail(fmt::format("cannot open '{}': {}", path, ErrnoText(errno)));
     struct stat st;
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       ::close(fd);
@@ -110,7 +110,7 @@ class MappedFile {
     if (size_ > 0) {
       void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
       if (data == MAP_FAILED) {
-        std::string error = ErrnoText();
+        std::string error = ErrnoText(errno);
         ::close(fd);
         return Fail(fmt::format("cannot map '{}': {}", path, error));
       }
@@ -137,14 +137,10 @@ std::string MultipartEtag(const std::vector<std::string>& part_etags) {
   for (const std::string& etag : part_etags) {
     std::string hex = etag;
     std::erase(hex, '"');
-    if (hex.size() != 32) return {};
-    for (size_t i = 0; i < 32; i += 2) {
-      unsigned value = 0;
-      auto [end, error] = std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);
-      // An ETag that is not an MD5 (not every S3-compatible store makes one) has no such sum.
-      if (error != std::errc() || end != hex.data() + i + 2) return {};
-      digests += static_cast<char>(value);
-    }
+    std::optional<std::string> digest = HexDecode(hex);
+    // An ETag that is not an MD5 (not every S3-compatible store makes one) has no such sum.
+    if (!digest || digest->size() != 16) return {};
+    digests += *digest;
   }
   return fmt::format("\"{}-{}\"", Md5Hex(digests), part_etags.size());
 }
@@ -200,9 +196,7 @@ std::string Md5Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   Digest(EVP_md5(), data, digest, &size);
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) out += fmt::format("{:02x}", digest[i]);
-  return out;
+  return HexEncode(digest, size);
 }
 
 Result<std::unique_ptr<S3Client>> S3Client::Create(HttpClient& http,
@@ -399,45 +393,48 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
       fmt::format("multipart upload of {}: {} parts of {} bytes", where, part_count, part_size));
 
   std::vector<std::string> etags(part_count);
-  std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
   std::string first_error;
-  auto send_parts = [&] {
-    while (!failed.load()) {
-      size_t index = next.fetch_add(1);
-      if (index >= part_count) return;
-      AwsRequest part = ObjectRequest("PUT", bucket, key);
-      part.query = {{"partNumber", std::to_string(index + 1)}, {"uploadId", upload_id}};
-      part.body_view = body.substr(std::min<size_t>(body.size(), index * part_size), part_size);
-      part.what = fmt::format("PUT {} part {} of {}", where, index + 1, part_count);
-      AwsResult<HttpResponse> response = Execute(part);
-      std::string error;
-      if (!response) {
-        error = response.error().text;
-      } else if (etags[index] = response->Header("etag"); etags[index].empty()) {
-        error = fmt::format("{}: the answer has no ETag", part.what);
-      }
-      if (!error.empty()) {
-        std::lock_guard lock(error_mutex);
-        if (first_error.empty()) first_error = error;
-        failed = true;
-        return;
-      }
+  auto send_part = [&](size_t index) {
+    AwsRequest part = ObjectRequest("PUT", bucket, key);
+    part.query = {{"partNumber", std::to_string(index + 1)}, {"uploadId", upload_id}};
+    part.body_view = body.substr(std::min<size_t>(body.size(), index * part_size), part_size);
+    part.what = fmt::format("PUT {} part {} of {}", where, index + 1, part_count);
+    AwsResult<HttpResponse> response = Execute(part);
+    std::string error;
+    if (!response) {
+      error = response.error().text;
+    } else if (etags[index] = response->Header("etag"); etags[index].empty()) {
+      error = fmt::format("{}: the answer has no ETag", part.what);
     }
+    if (error.empty()) return true;
+    std::lock_guard lock(error_mutex);
+    if (first_error.empty()) first_error = error;
+    failed = true;
+    return false;
   };
-  std::vector<std::jthread> workers;
-  const size_t worker_count =
-      std::min<size_t>(part_count, static_cast<size_t>(options_.concurrency));
-  for (size_t i = 0; i < worker_count; ++i) workers.emplace_back(send_parts);
-  // This thread hashes the whole object for the manifest while the parts travel.
   Sha256 whole;
-  constexpr size_t kChunk = 4 * kMiB;
-  for (size_t offset = 0; offset < body.size() && !failed.load() && !aws_->Cancelled();
-       offset += kChunk) {
-    whole.Update(body.substr(offset, kChunk));
+  {
+    // Every part is queued at once (a part is a view of the mapped file, so the queue costs
+    // no copy) and this thread hashes the whole object for the manifest while they travel.
+    // The first failure drops the parts not yet sent.
+    WorkerPool pool(std::min<size_t>(part_count, static_cast<size_t>(options_.concurrency)),
+                    part_count);
+    std::vector<std::future<void>> sent;
+    for (size_t index = 0; index < part_count; ++index) {
+      sent.push_back(pool.Submit([&, index] {
+        if (!send_part(index)) pool.Cancel();
+      }));
+    }
+    constexpr size_t kChunk = 4 * kMiB;
+    for (size_t offset = 0; offset < body.size() && !failed.load() && !aws_->Cancelled();
+         offset += kChunk) {
+      whole.Update(body.substr(offset, kChunk));
+    }
+    // Destroying the pool would drop the parts still queued.
+    for (const std::future<void>& part : sent) part.wait();
   }
-  workers.clear();  // joins
   if (!failed.load() && aws_->Cancelled()) {
     failed = true;
     first_error = fmt::format("cancelled (multipart upload of {})", where);

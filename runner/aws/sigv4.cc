@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "runner/hex.h"
 #include "runner/sha256.h"
 
 namespace runner::aws {
@@ -37,16 +38,6 @@ std::string TrimAll(std::string_view value) {
     if (pending_space) out += ' ';
     pending_space = false;
     out += c;
-  }
-  return out;
-}
-
-std::string ToHex(const unsigned char* data, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (size_t i = 0; i < size; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 0xf];
   }
   return out;
 }
@@ -236,7 +227,7 @@ std::string Signature(std::string_view string_to_sign, const Credentials& creden
   key = Hmac(key, params.service);
   key = Hmac(key, "aws4_request");
   std::string signature = Hmac(key, string_to_sign);
-  return ToHex(reinterpret_cast<const unsigned char*>(signature.data()), signature.size());
+  return HexEncode(signature);
 }
 
 Pairs SignHeaders(const SignableRequest& request, const Credentials& credentials,
