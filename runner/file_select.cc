@@ -22,11 +22,25 @@ std::string Join(const std::string& a, const std::string& b) {
 }
 
 struct Walker {
+  const std::string& dir;
   const std::string& workspace;
+  const SelectOptions& options;
   std::string_view pattern;  // the glob below the prefix; empty: every file
   size_t depth = 0;          // components of `pattern`
   bool any_depth = false;    // `pattern` has `**`
   std::vector<SelectedFile>& out;
+  size_t excluded = 0;  // files the pattern selected that `options.exclude` left out
+
+  bool Excluded(const SelectedFile& file) { return options.exclude && options.exclude(file); }
+
+  // A file the pattern selects, unless excluded.
+  void Select(SelectedFile file) {
+    if (Excluded(file)) {
+      ++excluded;
+      return;
+    }
+    out.push_back(std::move(file));
+  }
 
   // `real` is `source`'s resolved path, a directory; `relative` its path below the prefix.
   Status Walk(const std::string& real, const std::string& source, const std::string& relative) {
@@ -42,7 +56,8 @@ struct Walker {
     for (const std::string& name : names) {
       std::string child_source = Join(source, name);
       std::string child_relative = Join(relative, name);
-      Result<std::string> child = ResolveInWorkspace(name, real, workspace);
+      // Resolved by its whole source path, so that a message names the path the user sees.
+      Result<std::string> child = ResolveInWorkspace(child_source, dir, workspace);
       if (!child) return Fail(child.error());
       struct stat st;
       if (::stat(child->c_str(), &st) != 0) {
@@ -54,11 +69,14 @@ struct Walker {
           return Fail("symlink '" + child_source + "' points to its own parent " + *child +
                       ": a loop");
         }
+        SelectedFile found{*child, child_source, child_relative, true};
+        if (Excluded(found)) continue;
         if (!pattern.empty() && !any_depth && SplitPath(child_relative).size() >= depth) continue;
+        if (options.directories && pattern.empty()) out.push_back(found);
         if (Status walked = Walk(*child, child_source, child_relative); !walked) return walked;
       } else if (S_ISREG(st.st_mode)) {
         if (!pattern.empty() && !GlobMatch(pattern, child_relative)) continue;
-        out.push_back({*child, child_source, child_relative});
+        Select({*child, child_source, child_relative});
       }
     }
     return {};
@@ -68,7 +86,8 @@ struct Walker {
 }  // namespace
 
 Result<std::vector<SelectedFile>> SelectFiles(std::string_view pattern, const std::string& dir,
-                                              const std::string& workspace) {
+                                              const std::string& workspace,
+                                              const SelectOptions& options) {
   std::string quoted = "'" + std::string(pattern) + "'";
   if (pattern.empty()) return Fail("an empty pattern selects nothing");
   if (pattern.starts_with('/')) return Fail(quoted + " must be relative to " + dir);
@@ -78,7 +97,9 @@ Result<std::vector<SelectedFile>> SelectFiles(std::string_view pattern, const st
   std::string prefix = JoinPath(parts, 0, fixed);
   std::string rest = JoinPath(parts, fixed, parts.size());
   std::vector<SelectedFile> out;
-  Walker walker{workspace, rest, parts.size() - fixed, rest.find("**") != std::string::npos, out};
+  Walker walker{
+      dir, workspace, options, rest, parts.size() - fixed, rest.find("**") != std::string::npos,
+      out};
 
   struct stat st;
   std::string abs = prefix.empty() ? dir : dir + "/" + prefix;
@@ -91,12 +112,18 @@ Result<std::vector<SelectedFile>> SelectFiles(std::string_view pattern, const st
       return Fail(quoted + " points to nothing: " + ErrnoText(errno));
     }
     if (S_ISDIR(st.st_mode)) {
+      if (options.directories && rest.empty()) out.push_back({*real, prefix, "", true});
       if (Status walked = walker.Walk(*real, prefix, ""); !walked) return Fail(walked.error());
     } else if (rest.empty()) {
       if (pattern.ends_with('/')) return Fail(quoted + " is not a directory");
       if (!S_ISREG(st.st_mode)) return Fail(quoted + " is not a regular file or directory");
-      out.push_back({*real, prefix, parts.back()});
+      walker.Select({*real, prefix, parts.back()});
+      return out;
     }
+  }
+  if (out.empty() && walker.excluded > 0) {
+    return Fail(quoted + " matches only excluded files (" + std::to_string(walker.excluded) +
+                " excluded)");
   }
   if (out.empty()) {
     if (rest.empty()) return Fail("directory " + quoted + " holds no file");

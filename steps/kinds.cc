@@ -14,7 +14,7 @@ KindRegistry MakeRegistry() {
   KindRegistry kinds;
   // One line per kind. The first is the one suggested to a step that has none.
   kinds.Add<ShellKind>();
-  kinds.Add(AdaptLegacyKind(kZipStep));
+  kinds.Add<ZipKind>();
   kinds.Add(AdaptLegacyKind(kPackerStep));
   kinds.Add(AdaptLegacyKind(kParamsStep));
   kinds.Add<UploadKind>();

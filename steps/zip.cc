@@ -11,22 +11,22 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
-#include <cstring>
 #include <ctime>
+#include <deque>
 #include <filesystem>
+#include <future>
 #include <map>
-#include <memory>
-#include <mutex>
 #include <thread>
 
 #include "runner/atomic_file.h"
-#include "runner/expression.h"
+#include "runner/config_node.h"
+#include "runner/file_select.h"
 #include "runner/fs.h"
 #include "runner/glob.h"
 #include "runner/path.h"
 #include "runner/sha256.h"
 #include "runner/utf8.h"
+#include "runner/worker_pool.h"
 #include "runner/workspace_path.h"
 #include "steps/codedeploy.h"
 
@@ -52,88 +52,79 @@ const std::vector<std::string>& ZipKeys() {
 
 bool IsAbsolute(std::string_view path) { return !path.empty() && path.front() == '/'; }
 
-void ValidateFileItem(const ConfigNode& item, const std::string& what, Diagnostics& diags) {
-  auto check_src = [&](const ConfigNode& src, const std::string& src_what) {
-    if (!ExpectScalar(src, src_what, diags)) return;
-    if (src.scalar.text.empty()) {
-      diags.Error(src.where, fmt::format("'{}' is empty", src_what));
-    } else if (IsAbsolute(src.scalar.text)) {
-      diags.Error(src.where, fmt::format("'{}' must be relative to the step's directory, got '{}'",
-                                         src_what, src.scalar.text));
-    }
-  };
+// A source's text; its value is judged only once known.
+std::optional<std::string> ParseSource(const ConfigNode& src, const std::string& what,
+                                       Diagnostics& diags) {
+  if (!ExpectScalar(src, what, diags)) return std::nullopt;
+  const std::string& text = src.scalar.text;
+  if (!IsKnown(src)) return text;
+  if (text.empty()) {
+    diags.Error(src.where, fmt::format("'{}' is empty", what));
+    return std::nullopt;
+  }
+  if (IsAbsolute(text)) {
+    diags.Error(src.where,
+                fmt::format("'{}' must be relative to the step's directory, got '{}'", what, text));
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<std::string> ParseDest(const ConfigNode& dest, const std::string& what,
+                                     Diagnostics& diags) {
+  if (!ExpectScalar(dest, what, diags)) return std::nullopt;
+  return dest.scalar.text;
+}
+
+std::optional<ZipFileSpec> ParseFileItem(const ConfigNode& item, const std::string& what,
+                                         Diagnostics& diags) {
   switch (item.type) {
     case ConfigNode::Type::kScalar:
-      check_src(item, what);
-      return;
+      if (std::optional<std::string> src = ParseSource(item, what, diags)) {
+        return ZipFileSpec{*src, std::nullopt};
+      }
+      return std::nullopt;
     case ConfigNode::Type::kList:
       diags.Error(
           item.where,
           fmt::format("expected \"src\", {{src: dest}} or {{src: ..., dest: ...}} for '{}', "
                       "got a list",
                       what));
-      return;
+      return std::nullopt;
     case ConfigNode::Type::kMap:
       break;
   }
   // One pair whose key is neither `src` nor `dest` is the short form {src: dest}.
   if (item.fields.size() == 1 && item.fields[0].first != "src" && item.fields[0].first != "dest") {
-    ExpectScalar(item.fields[0].second, what + ".dest", diags);
-    if (IsAbsolute(item.fields[0].first)) {
+    const std::string& src = item.fields[0].first;
+    std::optional<std::string> dest = ParseDest(item.fields[0].second, what + ".dest", diags);
+    if (IsAbsolute(src)) {
       SourceLocation where = item.key_locations.empty() ? item.where : item.key_locations[0];
       diags.Error(
-          where, fmt::format("'{}' source must be relative to the step's directory, got '{}'", what,
-                             item.fields[0].first));
+          where,
+          fmt::format("'{}' source must be relative to the step's directory, got '{}'", what, src));
+      return std::nullopt;
     }
-    return;
+    if (!dest) return std::nullopt;
+    return ZipFileSpec{src, *dest};
   }
   CheckKeys(item, {"src", "dest"}, what, diags);
-  if (const ConfigNode* src = Require(item, "src", what, diags)) check_src(*src, what + ".src");
-  if (const ConfigNode* dest = item.Find("dest")) ExpectScalar(*dest, what + ".dest", diags);
-}
-
-void ValidateZip(const ConfigNode& config, Diagnostics& diags) {
-  if (!ExpectMap(config, "zip", diags)) return;
-  CheckKeys(config, ZipKeys(), "zip", diags);
-  if (const ConfigNode* dest = Require(config, "dest", "zip", diags)) {
-    if (ExpectScalar(*dest, "zip.dest", diags)) {
-      const std::string& text = dest->scalar.text;
-      if (text.empty() || text.back() == '/') {
-        diags.Error(dest->where,
-                    fmt::format("'zip.dest' must name the archive file, got '{}'", text));
-      }
-    }
+  std::optional<std::string> src;
+  if (const ConfigNode* node = Require(item, "src", what, diags)) {
+    src = ParseSource(*node, what + ".src", diags);
   }
-  if (const ConfigNode* files = Require(config, "files", "zip", diags)) {
-    if (ExpectList(*files, "zip.files", diags)) {
-      if (files->items.empty()) {
-        diags.Error(files->where, "'zip.files' is empty: list at least one source");
-      }
-      for (size_t i = 0; i < files->items.size(); ++i) {
-        ValidateFileItem(files->items[i], fmt::format("zip.files[{}]", i), diags);
-      }
-    }
+  ZipFileSpec spec;
+  if (const ConfigNode* node = item.Find("dest")) {
+    spec.dest = ParseDest(*node, what + ".dest", diags);
+    if (!spec.dest) return std::nullopt;
   }
-  if (const ConfigNode* exclude = config.Find("exclude")) {
-    ExpectScalarOrList(*exclude, "zip.exclude", diags);
-  }
-  if (const ConfigNode* level = config.Find("level"))
-    ExpectInteger(*level, "zip.level", 0, 9, diags);
-  if (const ConfigNode* codedeploy = config.Find("codedeploy")) {
-    if (codedeploy->type != ConfigNode::Type::kScalar || !HasExpression(codedeploy->scalar.text)) {
-      ExpectBool(*codedeploy, "zip.codedeploy", diags);
-    }
-  }
-}
-
-Result<std::string> JsonString(const nlohmann::ordered_json& value, std::string_view what) {
-  if (value.is_string()) return value.get<std::string>();
-  if (value.is_number_integer() || value.is_boolean()) return value.dump();
-  return Fail(fmt::format("zip: '{}' must be a string", what));
+  if (!src) return std::nullopt;
+  spec.src = *src;
+  return spec;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Paths.
+// Collecting entries.
 
 std::string Join(const std::string& a, const std::string& b) {
   if (a.empty()) return b;
@@ -141,55 +132,32 @@ std::string Join(const std::string& a, const std::string& b) {
   return a + "/" + b;
 }
 
-std::optional<std::string> RealPath(const std::string& path) {
-  char* resolved = ::realpath(path.c_str(), nullptr);
-  if (resolved == nullptr) return std::nullopt;
-  std::string out(resolved);
-  std::free(resolved);
-  return out;
+// Most selection errors start with the path they are about: "source 'dist/ap' does not exist".
+std::string SourceError(const std::string& error) {
+  return (error.starts_with('\'') ? "zip: source " : "zip: ") + error;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Collecting entries.
 
 class Collector {
  public:
-  Collector(const ZipOptions& options, std::string dir, std::string workspace, std::string skip)
+  Collector(const ZipOptions& options, std::string dir, std::string workspace,
+            const std::string& skip)
       : options_(options), dir_(std::move(dir)), workspace_(std::move(workspace)) {
-    if (auto real = RealPath(workspace_))
-      workspace_real_ = *real;
-    else
-      workspace_real_ = workspace_;
-    struct stat st;
-    if (!skip.empty() && ::stat(skip.c_str(), &st) == 0) skip_ = {st.st_dev, st.st_ino};
+    if (!skip.empty()) skip_ = ResolvePath(skip, "/").value_or(skip);
   }
 
   Status Add(const ZipFileSpec& spec);
   Result<std::vector<ZipEntry>> Finish();
 
  private:
-  // A glob source being walked: files whose source path matches `pattern` are added.
-  struct Glob {
-    std::string pattern;
-    size_t depth = 0;  // components of the pattern; unlimited with `**`
-    bool any_depth = false;
-    size_t matched = 0;
-    size_t excluded = 0;
-  };
-
   bool Excluded(const std::string& archive_path, const std::string& source_path) const;
-  Status CheckInside(const std::string& real, const std::string& display) const;
   Status AddFile(const std::string& archive_path, const std::string& source,
                  const std::string& display, const struct stat& st);
   Status AddDirectory(const std::string& archive_path, const std::string& display);
-  Status Walk(const std::string& abs_dir, const std::string& real_dir, const std::string& rel_dir,
-              const std::string& archive_dir, Glob* glob);
 
   const ZipOptions& options_;
   std::string dir_;
   std::string workspace_;
-  std::string workspace_real_;
-  std::optional<std::pair<dev_t, ino_t>> skip_;
+  std::string skip_;                         // resolved; empty: nothing to skip
   std::map<std::string, ZipEntry> entries_;  // by archive path: sorted bytewise
 };
 
@@ -198,12 +166,6 @@ bool Collector::Excluded(const std::string& archive_path, const std::string& sou
     if (GlobMatch(pattern, archive_path) || GlobMatch(pattern, source_path)) return true;
   }
   return false;
-}
-
-Status Collector::CheckInside(const std::string& real, const std::string& display) const {
-  if (IsWithin(real, workspace_real_)) return {};
-  return Fail(fmt::format("zip: '{}' resolves to {}, outside the workspace {}", display, real,
-                          workspace_real_));
 }
 
 Status ValidArchivePath(const std::string& path, const std::string& display) {
@@ -262,72 +224,8 @@ Status Collector::AddDirectory(const std::string& archive_path, const std::strin
   return {};
 }
 
-Status Collector::Walk(const std::string& abs_dir, const std::string& real_dir,
-                       const std::string& rel_dir, const std::string& archive_dir, Glob* glob) {
-  std::unique_ptr<DIR, int (*)(DIR*)> handle(::opendir(abs_dir.c_str()), ::closedir);
-  if (!handle)
-    return Fail(fmt::format("zip: cannot read directory '{}': {}", rel_dir, ErrnoText(errno)));
-  std::vector<std::string> names;
-  while (struct dirent* item = ::readdir(handle.get())) {
-    std::string_view name = item->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-  }
-  handle.reset();
-  std::sort(names.begin(), names.end());
-  for (const std::string& name : names) {
-    std::string abs = abs_dir + "/" + name;
-    std::string rel = Join(rel_dir, name);
-    std::string archive = Join(archive_dir, name);
-    struct stat st;
-    if (::lstat(abs.c_str(), &st) != 0) {
-      return Fail(fmt::format("zip: cannot read '{}': {}", rel, ErrnoText(errno)));
-    }
-    if (skip_ && st.st_dev == skip_->first && st.st_ino == skip_->second) continue;
-    std::string real = real_dir + "/" + name;
-    if (S_ISLNK(st.st_mode)) {
-      std::optional<std::string> target = RealPath(abs);
-      if (!target) {
-        return Fail(fmt::format("zip: symlink '{}' points to nothing ({})", rel, ErrnoText(errno)));
-      }
-      if (auto status = CheckInside(*target, "symlink " + rel); !status) return status;
-      if (::stat(target->c_str(), &st) != 0) {
-        return Fail(fmt::format("zip: cannot read '{}': {}", rel, ErrnoText(errno)));
-      }
-      if (S_ISDIR(st.st_mode) && IsWithin(real_dir, *target)) {
-        return Fail(
-            fmt::format("zip: symlink '{}' points to its own parent {}: a loop", rel, *target));
-      }
-      real = *target;
-    }
-    if (Excluded(archive, rel)) {
-      if (glob && S_ISREG(st.st_mode) && GlobMatch(glob->pattern, rel)) ++glob->excluded;
-      continue;
-    }
-    if (S_ISDIR(st.st_mode)) {
-      if (glob && !glob->any_depth && SplitPath(rel).size() >= glob->depth) continue;
-      if (!glob) {
-        if (auto status = AddDirectory(archive, rel); !status) return status;
-      }
-      if (auto status = Walk(abs, real, rel, archive, glob); !status) return status;
-    } else if (S_ISREG(st.st_mode)) {
-      if (glob) {
-        if (!GlobMatch(glob->pattern, rel)) continue;
-        ++glob->matched;
-      }
-      if (auto status = AddFile(archive, real, rel, st); !status) return status;
-    } else if (!glob) {
-      return Fail(fmt::format("zip: '{}' is not a regular file, directory or symlink", rel));
-    }
-  }
-  return {};
-}
-
 Status Collector::Add(const ZipFileSpec& spec) {
   const std::string& src = spec.src;
-  if (src.empty()) return Fail("zip: a files entry has an empty src");
-  if (IsAbsolute(src)) {
-    return Fail(fmt::format("zip: source '{}' must be relative to the step's directory", src));
-  }
   // dest: nullopt keeps source paths; else `dest_dir` is where things go, and `dest_file`
   // (a file source only) the exact name.
   std::optional<std::string> dest_dir;
@@ -344,65 +242,38 @@ Status Collector::Add(const ZipFileSpec& spec) {
     dest_dir = normal;
     if (!is_dir) dest_file = normal;
   }
-
   std::vector<std::string> parts = SplitPath(src);
-  size_t fixed = 0;
-  while (fixed < parts.size() && !HasGlobSyntax(parts[fixed])) ++fixed;
-  std::string rel = JoinPath(parts, 0, fixed);
-
-  if (fixed < parts.size()) {
-    // A glob: walk from its fixed prefix, keep the path below it.
-    Glob glob;
-    glob.pattern = JoinPath(parts, 0, parts.size());
-    glob.depth = parts.size();
-    glob.any_depth = glob.pattern.find("**") != std::string::npos;
-    std::string abs = rel.empty() ? dir_ : dir_ + "/" + rel;
+  bool glob = std::any_of(parts.begin(), parts.end(),
+                          [](const std::string& part) { return HasGlobSyntax(part); });
+  std::string normal_src = JoinPath(parts, 0, parts.size());
+  // A file, a directory's contents and a glob's matches keep their source path without a
+  // dest; with one, what lies below the source goes under it, except a file source given a
+  // file name.
+  auto archive_path = [&](const SelectedFile& file) {
+    if (!dest_dir) return file.source;
+    if (dest_file && !glob && !file.directory && file.source == normal_src) return *dest_file;
+    return Join(*dest_dir, file.relative);
+  };
+  SelectOptions select;
+  select.directories = true;
+  select.exclude = [&](const SelectedFile& file) {
+    return (!skip_.empty() && file.path == skip_) || Excluded(archive_path(file), file.source);
+  };
+  Result<std::vector<SelectedFile>> files = SelectFiles(src, dir_, workspace_, select);
+  if (!files) return Fail(SourceError(files.error()));
+  for (const SelectedFile& file : *files) {
+    std::string display = file.source.empty() ? "." : file.source;
+    if (file.directory) {
+      if (auto status = AddDirectory(archive_path(file), display); !status) return status;
+      continue;
+    }
     struct stat st;
-    std::optional<std::string> real = RealPath(abs);
-    if (real && ::stat(real->c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-      if (auto status = CheckInside(*real, rel.empty() ? "." : rel); !status) return status;
-      std::string archive_dir = dest_dir ? *dest_dir : rel;
-      if (auto status = Walk(abs, *real, rel, archive_dir, &glob); !status) return status;
+    if (::stat(file.path.c_str(), &st) != 0) {
+      return Fail(fmt::format("zip: cannot read '{}': {}", display, ErrnoText(errno)));
     }
-    if (glob.matched == 0) {
-      if (glob.excluded > 0) {
-        return Fail(
-            fmt::format("zip: '{}' matches only excluded files ({} excluded)", src, glob.excluded));
-      }
-      return Fail(fmt::format("zip: '{}' matches no file (in {})", src, dir_));
-    }
-    return {};
+    if (auto status = AddFile(archive_path(file), file.path, display, st); !status) return status;
   }
-
-  std::string abs = rel.empty() ? dir_ : dir_ + "/" + rel;
-  std::string display = rel.empty() ? "." : rel;
-  std::optional<std::string> real = RealPath(abs);
-  struct stat st;
-  if (::lstat(abs.c_str(), &st) != 0) {
-    return Fail(fmt::format("zip: source '{}' does not exist (in {})", src, dir_));
-  }
-  if (!real || ::stat(real->c_str(), &st) != 0) {
-    return Fail(fmt::format("zip: source '{}' is a symlink that points to nothing", src));
-  }
-  if (auto status = CheckInside(*real, display); !status) return status;
-  if (S_ISDIR(st.st_mode)) {
-    std::string archive_dir = dest_file ? *dest_file : dest_dir ? *dest_dir : rel;
-    if (auto status = AddDirectory(archive_dir, display); !status) return status;
-    return Walk(abs, *real, rel, archive_dir, nullptr);
-  }
-  if (src.back() == '/') return Fail(fmt::format("zip: source '{}' is not a directory", src));
-  if (!S_ISREG(st.st_mode)) {
-    return Fail(fmt::format("zip: source '{}' is not a regular file or directory", src));
-  }
-  std::string archive;
-  if (dest_file)
-    archive = *dest_file;
-  else if (dest_dir)
-    archive = Join(*dest_dir, parts.back());
-  else
-    archive = rel;
-  if (Excluded(archive, rel)) return {};
-  return AddFile(archive, *real, display, st);
+  return {};
 }
 
 Result<std::vector<ZipEntry>> Collector::Finish() {
@@ -648,48 +519,72 @@ struct Job {
 };
 
 struct Piece {
-  bool done = false;
   std::string data;  // deflated, or the raw bytes when `stored`
   std::uint32_t crc = 0;
   bool stored = false;
   std::string error;
 };
 
-// Reads and deflates jobs on worker threads, ahead of the writer by a bounded window. The
+// A worker thread's deflate stream at one level (none for level 0) and its buffers.
+struct DeflateState {
+  z_stream stream{};
+  int level = -1;      // of `stream`; -1: not initialized
+  std::string buffer;  // the chunk read, after up to 32 KiB of dictionary
+  std::string out;     // deflate output, reused
+
+  DeflateState() = default;
+  DeflateState(const DeflateState&) = delete;
+  DeflateState& operator=(const DeflateState&) = delete;
+  ~DeflateState() {
+    if (level > 0) deflateEnd(&stream);
+  }
+
+  // The stream for `want`, or nullptr when zlib fails to initialize. Level 0 needs none but
+  // gets a non-null answer.
+  z_stream* Stream(int want) {
+    if (want == level) return &stream;
+    if (level > 0) deflateEnd(&stream);
+    level = -1;
+    stream = z_stream{};
+    if (want > 0 &&
+        deflateInit2(&stream, want, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+      return nullptr;
+    }
+    level = want;
+    return &stream;
+  }
+};
+
+// Reads and deflates jobs on a WorkerPool, ahead of the writer by a bounded window. The
 // deflated bytes depend only on the job (never on which thread ran it), which keeps the
 // archive deterministic. A file split into several jobs becomes one deflate stream: every
 // piece but the last ends with a sync flush (byte-aligned, not final), and each piece is
 // primed with the 32 KiB before it, so the split costs almost nothing in size (as pigz does).
-class DeflatePool {
+class DeflateWindow {
  public:
-  DeflatePool(const std::vector<ZipEntry>& entries, const std::vector<Job>& jobs, int level,
-              int threads)
-      : entries_(entries), jobs_(jobs), level_(level), pieces_(jobs.size()) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
-  }
+  DeflateWindow(const std::vector<ZipEntry>& entries, const std::vector<Job>& jobs, int level,
+                size_t threads)
+      : entries_(entries), jobs_(jobs), level_(level), pool_(threads, kMaxInFlightJobs) {}
 
-  ~DeflatePool() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    work_cv_.notify_all();
-    for (std::thread& thread : threads_) thread.join();
-  }
-
-  // Blocks until job `i` is done and hands its piece over. Jobs are taken in order.
+  // Blocks until job `i` is done and hands its piece over. REQUIRES: jobs are taken in order.
   Result<Piece> Take(size_t i, const std::function<bool()>& cancelled) {
-    std::unique_lock lock(mu_);
-    while (!pieces_[i].done) {
-      if (cancelled && cancelled()) return Fail("zip: cancelled");
-      done_cv_.wait_for(lock, std::chrono::milliseconds(50));
+    // The window never exceeds kMaxInFlightJobs, so Submit never blocks on the pool's queue.
+    while (next_ < jobs_.size() &&
+           (next_ == i || (next_ - i < kMaxInFlightJobs &&
+                           in_flight_ + jobs_[next_].length <= kMaxInFlightBytes))) {
+      const Job& job = jobs_[next_++];
+      in_flight_ += job.length;
+      window_.push_back(pool_.Submit([this, &job] { return Deflate(job); }));
     }
-    Piece piece = std::move(pieces_[i]);
-    pieces_[i] = Piece();
-    taken_ = i + 1;
+    std::future<Piece> next = std::move(window_.front());
+    window_.pop_front();
     in_flight_ -= jobs_[i].length;
-    lock.unlock();
-    work_cv_.notify_all();
+    // Asked whenever the writer has to wait, so that a cancel is seen within 50 ms.
+    while (next.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      if (cancelled && cancelled()) return Fail("zip: cancelled");
+      next.wait_for(std::chrono::milliseconds(50));
+    }
+    Piece piece = next.get();
     if (!piece.error.empty()) return Fail(piece.error);
     return piece;
   }
@@ -699,41 +594,14 @@ class DeflatePool {
   static constexpr std::uint64_t kMaxInFlightBytes = 48u << 20;
   static constexpr size_t kMaxInFlightJobs = 4096;
 
-  void Work() {
-    z_stream stream{};
-    bool deflating = level_ > 0;
-    if (deflating &&
-        deflateInit2(&stream, level_, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-      deflating = false;
-    }
-    std::string buffer;  // the chunk read, after up to 32 KiB of dictionary
-    std::string out;     // deflate output, reused
-    while (true) {
-      size_t i;
-      {
-        std::unique_lock lock(mu_);
-        work_cv_.wait(lock, [&] {
-          if (stop_ || next_ >= jobs_.size()) return true;
-          if (next_ == taken_) return true;  // the writer waits for this one
-          return next_ - taken_ < kMaxInFlightJobs &&
-                 in_flight_ + jobs_[next_].length <= kMaxInFlightBytes;
-        });
-        if (stop_ || next_ >= jobs_.size()) break;
-        i = next_++;
-        in_flight_ += jobs_[i].length;
-      }
-      Piece piece = Run(jobs_[i], level_ > 0 && !deflating ? nullptr : &stream, buffer, out);
-      {
-        std::lock_guard lock(mu_);
-        pieces_[i] = std::move(piece);
-        pieces_[i].done = true;
-      }
-      done_cv_.notify_all();
-    }
-    if (deflating) deflateEnd(&stream);
-  }
-
-  Piece Run(const Job& job, z_stream* stream, std::string& buffer, std::string& out) {
+  // Runs on a worker thread.
+  Piece Deflate(const Job& job) const {
+    // Each worker keeps its stream and buffers across jobs: initializing zlib per job would
+    // allocate its window and tables every time.
+    thread_local DeflateState state;
+    z_stream* stream = state.Stream(level_);
+    std::string& buffer = state.buffer;
+    std::string& out = state.out;
     Piece piece;
     const ZipEntry& entry = entries_[job.entry];
     if (stream == nullptr) {
@@ -818,23 +686,13 @@ class DeflatePool {
 
   const std::vector<ZipEntry>& entries_;
   const std::vector<Job>& jobs_;
-  int level_;
-  std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::condition_variable done_cv_;
-  size_t next_ = 0;
-  size_t taken_ = 0;
-  std::uint64_t in_flight_ = 0;
-  bool stop_ = false;
-  std::vector<Piece> pieces_;
-  std::vector<std::thread> threads_;
+  const int level_;
+  size_t next_ = 0;              // the first job not submitted
+  std::uint64_t in_flight_ = 0;  // bytes of the jobs submitted and not taken
+  std::deque<std::future<Piece>> window_;
+  // Last: destroyed first, so no task outlives what it reads.
+  WorkerPool pool_;
 };
-
-Status ExecuteZip(const nlohmann::ordered_json& config, StepIo& io) {
-  Result<ZipOptions> options = ParseZipOptions(config);
-  if (!options) return Fail(options.error());
-  return RunZip(*options, io);
-}
 
 std::string HumanBytes(std::uint64_t bytes) {
   if (bytes < 10 * 1024) return fmt::format("{} B", bytes);
@@ -846,85 +704,48 @@ std::string HumanBytes(std::uint64_t bytes) {
 
 // ---------------------------------------------------------------------------------------------
 
-Result<ZipOptions> ParseZipOptions(const nlohmann::ordered_json& config) {
-  if (!config.is_object()) return Fail("zip: the configuration must be a mapping");
+ZipOptions ZipKind::Parse(const ConfigNode& config, Diagnostics& diags) const {
   ZipOptions options;
-  for (const auto& [key, value] : config.items()) {
-    if (std::find(ZipKeys().begin(), ZipKeys().end(), key) == ZipKeys().end()) {
-      return Fail(fmt::format("zip: unknown key '{}'", key));
-    }
-  }
-  if (!config.contains("dest")) return Fail("zip: missing 'dest'");
-  Result<std::string> dest = JsonString(config["dest"], "dest");
-  if (!dest) return Fail(dest.error());
-  if (dest->empty() || dest->back() == '/') {
-    return Fail(fmt::format("zip: 'dest' must name the archive file, got '{}'", *dest));
-  }
-  options.dest = *dest;
-
-  if (!config.contains("files") || !config["files"].is_array() || config["files"].empty()) {
-    return Fail("zip: 'files' must be a list of at least one source");
-  }
-  for (const auto& item : config["files"]) {
-    ZipFileSpec spec;
-    if (item.is_string()) {
-      spec.src = item.get<std::string>();
-    } else if (item.is_object() && (item.contains("src") || item.contains("dest"))) {
-      if (!item.contains("src")) return Fail("zip: a files entry has 'dest' but no 'src'");
-      Result<std::string> src = JsonString(item["src"], "files[].src");
-      if (!src) return Fail(src.error());
-      spec.src = *src;
-      if (item.contains("dest")) {
-        Result<std::string> item_dest = JsonString(item["dest"], "files[].dest");
-        if (!item_dest) return Fail(item_dest.error());
-        spec.dest = *item_dest;
+  if (!ExpectMap(config, "zip", diags)) return options;
+  CheckKeys(config, ZipKeys(), "zip", diags);
+  if (const ConfigNode* dest = Require(config, "dest", "zip", diags)) {
+    if (ExpectScalar(*dest, "zip.dest", diags)) {
+      const std::string& text = dest->scalar.text;
+      if (IsKnown(*dest) && (text.empty() || text.back() == '/')) {
+        diags.Error(dest->where,
+                    fmt::format("'zip.dest' must name the archive file, got '{}'", text));
       }
-    } else if (item.is_object() && item.size() == 1) {
-      spec.src = item.begin().key();
-      Result<std::string> item_dest = JsonString(item.begin().value(), "files[].dest");
-      if (!item_dest) return Fail(item_dest.error());
-      spec.dest = *item_dest;
-    } else {
-      return Fail(
-          fmt::format("zip: a files entry must be \"src\", {{src: dest}} or {{src, dest}}, "
-                      "got {}",
-                      item.dump()));
+      options.dest = text;
     }
-    options.files.push_back(std::move(spec));
   }
-
-  if (config.contains("exclude")) {
-    const auto& exclude = config["exclude"];
-    if (exclude.is_string()) {
-      options.exclude.push_back(exclude.get<std::string>());
-    } else if (exclude.is_array()) {
-      for (const auto& pattern : exclude) {
-        if (!pattern.is_string()) return Fail("zip: 'exclude' must be a list of globs");
-        options.exclude.push_back(pattern.get<std::string>());
+  if (const ConfigNode* files = Require(config, "files", "zip", diags)) {
+    if (ExpectList(*files, "zip.files", diags)) {
+      if (files->items.empty()) {
+        diags.Error(files->where, "'zip.files' is empty: list at least one source");
       }
-    } else {
-      return Fail("zip: 'exclude' must be a glob or a list of globs");
+      for (size_t i = 0; i < files->items.size(); ++i) {
+        std::optional<ZipFileSpec> spec =
+            ParseFileItem(files->items[i], fmt::format("zip.files[{}]", i), diags);
+        if (spec) options.files.push_back(std::move(*spec));
+      }
     }
   }
-
-  if (config.contains("level")) {
-    Result<std::string> text = JsonString(config["level"], "level");
-    if (!text) return Fail(text.error());
-    int level = -1;
-    auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), level);
-    if (error != std::errc() || end != text->data() + text->size() || level < 0 || level > 9) {
-      return Fail(fmt::format("zip: 'level' must be a whole number from 0 to 9, got '{}'", *text));
+  if (const ConfigNode* exclude = config.Find("exclude")) {
+    if (auto patterns = ExpectScalarOrList(*exclude, "zip.exclude", diags)) {
+      for (const ConfigNode* pattern : *patterns) options.exclude.push_back(pattern->scalar.text);
     }
-    options.level = level;
   }
-
-  if (config.contains("codedeploy")) {
-    Result<std::string> text = JsonString(config["codedeploy"], "codedeploy");
-    if (!text) return Fail(text.error());
-    if (*text != "true" && *text != "false") {
-      return Fail(fmt::format("zip: 'codedeploy' must be true or false, got '{}'", *text));
+  if (const ConfigNode* level = config.Find("level")) {
+    if (std::optional<std::int64_t> value = ExpectInteger(*level, "zip.level", 0, 9, diags)) {
+      options.level = static_cast<int>(*value);
     }
-    options.codedeploy = *text == "true";
+  }
+  if (const ConfigNode* codedeploy = config.Find("codedeploy")) {
+    if (!IsKnown(*codedeploy)) {
+      ExpectScalar(*codedeploy, "zip.codedeploy", diags);
+    } else if (std::optional<bool> value = ExpectBool(*codedeploy, "zip.codedeploy", diags)) {
+      options.codedeploy = *value;
+    }
   }
   return options;
 }
@@ -973,7 +794,7 @@ Result<ZipWriteStats> WriteZip(const std::vector<ZipEntry>& entries, const ZipWr
                     ? options.threads
                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   threads = std::min<int>(threads, static_cast<int>(std::max<size_t>(1, jobs.size())));
-  DeflatePool pool(entries, jobs, options.level, threads);
+  DeflateWindow pool(entries, jobs, options.level, static_cast<size_t>(threads));
 
   DosTime when = ToDosTime(options.mtime);
   OutputFile out(fd);
@@ -1032,7 +853,7 @@ Result<ZipWriteStats> WriteZip(const std::vector<ZipEntry>& entries, const ZipWr
   return stats;
 }
 
-Status RunZip(const ZipOptions& options, StepIo& io) {
+Status ZipKind::Run(const ZipOptions& options, StepIo& io) const {
   auto started = std::chrono::steady_clock::now();
   std::string dest = fs::path(io.dir() + "/" + options.dest).lexically_normal().string();
   Result<std::int64_t> mtime = ZipTimestamp(io.env());
@@ -1089,12 +910,5 @@ Status RunZip(const ZipOptions& options, StepIo& io) {
                      *sha256));
   return {};
 }
-
-const LegacyStepKind kZipStep = {
-    .name = "zip",
-    .default_kill_grace = std::chrono::seconds(10),
-    .validate = ValidateZip,
-    .execute = ExecuteZip,
-};
 
 }  // namespace runner

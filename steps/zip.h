@@ -24,20 +24,19 @@
 // bytes depend only on the inputs and `level`, never on thread count or timing.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runner/environment.h"
 #include "runner/result.h"
-#include "steps/step_kind.h"
+#include "runner/step_kind.h"
 
 namespace runner {
-
-extern const LegacyStepKind kZipStep;
 
 struct ZipFileSpec {
   std::string src;
@@ -52,8 +51,23 @@ struct ZipOptions {
   bool codedeploy = false;
 };
 
-// The expanded configuration (every scalar a string) as options, or what is wrong with it.
-Result<ZipOptions> ParseZipOptions(const nlohmann::ordered_json& config);
+// The `zip` kind. Its configuration: `dest` (the archive, relative to the step's directory),
+// `files` (a non-empty list of the items above), `exclude` (a glob or a list of globs),
+// `level` (0..9, default 6), `codedeploy` (true or false, default false).
+class ZipKind : public TypedStepKind<ZipOptions> {
+ public:
+  std::string_view name() const override { return "zip"; }
+  Duration default_kill_grace() const override { return std::chrono::seconds(10); }
+
+  // Public so that tests read options as a step would.
+  ZipOptions Parse(const ConfigNode& config, Diagnostics& diags) const override;
+
+ protected:
+  // Runs the whole step against `dir` and `workspace`: collect, write to a temporary file next
+  // to dest, check as a CodeDeploy revision when asked, rename into place. On any error or
+  // cancellation no file is left behind.
+  Status Run(const ZipOptions& options, StepIo& io) const override;
+};
 
 // One entry of the archive.
 struct ZipEntry {
@@ -97,10 +111,5 @@ struct ZipWriteStats {
 // Sizes above 4 GiB, offsets above 4 GiB and more than 65535 entries use zip64 records.
 Result<ZipWriteStats> WriteZip(const std::vector<ZipEntry>& entries, const ZipWriteOptions& options,
                                int fd);
-
-// Runs the whole step against `dir` and `workspace`: collect, write to a temporary file next
-// to dest, check as a CodeDeploy revision when asked, rename into place. On any error or
-// cancellation no file is left behind.
-Status RunZip(const ZipOptions& options, StepIo& io);
 
 }  // namespace runner

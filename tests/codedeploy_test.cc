@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "steps/zip.h"
+#include "tests/config_from_yaml.h"
 #include "tests/fake_step_io.h"
 #include "tests/test_util.h"
 
@@ -247,7 +248,7 @@ hooks:
 
 TEST_F(CodeDeployZipTest, ValidRevisionIsWritten) {
   MakeService(kServiceAppSpec);
-  Status status = kZipStep.execute(Config(), io_);
+  Status status = ZipKind().Execute(testing::ExpandedConfig(Config().dump()), io_);
   ASSERT_TRUE(status) << status.error() << io_.log;
   EXPECT_TRUE(fs::exists(workspace_ / "dist/orders.zip"));
   EXPECT_EQ(io_.log.find("warning"), std::string::npos) << io_.log;
@@ -255,7 +256,7 @@ TEST_F(CodeDeployZipTest, ValidRevisionIsWritten) {
 
 TEST_F(CodeDeployZipTest, InvalidRevisionFailsBeforeTheArchiveAppears) {
   MakeService(Replace(kServiceAppSpec, "ApplicationStart", "ApplicationStrat"));
-  Status status = kZipStep.execute(Config(), io_);
+  Status status = ZipKind().Execute(testing::ExpandedConfig(Config().dump()), io_);
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().find("not a valid CodeDeploy revision"), std::string::npos)
       << status.error();
@@ -277,7 +278,7 @@ TEST_F(CodeDeployZipTest, InvalidRevisionFailsBeforeTheArchiveAppears) {
 TEST_F(CodeDeployZipTest, WarningsGoToTheLog) {
   MakeService(kServiceAppSpec);
   ::chmod((workspace_ / "deploy/scripts/start.sh").c_str(), 0644);
-  Status status = kZipStep.execute(Config(), io_);
+  Status status = ZipKind().Execute(testing::ExpandedConfig(Config().dump()), io_);
   ASSERT_TRUE(status) << status.error();
   EXPECT_NE(io_.log.find("deploy/appspec.yml:8:17: warning: hook script 'scripts/start.sh' is "
                          "not executable"),
@@ -289,7 +290,7 @@ TEST_F(CodeDeployZipTest, MissingAppSpecFails) {
   MakeService(kServiceAppSpec);
   auto config = Config();
   config["files"].erase(1);
-  Status status = kZipStep.execute(config, io_);
+  Status status = ZipKind().Execute(testing::ExpandedConfig(config.dump()), io_);
   ASSERT_FALSE(status);
   EXPECT_NE(io_.log.find("no appspec.yml at its root"), std::string::npos) << io_.log;
   EXPECT_FALSE(fs::exists(workspace_ / "dist/orders.zip"));
@@ -312,7 +313,7 @@ TEST_F(CodeDeployZipTest, TheExampleServiceRevisionIsValid) {
               {"deploy/orders.service": "systemd/"},
               {"src": "deploy/scripts/*.sh", "dest": "scripts/"}],
     "codedeploy": "true"})");
-  Status status = kZipStep.execute(config, io_);
+  Status status = ZipKind().Execute(testing::ExpandedConfig(config.dump()), io_);
   ASSERT_TRUE(status) << status.error() << io_.log;
   EXPECT_EQ(io_.log.find("warning"), std::string::npos) << io_.log;
   Result<Revision> revision = ReadRevision(workspace_ / "dist/orders.zip");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "tests/test_util.h"
@@ -70,6 +71,54 @@ TEST_F(FileSelectTest, SymlinkLoopIsAnError) {
   auto files = SelectFiles("dist", ws_, ws_);
   ASSERT_FALSE(files);
   EXPECT_NE(files.error().find("a loop"), std::string::npos) << files.error();
+}
+
+TEST_F(FileSelectTest, DirectoriesAreReportedForDirectoryPatternsOnly) {
+  std::filesystem::create_directories(ws_ + "/dist/empty");
+  SelectOptions options;
+  options.directories = true;
+  auto files = SelectFiles("dist", ws_, ws_, options);
+  ASSERT_TRUE(files) << files.error();
+  std::vector<std::string> directories;
+  for (const SelectedFile& file : *files) {
+    if (file.directory) directories.push_back(file.source);
+  }
+  EXPECT_EQ(directories, (std::vector<std::string>{"dist", "dist/empty", "dist/lib"}));
+  EXPECT_EQ(files->front().relative, "");
+  files = SelectFiles("dist/**/*.js", ws_, ws_, options);
+  ASSERT_TRUE(files) << files.error();
+  EXPECT_TRUE(std::none_of(files->begin(), files->end(),
+                           [](const SelectedFile& file) { return file.directory; }));
+}
+
+TEST_F(FileSelectTest, ExcludeLeavesOutFilesAndWholeDirectories) {
+  SelectOptions options;
+  std::vector<std::string> asked;
+  options.exclude = [&](const SelectedFile& file) {
+    asked.push_back(file.source);
+    return file.source == "dist/lib" || file.source == "top.txt";
+  };
+  auto files = SelectFiles("dist", ws_, ws_, options);
+  ASSERT_TRUE(files) << files.error();
+  ASSERT_EQ(files->size(), 1u);
+  EXPECT_EQ(files->front().source, "dist/app.js");
+  EXPECT_EQ(asked, (std::vector<std::string>{"dist/app.js", "dist/lib"}));
+
+  files = SelectFiles("top.txt", ws_, ws_, options);
+  ASSERT_TRUE(files) << files.error();
+  EXPECT_TRUE(files->empty()) << "a named file that is excluded selects nothing";
+
+  options.exclude = [](const SelectedFile& file) { return file.source.ends_with(".js"); };
+  EXPECT_EQ(SelectFiles("dist/**/*.js", ws_, ws_, options).error(),
+            "'dist/**/*.js' matches only excluded files (2 excluded)");
+}
+
+TEST_F(FileSelectTest, ErrorsBelowThePatternNameTheSourcePath) {
+  testing::WriteTextFile(temp_ / "secret", "s");
+  ASSERT_EQ(::symlink((temp_ / "secret").c_str(), (ws_ + "/dist/lib/link").c_str()), 0);
+  auto files = SelectFiles("dist", ws_, ws_);
+  ASSERT_FALSE(files);
+  EXPECT_TRUE(files.error().starts_with("'dist/lib/link' resolves to ")) << files.error();
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "runner/sha256.h"
+#include "tests/config_from_yaml.h"
 #include "tests/fake_step_io.h"
 #include "tests/test_util.h"
 
@@ -148,12 +149,19 @@ std::vector<CentralRecord> CentralDirectory(const std::string& zip) {
 
 void MakeExecutable(const std::string& path) { ::chmod(path.c_str(), 0755); }
 
+// `config` as the scheduler hands it to Execute: expanded, with locations (JSON is YAML).
+ConfigNode Expanded(const nlohmann::ordered_json& config) {
+  return testing::ExpandedConfig(config.dump());
+}
+
 class ZipTest : public ::testing::Test {
  protected:
   ZipTest() : io_(workspace_.path()) {}
 
-  // Runs the step with `config` (JSON, as the scheduler passes it).
-  Status Zip(const nlohmann::ordered_json& config) { return kZipStep.execute(config, io_); }
+  // Runs the step with `config`, expanded as the scheduler passes it.
+  Status Zip(const nlohmann::ordered_json& config) {
+    return ZipKind().Execute(Expanded(config), io_);
+  }
 
   Status ZipOk(const nlohmann::ordered_json& config) {
     Status status = Zip(config);
@@ -298,7 +306,7 @@ TEST_F(ZipTest, IdenticalInputsGiveIdenticalBytes) {
   FakeStepIo one(first);
   one.env_ = io_.env_;
   auto config = TreeConfig("dist/app.zip");
-  Status status = kZipStep.execute(config, one);
+  Status status = ZipKind().Execute(Expanded(config), one);
   ASSERT_TRUE(status) << status.error();
   ExpectUnzipTestPasses(first + "/dist/app.zip");
 
@@ -319,7 +327,7 @@ TEST_F(ZipTest, IdenticalInputsGiveIdenticalBytes) {
   ::sleep(1);  // a different wall-clock second, should anything leak the current time
   FakeStepIo two(second);
   two.env_ = io_.env_;
-  status = kZipStep.execute(config, two);
+  status = ZipKind().Execute(Expanded(config), two);
   ASSERT_TRUE(status) << status.error();
   ExpectUnzipTestPasses(second + "/dist/app.zip");
   EXPECT_EQ(one.outputs["sha256"], two.outputs["sha256"]);
@@ -329,7 +337,7 @@ TEST_F(ZipTest, IdenticalInputsGiveIdenticalBytes) {
   Command info = Shell("TZ=UTC zipinfo -T " + Quote(second + "/dist/app.zip"));
   EXPECT_NE(info.output.find("20231114.221320 app/bin/orders"), std::string::npos) << info.output;
   two.env_["SOURCE_DATE_EPOCH"] = "1700000002";
-  ASSERT_TRUE(kZipStep.execute(config, two));
+  ASSERT_TRUE(ZipKind().Execute(Expanded(config), two));
   EXPECT_NE(two.outputs["sha256"], one.outputs["sha256"]);
 }
 
@@ -432,7 +440,7 @@ TEST_F(ZipTest, StepDirectoryAndWorkspaceRelativeOutputs) {
     const std::string& workspace() const override { return ws; }
     std::string ws;
   } sub(workspace_ / "svc", workspace_.path());
-  Status status = kZipStep.execute({{"dest", "dist/app.zip"}, {"files", {"bin/"}}}, sub);
+  Status status = ZipKind().Execute(Expanded({{"dest", "dist/app.zip"}, {"files", {"bin/"}}}), sub);
   ASSERT_TRUE(status) << status.error();
   EXPECT_EQ(sub.outputs["path"], "svc/dist/app.zip");
   EXPECT_EQ(sub.artifacts.at(0).path, "svc/dist/app.zip");
@@ -619,12 +627,20 @@ TEST_F(ZipTest, Zip64ForMoreThan65535Entries) {
   EXPECT_TRUE(read.contains("d69999/"));
 }
 
+// Parse on an expanded configuration, as Execute reads it; nullopt when it reports an error.
+std::optional<ZipOptions> ParseZipOptions(const nlohmann::ordered_json& config) {
+  Diagnostics diags("pipeline.yml", "");
+  ZipOptions options = ZipKind().Parse(Expanded(config), diags);
+  if (diags.HasErrors()) return std::nullopt;
+  return options;
+}
+
 TEST(ZipOptionsTest, ParsesEveryForm) {
   auto options = ParseZipOptions(nlohmann::ordered_json::parse(R"({
     "dest": "dist/app.zip",
     "files": ["a", {"b": "c/"}, {"src": "d/**", "dest": "e/"}, {"src": "f"}],
     "exclude": "**/*.tmp", "level": "9", "codedeploy": "true"})"));
-  ASSERT_TRUE(options) << options.error();
+  ASSERT_TRUE(options);
   EXPECT_EQ(options->dest, "dist/app.zip");
   ASSERT_EQ(options->files.size(), 4u);
   EXPECT_EQ(options->files[0].src, "a");
@@ -672,7 +688,7 @@ ConfigNode List(std::vector<ConfigNode> items, int line) {
 
 std::string Validate(const ConfigNode& config) {
   Diagnostics diags("pipeline.yml", "");
-  kZipStep.validate(config, diags);
+  ZipKind().Check(config, diags);
   std::string out;
   for (const Diagnostic& d : diags.diagnostics()) {
     out += std::to_string(d.where.line) + ":" + std::to_string(d.where.column) + ": " + d.message +
@@ -716,6 +732,65 @@ TEST(ZipValidateTest, ReportsEachProblemWhereItIs) {
   EXPECT_NE(out.find("7:17: 'zip.codedeploy' must be true or false"), std::string::npos) << out;
   EXPECT_NE(Validate(Map({{"dest", Scalar("a.zip", 2, 11)}}, 1)).find("zip: missing 'files'"),
             std::string::npos);
+}
+
+// One Parse serves both: at validate time an expression is checked for its type only; at run
+// time its value is checked by the same code, with the same message at the same place.
+TEST(ZipValidateTest, ExpressionsAreCheckedOnceExpanded) {
+  const std::string pipeline =
+      "dest: app.zip\n"
+      "files: [a.txt]\n"
+      "level: ${{ vars.level }}\n"
+      "codedeploy: ${{ vars.deploy }}\n";
+  Diagnostics check("pipeline.yml", "");
+  ZipKind().Check(testing::ConfigFromYaml(YAML::Load(pipeline)), check);
+  EXPECT_EQ(check.Format(), "");
+
+  Diagnostics literal("pipeline.yml", "");
+  ZipKind().Check(testing::ConfigFromYaml(YAML::Load("dest: app.zip\n"
+                                                     "files: [a.txt]\n"
+                                                     "level: 12\n")),
+                  literal);
+  ASSERT_TRUE(literal.HasErrors());
+  EXPECT_NE(literal.Format().find("pipeline.yml:3:8: error: 'zip.level' must be a whole number "
+                                  "from 0 to 9, got '12'"),
+            std::string::npos)
+      << literal.Format();
+
+  TempDir workspace;
+  WriteTextFile(workspace / "a.txt", "a\n");
+  FakeStepIo io(workspace.path());
+  Status status = ZipKind().Execute(testing::ExpandedConfig("dest: app.zip\n"
+                                                            "files: [a.txt]\n"
+                                                            "level: 12\n"
+                                                            "codedeploy: false\n"),
+                                    io);
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error(), literal.Format());
+  EXPECT_FALSE(fs::exists(workspace / "app.zip"));
+
+  // An expression's value is final once expanded, even one that reads like an expression.
+  Diagnostics expanded("pipeline.yml", "");
+  ZipKind().Check(testing::ExpandedConfig("dest: ${{ x }}.zip\nfiles: [a.txt]\n"), expanded);
+  EXPECT_FALSE(expanded.HasErrors()) << expanded.Format();
+}
+
+TEST(ZipValidateTest, UnknownScalarsAreCheckedForTypeOnly) {
+  Diagnostics diags("pipeline.yml", "");
+  ZipKind().Check(testing::ConfigFromYaml(YAML::Load("dest: ${{ vars.dest }}\n"
+                                                     "files: ['${{ vars.src }}', {src: x, dest: "
+                                                     "'${{ vars.d }}'}]\n"
+                                                     "level: [1]\n"
+                                                     "codedeploy: {a: b}\n")),
+                  diags);
+  std::string out = diags.Format();
+  EXPECT_NE(out.find("3:8: error: expected a string for 'zip.level', got a list"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("4:13: error: expected a string for 'zip.codedeploy', got a mapping"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(diags.diagnostics().size(), 2u) << out;
 }
 
 }  // namespace
