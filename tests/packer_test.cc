@@ -422,6 +422,28 @@ region: "eu west"
   EXPECT_NE(Validate("template: ''").find("'packer.template' is empty"), std::string::npos);
 }
 
+// One Parse serves both: an expression passes Check as written; the same tree with the value it
+// expands to fails Execute with Check's message for that value, at the same place.
+TEST(PackerValidateTest, OneParseChecksTheWrittenAndTheExpandedConfig) {
+  const std::string written = "template: t.json\nregion: \"${{ vars.region }}\"\n";
+  EXPECT_EQ(Validate(written), "");
+  ConfigNode config = testing::ConfigFromYaml(YAML::Load(written));
+  config.fields[1].second.scalar.text = "EU WEST";
+  testing::MarkExpanded(config);
+  TempDir dir;
+  FakeStepIo io(dir.path());
+  Status status = PackerKind().Execute(config, io);  // fails before it needs a supervision
+  ASSERT_FALSE(status);
+  Diagnostics literal("pipeline.yml", "");
+  PackerKind().Check(testing::ConfigFromYaml(YAML::Load("template: t.json\nregion: EU WEST\n")),
+                     literal);
+  EXPECT_EQ(status.error(), literal.Format());
+  EXPECT_EQ(status.error(),
+            "pipeline.yml:2:9: error: 'packer.region' must be an AWS region such as eu-west-1, got "
+            "'EU WEST'\n");
+  EXPECT_EQ(io.log, "");
+}
+
 TEST(PackerKindTest, KillGraceIsTenMinutes) {
   EXPECT_EQ(PackerKind().name(), "packer");
   EXPECT_EQ(PackerKind().default_kill_grace(), std::chrono::minutes(10));
