@@ -18,13 +18,31 @@ struct ProcessSpec {
   std::vector<std::string> env;   // KEY=VALUE
   std::string cwd;
   // Between the signal of Terminate (or the leader's exit, for what it left running) and
-  // SIGKILL to the group.
+  // SIGKILL to the group. For a process without a group of its own, see own_process_group.
   std::chrono::milliseconds kill_grace{10000};
+  // false: the process stays in the caller's process group, so that a signal to that group (a
+  // terminal's Ctrl-C, the runner's signal to a step) reaches it and all it started exactly
+  // once, and the supervisor sends it none of its own:
+  // - Start fails, starting nothing, once the runner received SIGINT or SIGTERM (the process
+  //   would never get that signal). One arriving while it starts is sent to the caller's group
+  //   again, so that the new process gets it too.
+  // - Terminate and Kill signal the process alone (kill_grace bounds Terminate as usual).
+  // - kDone comes once it exited and the runner has no child left in the caller's group (a
+  //   subreaper, the runner inherits what the process left running; several such processes are
+  //   waited for together), or, while no SIGINT or SIGTERM was received, kill_grace after its
+  //   exit: then `left_running` is set, and what is left is not signalled (it shares the
+  //   caller's group) but left to whoever owns that group. After a signal the wait has no
+  //   bound of its own: what is left got the signal too and is cleaning up, and whoever sent
+  //   it bounds the wait.
+  bool own_process_group = true;
+  // true: stderr gets a pipe of its own and kOutput events say which stream they hold; false:
+  // both go to one pipe, in the order written, reported as kStdout.
+  bool separate_stderr = false;
 };
 
 struct ProcessEvent {
   enum class Type {
-    kOutput,  // `data` holds bytes the process group wrote to stdout or stderr (merged)
+    kOutput,  // `data` holds bytes the process group wrote to `stream`
     kDone,    // the leader exited, the whole group is gone and the output is drained
     kSignal,  // the runner received `signal` (SIGINT or SIGTERM)
   };
@@ -34,14 +52,20 @@ struct ProcessEvent {
   // kDone: the leader's exit code, or 128+N when killed by signal N.
   int exit_code = 0;
   int signal = 0;  // kSignal
+  enum class Stream { kStdout, kStderr };
+  Stream stream = Stream::kStdout;  // kOutput
+  // kDone of a process without a group of its own: it was reported done while what it left
+  // running still ran (see ProcessSpec::own_process_group).
+  bool left_running = false;
 };
 
 class ProcessRunner {
  public:
   virtual ~ProcessRunner() = default;
 
-  // Starts a process in a new process group, stdin /dev/null, stdout and stderr to one pipe,
-  // every signal at its default disposition and none blocked. Returns an id.
+  // Starts a process in a new process group (unless the spec says otherwise), stdin /dev/null,
+  // stdout and stderr to one pipe (or two), every signal at its default disposition and none
+  // blocked. Returns an id.
   virtual Result<int> Start(const ProcessSpec& spec) = 0;
 
   // Sends `sig` to the process's whole group, then SIGKILL to the group once the spec's
@@ -67,7 +91,11 @@ class ProcessRunner {
 
 // The real implementation. Installs handlers for SIGINT, SIGTERM and SIGCHLD that only write to
 // a self-pipe (reported by Wait as kSignal), and makes the runner a child subreaper so that
-// orphaned descendants of a step are reaped here. One per process.
+// orphaned descendants of a step are reaped here. One per process. Its destructor SIGKILLs what
+// still runs (a process without a group of its own: the process alone), reaps it and restores
+// the previous dispositions, mask and subreaper state; the first SIGINT or SIGTERM it caught is
+// raised again when the caller would have seen it (a handler function, or a blocked signal not
+// ignored), never when it would end the process (the default disposition, unblocked).
 std::unique_ptr<ProcessRunner> MakePosixProcessRunner();
 
 }  // namespace runner

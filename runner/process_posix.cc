@@ -64,15 +64,41 @@ int ExitCode(int status) {
 }
 
 struct Process {
-  pid_t pid = 0;  // also the process group id
-  int out_fd = -1;
+  pid_t pid = 0;          // also the process group id, with own_group
+  bool own_group = true;  // false: in the runner's group (ProcessSpec::own_process_group)
+  // stdout (or both), stderr when separate; -1 once closed.
+  int fds[2] = {-1, -1};
   std::chrono::milliseconds kill_grace{0};
   bool leader_exited = false;
   int exit_code = 0;
-  bool group_gone = false;
+  bool group_gone = false;        // without own_group: nothing left to wait for
   bool termed_leftovers = false;  // SIGTERM sent to what the leader left running
+  bool left_running = false;
   std::optional<Clock::time_point> kill_at;
+  // Without own_group: when to stop waiting for what the leader left running.
+  std::optional<Clock::time_point> leftovers_until;
 };
+
+// The process group for an own_group process; the process alone, while it is not reaped (its
+// pid could be reused after), for one in the runner's group.
+void Signal(const Process& p, int sig) {
+  if (p.own_group) {
+    kill(-p.pid, sig);
+  } else if (!p.leader_exited) {
+    kill(p.pid, sig);
+  }
+}
+
+// Whether the runner has a child in process group `pgid`; WNOWAIT leaves any status to Reap.
+bool HasChildIn(pid_t pgid) {
+  siginfo_t info{};
+  return waitid(P_PGID, static_cast<id_t>(pgid), &info, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
 
 class PosixProcessRunner : public ProcessRunner {
  public:
@@ -93,6 +119,7 @@ class PosixProcessRunner : public ProcessRunner {
   // Reads what is available; closes the pipe at end of file or when `final` (the group is gone,
   // so whoever still holds the write end escaped it).
   void ReadOutput(int id, Process* p, bool final, std::vector<ProcessEvent>* events);
+  Result<pid_t> SpawnInOurGroup(const SpawnRequest& request);
   void ArmKill(Process* p, Clock::time_point now);
 
   int signal_pipe_[2] = {-1, -1};
@@ -143,7 +170,7 @@ PosixProcessRunner::PosixProcessRunner() {
 
 PosixProcessRunner::~PosixProcessRunner() {
   for (auto& [id, p] : processes_) {
-    if (!p.group_gone) kill(-p.pid, SIGKILL);
+    if (!p.group_gone) Signal(p, SIGKILL);
   }
   // SIGKILL is not instant: reap until every group is gone. Bounded, because a process stuck
   // in the kernel (uninterruptible sleep) cannot be helped by waiting longer.
@@ -152,7 +179,11 @@ PosixProcessRunner::~PosixProcessRunner() {
     Reap();
     bool all_gone = true;
     for (auto& [id, p] : processes_) {
-      if (!p.group_gone && kill(-p.pid, 0) != 0 && errno == ESRCH) p.group_gone = true;
+      // What a process in our group left running is that group's owner's to stop.
+      if (!p.group_gone &&
+          (p.own_group ? kill(-p.pid, 0) != 0 && errno == ESRCH : p.leader_exited)) {
+        p.group_gone = true;
+      }
       all_gone = all_gone && p.group_gone;
     }
     if (all_gone || Clock::now() >= give_up) break;
@@ -163,7 +194,9 @@ PosixProcessRunner::~PosixProcessRunner() {
     poll(&pfd, 1, 10);
   }
   for (auto& [id, p] : processes_) {
-    if (p.out_fd >= 0) close(p.out_fd);
+    for (int fd : p.fds) {
+      if (fd >= 0) close(fd);
+    }
   }
 
   prctl(PR_SET_CHILD_SUBREAPER, old_subreaper_);
@@ -176,6 +209,17 @@ PosixProcessRunner::~PosixProcessRunner() {
   close(signal_pipe_[0]);
   close(signal_pipe_[1]);
   g_instance_exists = false;
+  // A caller that had a handler (a "cancelled" flag), or the signal blocked for a signalfd,
+  // must still learn of the signal; at the default disposition it would end the process.
+  for (size_t i = 0; i < std::size(kHandledSignals); ++i) {
+    int sig = kHandledSignals[i];
+    if (sig != g_received_signal) continue;
+    const struct sigaction& old = old_actions_[i];
+    bool is_function =
+        (old.sa_flags & SA_SIGINFO) || (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN);
+    bool was_blocked = sigismember(&old_mask_, sig) == 1;
+    if (is_function || (was_blocked && old.sa_handler != SIG_IGN)) raise(sig);
+  }
 }
 
 Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
@@ -202,28 +246,75 @@ Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
   Result<std::string> program = FindProgram(spec.argv[0], path_var, spec.cwd);
   if (!program) return Fail(program.error());
 
-  int out[2];
-  if (pipe2(out, O_CLOEXEC) != 0) return Fail("cannot create a pipe: " + ErrnoText(errno));
-  fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
-  Result<pid_t> pid = Spawn({.program = *program,
-                             .argv = spec.argv,
-                             .env = spec.env,
-                             .cwd = spec.cwd,
-                             .new_process_group = true,
-                             .stdout_fd = out[1],
-                             .stderr_fd = out[1]});
-  close(out[1]);
+  // [stream][end]: stdout, and stderr when separate.
+  int pipes[2][2] = {{-1, -1}, {-1, -1}};
+  auto close_all = [&pipes] {
+    for (auto& pair : pipes) {
+      for (int fd : pair) {
+        if (fd >= 0) close(fd);
+      }
+    }
+  };
+  for (int stream = 0; stream < (spec.separate_stderr ? 2 : 1); ++stream) {
+    if (pipe2(pipes[stream], O_CLOEXEC) != 0) {
+      int saved = errno;
+      close_all();
+      return Fail("cannot create a pipe: " + ErrnoText(saved));
+    }
+    fcntl(pipes[stream][0], F_SETFL, fcntl(pipes[stream][0], F_GETFL) | O_NONBLOCK);
+  }
+  SpawnRequest request = {.program = *program,
+                          .argv = spec.argv,
+                          .env = spec.env,
+                          .cwd = spec.cwd,
+                          .new_process_group = spec.own_process_group,
+                          .stdout_fd = pipes[0][1],
+                          .stderr_fd = spec.separate_stderr ? pipes[1][1] : pipes[0][1]};
+  Result<pid_t> pid = spec.own_process_group ? Spawn(request) : SpawnInOurGroup(request);
+  for (auto& pair : pipes) {
+    if (pair[1] >= 0) close(pair[1]);
+    pair[1] = -1;
+  }
   if (!pid) {
-    close(out[0]);
+    close_all();
     return Fail(pid.error());
   }
 
   int id = next_id_++;
   Process& p = processes_[id];
   p.pid = *pid;
-  p.out_fd = out[0];
+  p.own_group = spec.own_process_group;
+  p.fds[0] = pipes[0][0];
+  p.fds[1] = pipes[1][0];
   p.kill_grace = spec.kill_grace;
   return id;
+}
+
+// SIGINT and SIGTERM are blocked meanwhile, so that each one either came before (and the
+// process is not started) or is pending here once the process exists to get it too.
+Result<pid_t> PosixProcessRunner::SpawnInOurGroup(const SpawnRequest& request) {
+  sigset_t block;
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  sigset_t old_mask;
+  pthread_sigmask(SIG_BLOCK, &block, &old_mask);
+  Result<pid_t> pid = Fail("");
+  if (g_received_signal != 0) {
+    pid = Fail("cannot run '" + request.argv[0] + "': the runner received " +
+               SignalName(g_received_signal) + " before it started");
+  } else {
+    pid = Spawn(request);
+    sigset_t pending;
+    sigpending(&pending);
+    // The pending one may have come before the process existed. Again to the group reaches it
+    // for sure; here it merges with the pending one.
+    for (int sig : {SIGINT, SIGTERM}) {
+      if (pid && sigismember(&pending, sig) == 1) kill(0, sig);
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  return pid;
 }
 
 void PosixProcessRunner::ArmKill(Process* p, Clock::time_point now) {
@@ -234,14 +325,14 @@ void PosixProcessRunner::ArmKill(Process* p, Clock::time_point now) {
 void PosixProcessRunner::Terminate(int id, int sig) {
   auto it = processes_.find(id);
   if (it == processes_.end() || it->second.group_gone) return;
-  kill(-it->second.pid, sig);
+  Signal(it->second, sig);
   ArmKill(&it->second, Clock::now());
 }
 
 void PosixProcessRunner::Kill(int id) {
   auto it = processes_.find(id);
   if (it == processes_.end() || it->second.group_gone) return;
-  kill(-it->second.pid, SIGKILL);
+  Signal(it->second, SIGKILL);
 }
 
 void PosixProcessRunner::ReadSignalPipe(std::vector<ProcessEvent>* events, bool* child_exited) {
@@ -281,6 +372,20 @@ void PosixProcessRunner::Reap() {
 void PosixProcessRunner::CheckGroups(Clock::time_point now) {
   for (auto& [id, p] : processes_) {
     if (!p.leader_exited || p.group_gone) continue;
+    if (!p.own_group) {
+      // What it left running shares our group: wait for it rather than signal it.
+      if (!HasChildIn(getpgrp())) {
+        p.group_gone = true;
+        p.kill_at.reset();
+      } else if (g_received_signal == 0) {
+        if (!p.leftovers_until) p.leftovers_until = now + p.kill_grace;
+        if (now >= *p.leftovers_until) {
+          p.group_gone = true;
+          p.left_running = true;
+        }
+      }
+      continue;
+    }
     if (kill(-p.pid, 0) != 0 && errno == ESRCH) {
       p.group_gone = true;
       p.kill_at.reset();
@@ -295,34 +400,38 @@ void PosixProcessRunner::CheckGroups(Clock::time_point now) {
 
 void PosixProcessRunner::ReadOutput(int id, Process* p, bool final,
                                     std::vector<ProcessEvent>* events) {
-  if (p->out_fd < 0) return;
-  std::string data;
-  char buffer[65536];
-  bool eof = false;
-  // Once the group is gone the pipe holds at most its capacity (1 MiB at most unless raised),
-  // unless an escaped process keeps writing: read that much, then stop listening.
-  size_t limit = final ? kMaxFinalRead : kMaxReadPerRound;
-  while (data.size() < limit) {
-    ssize_t n = read(p->out_fd, buffer, sizeof buffer);
-    if (n > 0) {
-      data.append(buffer, n);
-      continue;
+  for (int stream = 0; stream < 2; ++stream) {
+    int& fd = p->fds[stream];
+    if (fd < 0) continue;
+    std::string data;
+    char buffer[65536];
+    bool eof = false;
+    // Once the group is gone the pipe holds at most its capacity (1 MiB at most unless
+    // raised), unless an escaped process keeps writing: read that much, then stop listening.
+    size_t limit = final ? kMaxFinalRead : kMaxReadPerRound;
+    while (data.size() < limit) {
+      ssize_t n = read(fd, buffer, sizeof buffer);
+      if (n > 0) {
+        data.append(buffer, n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      // EAGAIN: nothing more for now. Any other error: the pipe is unusable; treat as closed.
+      eof = n == 0 || errno != EAGAIN;
+      break;
     }
-    if (n < 0 && errno == EINTR) continue;
-    // EAGAIN: nothing more for now. Any other error: the pipe is unusable; treat as closed.
-    eof = n == 0 || errno != EAGAIN;
-    break;
-  }
-  if (eof || final) {
-    close(p->out_fd);
-    p->out_fd = -1;
-  }
-  if (!data.empty()) {
-    ProcessEvent event;
-    event.type = ProcessEvent::Type::kOutput;
-    event.id = id;
-    event.data = std::move(data);
-    events->push_back(std::move(event));
+    if (eof || final) {
+      close(fd);
+      fd = -1;
+    }
+    if (!data.empty()) {
+      ProcessEvent event;
+      event.type = ProcessEvent::Type::kOutput;
+      event.id = id;
+      event.data = std::move(data);
+      event.stream = stream == 0 ? ProcessEvent::Stream::kStdout : ProcessEvent::Stream::kStderr;
+      events->push_back(std::move(event));
+    }
   }
 }
 
@@ -341,7 +450,7 @@ std::vector<ProcessEvent> PosixProcessRunner::Wait(Clock::time_point deadline) {
 
     for (auto& [id, p] : processes_) {
       if (p.kill_at && now >= *p.kill_at && !p.group_gone) {
-        kill(-p.pid, SIGKILL);
+        Signal(p, SIGKILL);
         p.kill_at.reset();
       }
     }
@@ -350,11 +459,12 @@ std::vector<ProcessEvent> PosixProcessRunner::Wait(Clock::time_point deadline) {
       Process& p = it->second;
       // Once the group is gone, whatever is in the pipe is all there will be from it.
       ReadOutput(it->first, &p, p.group_gone, &events);
-      if (p.leader_exited && p.group_gone && p.out_fd < 0) {
+      if (p.leader_exited && p.group_gone && p.fds[0] < 0 && p.fds[1] < 0) {
         ProcessEvent event;
         event.type = ProcessEvent::Type::kDone;
         event.id = it->first;
         event.exit_code = p.exit_code;
+        event.left_running = p.left_running;
         events.push_back(std::move(event));
         it = processes_.erase(it);
       } else {
@@ -368,13 +478,16 @@ std::vector<ProcessEvent> PosixProcessRunner::Wait(Clock::time_point deadline) {
     auto wake = deadline;
     for (const auto& [id, p] : processes_) {
       if (p.kill_at) wake = std::min(wake, *p.kill_at);
+      if (p.leftovers_until) wake = std::min(wake, *p.leftovers_until);
       if (p.leader_exited && !p.group_gone) wake = std::min(wake, now + kGroupRecheck);
     }
 
     std::vector<pollfd> fds;
     fds.push_back({signal_pipe_[0], POLLIN, 0});
     for (const auto& [id, p] : processes_) {
-      if (p.out_fd >= 0) fds.push_back({p.out_fd, POLLIN, 0});
+      for (int fd : p.fds) {
+        if (fd >= 0) fds.push_back({fd, POLLIN, 0});
+      }
     }
     auto wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now).count();
     if (wait_ns < 0) wait_ns = 0;

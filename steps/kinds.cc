@@ -15,8 +15,8 @@ KindRegistry MakeRegistry() {
   // One line per kind. The first is the one suggested to a step that has none.
   kinds.Add<ShellKind>();
   kinds.Add<ZipKind>();
-  kinds.Add(AdaptLegacyKind(kPackerStep));
-  kinds.Add(AdaptLegacyKind(kParamsStep));
+  kinds.Add<PackerKind>();
+  kinds.Add<ParamsKind>();
   kinds.Add<UploadKind>();
   // Named by the contract, not built yet.
   kinds.Reserve("deploy");

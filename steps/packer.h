@@ -2,23 +2,17 @@
 // Packer's human lines to the step log and turns its `artifact` lines into outputs
 // (`artifact_id`, `artifacts`, `ami_id`, `ami_REGION`).
 //
-// Cancellation: Packer runs in the step's own process group (it is not given a group of its
-// own), so the SIGINT or SIGTERM the runner sends to the step's group reaches Packer, its
-// plugins and its provisioners' scripts the way a terminal's Ctrl-C would; Packer's wrapper
-// process ignores a signal sent to its pid alone. The step process catches the signal, keeps
-// logging Packer's output until Packer and everything it left running (a provisioner's trap
-// doing its cleanup) have exited, then fails with a "cancelled" message. The runner's
-// kill_grace (10 minutes by default for this kind) bounds that wait with a SIGKILL to the
-// group, which then takes Packer with it.
-//
-// While Execute runs, it owns the process's SIGINT and SIGTERM (its own handlers, unblocked;
-// the previous ones are restored after, and a caught signal is raised again for a previous
-// handler function or a blocked mask) and the process is a child subreaper that reaps every
-// child. REQUIRES: the caller has no child processes of its own and no other thread handling
-// those signals; the `runner __step` process meets this.
+// Cancellation: Packer runs through the step's process supervision (StepIo::processes()) in
+// the step's own process group (own_process_group = false), so the SIGINT or SIGTERM the runner
+// sends to the step's group reaches Packer, its plugins and its provisioners' scripts once, the
+// way a terminal's Ctrl-C would; Packer's wrapper process ignores a signal sent to its pid
+// alone. Told of the signal by the supervision, the step keeps logging Packer's output until
+// Packer and everything it left running (a provisioner's trap doing its cleanup) have exited,
+// then fails with a "cancelled" message. The runner's kill_grace (10 minutes by default for
+// this kind) bounds that wait with a SIGKILL to the group, which then takes Packer with it.
+// The kind installs no signal handlers: the supervision owns the process's signals.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,13 +21,11 @@
 
 #include "runner/environment.h"
 #include "runner/result.h"
-#include "steps/step_kind.h"
+#include "runner/step_kind.h"
 
 namespace runner {
 
-extern const LegacyStepKind kPackerStep;
-
-// The expanded configuration of a packer step.
+// The configuration of a packer step.
 struct PackerConfig {
   std::string template_path;                              // as written
   std::vector<std::pair<std::string, std::string>> vars;  // in file order
@@ -42,8 +34,18 @@ struct PackerConfig {
   std::string region;  // empty: the first region's AMI is `ami_id`
 };
 
-// Reads the configuration the scheduler passes to Execute; an error names the bad key.
-Result<PackerConfig> ParsePackerConfig(const nlohmann::ordered_json& config);
+class PackerKind : public TypedStepKind<PackerConfig> {
+ public:
+  std::string_view name() const override { return "packer"; }
+  // Packer must be let clean up what it created in AWS (SPEC section 5).
+  Duration default_kill_grace() const override { return std::chrono::minutes(10); }
+  // Public for tests of the configuration alone.
+  PackerConfig Parse(const ConfigNode& config, Diagnostics& diags) const override;
+
+ protected:
+  // REQUIRES: io.processes() is the process's one supervision (`runner __step` has it).
+  Status Run(const PackerConfig& config, StepIo& io) const override;
+};
 
 // The Packer binary: `$PACKER` of `env` (a path, or a name looked up on PATH), else `packer`
 // on the PATH of `env`. Relative paths are taken from `dir`. An error says how to get one.

@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "runner/atomic_file.h"
+#include "runner/config_node.h"
 #include "runner/expression.h"
 #include "runner/sha256.h"
 #include "runner/workspace_path.h"
@@ -248,50 +249,14 @@ std::string Resolve(const StepIo& io, const std::string& path) {
   return (std::filesystem::path(io.dir()) / p).lexically_normal().string();
 }
 
-// A string field of the expanded configuration; nullopt when absent.
-Result<std::optional<std::string>> OptionalString(const Json& config, const char* key) {
-  auto it = config.find(key);
-  if (it == config.end() || it->is_null()) return std::optional<std::string>();
-  if (!it->is_string()) {
-    return Fail(fmt::format("params.{} must be a string, got {}", key, JsonTypeName(*it)));
-  }
-  return std::optional<std::string>(it->get<std::string>());
-}
+}  // namespace
 
-Status MergeObject(const Json& config, const char* key, OrderedParams& out) {
-  auto it = config.find(key);
-  if (it == config.end() || it->is_null()) return {};
-  if (!it->is_object()) {
-    return Fail(fmt::format("params.{} must be a mapping, got {}", key, JsonTypeName(*it)));
-  }
-  return ReadStringObject(*it, "params", std::string("params.") + key, out);
-}
-
-Status Execute(const Json& config, StepIo& io) {
-  if (!config.is_object()) return Fail("params: the configuration must be a mapping");
-  auto dest = OptionalString(config, "dest");
-  if (!dest) return Fail(dest.error());
-  if (!dest->has_value() || (*dest)->empty()) return Fail("params.dest is missing or empty");
-  auto format_name = OptionalString(config, "format");
-  if (!format_name) return Fail(format_name.error());
-  ParamsFormat format = ParamsFormat::kCloudFormation;
-  if (format_name->has_value()) {
-    auto parsed = ParseParamsFormat(**format_name);
-    if (!parsed) {
-      return Fail(
-          fmt::format("params.format: unknown format '{}'{}: use one of cloudformation, "
-                      "codepipeline, plain",
-                      **format_name, DidYouMeanHint(**format_name, kFormatNames)));
-    }
-    format = *parsed;
-  }
-
+Status ParamsKind::Run(const ParamsConfig& config, StepIo& io) const {
+  ParamsFormat format = config.format;
   ParamsFile result;
   result.format = format;
-  auto base = OptionalString(config, "base");
-  if (!base) return Fail(base.error());
-  if (base->has_value()) {
-    const std::string& base_name = **base;
+  if (config.base) {
+    const std::string& base_name = *config.base;
     auto text = ReadFile(Resolve(io, base_name));
     if (!text)
       return Fail(fmt::format("params.base: cannot read '{}': {}", base_name, text.error()));
@@ -315,22 +280,13 @@ Status Execute(const Json& config, StepIo& io) {
     result.tags = std::move(parsed->tags);
     result.stack_policy = std::move(parsed->stack_policy);
   }
-  if (Status merged = MergeObject(config, "values", result.parameters); !merged) return merged;
-  if (auto tags = config.find("tags");
-      tags != config.end() && !tags->is_null() && format != ParamsFormat::kCodePipeline) {
-    return Fail(
-        fmt::format("params.tags: only format codepipeline holds tags (this step "
-                    "writes {})",
-                    ParamsFormatName(format)));
-  }
-  if (Status merged = MergeObject(config, "tags", result.tags); !merged) return merged;
+  for (const auto& [key, value] : config.values.entries()) result.parameters.Set(key, value);
+  for (const auto& [key, value] : config.tags.entries()) result.tags.Set(key, value);
 
   if (Status checked = CheckParamsValues(result, format); !checked) return checked;
 
-  auto template_name = OptionalString(config, "template");
-  if (!template_name) return Fail(template_name.error());
-  if (template_name->has_value()) {
-    const std::string& name = **template_name;
+  if (config.template_path) {
+    const std::string& name = *config.template_path;
     auto text = ReadFile(Resolve(io, name));
     if (!text)
       return Fail(fmt::format("params.template: cannot read '{}': {}", name, text.error()));
@@ -345,12 +301,12 @@ Status Execute(const Json& config, StepIo& io) {
   auto rendered = RenderParamsFile(result, format);
   if (!rendered) return Fail(rendered.error());
   if (io.cancelled()) return Fail("params: cancelled before writing");
-  std::string path = Resolve(io, **dest);
+  std::string path = Resolve(io, config.dest);
   if (Status written = WriteFileAtomic(path, *rendered); !written) {
-    return Fail(fmt::format("params: cannot write '{}': {}", **dest, written.error()));
+    return Fail(fmt::format("params: cannot write '{}': {}", config.dest, written.error()));
   }
   std::string sha256 = Sha256Hex(*rendered);
-  io.SetOutput("path", **dest);
+  io.SetOutput("path", config.dest);
   io.SetOutput("sha256", sha256);
   Artifact artifact;
   artifact.path = WorkspaceRelative(path, io.workspace());
@@ -358,11 +314,13 @@ Status Execute(const Json& config, StepIo& io) {
   artifact.sha256 = sha256;
   io.AddArtifact(artifact);
   io.Log(fmt::format(
-      "wrote {} ({}, {} parameters{})\n", **dest, ParamsFormatName(format),
+      "wrote {} ({}, {} parameters{})\n", config.dest, ParamsFormatName(format),
       result.parameters.entries().size(),
       result.tags.empty() ? "" : fmt::format(", {} tags", result.tags.entries().size())));
   return {};
 }
+
+namespace {
 
 SourceLocation KeyLocation(const ConfigNode& map, std::string_view key) {
   for (std::size_t i = 0; i < map.fields.size(); ++i) {
@@ -373,15 +331,17 @@ SourceLocation KeyLocation(const ConfigNode& map, std::string_view key) {
   return map.where;
 }
 
-// A scalar that must not be empty as written (an expression is checked after expansion).
-void ExpectNonEmptyScalar(const ConfigNode& node, std::string_view what, Diagnostics& diags) {
-  if (!ExpectScalar(node, what, diags)) return;
+// A scalar that must not be empty; its text.
+std::string NonEmptyScalar(const ConfigNode& node, std::string_view what, Diagnostics& diags) {
+  if (!ExpectScalar(node, what, diags)) return {};
   if (node.scalar.text.empty()) diags.Error(node.where, fmt::format("'{}' is empty", what));
+  return node.scalar.text;
 }
 
-// Validates a `values` or `tags` map: scalars, not empty, keys CloudFormation accepts.
-void ValidateStringMap(const ConfigNode& map, std::string_view what, bool logical_names,
-                       Diagnostics& diags) {
+// A `values` or `tags` map into `out`: scalars, not empty, keys CloudFormation accepts. `noun`
+// names an entry of the file ("parameter", "tag").
+void ReadStringMap(const ConfigNode& map, std::string_view what, std::string_view noun,
+                   bool logical_names, OrderedParams& out, Diagnostics& diags) {
   if (!ExpectMap(map, what, diags)) return;
   for (std::size_t i = 0; i < map.fields.size(); ++i) {
     const auto& [key, value] = map.fields[i];
@@ -393,27 +353,33 @@ void ValidateStringMap(const ConfigNode& map, std::string_view what, bool logica
     }
     std::string name = fmt::format("{}.{}", what, key);
     if (!ExpectScalar(value, name, diags)) continue;
+    // Empty as written, or an expression that produced nothing.
     if (value.scalar.text.empty()) {
       diags.Error(value.where.line > 0 ? value.where : key_where,
-                  fmt::format("'{}' is empty: CloudFormation would get an empty value", name));
+                  fmt::format("'{}' is empty, so {} '{}' is empty: CloudFormation would get an "
+                              "empty value",
+                              name, noun, key));
     }
+    out.Set(key, value.scalar.text);
   }
 }
 
-void Validate(const ConfigNode& config, Diagnostics& diags) {
-  if (!ExpectMap(config, "params", diags)) return;
+}  // namespace
+
+ParamsConfig ParamsKind::Parse(const ConfigNode& config, Diagnostics& diags) const {
+  ParamsConfig out;
+  if (!ExpectMap(config, "params", diags)) return out;
   CheckKeys(config, kConfigKeys, "params", diags);
   if (const ConfigNode* dest = Require(config, "dest", "params", diags)) {
-    ExpectNonEmptyScalar(*dest, "params.dest", diags);
+    out.dest = NonEmptyScalar(*dest, "params.dest", diags);
   }
-  ParamsFormat format = ParamsFormat::kCloudFormation;
   // False when the format is not known before the run (an expression) or is wrong.
   bool format_known = true;
   if (const ConfigNode* node = config.Find("format")) {
     format_known = false;
-    if (ExpectScalar(*node, "params.format", diags) && !HasExpression(node->scalar.text)) {
+    if (ExpectScalar(*node, "params.format", diags) && IsKnown(*node)) {
       if (auto parsed = ParseParamsFormat(node->scalar.text)) {
-        format = *parsed;
+        out.format = *parsed;
         format_known = true;
       } else {
         diags.Error(
@@ -425,24 +391,24 @@ void Validate(const ConfigNode& config, Diagnostics& diags) {
     }
   }
   if (const ConfigNode* base = config.Find("base")) {
-    ExpectNonEmptyScalar(*base, "params.base", diags);
+    out.base = NonEmptyScalar(*base, "params.base", diags);
   }
   if (const ConfigNode* template_node = config.Find("template")) {
-    ExpectNonEmptyScalar(*template_node, "params.template", diags);
+    out.template_path = NonEmptyScalar(*template_node, "params.template", diags);
   }
   const ConfigNode* values = config.Find("values");
   if (values) {
-    ValidateStringMap(*values, "params.values", format_known && format != ParamsFormat::kPlain,
-                      diags);
+    ReadStringMap(*values, "params.values", "parameter",
+                  format_known && out.format != ParamsFormat::kPlain, out.values, diags);
   }
   if (const ConfigNode* tags = config.Find("tags")) {
-    if (format_known && format != ParamsFormat::kCodePipeline) {
+    if (format_known && out.format != ParamsFormat::kCodePipeline) {
       diags.Error(KeyLocation(config, "tags"),
                   fmt::format("params.tags: only format codepipeline holds tags (this step "
                               "writes {}): remove 'tags' or set 'format: codepipeline'",
-                              ParamsFormatName(format)));
+                              ParamsFormatName(out.format)));
     } else {
-      ValidateStringMap(*tags, "params.tags", false, diags);
+      ReadStringMap(*tags, "params.tags", "tag", false, out.tags, diags);
     }
   }
   if (!values && !config.Find("base")) {
@@ -451,16 +417,8 @@ void Validate(const ConfigNode& config, Diagnostics& diags) {
              !config.Find("base")) {
     diags.Error(values->where, "params.values is empty and there is no 'base': nothing to write");
   }
+  return out;
 }
-
-}  // namespace
-
-const LegacyStepKind kParamsStep = {
-    .name = "params",
-    .default_kill_grace = std::chrono::seconds(10),
-    .validate = &Validate,
-    .execute = &Execute,
-};
 
 std::optional<ParamsFormat> ParseParamsFormat(std::string_view name) {
   if (name == "cloudformation") return ParamsFormat::kCloudFormation;

@@ -28,11 +28,9 @@
 #include <vector>
 
 #include "runner/result.h"
-#include "steps/step_kind.h"
+#include "runner/step_kind.h"
 
 namespace runner {
-
-extern const LegacyStepKind kParamsStep;
 
 enum class ParamsFormat { kCloudFormation, kCodePipeline, kPlain };
 
@@ -51,6 +49,25 @@ class OrderedParams {
 
  private:
   std::vector<std::pair<std::string, std::string>> entries_;
+};
+
+// The configuration of a params step.
+struct ParamsConfig {
+  std::string dest;
+  ParamsFormat format = ParamsFormat::kCloudFormation;
+  std::optional<std::string> base;
+  std::optional<std::string> template_path;
+  OrderedParams values;
+  OrderedParams tags;
+};
+
+class ParamsKind : public TypedStepKind<ParamsConfig> {
+ public:
+  std::string_view name() const override { return "params"; }
+
+ protected:
+  ParamsConfig Parse(const ConfigNode& config, Diagnostics& diags) const override;
+  Status Run(const ParamsConfig& config, StepIo& io) const override;
 };
 
 // The content of a parameters file in any of the three formats.

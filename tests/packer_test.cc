@@ -305,13 +305,21 @@ TEST(PackerAmiTest, NoIdIsAnError) {
 
 // --- Configuration and command line --------------------------------------------------------
 
+// The configuration as the run parses it; the diagnostics on error.
+Result<PackerConfig> ParseConfig(const std::string& text) {
+  Diagnostics diags("pipeline.yml", text);
+  PackerConfig config = PackerKind().Parse(testing::ExpandedConfig(text), diags);
+  if (diags.HasErrors()) return Fail(diags.Format());
+  return config;
+}
+
 TEST(PackerConfigTest, ParsesAndBuildsTheCommand) {
-  auto config = ParsePackerConfig(nlohmann::ordered_json::parse(R"({
+  auto config = ParseConfig(R"({
       "template": "packer/app.pkr.hcl",
       "vars": {"app_zip": "dist/app.zip", "note": "a=b, c"},
       "var_files": ["packer/prod.pkrvars.hcl", "packer/extra.json"],
       "only": ["amazon-ebs.app", "amazon-ebs.eu"],
-      "region": "eu-west-1"})"));
+      "region": "eu-west-1"})");
   ASSERT_TRUE(config) << config.error();
   EXPECT_EQ(config->region, "eu-west-1");
   auto argv = PackerBuildCommand("/usr/bin/packer", *config, "/w/packer/app.pkr.hcl",
@@ -322,8 +330,7 @@ TEST(PackerConfigTest, ParsesAndBuildsTheCommand) {
                       "/w/packer/prod.pkrvars.hcl", "-var-file", "/w/packer/extra.json", "-only",
                       "amazon-ebs.app,amazon-ebs.eu", "/w/packer/app.pkr.hcl"}));
 
-  auto minimal =
-      ParsePackerConfig(nlohmann::ordered_json::parse(R"({"template": "t.json", "only": "a"})"));
+  auto minimal = ParseConfig(R"({"template": "t.json", "only": "a"})");
   ASSERT_TRUE(minimal) << minimal.error();
   EXPECT_EQ(PackerBuildCommand("packer", *minimal, "t.json", {}),
             (std::vector<std::string>{"packer", "build", "-machine-readable", "-color=false",
@@ -331,15 +338,12 @@ TEST(PackerConfigTest, ParsesAndBuildsTheCommand) {
 }
 
 TEST(PackerConfigTest, RejectsBadConfiguration) {
-  EXPECT_FALSE(ParsePackerConfig(nlohmann::ordered_json::parse(R"({})")));
-  EXPECT_FALSE(ParsePackerConfig(nlohmann::ordered_json::parse(R"({"template": ""})")));
-  EXPECT_FALSE(
-      ParsePackerConfig(nlohmann::ordered_json::parse(R"({"template": "t", "vars": ["a"]})")));
-  EXPECT_FALSE(
-      ParsePackerConfig(nlohmann::ordered_json::parse(R"({"template": "t", "only": [""]})")));
-  EXPECT_FALSE(ParsePackerConfig(
-      nlohmann::ordered_json::parse(R"({"template": "t", "region": "EU WEST"})")));
-  EXPECT_FALSE(ParsePackerConfig(nlohmann::ordered_json::parse(R"("t")")));
+  EXPECT_FALSE(ParseConfig(R"({})"));
+  EXPECT_FALSE(ParseConfig(R"({"template": ""})"));
+  EXPECT_FALSE(ParseConfig(R"({"template": "t", "vars": ["a"]})"));
+  EXPECT_FALSE(ParseConfig(R"({"template": "t", "only": [""]})"));
+  EXPECT_FALSE(ParseConfig(R"({"template": "t", "region": "EU WEST"})"));
+  EXPECT_FALSE(ParseConfig(R"("t")"));
 }
 
 TEST(PackerFindTest, PackerVariableThenPath) {
@@ -370,7 +374,7 @@ TEST(PackerFindTest, PackerVariableThenPath) {
 // The diagnostics of `packer:`'s value, written as YAML.
 std::string Validate(const std::string& yaml) {
   Diagnostics diags("pipeline.yml", yaml);
-  kPackerStep.validate(testing::ConfigFromYaml(YAML::Load(yaml)), diags);
+  PackerKind().Check(testing::ConfigFromYaml(YAML::Load(yaml)), diags);
   return diags.Format();
 }
 
@@ -418,14 +422,49 @@ region: "eu west"
   EXPECT_NE(Validate("template: ''").find("'packer.template' is empty"), std::string::npos);
 }
 
+// One Parse serves both: an expression passes Check as written; the same tree with the value it
+// expands to fails Execute with Check's message for that value, at the same place.
+TEST(PackerValidateTest, OneParseChecksTheWrittenAndTheExpandedConfig) {
+  const std::string written = "template: t.json\nregion: \"${{ vars.region }}\"\n";
+  EXPECT_EQ(Validate(written), "");
+  ConfigNode config = testing::ConfigFromYaml(YAML::Load(written));
+  config.fields[1].second.scalar.text = "EU WEST";
+  testing::MarkExpanded(config);
+  TempDir dir;
+  FakeStepIo io(dir.path());
+  Status status = PackerKind().Execute(config, io);  // fails before it needs a supervision
+  ASSERT_FALSE(status);
+  Diagnostics literal("pipeline.yml", "");
+  PackerKind().Check(testing::ConfigFromYaml(YAML::Load("template: t.json\nregion: EU WEST\n")),
+                     literal);
+  EXPECT_EQ(status.error(), literal.Format());
+  EXPECT_EQ(status.error(),
+            "pipeline.yml:2:9: error: 'packer.region' must be an AWS region such as eu-west-1, got "
+            "'EU WEST'\n");
+  EXPECT_EQ(io.log, "");
+}
+
 TEST(PackerKindTest, KillGraceIsTenMinutes) {
-  EXPECT_EQ(kPackerStep.name, "packer");
-  EXPECT_EQ(kPackerStep.default_kill_grace, std::chrono::minutes(10));
+  EXPECT_EQ(PackerKind().name(), "packer");
+  EXPECT_EQ(PackerKind().default_kill_grace(), std::chrono::minutes(10));
 }
 
 // --- Real Packer runs ----------------------------------------------------------------------
 
-nlohmann::ordered_json Config(std::string_view json) { return nlohmann::ordered_json::parse(json); }
+ConfigNode Config(const std::string& json) { return testing::ExpandedConfig(json); }
+
+// Runs the kind as `runner __step` would, with the process's one supervision (made here unless
+// the test gave one).
+Status Execute(const ConfigNode& config, FakeStepIo& io) {
+  std::unique_ptr<ProcessRunner> processes;
+  if (!io.process_runner) {
+    processes = MakePosixProcessRunner();
+    io.process_runner = processes.get();
+  }
+  Status status = PackerKind().Execute(config, io);
+  if (processes) io.process_runner = nullptr;
+  return status;
+}
 
 TEST(PackerRunTest, JsonTemplateWithVarsVarFilesAndOnly) {
   TempDir dir;
@@ -434,7 +473,7 @@ TEST(PackerRunTest, JsonTemplateWithVarsVarFilesAndOnly) {
       "vars": {"greeting": "hi, there"}, "var_files": [")" +
                        kData + R"(/vars.json"],
       "only": ["image"]})");
-  Status status = kPackerStep.execute(config, io);
+  Status status = Execute(config, io);
   ASSERT_TRUE(status) << status.error() << "\n" << io.log;
 
   // Vars and var files reached the build, and its human lines are unescaped in the log.
@@ -461,7 +500,7 @@ TEST(PackerRunTest, JsonTemplateWithVarsVarFilesAndOnly) {
 TEST(PackerRunTest, BothBuildsRunWithoutOnly) {
   TempDir dir;
   FakeStepIo io(dir.path());
-  Status status = kPackerStep.execute(Config(R"({"template": ")" + kData + R"(/build.json"})"), io);
+  Status status = Execute(Config(R"({"template": ")" + kData + R"(/build.json"})"), io);
   ASSERT_TRUE(status) << status.error() << "\n" << io.log;
   EXPECT_NE(io.log.find("    vm: greeting=hello, color=grey\n"), std::string::npos) << io.log;
   auto list = nlohmann::json::parse(io.outputs["artifacts"]);
@@ -476,8 +515,7 @@ TEST(PackerRunTest, HclDirectoryRelativeToTheStepDir) {
   TempDir dir;
   std::filesystem::copy(kData + "/hcl", dir / "packer");
   FakeStepIo io(dir.path());
-  Status status =
-      kPackerStep.execute(Config(R"({"template": "packer", "var_files": ["packer/prod.pkrvars.hcl"],
+  Status status = Execute(Config(R"({"template": "packer", "var_files": ["packer/prod.pkrvars.hcl"],
                  "vars": {"target": "out/hcl.txt"}, "only": ["file.image"]})"),
                           io);
   ASSERT_TRUE(status) << status.error() << "\n" << io.log;
@@ -504,8 +542,7 @@ TEST(PackerRunTest, PathsFromTheWorkspaceWhenNotInTheStepDir) {
   std::filesystem::copy(kData + "/hcl", workspace / "packer");
   std::filesystem::create_directories(workspace / "sub");
   SubdirStepIo io(workspace.path(), workspace / "sub");
-  Status status =
-      kPackerStep.execute(Config(R"({"template": "packer", "var_files": ["packer/prod.pkrvars.hcl"],
+  Status status = Execute(Config(R"({"template": "packer", "var_files": ["packer/prod.pkrvars.hcl"],
                  "only": ["file.image"]})"),
                           io);
   ASSERT_TRUE(status) << status.error() << "\n" << io.log;
@@ -515,7 +552,7 @@ TEST(PackerRunTest, PathsFromTheWorkspaceWhenNotInTheStepDir) {
   EXPECT_EQ(io.artifacts[0].path, "sub/hcl-image.txt");
 
   SubdirStepIo missing(workspace.path(), workspace / "sub");
-  status = kPackerStep.execute(Config(R"({"template": "nope"})"), missing);
+  status = Execute(Config(R"({"template": "nope"})"), missing);
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error(), "packer.template 'nope' does not exist (looked in " +
                                 (workspace / "sub") + " and " + workspace.path() + ")");
@@ -525,14 +562,14 @@ TEST(PackerRunTest, PackerMissing) {
   TempDir dir;
   FakeStepIo io(dir.path());
   io.env_["PACKER"] = "/nonexistent";
-  Status status = kPackerStep.execute(Config(R"({"template": ")" + kData + R"(/build.json"})"), io);
+  Status status = Execute(Config(R"({"template": ")" + kData + R"(/build.json"})"), io);
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().find("packer not found"), std::string::npos) << status.error();
   EXPECT_NE(status.error().find("apt-get install packer"), std::string::npos) << status.error();
 
   FakeStepIo no_path(dir.path());
   no_path.env_["PATH"] = dir.path();
-  status = kPackerStep.execute(Config(R"({"template": ")" + kData + R"(/build.json"})"), no_path);
+  status = Execute(Config(R"({"template": ")" + kData + R"(/build.json"})"), no_path);
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().find("packer not found"), std::string::npos) << status.error();
 }
@@ -540,12 +577,12 @@ TEST(PackerRunTest, PackerMissing) {
 TEST(PackerRunTest, TemplateOrVarFileMissing) {
   TempDir dir;
   FakeStepIo io(dir.path());
-  Status status = kPackerStep.execute(Config(R"({"template": "packer/nope.pkr.hcl"})"), io);
+  Status status = Execute(Config(R"({"template": "packer/nope.pkr.hcl"})"), io);
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().find("packer.template 'packer/nope.pkr.hcl' does not exist"),
             std::string::npos)
       << status.error();
-  status = kPackerStep.execute(
+  status = Execute(
       Config(R"({"template": ")" + kData + R"(/build.json", "var_files": ["nope.json"]})"), io);
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().find("packer.var_files 'nope.json' does not exist"), std::string::npos)
@@ -556,8 +593,7 @@ TEST(PackerRunTest, TemplateOrVarFileMissing) {
 TEST(PackerRunTest, TemplateThatDoesNotParse) {
   TempDir dir;
   FakeStepIo io(dir.path());
-  Status status =
-      kPackerStep.execute(Config(R"({"template": ")" + kData + R"(/broken.json"})"), io);
+  Status status = Execute(Config(R"({"template": ")" + kData + R"(/broken.json"})"), io);
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().find("packer build failed (exit status 1): Failed to parse template"),
             std::string::npos)
@@ -571,7 +607,7 @@ TEST(PackerRunTest, TemplateThatDoesNotParse) {
 
   WriteTextFile(dir / "bad.pkr.hcl", "source \"null\" \"x\" {\n");
   FakeStepIo hcl(dir.path());
-  status = kPackerStep.execute(Config(R"({"template": "bad.pkr.hcl"})"), hcl);
+  status = Execute(Config(R"({"template": "bad.pkr.hcl"})"), hcl);
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().find("Error: "), std::string::npos) << status.error();
   EXPECT_NE(hcl.log.find("on bad.pkr.hcl line"), std::string::npos) << hcl.log;
@@ -580,7 +616,7 @@ TEST(PackerRunTest, TemplateThatDoesNotParse) {
 TEST(PackerRunTest, FailedBuild) {
   TempDir dir;
   FakeStepIo io(dir.path());
-  Status status = kPackerStep.execute(Config(R"({"template": ")" + kData + R"(/fail.json"})"), io);
+  Status status = Execute(Config(R"({"template": ")" + kData + R"(/fail.json"})"), io);
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error(),
             "packer build failed (exit status 1): --> null: Script exited with non-zero exit "
@@ -593,8 +629,7 @@ TEST(PackerRunTest, BuildWithoutAnArtifactId) {
   TempDir dir;
   FakeStepIo io(dir.path());
   // An artifice post-processor that drops the builder's artifact leaves only an empty id.
-  Status status =
-      kPackerStep.execute(Config(R"({"template": ")" + kData + R"(/no_artifact.json"})"), io);
+  Status status = Execute(Config(R"({"template": ")" + kData + R"(/no_artifact.json"})"), io);
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().find("packer build produced no artifact id"), std::string::npos)
       << status.error();
@@ -602,8 +637,8 @@ TEST(PackerRunTest, BuildWithoutAnArtifactId) {
 
   // An `only` that matches nothing: Packer builds nothing and exits 0.
   FakeStepIo nothing(dir.path());
-  status = kPackerStep.execute(
-      Config(R"({"template": ")" + kData + R"(/hcl", "only": ["amazon-ebs.nope"]})"), nothing);
+  status = Execute(Config(R"({"template": ")" + kData + R"(/hcl", "only": ["amazon-ebs.nope"]})"),
+                   nothing);
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().find("packer build produced no artifact id"), std::string::npos)
       << status.error();
@@ -615,8 +650,7 @@ TEST(PackerRunTest, BuildWithoutAnArtifactId) {
 TEST(PackerRunTest, RegionWithoutAmiFailsAfterAGoodBuild) {
   TempDir dir;
   FakeStepIo io(dir.path());
-  Status status =
-      kPackerStep.execute(Config(R"({"template": ")" + kData +
+  Status status = Execute(Config(R"({"template": ")" + kData +
                                  R"(/build.json", "only": ["vm"], "region": "eu-west-1"})"),
                           io);
   ASSERT_FALSE(status);
@@ -632,7 +666,7 @@ TEST(PackerRunTest, LeftoverProcessIsLeftToTheRunner) {
       "sleep 30 >/dev/null 2>&1 & echo $! > leftover.pid"]}]})");
   FakeStepIo io(dir.path());
   auto started = std::chrono::steady_clock::now();
-  Status status = kPackerStep.execute(Config(R"({"template": "leftover.json"})"), io);
+  Status status = Execute(Config(R"({"template": "leftover.json"})"), io);
   auto took = std::chrono::steady_clock::now() - started;
   // The leftover became our child (we were its subreaper): end it as the runner would.
   pid_t leftover = std::atoi(ReadTextFile(dir / "leftover.pid").c_str());
@@ -649,7 +683,7 @@ TEST(PackerRunTest, CancelledBeforeStartRunsNothing) {
   TempDir dir;
   FakeStepIo io(dir.path());
   io.cancel = true;
-  Status status = kPackerStep.execute(Config(R"({"template": ")" + kData + R"(/build.json"})"), io);
+  Status status = Execute(Config(R"({"template": ")" + kData + R"(/build.json"})"), io);
   ASSERT_FALSE(status);
   EXPECT_NE(status.error().find("cancelled"), std::string::npos) << status.error();
   EXPECT_FALSE(std::filesystem::exists(dir / "image.txt"));
@@ -705,8 +739,7 @@ void InterruptedBakeCleansUp(int sig) {
       sigaction(SIGINT, &action, nullptr);
     }
     FakeStepIo io(dir.path());
-    Status status =
-        kPackerStep.execute(Config(R"({"template": ")" + kData +
+    Status status = Execute(Config(R"({"template": ")" + kData +
                                    R"(/trap.json", "vars": {"marker": ")" + marker + R"("}})"),
                             io);
     WriteTextFile(dir / "result", status ? std::string("ok") : status.error());
@@ -795,10 +828,10 @@ TEST(PackerTemplatesTest, ExampleBakeRunsOffline) {
   std::filesystem::copy(kPipelines + "/packer", dir / "pipelines/packer");
   WriteTextFile(dir / "dist/orders.zip", "PK\x05\x06" + std::string(18, '\0'));
   FakeStepIo io(dir.path());
-  Status status = kPackerStep.execute(Config(R"({"template": "pipelines/packer/local-image.pkr.hcl",
+  Status status = Execute(Config(R"({"template": "pipelines/packer/local-image.pkr.hcl",
       "vars": {"app_zip": "dist/orders.zip", "app_sha256": "abc", "build_id": "orders-main-7",
                "image": "dist/image.txt"}})"),
-                                      io);
+                          io);
   ASSERT_TRUE(status) << status.error() << "\n" << io.log;
   EXPECT_NE(io.log.find("baking orders-main-7 from dist/orders.zip (22 bytes)"), std::string::npos)
       << io.log;
@@ -809,9 +842,9 @@ TEST(PackerTemplatesTest, ExampleBakeRunsOffline) {
   EXPECT_EQ(io.artifacts[0].path, "dist/image.txt");
 
   FakeStepIo missing(dir.path());
-  status = kPackerStep.execute(Config(R"({"template": "pipelines/packer/local-image.pkr.hcl",
+  status = Execute(Config(R"({"template": "pipelines/packer/local-image.pkr.hcl",
       "vars": {"app_zip": "dist/nope.zip"}})"),
-                               missing);
+                   missing);
   ASSERT_FALSE(status);
   EXPECT_NE(missing.log.find("missing revision dist/nope.zip"), std::string::npos) << missing.log;
 }

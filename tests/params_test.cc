@@ -32,12 +32,12 @@ const std::string kOrdersTemplate = kSourceDir + "/pipelines/orders/cfn/template
 std::string Validate(const std::string& yaml) {
   YAML::Node root = YAML::Load(yaml);
   Diagnostics diags("pipeline.yml", yaml);
-  kParamsStep.validate(testing::ConfigFromYaml(root["params"]), diags);
+  ParamsKind().Check(testing::ConfigFromYaml(root["params"]), diags);
   return diags.Format();
 }
 
 Status RunParams(const std::string& config, FakeStepIo& io) {
-  return kParamsStep.execute(Json::parse(config), io);
+  return ParamsKind().Execute(testing::ExpandedConfig(config), io);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,7 +342,9 @@ TEST(ParamsTest, ParameterNamesMustBeCloudFormationNames) {
   FakeStepIo io(dir.path());
   Status status = RunParams(R"({"dest": "p.json", "values": {"ami-id": "ami-1"}})", io);
   ASSERT_FALSE(status);
-  EXPECT_THAT(status.error(), HasSubstr("'ami-id' is not a CloudFormation parameter name"));
+  // A run-time configuration error is Check's diagnostic, at the key.
+  EXPECT_THAT(status.error(), HasSubstr("pipeline.yml:1:31: error: 'ami-id' in params.values is "
+                                        "not a CloudFormation parameter name"));
   // Plain files feed other tools too: any non-empty key goes.
   EXPECT_TRUE(
       RunParams(R"({"dest": "p.json", "format": "plain", "values": {"ami-id": "ami-1"}})", io));
@@ -640,8 +642,67 @@ TEST(ParamsTest, UnknownFormatAtRunTime) {
   Status status =
       RunParams(R"({"dest": "p.json", "format": "codepipline", "values": {"A": "1"}})", io);
   ASSERT_FALSE(status);
-  EXPECT_THAT(status.error(), HasSubstr("unknown format 'codepipline' (did you mean "
-                                        "'codepipeline'?)"));
+  EXPECT_THAT(status.error(), HasSubstr("pipeline.yml:1:30: error: unknown params.format "
+                                        "'codepipline' (did you mean 'codepipeline'?)"));
+}
+
+// The diagnostics of Check, without the source lines (as Execute reports them).
+std::string CheckMessages(const std::string& yaml) {
+  Diagnostics diags("pipeline.yml", "");
+  ParamsKind().Check(testing::ConfigFromYaml(YAML::Load(yaml)), diags);
+  return diags.Format();
+}
+
+// One Parse serves both: an expression passes Check as written; the same tree with the value it
+// expands to fails Execute with Check's message for that value, at the same place.
+TEST(ParamsTest, OneParseChecksTheWrittenAndTheExpandedConfig) {
+  struct Case {
+    std::string written;  // the value at `key` is an expression
+    std::string key;
+    std::string expanded;  // what it expands to
+    std::string literal;   // `written` with that value written in place
+  };
+  const std::vector<Case> cases = {
+      {"dest: p.json\nformat: '${{ vars.format }}'\nvalues: {AmiId: ami-1}\n", "format", "plian",
+       "dest: p.json\nformat: plian\nvalues: {AmiId: ami-1}\n"},
+      {"dest: '${{ vars.dest }}'\nvalues: {AmiId: ami-1}\n", "dest", "",
+       "dest: ''\nvalues: {AmiId: ami-1}\n"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(CheckMessages(c.written), "") << c.written;
+    ConfigNode config = testing::ConfigFromYaml(YAML::Load(c.written));
+    for (auto& [key, value] : config.fields) {
+      if (key == c.key) value.scalar.text = c.expanded;
+    }
+    testing::MarkExpanded(config);
+    TempDir dir;
+    FakeStepIo io(dir.path());
+    Status status = ParamsKind().Execute(config, io);
+    ASSERT_FALSE(status) << c.written;
+    EXPECT_EQ(status.error(), CheckMessages(c.literal));
+    EXPECT_THAT(status.error(), HasSubstr("pipeline.yml:")) << status.error();
+    EXPECT_TRUE(io.outputs.empty());
+  }
+  EXPECT_THAT(CheckMessages(cases[0].literal),
+              HasSubstr("pipeline.yml:2:9: error: unknown params.format 'plian' (did you mean "
+                        "'plain'?)"));
+  EXPECT_THAT(CheckMessages(cases[1].literal),
+              HasSubstr("pipeline.yml:1:7: error: 'params.dest' is empty"));
+
+  // An empty value from an expression, in `values`.
+  ConfigNode config = testing::ConfigFromYaml(
+      YAML::Load("dest: p.json\nvalues: {AmiId: '${{ steps.bake.outputs.ami_id }}'}\n"));
+  EXPECT_EQ(CheckMessages("dest: p.json\nvalues: {AmiId: '${{ steps.bake.outputs.ami_id }}'}\n"),
+            "");
+  config.fields[1].second.fields[0].second.scalar.text = "";
+  testing::MarkExpanded(config);
+  TempDir dir;
+  FakeStepIo io(dir.path());
+  Status status = ParamsKind().Execute(config, io);
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error(), CheckMessages("dest: p.json\nvalues: {AmiId: ''}\n"));
+  EXPECT_THAT(status.error(),
+              HasSubstr("pipeline.yml:2:17: error: 'params.values.AmiId' is empty"));
 }
 
 // ---------------------------------------------------------------------------------------------

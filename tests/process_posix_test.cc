@@ -73,10 +73,12 @@ class ProcessPosixTest : public ::testing::Test {
           case ProcessEvent::Type::kOutput:
             EXPECT_FALSE(exit_codes_.contains(event.id)) << "output after kDone";
             output_[event.id] += event.data;
+            if (event.stream == ProcessEvent::Stream::kStderr) stderr_[event.id] += event.data;
             break;
           case ProcessEvent::Type::kDone:
             EXPECT_FALSE(exit_codes_.contains(event.id)) << "kDone twice for " << event.id;
             exit_codes_[event.id] = event.exit_code;
+            left_running_[event.id] = event.left_running;
             break;
           case ProcessEvent::Type::kSignal:
             signals_.push_back(event.signal);
@@ -96,8 +98,10 @@ class ProcessPosixTest : public ::testing::Test {
   }
 
   std::unique_ptr<ProcessRunner> runner_ = MakePosixProcessRunner();
-  std::map<int, std::string> output_;
+  std::map<int, std::string> output_;  // both streams
+  std::map<int, std::string> stderr_;  // kStderr events only
   std::map<int, int> exit_codes_;
+  std::map<int, bool> left_running_;
   std::vector<int> signals_;
   std::vector<std::string> temp_dirs_;
 };
@@ -454,6 +458,119 @@ TEST_F(ProcessPosixTest, DestructorKillsAndReapsEverything) {
   sigaction(SIGCHLD, nullptr, &current);
   EXPECT_EQ(current.sa_handler, SIG_DFL);
   // And another runner can be made.
+  runner_ = MakePosixProcessRunner();
+}
+
+TEST_F(ProcessPosixTest, SeparateStderrKeepsTheStreamsApart) {
+  ProcessSpec spec = Bash("echo one; echo two >&2; echo three; echo four >&2");
+  spec.separate_stderr = true;
+  int id = Start(spec);
+  ASSERT_TRUE(WaitDone(id));
+  EXPECT_EQ(stderr_[id], "two\nfour\n");
+  std::string out = output_[id];
+  for (const char* line : {"two\n", "four\n"}) out.erase(out.find(line), std::string(line).size());
+  EXPECT_EQ(out, "one\nthree\n");
+  EXPECT_EQ(exit_codes_[id], 0);
+  // Merged by default: all of it arrives as stdout.
+  int merged = Start(Bash("echo err >&2"));
+  ASSERT_TRUE(WaitDone(merged));
+  EXPECT_EQ(output_[merged], "err\n");
+  EXPECT_EQ(stderr_[merged], "");
+}
+
+TEST_F(ProcessPosixTest, WithoutOwnGroupStaysInTheCallersGroup) {
+  ProcessSpec spec = Bash("cut -d' ' -f5 /proc/$$/stat");
+  spec.own_process_group = false;
+  int id = Start(spec);
+  ASSERT_TRUE(WaitDone(id));
+  EXPECT_EQ(std::stoi(output_[id]), getpgrp());
+  EXPECT_FALSE(left_running_[id]);
+}
+
+TEST_F(ProcessPosixTest, WithoutOwnGroupWaitsForWhatItLeftRunning) {
+  std::string file = TempDir() + "/cleaned";
+  // The leftover becomes our child (we are a subreaper) and is waited for, not signalled.
+  ProcessSpec spec = Bash("(sleep 1; echo cleaned > " + file + ") >/dev/null 2>&1 & exit 4");
+  spec.own_process_group = false;
+  spec.kill_grace = 5s;
+  int id = Start(spec);
+  ASSERT_TRUE(WaitDone(id, 4s));
+  EXPECT_EQ(exit_codes_[id], 4);
+  EXPECT_FALSE(left_running_[id]);
+  EXPECT_TRUE(std::filesystem::exists(file));
+}
+
+TEST_F(ProcessPosixTest, WithoutOwnGroupLeavesLeftoversAfterTheGrace) {
+  ProcessSpec spec = Bash("sleep 1000 >/dev/null 2>&1 & echo $!");
+  spec.own_process_group = false;
+  spec.kill_grace = 300ms;
+  auto start = Clock::now();
+  int id = Start(spec);
+  ASSERT_TRUE(WaitDone(id, 5s));
+  EXPECT_GE(Clock::now() - start, 300ms);
+  EXPECT_TRUE(left_running_[id]);
+  pid_t leftover = std::stoi(output_[id]);
+  // Not signalled: it shares our group, which is its owner's to stop.
+  EXPECT_TRUE(ProcessExists(leftover));
+  kill(leftover, SIGKILL);
+  waitpid(leftover, nullptr, 0);
+}
+
+TEST_F(ProcessPosixTest, WithoutOwnGroupWaitsWithoutBoundOnceSignalled) {
+  std::string file = TempDir() + "/cleaned";
+  ProcessSpec spec = Bash("(sleep 1; echo cleaned > " + file + ") >/dev/null 2>&1 &");
+  spec.own_process_group = false;
+  spec.kill_grace = 100ms;
+  int id = Start(spec);
+  // As if the caller's group had been signalled: what is left is cleaning up.
+  raise(SIGTERM);
+  ASSERT_TRUE(WaitDone(id, 5s));
+  EXPECT_FALSE(left_running_[id]);
+  EXPECT_TRUE(std::filesystem::exists(file));
+  EXPECT_EQ(signals_, (std::vector<int>{SIGTERM}));
+}
+
+TEST_F(ProcessPosixTest, WithoutOwnGroupNothingStartsAfterASignal) {
+  raise(SIGINT);
+  ProcessSpec spec = Bash("exit 0");
+  spec.own_process_group = false;
+  Result<int> id = runner_->Start(spec);
+  ASSERT_FALSE(id);
+  EXPECT_THAT(id.error(), HasSubstr("the runner received SIGINT before it started"));
+  EXPECT_EQ(runner_->running(), 0);
+  // A process with a group of its own still starts (the caller may need one to clean up).
+  ProcessSpec own = Bash("exit 0");
+  ASSERT_TRUE(WaitDone(Start(own)));
+}
+
+TEST_F(ProcessPosixTest, WithoutOwnGroupTerminateAndKillReachTheProcessAlone) {
+  ProcessSpec spec = Bash("echo ready; sleep 1000");
+  spec.own_process_group = false;
+  int id = Start(spec);
+  ASSERT_TRUE(WaitOutput(id, "ready"));
+  runner_->Kill(id);  // were it sent to the group, this test would die of it
+  ASSERT_TRUE(WaitDone(id, 3s));
+  EXPECT_EQ(exit_codes_[id], 128 + SIGKILL);
+}
+
+volatile sig_atomic_t g_handler_ran = 0;
+
+TEST_F(ProcessPosixTest, DestructorRaisesACaughtSignalForAPreviousHandler) {
+  runner_.reset();
+  struct sigaction action {
+  }, old_action;
+  action.sa_handler = [](int) { g_handler_ran = 1; };
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, &old_action);
+  runner_ = MakePosixProcessRunner();
+  raise(SIGINT);
+  ASSERT_TRUE(WaitUntil([&] { return !signals_.empty(); }, 5s));
+  EXPECT_EQ(g_handler_ran, 0);  // the runner had the signal
+  runner_.reset();
+  EXPECT_EQ(g_handler_ran, 1);  // and passed it on
+  sigaction(SIGINT, &old_action, nullptr);
+  // At the default disposition it is not raised again: SignalsToTheRunnerAreEvents survives
+  // its own SIGTERM.
   runner_ = MakePosixProcessRunner();
 }
 
