@@ -31,19 +31,15 @@ struct RetryPolicy {
   std::chrono::milliseconds max_delay{10000};
 };
 
-struct AwsClientOptions {
-  std::string service;  // the signing name: "s3", "cloudformation", "codedeploy", ...
-  std::string region = "us-east-1";
-  // `http://host:port` or `https://host`; empty: https://SERVICE.REGION.amazonaws.com.
-  std::string endpoint;
-  // S3 signs the path as sent and the x-amz-content-sha256 header.
-  bool s3_rules = false;
+// How requests travel: retries, timeouts, progress messages, cancellation. Shared by every
+// client built on AwsClient (S3ClientOptions too).
+struct AwsTransportOptions {
   RetryPolicy retry;
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
   // A request that moves no byte for this long is dropped and retried.
   std::chrono::milliseconds stall_timeout{std::chrono::seconds(30)};
-  // Retry messages (never a header, a credential or a signature). Optional; called from
-  // several threads, one whole line at a time.
+  // Progress and retry messages (never a header, a credential or a signature). Optional;
+  // called from several threads, one whole line at a time.
   std::function<void(std::string_view)> log;
   // Polled before and during every request and while waiting to retry; true stops it
   // ("cancelled"). Optional.
@@ -52,6 +48,15 @@ struct AwsClientOptions {
   // signing clock (default: the system clock).
   std::function<void(std::chrono::milliseconds)> sleep;
   std::function<std::chrono::system_clock::time_point()> now;
+};
+
+struct AwsClientOptions : AwsTransportOptions {
+  std::string service;  // the signing name: "s3", "cloudformation", "codedeploy", ...
+  std::string region = "us-east-1";
+  // `http://host:port` or `https://host`; empty: https://SERVICE.REGION.amazonaws.com.
+  std::string endpoint;
+  // S3 signs the path as sent and the x-amz-content-sha256 header.
+  bool s3_rules = false;
 };
 
 struct AwsRequest {

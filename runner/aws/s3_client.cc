@@ -203,17 +203,11 @@ Result<std::unique_ptr<S3Client>> S3Client::Create(HttpClient& http,
                                                    CredentialsProvider& credentials,
                                                    S3ClientOptions options) {
   AwsClientOptions aws;
+  static_cast<AwsTransportOptions&>(aws) = options;
   aws.service = "s3";
   aws.region = options.region;
   aws.endpoint = options.endpoint;
   aws.s3_rules = true;
-  aws.retry = options.retry;
-  aws.connect_timeout = options.connect_timeout;
-  aws.stall_timeout = options.stall_timeout;
-  aws.log = options.log;
-  aws.cancelled = options.cancelled;
-  aws.sleep = options.sleep;
-  aws.now = options.now;
   auto client = AwsClient::Create(http, credentials, std::move(aws));
   if (!client) return Fail("S3: " + client.error());
   if (!options.sse.empty() && options.sse != "AES256" && options.sse != "aws:kms") {

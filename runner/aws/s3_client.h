@@ -48,7 +48,9 @@ Result<S3Url> ParseS3Url(std::string_view url);
 // AWS_ENDPOINT_URL, else empty (AWS itself).
 std::string ResolveS3Endpoint(std::string_view configured, const Environment& env);
 
-struct S3ClientOptions {
+// With the transport options of AwsClient; `cancelled` also aborts a multipart upload in
+// progress.
+struct S3ClientOptions : AwsTransportOptions {
   std::string region = "us-east-1";
   // `http://host:port` or `https://host`; empty: https://s3.REGION.amazonaws.com.
   std::string endpoint;
@@ -62,20 +64,6 @@ struct S3ClientOptions {
   std::uint64_t part_size = 16 * kMiB;
   // Parts in flight at once for one multipart upload.
   int concurrency = 8;
-  RetryPolicy retry;
-  std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
-  // A request that moves no byte for this long is dropped and retried.
-  std::chrono::milliseconds stall_timeout{std::chrono::seconds(30)};
-  // Progress and retry messages (never a header, a credential or a signature). Optional;
-  // called from several threads, one whole line at a time.
-  std::function<void(std::string_view)> log;
-  // Polled before and during every request and while waiting to retry; true stops the
-  // upload ("cancelled") and aborts a multipart upload in progress. Optional.
-  std::function<bool()> cancelled;
-  // For tests: how to wait between attempts (default: sleep, waking for cancellation) and the
-  // signing clock (default: the system clock).
-  std::function<void(std::chrono::milliseconds)> sleep;
-  std::function<std::chrono::system_clock::time_point()> now;
 };
 
 // An object as stored.
