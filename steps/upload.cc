@@ -14,14 +14,14 @@
 #include <mutex>
 #include <optional>
 
-#include "runner/artifact_store.h"
 #include "runner/aws/s3_client.h"
 #include "runner/config_node.h"
 #include "runner/file_select.h"
 #include "runner/fs.h"
 #include "runner/glob.h"
-#include "runner/manifest.h"
 #include "runner/path.h"
+#include "runner/store/artifact_store.h"
+#include "runner/store/manifest.h"
 #include "runner/worker_pool.h"
 #include "runner/workspace_path.h"
 

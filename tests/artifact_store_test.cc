@@ -1,6 +1,6 @@
 // The artifact store: a local directory (atomic puts, put-if-absent) and S3 through a scripted
 // HttpClient (the requests sent, 412 and 404 read as "exists" and "absent").
-#include "runner/artifact_store.h"
+#include "runner/store/artifact_store.h"
 
 #include <dirent.h>
 #include <fmt/format.h>

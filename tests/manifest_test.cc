@@ -1,6 +1,6 @@
 // The manifest format: rendering (the text upload has always written), reading it back, and
 // the errors a damaged manifest gets.
-#include "runner/manifest.h"
+#include "runner/store/manifest.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

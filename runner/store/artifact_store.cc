@@ -1,12 +1,12 @@
-#include "runner/artifact_store.h"
+#include "runner/store/artifact_store.h"
 
 #include <fmt/format.h>
 
 #include <filesystem>
 
 #include "runner/atomic_file.h"
-#include "runner/local_store.h"
-#include "runner/s3_store.h"
+#include "runner/store/local_store.h"
+#include "runner/store/s3_store.h"
 
 namespace runner {
 

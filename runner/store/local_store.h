@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "runner/artifact_store.h"
+#include "runner/store/artifact_store.h"
 
 namespace runner {
 

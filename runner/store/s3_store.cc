@@ -1,4 +1,4 @@
-#include "runner/s3_store.h"
+#include "runner/store/s3_store.h"
 
 #include <fmt/format.h>
 

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string_view>
 
-#include "runner/artifact_store.h"
+#include "runner/store/artifact_store.h"
 
 namespace runner {
 

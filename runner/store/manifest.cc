@@ -1,4 +1,4 @@
-#include "runner/manifest.h"
+#include "runner/store/manifest.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "runner/local_store.h"
+#include "runner/store/local_store.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
