@@ -69,9 +69,8 @@ Result<Plan> MakePlan(const Pipeline& pipeline, const BuildContext& context,
     std::vector<std::string> work;
     for (const std::string& id : only) {
       if (!pipeline.FindStep(id)) {
-        std::string suggestion = SuggestClosest(id, ids);
         return Fail(fmt::format("--only: no step '{}' in {}{}", id, pipeline.path,
-                                suggestion.empty() ? "" : " (did you mean '" + suggestion + "'?)"));
+                                DidYouMeanHint(id, ids)));
       }
       work.push_back(id);
     }
