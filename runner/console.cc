@@ -12,6 +12,9 @@ namespace runner {
 
 namespace {
 
+// The longest line the line-prefixed console holds back waiting for its newline.
+constexpr size_t kMaxLineBytes = 64 * 1024;
+
 std::string StepDuration(const StepRecord& step) {
   if (!step.started || !step.finished) return "";
   return " (" +
@@ -100,13 +103,23 @@ void Console::StepStarted(const StepRecord& step) {
 void Console::StepOutput(const StepRecord& step, std::string_view text) {
   if (terminal_) return;
   std::string& partial = partial_lines_[step.id];
-  partial.append(text);
-  size_t start = 0;
   std::string out;
-  for (size_t end; (end = partial.find('\n', start)) != std::string::npos; start = end + 1) {
-    out += fmt::format("[{}] {}\n", step.id, std::string_view(partial).substr(start, end - start));
+  while (!text.empty()) {
+    size_t room = kMaxLineBytes - partial.size();
+    // Looks no further than the line can grow, so a line without a newline costs linear time.
+    size_t end = text.substr(0, room + 1).find('\n');
+    if (end == std::string_view::npos && text.size() < room) {
+      partial.append(text);
+      break;
+    }
+    // A complete line, or one that reached the limit: it goes out as a line of its own and
+    // the rest continues on the next, prefixed again.
+    size_t take = std::min(end, room);
+    partial.append(text.substr(0, take));
+    text.remove_prefix(take == end ? take + 1 : take);
+    out += fmt::format("[{}] {}\n", step.id, partial);
+    partial.clear();
   }
-  partial.erase(0, start);
   if (!out.empty()) Write(out);
 }
 

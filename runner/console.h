@@ -1,6 +1,8 @@
 // What a build shows while it runs (SPEC section 5). On a terminal: a live status line
 // (`[3/7] bake 1m12s`) and the output of any step that fails. Otherwise (Jenkins): every
-// output line prefixed `[step-id] `, and a line as each step starts and ends.
+// output line prefixed `[step-id] `, and a line as each step starts and ends. A line longer
+// than 64 KiB is shown as several, each prefixed, so a step that never prints a newline is
+// shown in bounded memory.
 #pragma once
 
 #include <cstdio>

@@ -104,21 +104,20 @@ Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildConte
     values.env.emplace_back(entry.name, *value);
   }
   // The credentials the kinds read are secret whether or not the pipeline says so.
-  std::vector<std::string> names = credentials;
-  names.insert(names.end(), pipeline.secrets.begin(), pipeline.secrets.end());
-  for (const std::string& name : names) {
-    if (auto value = FindValue(values.env, name)) {
-      values.secrets.push_back(*value);
-    } else if (auto from_env = Lookup(environment, name)) {
-      values.secrets.push_back(*from_env);
-    }
+  values.secret_names = credentials;
+  values.secret_names.insert(values.secret_names.end(), pipeline.secrets.begin(),
+                             pipeline.secrets.end());
+  // Both: a step may see either, and a value printed is a value leaked.
+  for (const std::string& name : values.secret_names) {
+    if (auto value = FindValue(values.env, name)) values.secrets.push_back(*value);
+    if (auto from_env = Lookup(environment, name)) values.secrets.push_back(*from_env);
   }
   return values;
 }
 
 Scheduler::Scheduler(const Pipeline& pipeline, const Plan& plan, const BuildContext& context,
-                     const BuildValues& values, const SecretMasker& masker,
-                     ProcessRunner& processes, BuildObserver& observer, SchedulerOptions options)
+                     const BuildValues& values, SecretMasker& masker, ProcessRunner& processes,
+                     BuildObserver& observer, SchedulerOptions options)
     : pipeline_(pipeline),
       plan_(plan),
       context_(context),
@@ -328,6 +327,11 @@ Result<Environment> Scheduler::StepEnvironment(const Step& step, const std::stri
   for (const EnvEntry& entry : step.env) {
     auto value = Expand(entry.value.text);
     if (!value) return Fail(fmt::format("env {}: {}", entry.name, value.error()));
+    // A secret that an earlier step handed over (a login's token) is masked before this step
+    // can print it.
+    if (std::ranges::find(values_.secret_names, entry.name) != values_.secret_names.end()) {
+      masker_.Add(*value);
+    }
     env.insert_or_assign(entry.name, *value);
   }
   env.insert_or_assign("RUNNER_PROJECT", context_.project);
@@ -432,11 +436,20 @@ void Scheduler::AppendLog(size_t index, std::string_view text) {
     std::string masked = active->stream->Feed(text);
     WriteLog(*active, masked);
     StepRecord& record = record_.steps[index];
-    record.log_tail += masked;
-    if (record.log_tail.size() > 2 * kTailBytes) {
-      record.log_tail.erase(0, record.log_tail.size() - kTailBytes);
-    }
+    AppendTail(record, masked, 2 * kTailBytes);
     observer_.StepOutput(record, masked);
+  }
+}
+
+void Scheduler::AppendTail(StepRecord& record, std::string_view masked, size_t keep) {
+  // Never more than `keep` bytes, whatever one piece holds (a step may print 300 MB on a line).
+  if (masked.size() >= kTailBytes) {
+    record.log_tail.assign(masked.substr(masked.size() - kTailBytes));
+  } else {
+    record.log_tail += masked;
+  }
+  if (record.log_tail.size() > keep) {
+    record.log_tail.erase(0, record.log_tail.size() - kTailBytes);
   }
 }
 
@@ -577,11 +590,8 @@ void Scheduler::FinishStep(size_t index, StepStatus status, std::string message)
   Active& active = **it;
   std::string rest = active.stream->Finish();
   WriteLog(active, rest);
-  record.log_tail += rest;
+  AppendTail(record, rest, kTailBytes);
   if (!rest.empty()) observer_.StepOutput(record, rest);
-  if (record.log_tail.size() > kTailBytes) {
-    record.log_tail.erase(0, record.log_tail.size() - kTailBytes);
-  }
   record.log_error = active.log_error;
   if (!active.scratch.empty()) {
     for (const char* suffix : kScratchSuffixes) ::unlink((active.scratch + suffix).c_str());

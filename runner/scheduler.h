@@ -41,8 +41,10 @@ class BuildObserver {
 struct BuildValues {
   std::vector<std::pair<std::string, std::string>> vars;
   std::vector<std::pair<std::string, std::string>> env;
-  // The values of the variables named by `secrets:` and of the credentials the kinds read
-  // (the pipeline's env, else the runner's).
+  // The names of `secrets:` and of the credentials the kinds read, and their values (the
+  // pipeline's env and the runner's). A step's env that sets one of these names adds its value
+  // to the build's masker before the step starts.
+  std::vector<std::string> secret_names;
   std::vector<std::string> secrets;
 };
 // `credentials`: the variables the kinds read as credentials (KindRegistry::SecretEnv).
@@ -62,9 +64,10 @@ struct SchedulerOptions {
 
 class Scheduler {
  public:
-  // All references must outlive the scheduler.
+  // All references must outlive the scheduler. The masker learns the secrets that steps' env
+  // sets, so the records written after Run() must be masked with it.
   Scheduler(const Pipeline& pipeline, const Plan& plan, const BuildContext& context,
-            const BuildValues& values, const SecretMasker& masker, ProcessRunner& processes,
+            const BuildValues& values, SecretMasker& masker, ProcessRunner& processes,
             BuildObserver& observer, SchedulerOptions options);
   ~Scheduler();
 
@@ -94,6 +97,8 @@ class Scheduler {
   Active* FindActive(int process_id);
   Active* FindActiveStep(size_t index);
   void AppendLog(size_t index, std::string_view text);
+  // Keeps the end of the step's masked output for its record.
+  void AppendTail(StepRecord& record, std::string_view masked, size_t keep);
   // Appends masked text to the step's log; the first failure is kept for its record.
   void WriteLog(Active& active, std::string_view text);
 
@@ -101,7 +106,7 @@ class Scheduler {
   const Plan& plan_;
   const BuildContext& context_;
   const BuildValues& values_;
-  const SecretMasker& masker_;
+  SecretMasker& masker_;
   ProcessRunner& processes_;
   BuildObserver& observer_;
   SchedulerOptions options_;

@@ -5,6 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "runner/utf8.h"
+#include "runner/xml.h"
+
 namespace runner {
 namespace {
 
@@ -82,6 +85,34 @@ TEST(ReportTest, JunitHasOneCasePerStepAndEscapesTheLog) {
   EXPECT_THAT(xml, HasSubstr("<skipped message=\"skipped: need &apos;test&apos; failed\"/>"));
   EXPECT_THAT(xml, Not(HasSubstr("\x1b")));
   EXPECT_THAT(xml, Not(HasSubstr("\xff")));
+}
+
+TEST(ReportTest, JunitAndJsonAreWellFormedForAnyBytesAStepPrints) {
+  const std::vector<std::string> logs = {
+      "invalid \xff\xfe utf-8 \x80",
+      "surrogate \xed\xa0\x80 (CESU) and \xed\xbf\xbf",
+      "overlong \xc0\xaf and \xe0\x80\xaf",
+      "noncharacters \xef\xbf\xbe \xef\xbf\xbf",
+      std::string("controls \x01\x08\x0b\x0c\x1f\x7f and a NUL ") + '\0' + " end",
+      "truncated \xe2\x82",
+      "above U+10FFFF \xf4\x90\x80\x80 ]]> <![CDATA[",
+  };
+  SecretMasker masker({});
+  for (const std::string& log : logs) {
+    BuildRecord build = SampleBuild();
+    build.steps[1].log_tail = log;
+    build.steps[1].message = log;
+    build.steps[0].outputs = {{"out", log}};
+    build.context.branch = log;
+    std::string junit = JunitXml(build, masker);
+    auto parsed = xml::Document::Parse(junit);
+    ASSERT_TRUE(parsed.has_value()) << log << ": " << parsed.error();
+    std::string tail = parsed->Root().Find("failure").Text();
+    EXPECT_TRUE(IsValidUtf8(tail)) << log;
+    EXPECT_THAT(tail, HasSubstr(log.substr(0, log.find(' ')))) << log;
+    auto report = nlohmann::json::parse(ReportJson(build, masker));
+    EXPECT_TRUE(IsValidUtf8(report["build"]["branch"].get<std::string>())) << log;
+  }
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::Pair;
 
 class RecordingObserver : public BuildObserver {
@@ -357,6 +358,51 @@ steps:
   EXPECT_EQ(Step(build, "escape").status, StepStatus::kFailed);
   EXPECT_THAT(Step(build, "escape").message, HasSubstr("is outside the workspace"));
   EXPECT_TRUE(fake_.started.empty());
+}
+
+TEST_F(SchedulerTest, SecretsAreMaskedWhereverTheirValueIsSet) {
+  // From the runner's environment, from the pipeline's env, and from a step's env fed by an
+  // earlier step's output (a login's token): each is masked in the logs, the console, the
+  // outputs and the records.
+  environment_["FROM_RUNNER"] = "runner-env-secret";
+  fake_.script["login"] = {FakeAttempt().WritesOutputs("token=tok-from-login-42\n")};
+  for (const char* id : {"use", "again"}) {
+    fake_.script[id] = {FakeAttempt()
+                            .Prints("t=tok-from-login-42 p=pipeline-env-secret "
+                                    "r=runner-env-secret u=tok%2Dfrom%2Dlogin%2D42\n")
+                            .WritesOutputs("echo=tok-from-login-42\n")};
+  }
+  BuildRecord build = Run(R"(version: 1
+env: {FROM_PIPELINE: pipeline-env-secret}
+secrets: [FROM_RUNNER, FROM_PIPELINE, TOKEN]
+steps:
+  - {id: login, run: "true"}
+  - {id: use, env: {TOKEN: "${{ steps.login.outputs.token }}"}, run: "true"}
+  - {id: again, run: "true"}
+)");
+  EXPECT_EQ(build.status, "success");
+  EXPECT_EQ(FakeProcessRunner::Env(fake_.started[1], "TOKEN"), "tok-from-login-42");
+  for (const char* id : {"use", "again"}) {
+    EXPECT_EQ(Log(id), "t=*** p=*** r=*** u=***\n") << id;
+    EXPECT_EQ(observer_.output[id], "t=*** p=*** r=*** u=***\n") << id;
+  }
+  std::string records = testing::ReadTextFile(build_dir_ + "/report.json") +
+                        testing::ReadTextFile(build_dir_ + "/junit.xml");
+  EXPECT_THAT(records, Not(HasSubstr("tok-from-login")));
+  EXPECT_THAT(records, HasSubstr("\"token\": \"***\""));
+  EXPECT_THAT(records, HasSubstr("\"echo\": \"***\""));
+}
+
+TEST_F(SchedulerTest, AStepThatNeverPrintsANewlineKeepsABoundedTail) {
+  environment_["PW"] = "pw-secret";
+  std::string line;
+  for (int i = 0; i < 200000; ++i) line += i % 1000 == 0 ? "pw-secret" : "a";
+  fake_.script["long"] = {FakeAttempt().Prints(line).Exits(1)};
+  BuildRecord build = Run("version: 1\nsecrets: [PW]\nsteps:\n  - {id: long, run: \"true\"}\n");
+  SecretMasker masker({"pw-secret"});
+  std::string masked = masker.Mask(line);
+  EXPECT_EQ(Log("long"), masked);
+  EXPECT_EQ(Step(build, "long").log_tail, masked.substr(masked.size() - 16 * 1024));
 }
 
 }  // namespace
