@@ -1,16 +1,22 @@
 #include "steps/packer.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <re2/re2.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
 
 #include "runner/config_node.h"
+#include "runner/fs.h"
 #include "runner/sha256.h"
 #include "runner/spawn.h"
 #include "runner/workspace_path.h"
@@ -65,6 +71,11 @@ bool Exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 std::string Join(const std::string& dir, const std::string& path) {
   if (path.starts_with('/') || dir.empty()) return path;
   return dir + "/" + path;
@@ -95,26 +106,67 @@ std::string SignalName(int sig) {
   }
 }
 
-// Complete lines of a stream, for stderr (so that its lines do not split Packer's).
+// Complete lines of a stream as they are, for stderr (so that its lines do not split Packer's).
 class LineBuffer {
  public:
   std::string Feed(std::string_view data) {
-    partial_.append(data);
-    size_t end = partial_.rfind('\n');
-    if (end == std::string::npos) return {};
-    std::string lines = partial_.substr(0, end + 1);
-    partial_.erase(0, end + 1);
-    return lines;
+    std::string out;
+    lines_.Feed(data, [&out](std::string_view text, LineSplitter::Piece piece) {
+      Append(text, piece, out);
+    });
+    return out;
   }
   std::string Finish() {
-    if (partial_.empty()) return {};
-    std::string rest = std::move(partial_) + "\n";
-    partial_.clear();
-    return rest;
+    std::string out;
+    lines_.Finish(
+        [&out](std::string_view text, LineSplitter::Piece piece) { Append(text, piece, out); });
+    return out;
   }
 
  private:
-  std::string partial_;
+  static void Append(std::string_view text, LineSplitter::Piece piece, std::string& out) {
+    out.append(text);
+    if (piece != LineSplitter::Piece::kPart) out.push_back('\n');
+  }
+
+  LineSplitter lines_;
+};
+
+// A private file for the values of a legacy JSON template's vars (see PackerVarsVia), removed
+// with its directory when this goes.
+class PrivateVarFile {
+ public:
+  PrivateVarFile() = default;
+  PrivateVarFile(const PrivateVarFile&) = delete;
+  PrivateVarFile& operator=(const PrivateVarFile&) = delete;
+  ~PrivateVarFile() {
+    if (!path_.empty()) ::unlink(path_.c_str());
+    if (!dir_.empty()) ::rmdir(dir_.c_str());
+  }
+
+  // Writes `content` to a new 0600 file in a new 0700 directory under TMPDIR (else /tmp).
+  Status Write(const Environment& env, const std::string& content) {
+    std::string base = Lookup(env, "TMPDIR").value_or("");
+    std::string pattern = (base.empty() ? std::string("/tmp") : base) + "/runner-packer-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return Fail(fmt::format("cannot make a private directory for the Packer vars ({}): {}",
+                              pattern, ErrnoText(errno)));
+    }
+    dir_ = pattern;
+    std::string path = dir_ + "/vars.json";
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return Fail(fmt::format("cannot create {}: {}", path, ErrnoText(errno)));
+    path_ = path;
+    Status written = WriteAll(fd, content);
+    ::close(fd);
+    if (!written) return Fail(fmt::format("cannot write {}: {}", path, written.error()));
+    return {};
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string dir_;
+  std::string path_;
 };
 
 struct RunResult {
@@ -233,11 +285,25 @@ Status PackerKind::Run(const PackerConfig& config, StepIo& io) const {
   auto packer = FindPacker(io.env(), io.dir());
   if (!packer) return Fail(packer.error());
 
-  std::vector<std::string> argv = PackerBuildCommand(*packer, config, *template_path, var_files);
   Environment env = io.env();
   // Packer otherwise asks checkpoint.hashicorp.com for news on every run; a build host may
   // well be offline.
   env.try_emplace("CHECKPOINT_DISABLE", "1");
+  // Never on the command line: see PackerVarsVia.
+  PrivateVarFile vars_file;
+  if (!config.vars.empty()) {
+    if (VarsViaFor(Join(io.dir(), *template_path)) == PackerVarsVia::kEnvironment) {
+      for (const auto& [name, value] : config.vars) env["PKR_VAR_" + name] = value;
+    } else {
+      nlohmann::json values = nlohmann::json::object();
+      for (const auto& [name, value] : config.vars) values[name] = value;
+      Status written = vars_file.Write(
+          env, values.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      if (!written) return Fail(written.error());
+      var_files.push_back(vars_file.path());
+    }
+  }
+  std::vector<std::string> argv = PackerBuildCommand(*packer, config, *template_path, var_files);
 
   std::string shown;
   for (const auto& arg : argv) shown += (shown.empty() ? "" : " ") + arg;
@@ -256,6 +322,14 @@ Status PackerKind::Run(const PackerConfig& config, StepIo& io) const {
   if (run->cancel_signal != 0) {
     return Fail(fmt::format("cancelled by {}: Packer stopped its builds and exited with status {}",
                             SignalName(run->cancel_signal), run->exit_code));
+  }
+  // Packer 1.6.6 exits 0 when a build fails to prepare (a missing script): look at every run.
+  std::string template_on_disk = Join(io.dir(), *template_path);
+  std::string template_dir = IsDirectory(template_on_disk)
+                                 ? template_on_disk
+                                 : std::filesystem::path(template_on_disk).parent_path().string();
+  if (auto hint = WorkingDirectoryHint(parser.errors(), io.dir(), template_dir)) {
+    io.Log("runner: hint: " + *hint + "\n");
   }
   if (run->exit_code != 0) {
     std::string reason = parser.last_error().empty() ? std::string("see the log above")
@@ -330,10 +404,6 @@ std::vector<std::string> PackerBuildCommand(const std::string& packer, const Pac
                                             const std::string& template_path,
                                             const std::vector<std::string>& var_files) {
   std::vector<std::string> argv = {packer, "build", "-machine-readable", "-color=false"};
-  for (const auto& [name, value] : config.vars) {
-    argv.push_back("-var");
-    argv.push_back(name + "=" + value);
-  }
   for (const auto& file : var_files) {
     argv.push_back("-var-file");
     argv.push_back(file);
@@ -346,6 +416,39 @@ std::vector<std::string> PackerBuildCommand(const std::string& packer, const Pac
   }
   argv.push_back(template_path);
   return argv;
+}
+
+PackerVarsVia VarsViaFor(const std::string& template_path) {
+  if (IsDirectory(template_path) || template_path.ends_with(".pkr.hcl") ||
+      template_path.ends_with(".pkr.json")) {
+    return PackerVarsVia::kEnvironment;
+  }
+  return PackerVarsVia::kVarFile;
+}
+
+std::optional<std::string> WorkingDirectoryHint(const std::vector<std::string>& errors,
+                                                const std::string& dir,
+                                                const std::string& template_dir) {
+  // Go's os.PathError text: "stat PATH: no such file or directory" (also open, lstat).
+  // Packer wraps long lines, so any run of spaces may be a newline.
+  static const RE2 kMissing(
+      R"((?:stat|lstat|open)\s+([^\s:'"]+):\s+no\s+such\s+file\s+or\s+directory)");
+  for (const std::string& error : errors) {
+    re2::StringPiece input(error);
+    std::string path;
+    while (RE2::FindAndConsume(&input, kMissing, &path)) {
+      if (path.starts_with('/') || Exists(Join(dir, path))) continue;
+      std::string beside_template = Join(template_dir, path);
+      if (!Exists(beside_template)) continue;
+      return fmt::format(
+          "'{}' is not in {}, where Packer runs (the step's directory), but {} exists: Packer "
+          "resolves a template's relative paths from its working directory; write "
+          "\"{{{{template_dir}}}}/{}\" (JSON) or \"${{path.root}}/{}\" (HCL2), or set the step's "
+          "'dir'",
+          path, dir, beside_template, path, path);
+    }
+  }
+  return std::nullopt;
 }
 
 std::string UnescapeMachineReadable(std::string_view field) {
@@ -394,23 +497,30 @@ std::optional<MachineReadableLine> ParseMachineReadableLine(std::string_view lin
 
 std::string PackerOutputParser::Feed(std::string_view data) {
   std::string log;
-  partial_.append(data);
-  size_t begin = 0;
-  while (true) {
-    size_t end = partial_.find('\n', begin);
-    if (end == std::string::npos) break;
-    log += Line(std::string_view(partial_).substr(begin, end - begin));
-    begin = end + 1;
-  }
-  partial_.erase(0, begin);
+  lines_.Feed(data,
+              [&](std::string_view text, LineSplitter::Piece piece) { Emit(text, piece, log); });
   return log;
 }
 
 std::string PackerOutputParser::Finish() {
-  if (partial_.empty()) return {};
-  std::string log = Line(partial_);
-  partial_.clear();
+  std::string log;
+  lines_.Finish([&](std::string_view text, LineSplitter::Piece piece) { Emit(text, piece, log); });
   return log;
+}
+
+void PackerOutputParser::Emit(std::string_view text, LineSplitter::Piece piece, std::string& log) {
+  switch (piece) {
+    case LineSplitter::Piece::kLine:
+      log += Line(text);
+      break;
+    case LineSplitter::Piece::kPart:
+      log.append(text);
+      break;
+    case LineSplitter::Piece::kLastPart:
+      log.append(text);
+      log.push_back('\n');
+      break;
+  }
 }
 
 PackerArtifact& PackerOutputParser::ArtifactAt(const std::string& build, int index) {
@@ -439,8 +549,17 @@ std::string PackerOutputParser::Line(std::string_view line) {
     if (!parsed->data.empty() && parsed->data[0] == "error") {
       size_t first = text.find_first_not_of('\n');
       last_error_ = first == std::string::npos ? std::string() : text.substr(first);
+      errors_.push_back(text);
     }
     return text + "\n";
+  }
+  if (parsed->type == "error") {
+    // `BUILD,error,TEXT`: a build's error, which Packer may not repeat as a `ui` line.
+    std::string text;
+    for (size_t i = 0; i < parsed->data.size(); ++i) text += (i > 0 ? "," : "") + parsed->data[i];
+    while (text.ends_with('\n')) text.pop_back();
+    errors_.push_back(text);
+    return fmt::format("{}{}error: {}\n", parsed->target, parsed->target.empty() ? "" : ": ", text);
   }
   if (parsed->type == "artifact" && parsed->data.size() >= 2) {
     int index = 0;
@@ -507,6 +626,11 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ParseAmiList(std
 Result<std::vector<std::pair<std::string, std::string>>> PackerOutputs(
     const std::vector<PackerArtifact>& artifacts, const std::string& region) {
   std::vector<PackerArtifact> distinct = DistinctArtifacts(artifacts);
+  // Not Packer's order, which changes from run to run: see the header.
+  std::stable_sort(distinct.begin(), distinct.end(),
+                   [](const PackerArtifact& a, const PackerArtifact& b) {
+                     return std::tie(a.build, a.index) < std::tie(b.build, b.index);
+                   });
   if (distinct.empty()) {
     return Fail(
         "packer build produced no artifact id: check that the template's builders ran (a wrong "

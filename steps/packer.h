@@ -51,11 +51,21 @@ class PackerKind : public TypedStepKind<PackerConfig> {
 // on the PATH of `env`. Relative paths are taken from `dir`. An error says how to get one.
 Result<std::string> FindPacker(const Environment& env, const std::string& dir);
 
-// argv of `packer build -machine-readable -color=false [-var K=V]... [-var-file F]...
-// [-only A,B] TEMPLATE`, with `template_path` and `var_files` as given (already resolved).
+// argv of `packer build -machine-readable -color=false [-var-file F]... [-only A,B] TEMPLATE`,
+// with `template_path` and `var_files` as given (already resolved). It never holds a value of
+// `vars`: a command line is visible to every user (`ps`), and a var may hold a secret. Vars
+// reach Packer as PackerVarsVia says.
 std::vector<std::string> PackerBuildCommand(const std::string& packer, const PackerConfig& config,
                                             const std::string& template_path,
                                             const std::vector<std::string>& var_files);
+
+// How `vars` reach Packer, by the template's syntax as Packer 1.6.6 decides it: for HCL2 (a
+// directory, `*.pkr.hcl`, `*.pkr.json`) the environment, `PKR_VAR_name=value` (typed like
+// `-var`); a legacy JSON template ignores PKR_VAR_, so for it a private JSON var file (mode
+// 0600 in a 0700 directory, removed when Packer has exited), passed last so that it wins over
+// `var_files` as `-var` would.
+enum class PackerVarsVia { kEnvironment, kVarFile };
+PackerVarsVia VarsViaFor(const std::string& template_path);
 
 // A field of a machine-readable line as Packer meant it: `%!(PACKER_COMMA)` is a comma, the
 // two characters `\n` a newline, `\r\n` a newline and a lone `\r` a newline too (progress
@@ -85,13 +95,73 @@ struct PackerArtifact {
   std::vector<std::string> files;
 };
 
-// Consumes Packer's stdout as it streams: the human text to log, the artifacts, the last
-// error. Not thread-safe.
+// Splits a byte stream into lines in time linear in its size and memory bounded by
+// kMaxLineBytes: a longer line is handed on in pieces of that size as they arrive, never kept
+// whole. Not thread-safe.
+class LineSplitter {
+ public:
+  static constexpr size_t kMaxLineBytes = 1 << 20;
+
+  enum class Piece {
+    kLine,      // a whole line, without its newline (or the unterminated last one)
+    kPart,      // a part of an overlong line, more follows
+    kLastPart,  // the end of an overlong line
+  };
+  // Calls `emit(text, piece)` for what `data` completes.
+  template <class Emit>
+  void Feed(std::string_view data, Emit&& emit) {
+    while (!data.empty()) {
+      size_t newline = data.find('\n');
+      std::string_view chunk = data.substr(0, newline);
+      data.remove_prefix(newline == std::string_view::npos ? data.size() : newline + 1);
+      if (newline == std::string_view::npos) {
+        Keep(chunk, emit);
+      } else if (overlong_ || !partial_.empty() || chunk.size() > kMaxLineBytes) {
+        Keep(chunk, emit);
+        emit(std::string_view(partial_), overlong_ ? Piece::kLastPart : Piece::kLine);
+        partial_.clear();
+        overlong_ = false;
+      } else {
+        emit(chunk, Piece::kLine);
+      }
+    }
+  }
+  // At the end of the stream: the unterminated last line, if any.
+  template <class Emit>
+  void Finish(Emit&& emit) {
+    if (partial_.empty() && !overlong_) return;
+    emit(std::string_view(partial_), overlong_ ? Piece::kLastPart : Piece::kLine);
+    partial_.clear();
+    overlong_ = false;
+  }
+
+ private:
+  template <class Emit>
+  void Keep(std::string_view chunk, Emit& emit) {
+    while (partial_.size() + chunk.size() > kMaxLineBytes) {
+      size_t take = kMaxLineBytes - partial_.size();
+      partial_.append(chunk.substr(0, take));
+      chunk.remove_prefix(take);
+      emit(std::string_view(partial_), Piece::kPart);
+      partial_.clear();
+      overlong_ = true;
+    }
+    partial_.append(chunk);
+  }
+
+  std::string partial_;
+  bool overlong_ = false;  // parts of the current line were handed on already
+};
+
+// Consumes Packer's stdout as it streams: the human text to log, the artifacts, the errors.
+// Linear in the output's size; a line longer than LineSplitter::kMaxLineBytes is logged in
+// pieces as text, even when it starts like a machine-readable line. Not thread-safe.
 class PackerOutputParser {
  public:
   // Bytes of stdout, in any pieces. Returns the log text of the complete lines among them:
-  // `ui` messages unescaped, one per line; lines not in the machine-readable form as they
-  // are; nothing for the other machine-readable lines.
+  // `ui` messages unescaped, one per line; `error` lines (a build's error) as
+  // "BUILD: error: TEXT"; lines not in the machine-readable form as they are; nothing for the
+  // other machine-readable lines.
   std::string Feed(std::string_view data);
   // At the end of the stream: the log text of an unterminated last line.
   std::string Finish();
@@ -100,15 +170,26 @@ class PackerOutputParser {
   const std::vector<PackerArtifact>& artifacts() const { return artifacts_; }
   // The text of the last `ui,error` line, unescaped and trimmed; empty when there was none.
   const std::string& last_error() const { return last_error_; }
+  // The text of every `ui,error` and `error` line, unescaped, in order.
+  const std::vector<std::string>& errors() const { return errors_; }
 
  private:
+  void Emit(std::string_view text, LineSplitter::Piece piece, std::string& log);
   std::string Line(std::string_view line);
   PackerArtifact& ArtifactAt(const std::string& build, int index);
 
-  std::string partial_;
+  LineSplitter lines_;
   std::vector<PackerArtifact> artifacts_;
   std::string last_error_;
+  std::vector<std::string> errors_;
 };
+
+// A hint for a failed build whose errors name a missing relative path ("stat scripts/x.sh: no
+// such file or directory") that exists relative to the template's directory `template_dir`
+// but not in `dir`, where Packer ran; nullopt when there is none.
+std::optional<std::string> WorkingDirectoryHint(const std::vector<std::string>& errors,
+                                                const std::string& dir,
+                                                const std::string& template_dir);
 
 // `artifacts` without those with an empty id and without repeats of an earlier one with the
 // same build, builder id and id (a manifest post-processor repeats the build's artifact).
@@ -122,6 +203,9 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ParseAmiList(std
 // artifact's id), `artifacts` (JSON list of {build, builder_id, id}) and, when ids are AMI
 // lists, `ami_id` (the AMI in `region`, else the first pair's) and `ami_REGION` for every
 // region (`ami_eu_west_1`; the first build's AMI when several builds made one in a region).
+// "First" is in the order of build names, sorted (then each build's artifacts in Packer's
+// index order), never in the order Packer printed them: parallel builds finish in any order,
+// and the outputs must not change from run to run. Set `region` (or `only`) to pick another.
 // An error when no artifact has an id, or `region` is set and no AMI was made there: an
 // empty id is never passed on.
 Result<std::vector<std::pair<std::string, std::string>>> PackerOutputs(

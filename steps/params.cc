@@ -2,17 +2,17 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <re2/re2.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <chrono>
 #include <exception>
-#include <filesystem>
-#include <regex>
 
 #include "runner/atomic_file.h"
 #include "runner/config_node.h"
 #include "runner/expression.h"
+#include "runner/fs.h"
 #include "runner/sha256.h"
 #include "runner/workspace_path.h"
 #include "runner/yaml_text.h"
@@ -71,7 +71,42 @@ SourceLocation LocationOfByte(std::string_view text, std::size_t byte) {
   return where;
 }
 
+// nlohmann's parser recurses once per nesting level: a file nested 100,000 deep would
+// overflow the stack. Real parameter files and templates nest a handful of levels.
+constexpr std::size_t kMaxJsonNesting = 512;
+
+// The offset of the first `[` or `{` (outside strings) that opens a level deeper than
+// kMaxJsonNesting; nullopt when there is none.
+std::optional<std::size_t> TooDeepAt(std::string_view text) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonNesting) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
 Result<Json> ParseJson(std::string_view text, std::string_view name) {
+  if (std::optional<std::size_t> at = TooDeepAt(text)) {
+    SourceLocation where = LocationOfByte(text, *at + 1);
+    return Fail(
+        fmt::format("{}:{}:{}: invalid JSON: nested deeper than {} levels of arrays and "
+                    "objects; a parameters file or template never needs that many",
+                    name, where.line, where.column, kMaxJsonNesting));
+  }
   try {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {
@@ -159,6 +194,30 @@ Status ReadCloudFormationArray(const Json& array, std::string_view name, Ordered
   return {};
 }
 
+// A JSON scalar as the text CloudFormation compares: a string as is, a number as written.
+std::string JsonScalarText(const Json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+// One scalar field of a parameter's declaration, from a JSON or a YAML template.
+void SetParameterField(TemplateParameter& parameter, std::string_view field, std::string text) {
+  if (field == "Type") {
+    parameter.type = std::move(text);
+  } else if (field == "NoEcho") {
+    parameter.no_echo = text == "true" || text == "True" || text == "TRUE";
+  } else if (field == "AllowedPattern") {
+    parameter.allowed_pattern = std::move(text);
+  } else if (field == "MinLength") {
+    parameter.min_length = std::move(text);
+  } else if (field == "MaxLength") {
+    parameter.max_length = std::move(text);
+  } else if (field == "MinValue") {
+    parameter.min_value = std::move(text);
+  } else if (field == "MaxValue") {
+    parameter.max_value = std::move(text);
+  }
+}
+
 Result<std::vector<TemplateParameter>> ParametersFromJson(const Json& root, std::string_view name) {
   if (!root.is_object()) {
     return Fail(fmt::format("{}: a template must be an object, got {}", name, JsonTypeName(root)));
@@ -174,16 +233,14 @@ Result<std::vector<TemplateParameter>> ParametersFromJson(const Json& root, std:
     TemplateParameter parameter;
     parameter.name = key;
     if (body.is_object()) {
-      parameter.has_default = body.contains("Default");
-      if (auto allowed = body.find("AllowedValues"); allowed != body.end() && allowed->is_array()) {
-        for (const Json& item : *allowed) {
-          parameter.allowed_values.push_back(item.is_string() ? item.get<std::string>()
-                                                              : item.dump());
+      for (const auto& [field, value] : body.items()) {
+        if (field == "Default") {
+          parameter.has_default = true;
+        } else if (field == "AllowedValues" && value.is_array()) {
+          for (const Json& item : value) parameter.allowed_values.push_back(JsonScalarText(item));
+        } else if (value.is_primitive()) {
+          SetParameterField(parameter, field, JsonScalarText(value));
         }
-      }
-      if (auto pattern = body.find("AllowedPattern");
-          pattern != body.end() && pattern->is_string()) {
-        parameter.allowed_pattern = pattern->get<std::string>();
       }
     }
     out.push_back(std::move(parameter));
@@ -221,14 +278,17 @@ Result<std::vector<TemplateParameter>> ParametersFromYaml(std::string_view text,
       parameter.name = field.first.Scalar();
       const YAML::Node& body = field.second;
       if (body.IsMap()) {
-        parameter.has_default = static_cast<bool>(body["Default"]);
-        if (YAML::Node allowed = body["AllowedValues"]; allowed && allowed.IsSequence()) {
-          for (const auto& item : allowed) {
-            if (item.IsScalar()) parameter.allowed_values.push_back(item.Scalar());
+        for (const auto& entry : body) {
+          std::string key = entry.first.Scalar();
+          if (key == "Default") {
+            parameter.has_default = true;
+          } else if (key == "AllowedValues" && entry.second.IsSequence()) {
+            for (const auto& item : entry.second) {
+              if (item.IsScalar()) parameter.allowed_values.push_back(item.Scalar());
+            }
+          } else if (entry.second.IsScalar()) {
+            SetParameterField(parameter, key, entry.second.Scalar());
           }
-        }
-        if (YAML::Node pattern = body["AllowedPattern"]; pattern && pattern.IsScalar()) {
-          parameter.allowed_pattern = pattern.Scalar();
         }
       }
       out.push_back(std::move(parameter));
@@ -243,10 +303,15 @@ Result<std::vector<TemplateParameter>> ParametersFromYaml(std::string_view text,
   return out;
 }
 
-std::string Resolve(const StepIo& io, const std::string& path) {
-  std::filesystem::path p(path);
-  if (p.is_absolute()) return p.lexically_normal().string();
-  return (std::filesystem::path(io.dir()) / p).lexically_normal().string();
+// `path` (as written, relative to the step's dir) resolved, symlinks included, and confined
+// to the workspace.
+Result<std::string> Resolve(const StepIo& io, const std::string& path, std::string_view what) {
+  auto resolved = ResolveInWorkspace(path, io.dir(), io.workspace());
+  if (!resolved) {
+    return Fail(fmt::format("params.{}: {}: params reads and writes only files in the workspace",
+                            what, resolved.error()));
+  }
+  return resolved;
 }
 
 }  // namespace
@@ -257,7 +322,9 @@ Status ParamsKind::Run(const ParamsConfig& config, StepIo& io) const {
   result.format = format;
   if (config.base) {
     const std::string& base_name = *config.base;
-    auto text = ReadFile(Resolve(io, base_name));
+    auto path = Resolve(io, base_name, "base");
+    if (!path) return Fail(path.error());
+    auto text = ReadFile(*path);
     if (!text)
       return Fail(fmt::format("params.base: cannot read '{}': {}", base_name, text.error()));
     auto parsed = ParseParamsFile(*text, base_name);
@@ -287,7 +354,9 @@ Status ParamsKind::Run(const ParamsConfig& config, StepIo& io) const {
 
   if (config.template_path) {
     const std::string& name = *config.template_path;
-    auto text = ReadFile(Resolve(io, name));
+    auto path = Resolve(io, name, "template");
+    if (!path) return Fail(path.error());
+    auto text = ReadFile(*path);
     if (!text)
       return Fail(fmt::format("params.template: cannot read '{}': {}", name, text.error()));
     auto declared = ParseTemplateParameters(*text, name);
@@ -301,7 +370,9 @@ Status ParamsKind::Run(const ParamsConfig& config, StepIo& io) const {
   auto rendered = RenderParamsFile(result, format);
   if (!rendered) return Fail(rendered.error());
   if (io.cancelled()) return Fail("params: cancelled before writing");
-  std::string path = Resolve(io, config.dest);
+  auto resolved = Resolve(io, config.dest, "dest");
+  if (!resolved) return Fail(resolved.error());
+  const std::string& path = *resolved;
   if (Status written = WriteFileAtomic(path, *rendered); !written) {
     return Fail(fmt::format("params: cannot write '{}': {}", config.dest, written.error()));
   }
@@ -372,6 +443,12 @@ ParamsConfig ParamsKind::Parse(const ConfigNode& config, Diagnostics& diags) con
   CheckKeys(config, kConfigKeys, "params", diags);
   if (const ConfigNode* dest = Require(config, "dest", "params", diags)) {
     out.dest = NonEmptyScalar(*dest, "params.dest", diags);
+    if (out.dest.starts_with('/')) {
+      diags.Error(dest->where,
+                  fmt::format("params.dest '{}' is absolute: write a path relative to the step's "
+                              "directory, inside the workspace",
+                              out.dest));
+    }
   }
   // False when the format is not known before the run (an expression) or is wrong.
   bool format_known = true;
@@ -594,6 +671,120 @@ Result<std::vector<TemplateParameter>> ParseTemplateParameters(std::string_view 
   return ParametersFromYaml(text, name);
 }
 
+namespace {
+
+// A CloudFormation Number: an integer or a float.
+std::optional<double> ParseCfnNumber(std::string_view text) {
+  static const RE2 kNumber(R"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)");
+  if (!RE2::FullMatch(text, kNumber)) return std::nullopt;
+  return std::strtod(std::string(text).c_str(), nullptr);
+}
+
+// Characters of a UTF-8 value (its code points; bytes when it is not UTF-8).
+std::size_t CharacterCount(std::string_view text) {
+  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  }));
+}
+
+bool IsListType(std::string_view type) {
+  return type == "CommaDelimitedList" || type.starts_with("List<");
+}
+
+bool IsNumberType(std::string_view type) { return type == "Number" || type == "List<Number>"; }
+
+// Checks one value against `parameter`'s constraints, appending a message per problem. No
+// message quotes a NoEcho parameter's value.
+void CheckParameterValue(const TemplateParameter& parameter, const std::string& value,
+                         std::string_view template_name, std::vector<std::string>& errors) {
+  auto shown = [&](std::string_view item, std::size_t index, bool whole) {
+    std::string subject = whole ? fmt::format("'{}'", parameter.name)
+                                : fmt::format("'{}' item {}", parameter.name, index);
+    if (parameter.no_echo) return subject + " (NoEcho: value not shown)";
+    return fmt::format("{} is '{}'", subject, item);
+  };
+  auto bound = [&](const std::optional<std::string>& text,
+                   std::string_view what) -> std::optional<double> {
+    if (!text) return std::nullopt;
+    std::optional<double> number = ParseCfnNumber(*text);
+    if (!number) {
+      errors.push_back(
+          fmt::format("params: '{}' in {} has {} '{}', which is not a number: fix "
+                      "the template",
+                      parameter.name, template_name, what, *text));
+    }
+    return number;
+  };
+  std::optional<double> min_value = bound(parameter.min_value, "MinValue");
+  std::optional<double> max_value = bound(parameter.max_value, "MaxValue");
+  std::optional<double> min_length = bound(parameter.min_length, "MinLength");
+  std::optional<double> max_length = bound(parameter.max_length, "MaxLength");
+
+  std::optional<RE2> pattern;
+  if (parameter.allowed_pattern) {
+    RE2::Options options;
+    options.set_log_errors(false);
+    pattern.emplace(*parameter.allowed_pattern, options);
+    if (!pattern->ok()) {
+      errors.push_back(fmt::format(
+          "params: '{}': its AllowedPattern '{}' in {} cannot be checked: {} (patterns run with "
+          "RE2, which has no backreferences or lookaround; write an equivalent pattern)",
+          parameter.name, *parameter.allowed_pattern, template_name, pattern->error()));
+      pattern.reset();
+    }
+  }
+
+  bool list = IsListType(parameter.type);
+  bool number = IsNumberType(parameter.type);
+  std::vector<std::string_view> items;
+  if (list) {
+    for (std::size_t begin = 0;;) {
+      std::size_t comma = value.find(',', begin);
+      items.push_back(std::string_view(value).substr(begin, comma - begin));
+      if (comma == std::string::npos) break;
+      begin = comma + 1;
+    }
+  } else {
+    items.push_back(value);
+  }
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    std::string_view item = items[i];
+    std::string subject = shown(item, i + 1, !list);
+    if (!parameter.allowed_values.empty() &&
+        std::find(parameter.allowed_values.begin(), parameter.allowed_values.end(), item) ==
+            parameter.allowed_values.end()) {
+      errors.push_back(fmt::format("params: {}, not one of the AllowedValues in {}: {}", subject,
+                                   template_name, fmt::join(parameter.allowed_values, ", ")));
+    }
+    if (pattern && !RE2::FullMatch(item, *pattern)) {
+      errors.push_back(fmt::format("params: {}, which does not match its AllowedPattern '{}' in {}",
+                                   subject, *parameter.allowed_pattern, template_name));
+    }
+    if (!number) continue;
+    std::optional<double> parsed = ParseCfnNumber(item);
+    if (!parsed) {
+      errors.push_back(fmt::format("params: {}, which is not a number (its Type is {} in {})",
+                                   subject, parameter.type, template_name));
+    } else if ((min_value && *parsed < *min_value) || (max_value && *parsed > *max_value)) {
+      errors.push_back(fmt::format("params: {}, outside its range in {}: MinValue {}, MaxValue {}",
+                                   subject, template_name, parameter.min_value.value_or("none"),
+                                   parameter.max_value.value_or("none")));
+    }
+  }
+  if (!list && !number) {
+    auto length = static_cast<double>(CharacterCount(value));
+    if ((min_length && length < *min_length) || (max_length && length > *max_length)) {
+      errors.push_back(fmt::format(
+          "params: {}, {} characters long, outside its length limits in {}: MinLength {}, "
+          "MaxLength {}",
+          shown(value, 0, true), CharacterCount(value), template_name,
+          parameter.min_length.value_or("none"), parameter.max_length.value_or("none")));
+    }
+  }
+}
+
+}  // namespace
+
 Status CheckAgainstTemplate(const OrderedParams& params,
                             const std::vector<TemplateParameter>& declared,
                             std::string_view template_name, ParamsFormat format,
@@ -616,29 +807,7 @@ Status CheckAgainstTemplate(const OrderedParams& params,
       }
       continue;
     }
-    if (!found->allowed_values.empty() &&
-        std::find(found->allowed_values.begin(), found->allowed_values.end(), value) ==
-            found->allowed_values.end()) {
-      errors.push_back(fmt::format("params: '{}' is '{}', not one of the AllowedValues in {}: {}",
-                                   key, value, template_name,
-                                   fmt::join(found->allowed_values, ", ")));
-    }
-    if (found->allowed_pattern) {
-      // CloudFormation matches AllowedPattern against the whole value (Java regex syntax; the
-      // patterns templates use are also ECMAScript).
-      try {
-        std::regex pattern(*found->allowed_pattern);
-        if (!std::regex_match(value, pattern)) {
-          errors.push_back(
-              fmt::format("params: '{}' is '{}', which does not match its "
-                          "AllowedPattern '{}' in {}",
-                          key, value, *found->allowed_pattern, template_name));
-        }
-      } catch (const std::regex_error&) {
-        warnings.push_back(fmt::format("cannot check '{}' against its AllowedPattern '{}' in {}",
-                                       key, *found->allowed_pattern, template_name));
-      }
-    }
+    CheckParameterValue(*found, value, template_name, errors);
   }
   for (const TemplateParameter& parameter : declared) {
     if (parameter.has_default || params.Find(parameter.name)) continue;

@@ -12,10 +12,13 @@
 //   silently dropped.
 // - No parameter and no tag may have an empty value, or a key outside [A-Za-z0-9] for the
 //   `cloudformation` and `codepipeline` formats (CloudFormation's rule for logical names).
+// - `dest`, `base` and `template` are relative to the step's directory and must stay inside the
+//   workspace after symlinks are resolved; an absolute `dest` is a validation error.
+// - A JSON `base` or template nested deeper than 512 levels is refused before it is parsed.
 // - With `template`, every key must be declared under `Parameters:` (did-you-mean among the
-//   declared names), and each value must satisfy the parameter's AllowedValues and
-//   AllowedPattern. A declared parameter without `Default` that gets no value is an error for
-//   `cloudformation` (create-stack would fail) and a logged warning for `codepipeline` and
+//   declared names), and each value must satisfy the parameter's constraints (see
+//   CheckAgainstTemplate). A declared parameter without `Default` that gets no value is an error
+//   for `cloudformation` (create-stack would fail) and a logged warning for `codepipeline` and
 //   `plain`, whose consumers can supply it elsewhere (the action's ParameterOverrides,
 //   `cloudformation deploy` keeping a previous value).
 #pragma once
@@ -90,12 +93,16 @@ Result<std::string> RenderParamsFile(const ParamsFile& file, ParamsFormat format
 // Empty values and bad keys (see above), every problem on its own line.
 Status CheckParamsValues(const ParamsFile& file, ParamsFormat format);
 
-// A parameter declared by a CloudFormation template.
+// A parameter declared by a CloudFormation template; the constraints as written.
 struct TemplateParameter {
   std::string name;
+  std::string type = "String";
   bool has_default = false;
+  bool no_echo = false;                     // NoEcho: the value is a secret, never shown
   std::vector<std::string> allowed_values;  // empty: any
   std::optional<std::string> allowed_pattern;
+  std::optional<std::string> min_length, max_length;  // String types
+  std::optional<std::string> min_value, max_value;    // Number types
 };
 
 // The `Parameters:` section of a JSON or YAML template (YAML with the short-form intrinsic
@@ -106,6 +113,14 @@ Result<std::vector<TemplateParameter>> ParseTemplateParameters(std::string_view 
 
 // Checks `params` against the template's declared parameters (see above). Errors are joined
 // one per line; warnings (missing values that are not errors for `format`) go to `warnings`.
+// Constraints as CloudFormation applies them: for `CommaDelimitedList` and `List<...>` types
+// AllowedValues and AllowedPattern (and for `List<Number>` the number check and
+// MinValue/MaxValue) hold for each comma-separated item; MinLength/MaxLength (in characters)
+// for the whole value of the other types; a `Number` must be an integer or a float within
+// MinValue/MaxValue. AllowedPattern is Java regex matched against the whole value: it runs
+// with RE2 (linear time, no recursion), and a pattern RE2 cannot compile (backreferences,
+// lookaround) is an error naming the parameter. A `NoEcho` parameter's value never appears in
+// a message.
 Status CheckAgainstTemplate(const OrderedParams& params,
                             const std::vector<TemplateParameter>& declared,
                             std::string_view template_name, ParamsFormat format,

@@ -240,6 +240,7 @@ TEST(PackerOutputParserTest, UiLinesAndLastError) {
             "    null: a, b\n"
             "==> null: first\nsecond\n"
             "not machine readable at all\n"
+            "null: error: Script exited with non-zero exit status: 1\n"
             "\n==> Some builds didn't complete successfully and had errors:\n"
             "--> null: Script exited with non-zero exit status: 1\n");
   EXPECT_EQ(parser.last_error(), "--> null: Script exited with non-zero exit status: 1");
@@ -270,8 +271,9 @@ TEST(PackerAmiTest, TwoBuildersOneRegionEach) {
   auto outputs = PackerOutputs(artifacts, "");
   ASSERT_TRUE(outputs) << outputs.error();
   Outputs map = ToMap(*outputs);
-  EXPECT_EQ(map["artifact_id"], "us-east-1:ami-1");
-  EXPECT_EQ(map["ami_id"], "ami-1");
+  // Builds in name order (issue 9): amazon-ebs.eu first, then amazon-ebs.us, amazon-ebs.us2.
+  EXPECT_EQ(map["artifact_id"], "eu-west-1:ami-2");
+  EXPECT_EQ(map["ami_id"], "ami-2");
   EXPECT_EQ(map["ami_us_east_1"], "ami-1");  // the first build's AMI in that region
   EXPECT_EQ(map["ami_eu_west_1"], "ami-2");
 
@@ -324,9 +326,9 @@ TEST(PackerConfigTest, ParsesAndBuildsTheCommand) {
   EXPECT_EQ(config->region, "eu-west-1");
   auto argv = PackerBuildCommand("/usr/bin/packer", *config, "/w/packer/app.pkr.hcl",
                                  {"/w/packer/prod.pkrvars.hcl", "/w/packer/extra.json"});
+  // No var value on the command line (issue 9): vars go through PKR_VAR_ or a private file.
   EXPECT_EQ(argv, (std::vector<std::string>{
-                      "/usr/bin/packer", "build", "-machine-readable", "-color=false", "-var",
-                      "app_zip=dist/app.zip", "-var", "note=a=b, c", "-var-file",
+                      "/usr/bin/packer", "build", "-machine-readable", "-color=false", "-var-file",
                       "/w/packer/prod.pkrvars.hcl", "-var-file", "/w/packer/extra.json", "-only",
                       "amazon-ebs.app,amazon-ebs.eu", "/w/packer/app.pkr.hcl"}));
 
@@ -847,6 +849,180 @@ TEST(PackerTemplatesTest, ExampleBakeRunsOffline) {
                    missing);
   ASSERT_FALSE(status);
   EXPECT_NE(missing.log.find("missing revision dist/nope.zip"), std::string::npos) << missing.log;
+}
+
+}  // namespace
+}  // namespace runner
+
+namespace runner {
+namespace {
+
+// --- Hardening (issue 9) -------------------------------------------------------------------
+
+TEST(PackerHardeningTest, VarsNeverReachTheCommandLine) {
+  // A $PACKER that records the argv it was started with (what `ps` shows), and the mode of the
+  // var files it was given, then runs the real Packer.
+  TempDir dir;
+  WriteTextFile(dir / "packer-spy",
+                "#!/bin/sh\n"
+                "printf '%s\\n' \"$@\" > \"$SPY_DIR/argv.txt\"\n"
+                "for a in \"$@\"; do case \"$a\" in */runner-packer-*) "
+                "stat -c '%a' \"$a\" \"${a%/*}\" >> \"$SPY_DIR/modes.txt\";; esac; done\n"
+                "env | grep '^PKR_VAR_' | cut -d= -f1 | sort >> \"$SPY_DIR/env.txt\"\n"
+                "exec packer \"$@\"\n");
+  ::chmod((dir / "packer-spy").c_str(), 0755);
+  std::filesystem::copy(kData + "/hcl", dir / "hcl");
+  const std::string kSecret = "s3cr3t-Value,with=signs";
+  struct Case {
+    std::string config;
+    std::string made;  // the file whose content shows the var reached the build
+    std::string content;
+  };
+  std::vector<Case> cases = {
+      // Legacy JSON: a private var file, after the user's (a var wins over a var file).
+      {R"({"template": ")" + kData + R"(/build.json", "only": ["image"], "var_files": [")" + kData +
+           R"(/vars.json"], "vars": {"greeting": ")" + kSecret + R"(", "color": "red"}})",
+       "image.txt", kSecret + " red\n"},
+      // HCL2: the environment.
+      {R"({"template": "hcl", "only": ["file.image"], "vars": {"greeting": ")" + kSecret +
+           R"(", "target": "hcl.txt"}})",
+       "hcl.txt", kSecret + "\n"},
+  };
+  for (const Case& c : cases) {
+    FakeStepIo io(dir.path());
+    io.env_["PACKER"] = dir / "packer-spy";
+    io.env_["SPY_DIR"] = dir.path();
+    std::filesystem::remove(dir / "argv.txt");
+    Status status = Execute(Config(c.config), io);
+    ASSERT_TRUE(status) << status.error() << "\n" << io.log;
+    EXPECT_EQ(ReadTextFile(dir / c.made), c.content);
+    std::string argv = ReadTextFile(dir / "argv.txt");
+    EXPECT_EQ(argv.find("s3cr3t"), std::string::npos) << argv;
+    EXPECT_EQ(argv.find("red"), std::string::npos) << argv;
+    // The command line the log shows holds none either (the build itself echoes it).
+    EXPECT_EQ(io.log.substr(0, io.log.find('\n')).find("s3cr3t"), std::string::npos) << io.log;
+  }
+  // The JSON template's var file was private and is gone; the HCL2 run used PKR_VAR_.
+  EXPECT_EQ(ReadTextFile(dir / "modes.txt"), "600\n700\n");
+  std::string argv = ReadTextFile(dir / "argv.txt");
+  EXPECT_EQ(argv.find("runner-packer-"), std::string::npos) << argv;
+  EXPECT_NE(ReadTextFile(dir / "env.txt").find("PKR_VAR_greeting\nPKR_VAR_target\n"),
+            std::string::npos);
+  std::string tmp_left;
+  for (const auto& entry : std::filesystem::directory_iterator("/tmp")) {
+    if (entry.path().filename().string().starts_with("runner-packer-")) {
+      std::string file = entry.path() / "vars.json";
+      if (std::filesystem::exists(file) && ReadTextFile(file).find(kSecret) != std::string::npos)
+        tmp_left = file;
+    }
+  }
+  EXPECT_EQ(tmp_left, "");
+}
+
+TEST(PackerHardeningTest, OutputsDoNotDependOnTheOrderPackerPrintedThem) {
+  std::vector<PackerArtifact> printed = {
+      MakeArtifact("amazon-ebs.west", 0, "mitchellh.amazonebs", "eu-west-1:ami-0b"),
+      MakeArtifact("amazon-ebs.east", 0, "mitchellh.amazonebs", "us-east-1:ami-0e"),
+      MakeArtifact("amazon-ebs.both", 0, "mitchellh.amazonebs",
+                   "us-east-1:ami-1e,eu-west-1:ami-1b"),
+      MakeArtifact("file.a", 1, "packer.post-processor.manifest", "File"),
+      MakeArtifact("file.a", 0, "packer.file", "File"),
+  };
+  auto expected = PackerOutputs(printed, "");
+  ASSERT_TRUE(expected) << expected.error();
+  Outputs map = ToMap(*expected);
+  // Builds sorted by name: amazon-ebs.both first.
+  EXPECT_EQ(map["artifact_id"], "us-east-1:ami-1e,eu-west-1:ami-1b");
+  EXPECT_EQ(map["ami_id"], "ami-1e");
+  EXPECT_EQ(map["ami_eu_west_1"], "ami-1b");
+  EXPECT_EQ(nlohmann::json::parse(map["artifacts"])[3]["builder_id"], "packer.file");
+  std::sort(printed.begin(), printed.end(),
+            [](const PackerArtifact& a, const PackerArtifact& b) { return a.id < b.id; });
+  do {
+    auto outputs = PackerOutputs(printed, "");
+    ASSERT_TRUE(outputs);
+    EXPECT_EQ(*outputs, *expected);
+    auto west = PackerOutputs(printed, "eu-west-1");
+    ASSERT_TRUE(west);
+    EXPECT_EQ(ToMap(*west)["ami_id"], "ami-1b");
+  } while (std::next_permutation(
+      printed.begin(), printed.end(),
+      [](const PackerArtifact& a, const PackerArtifact& b) { return a.id < b.id; }));
+}
+
+TEST(PackerHardeningTest, ErrorLinesReachTheLogAndTemplateRelativePathsGetAHint) {
+  TempDir dir;
+  FakeStepIo io(dir.path());
+  Status status = Execute(Config(R"({"template": ")" + kData + R"(/relative/relative.json"})"), io);
+  ASSERT_FALSE(status);
+  EXPECT_NE(io.log.find("stat scripts/hello.sh: no such file or"), std::string::npos) << io.log;
+  EXPECT_NE(io.log.find("runner: hint: 'scripts/hello.sh' is not in " + dir.path()),
+            std::string::npos)
+      << io.log;
+  EXPECT_NE(io.log.find("{{template_dir}}/scripts/hello.sh"), std::string::npos) << io.log;
+
+  // The failing build's own `error` line reaches the log.
+  FakeStepIo failed(dir.path());
+  ASSERT_FALSE(Execute(Config(R"({"template": ")" + kData + R"(/fail.json"})"), failed));
+  EXPECT_NE(failed.log.find("null: error: Script exited with non-zero exit status: 1"),
+            std::string::npos)
+      << failed.log;
+  EXPECT_EQ(failed.log.find("runner: hint:"), std::string::npos) << failed.log;
+
+  // No hint for a path missing everywhere, an absolute one, or one that is where Packer runs.
+  std::vector<std::string> errors = {
+      "* Bad script 'nope.sh': stat nope.sh: no such file or directory",
+      "open /abs/x: no such file or directory"};
+  EXPECT_FALSE(WorkingDirectoryHint(errors, dir.path(), kData + "/relative"));
+  EXPECT_FALSE(WorkingDirectoryHint({"stat scripts/hello.sh: no such file or directory"},
+                                    kData + "/relative", kData + "/relative"));
+  EXPECT_TRUE(WorkingDirectoryHint({"open scripts/hello.sh: no such file or directory"}, dir.path(),
+                                   kData + "/relative"));
+}
+
+TEST(PackerHardeningTest, OutputParserIsLinearAndBounded) {
+  // 64 MiB without a newline, in 64 KiB reads: the old parser rescanned the pending line on
+  // every read (quadratic) and kept it whole.
+  const size_t kTotal = size_t{64} << 20;
+  const std::string chunk(size_t{64} << 10, 'x');
+  for (const std::string& head : {std::string(), std::string("1,,ui,say,")}) {
+    PackerOutputParser parser;
+    size_t logged = 0;
+    size_t largest_pending = 0;
+    size_t fed = 0;
+    bool prefix_logged_as_text = false;
+    std::string first = head + chunk.substr(head.size());
+    for (; fed < kTotal; fed += chunk.size()) {
+      std::string log = parser.Feed(fed == 0 ? first : chunk);
+      if (fed == 0 || (logged == 0 && !log.empty())) {
+        prefix_logged_as_text = log.empty() || log.starts_with(head);
+      }
+      logged += log.size();
+      largest_pending = std::max(largest_pending, fed + chunk.size() - logged);
+    }
+    std::string rest = parser.Feed("tail\n1,,ui,say,after\n");
+    logged += rest.size();
+    EXPECT_TRUE(rest.ends_with("tail\nafter\n")) << rest.substr(0, 40);
+    EXPECT_EQ(logged, kTotal + std::string("tail\nafter\n").size());
+    EXPECT_LE(largest_pending, LineSplitter::kMaxLineBytes);
+    EXPECT_TRUE(prefix_logged_as_text);
+    EXPECT_TRUE(parser.artifacts().empty());
+  }
+  // A whole overlong line in one read is text too; lines around it are parsed.
+  PackerOutputParser parser;
+  std::string big = "1,b,artifact,0,id," + std::string(LineSplitter::kMaxLineBytes, 'i');
+  std::string log = parser.Feed("1,,ui,say,before\n" + big + "\n1,b,artifact,0,id,ok\n");
+  EXPECT_EQ(log, "before\n" + big + "\n");
+  ASSERT_EQ(parser.artifacts().size(), 1u);
+  EXPECT_EQ(parser.artifacts()[0].id, "ok");
+  // stderr's lines are bounded the same way (through the one LineSplitter).
+  LineSplitter lines;
+  size_t parts = 0;
+  lines.Feed(std::string(3 * LineSplitter::kMaxLineBytes + 5, 'e') + "\nx",
+             [&](std::string_view, LineSplitter::Piece piece) {
+               if (piece == LineSplitter::Piece::kPart) ++parts;
+             });
+  EXPECT_EQ(parts, 3u);
 }
 
 }  // namespace

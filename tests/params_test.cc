@@ -25,7 +25,10 @@ using testing::TempDir;
 using testing::WriteTextFile;
 
 const std::string kSourceDir = RUNNER_SOURCE_DIR;
-const std::string kDataDir = kSourceDir + "/tests/data/params";
+// Relative: params reads only files inside the workspace, so RunParams copies the test data
+// into the step's directory as `data/` for a configuration that names it.
+const std::string kDataDir = "data";
+const std::string kCfnDir = kSourceDir + "/tests/data/cfn";
 const std::string kOrdersTemplate = kSourceDir + "/pipelines/orders/cfn/template.yaml";
 
 // Validates the `params:` of a YAML snippet; the formatted diagnostics ("" when clean).
@@ -37,6 +40,11 @@ std::string Validate(const std::string& yaml) {
 }
 
 Status RunParams(const std::string& config, FakeStepIo& io) {
+  if (config.find("\"" + kDataDir + "/") != std::string::npos) {
+    std::filesystem::copy(
+        kSourceDir + "/tests/data/params", io.dir() + "/" + kDataDir,
+        std::filesystem::copy_options::skip_existing | std::filesystem::copy_options::recursive);
+  }
   return ParamsKind().Execute(testing::ExpandedConfig(config), io);
 }
 
@@ -406,8 +414,10 @@ Resources:
 
 TEST(ParamsTest, OrdersTemplateAcceptsThePipelinesValues) {
   TempDir dir;
-  FakeStepIo io(kSourceDir + "/pipelines/orders");
-  std::string config = R"({"dest": ")" + (dir / "params.json") + R"(",
+  // The orders service's cfn/ in a workspace of the test's own (params writes only inside it).
+  std::filesystem::copy(kSourceDir + "/pipelines/orders/cfn", dir / "cfn");
+  FakeStepIo io(dir.path());
+  std::string config = R"({"dest": "params.json",
       "base": "cfn/params.base.json", "template": "cfn/template.yaml",
       "values": {"AmiId": "ami-0123456789abcdef0", "Version": "orders-main-7"}})";
   Status status = RunParams(config, io);
@@ -416,14 +426,15 @@ TEST(ParamsTest, OrdersTemplateAcceptsThePipelinesValues) {
   ASSERT_TRUE(written.is_array());
   EXPECT_EQ(written.back(), Json::parse(R"({"ParameterKey": "Version",
                                             "ParameterValue": "orders-main-7"})"));
-  // Outside the workspace: the artifact path is absolute.
-  EXPECT_EQ(io.artifacts.at(0).path, dir / "params.json");
+  EXPECT_EQ(io.artifacts.at(0).path, "params.json");
 }
 
 TEST(ParamsTest, UnknownParameterHasDidYouMean) {
   TempDir dir;
-  FakeStepIo io(kSourceDir + "/pipelines/orders");
-  std::string config = R"({"dest": ")" + (dir / "params.json") + R"(",
+  // The orders service's cfn/ in a workspace of the test's own (params writes only inside it).
+  std::filesystem::copy(kSourceDir + "/pipelines/orders/cfn", dir / "cfn");
+  FakeStepIo io(dir.path());
+  std::string config = R"({"dest": "params.json",
       "base": "cfn/params.base.json", "template": "cfn/template.yaml",
       "values": {"AmiID": "ami-0123456789abcdef0", "Version": "v1", "Colour": "blue"}})";
   Status status = RunParams(config, io);
@@ -742,8 +753,10 @@ AwsRun RunAwsCreateStack(const TempDir& dir, const std::string& params_file) {
 TEST(ParamsTest, AwsCliReadsCloudFormationFormat) {
   if (!std::filesystem::exists(kAws)) GTEST_SKIP() << kAws << " not installed (Debian awscli)";
   TempDir dir;
-  FakeStepIo io(kSourceDir + "/pipelines/orders");
-  Status status = RunParams(R"({"dest": ")" + (dir / "params.json") + R"(",
+  // The orders service's cfn/ in a workspace of the test's own (params writes only inside it).
+  std::filesystem::copy(kSourceDir + "/pipelines/orders/cfn", dir / "cfn");
+  FakeStepIo io(dir.path());
+  Status status = RunParams(R"({"dest": "params.json",
       "base": "cfn/params.base.json", "template": "cfn/template.yaml",
       "values": {"AmiId": "ami-0123456789abcdef0", "Version": "orders-main-7"}})",
                             io);
@@ -778,6 +791,202 @@ TEST(ParamsTest, AwsCliRejectsPlainFormatAsParameters) {
   EXPECT_NE(run.output.find("Error parsing parameter '--parameters'"), std::string::npos)
       << run.output.substr(run.output.size() > 2000 ? run.output.size() - 2000 : 0);
   EXPECT_EQ(run.output.find("Parameters.member.1.ParameterKey"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace runner
+
+namespace runner {
+namespace {
+
+// --- Hardening (issue 9) -------------------------------------------------------------------
+
+TEST(ParamsHardeningTest, PathsStayInsideTheWorkspace) {
+  // An absolute dest is refused when the pipeline is validated, not re-rooted.
+  EXPECT_THAT(Validate("params: {dest: /etc/params.json, values: {A: b}}\n"),
+              HasSubstr("error: params.dest '/etc/params.json' is absolute"));
+  EXPECT_THAT(Validate("params: {dest: /tmp/x/../p.json, values: {A: b}}\n"),
+              HasSubstr("is absolute"));
+
+  TempDir outside;
+  TempDir dir;
+  std::filesystem::create_directories(dir / "ws/sub");
+  WriteTextFile(outside / "secret.json", R"({"A": "b"})");
+  WriteTextFile(outside / "t.json", R"({"Parameters": {"A": {"Type": "String"}}})");
+  std::filesystem::create_symlink(outside.path(), dir / "ws/link");
+  FakeStepIo io(dir / "ws");
+  struct Case {
+    std::string config;
+    std::string what;
+  };
+  std::vector<Case> cases = {
+      {R"({"dest": "../../x.json", "values": {"A": "b"}})", "params.dest: '../../x.json'"},
+      {R"({"dest": "sub/../../x.json", "values": {"A": "b"}})", "params.dest: 'sub/../../x.json'"},
+      {R"({"dest": "link/p.json", "values": {"A": "b"}})", "params.dest: 'link/p.json'"},
+      {R"({"dest": "p.json", "base": "link/secret.json"})", "params.base: 'link/secret.json'"},
+      {R"({"dest": "p.json", "base": ")" + outside.path() + R"(/secret.json"})", "params.base"},
+      {R"({"dest": "p.json", "values": {"A": "b"}, "template": "link/t.json"})",
+       "params.template: 'link/t.json'"},
+  };
+  for (const Case& c : cases) {
+    Status status = RunParams(c.config, io);
+    ASSERT_FALSE(status) << c.config;
+    EXPECT_THAT(status.error(), AllOf(HasSubstr(c.what), HasSubstr("outside the workspace")))
+        << c.config;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.json"));
+  EXPECT_FALSE(std::filesystem::exists(outside / "p.json"));
+  // Inside the workspace, `..` and links that stay inside are fine.
+  std::filesystem::create_symlink(dir / "ws/sub", dir / "ws/inner");
+  ASSERT_TRUE(RunParams(R"({"dest": "inner/../sub/p.json", "values": {"A": "b"}})", io));
+  EXPECT_TRUE(std::filesystem::exists(dir / "ws/sub/p.json"));
+}
+
+TEST(ParamsHardeningTest, DeeplyNestedJsonIsRefusedBeforeParsing) {
+  TempDir dir;
+  FakeStepIo io(dir.path());
+  const std::size_t kDeep = 100000;
+  WriteTextFile(dir / "arrays.json", std::string(kDeep, '[') + std::string(kDeep, ']'));
+  std::string objects;
+  for (std::size_t i = 0; i < kDeep; ++i) objects += "{\"a\":";
+  WriteTextFile(dir / "objects.json", objects + "1" + std::string(kDeep, '}'));
+  WriteTextFile(dir / "t.json", "{\"Parameters\": " + std::string(kDeep, '['));
+  for (const std::string& config :
+       {std::string(R"({"dest": "p.json", "base": "arrays.json"})"),
+        std::string(R"({"dest": "p.json", "base": "objects.json"})"),
+        std::string(R"({"dest": "p.json", "values": {"A": "b"}, "template": "t.json"})")}) {
+    Status status = RunParams(config, io);
+    ASSERT_FALSE(status) << config;
+    EXPECT_THAT(status.error(), AllOf(HasSubstr(".json:1:"), HasSubstr("nested deeper than 512")))
+        << config;
+  }
+  // Brackets inside strings do not count, and 512 levels are still read.
+  WriteTextFile(dir / "strings.json", R"({"A": ")" + std::string(kDeep, '[') + R"(\"{"})");
+  EXPECT_TRUE(RunParams(R"({"dest": "p.json", "format": "plain", "base": "strings.json"})", io));
+  auto deep = ParseTemplateParameters(
+      "{\"Parameters\": {}, \"M\": " + std::string(510, '[') + std::string(510, ']') + "}",
+      "t.json");
+  EXPECT_TRUE(deep) << deep.error();
+}
+
+// The messages of checking `values` against a template in tests/data/cfn.
+std::string CfnErrors(const std::string& template_name, const std::string& values) {
+  TempDir dir;
+  std::filesystem::copy(kCfnDir, dir / "cfn");
+  FakeStepIo io(dir.path());
+  Status status = RunParams(R"({"dest": "p.json", "format": "plain", "template": "cfn/)" +
+                                template_name + R"(", "values": )" + values + "}",
+                            io);
+  return status ? std::string() : status.error();
+}
+
+TEST(ParamsHardeningTest, NoEchoValuesAreNeverShown) {
+  const std::string kSecret = "hunter2-!";
+  for (const std::string& values :
+       {R"({"DBPassword": ")" + kSecret + R"("})",  // pattern
+        std::string(R"({"DBPassword": "short"})"),  // MinLength
+        R"({"DBUser": ")" + kSecret + R"(", "DBPassword": "abcdefgh"})"}) {
+    std::string errors = CfnErrors("rds_mysql.json", values);
+    ASSERT_FALSE(errors.empty()) << values;
+    EXPECT_THAT(errors, HasSubstr("(NoEcho: value not shown)")) << errors;
+    EXPECT_THAT(errors, AllOf(Not(HasSubstr(kSecret)), Not(HasSubstr("short")))) << errors;
+  }
+  EXPECT_EQ(CfnErrors("rds_mysql.json", R"({"DBUser": "admin", "DBPassword": "abcdefgh1"})"), "");
+}
+
+TEST(ParamsHardeningTest, ConstraintsAsCloudFormationAppliesThem) {
+  // A corpus of templates in the shape of AWS's samples; each case one constraint class.
+  struct Case {
+    std::string template_name;
+    std::string values;
+    std::string error;  // "" when the values are valid
+  };
+  std::vector<Case> cases = {
+      {"ec2_security_group.yaml", R"({"KeyName": "ops", "SSHLocation": "10.0.0.0/8"})", ""},
+      {"ec2_security_group.yaml", R"({"KeyName": "ops", "SSHLocation": "10.0.0.0/8 "})",
+       "'SSHLocation' is '10.0.0.0/8 ', which does not match its AllowedPattern"},
+      {"ec2_security_group.yaml", R"({"KeyName": "ops", "SSHLocation": "1.2.3/4"})",
+       "7 characters long, outside its length limits"},
+      {"ec2_security_group.yaml", R"({"KeyName": "ops", "InstanceType": "t2.nano"})",
+       "'InstanceType' is 't2.nano', not one of the AllowedValues"},
+      // An SSM parameter type's value is the parameter's name, not a list.
+      {"ec2_security_group.yaml", R"({"KeyName": "ops", "LatestAmiId": "/a,b"})", ""},
+      {"rds_mysql.json", R"({"DBUser": "a", "DBPassword": "abcdefgh", "DBAllocatedStorage": "19"})",
+       "'DBAllocatedStorage' is '19', outside its range"},
+      {"rds_mysql.json",
+       R"({"DBUser": "a", "DBPassword": "abcdefgh", "DBAllocatedStorage": "2e2"})", ""},
+      {"rds_mysql.json",
+       R"({"DBUser": "a", "DBPassword": "abcdefgh", "DBAllocatedStorage": "20GB"})",
+       "'DBAllocatedStorage' is '20GB', which is not a number"},
+      {"rds_mysql.json",
+       R"({"DBUser": "a", "DBPassword": "abcdefgh", "DBName": ")" + std::string(65, 'd') + R"("})",
+       "65 characters long"},
+      // Lists: constraints hold for each item.
+      {"vpc_subnets.yaml",
+       R"({"Subnets": "subnet-0123abcd,subnet-89abcdef", "AvailabilityZones": "eu-west-1a,eu-west-1c",
+           "Ports": "80,443"})",
+       ""},
+      {"vpc_subnets.yaml",
+       R"({"Subnets": "subnet-0123abcd,sg-89abcdef", "AvailabilityZones": "eu-west-1a", "Ports": "1"})",
+       "'Subnets' item 2 is 'sg-89abcdef', which does not match its AllowedPattern"},
+      {"vpc_subnets.yaml",
+       R"({"Subnets": "subnet-0123abcd", "AvailabilityZones": "eu-west-1a,us-east-1a", "Ports": "1"})",
+       "'AvailabilityZones' item 2 is 'us-east-1a', not one of the AllowedValues"},
+      {"vpc_subnets.yaml",
+       R"({"Subnets": "subnet-0123abcd", "AvailabilityZones": "eu-west-1a", "Ports": "80,70000"})",
+       "'Ports' item 2 is '70000', outside its range"},
+      {"vpc_subnets.yaml",
+       R"({"Subnets": "subnet-0123abcd", "AvailabilityZones": "eu-west-1a", "Ports": "80,http"})",
+       "'Ports' item 2 is 'http', which is not a number"},
+      {"vpc_subnets.yaml",
+       R"({"Subnets": "subnet-0123abcd", "AvailabilityZones": "eu-west-1a", "Ports": "1",
+           "DesiredCapacity": "11"})",
+       "'DesiredCapacity' is '11', outside its range in cfn/vpc_subnets.yaml: MinValue 1, MaxValue "
+       "10"},
+      // The whole value must match, not a part of it.
+      {"vpc_subnets.yaml",
+       R"({"Subnets": "subnet-0123abcd", "AvailabilityZones": "eu-west-1a", "Ports": "1",
+           "OperatorEmail": "x ops@example.com"})",
+       "'OperatorEmail' is 'x ops@example.com', which does not match"},
+  };
+  for (const Case& c : cases) {
+    std::string errors = CfnErrors(c.template_name, c.values);
+    if (c.error.empty()) {
+      EXPECT_EQ(errors, "") << c.values;
+    } else {
+      EXPECT_THAT(errors, HasSubstr(c.error)) << c.values;
+    }
+  }
+}
+
+TEST(ParamsHardeningTest, AllowedPatternRunsInLinearTime) {
+  auto declared = [](const std::string& pattern) {
+    TemplateParameter parameter;
+    parameter.name = "Value";
+    parameter.allowed_pattern = pattern;
+    return std::vector<TemplateParameter>{parameter};
+  };
+  std::vector<std::string> warnings;
+  OrderedParams params;
+  // std::regex overflowed its recursion on a long value, and backtracked for ever on (a*)*b.
+  params.Set("Value", std::string(200000, 'a'));
+  EXPECT_TRUE(
+      CheckAgainstTemplate(params, declared("a*"), "t.yaml", ParamsFormat::kPlain, warnings));
+  EXPECT_TRUE(
+      CheckAgainstTemplate(params, declared("(a|aa)*"), "t.yaml", ParamsFormat::kPlain, warnings));
+  params.Set("Value", std::string(30, 'a'));
+  Status never_ends =
+      CheckAgainstTemplate(params, declared("(a*)*b"), "t.yaml", ParamsFormat::kPlain, warnings);
+  ASSERT_FALSE(never_ends);
+  EXPECT_THAT(never_ends.error(), HasSubstr("which does not match its AllowedPattern '(a*)*b'"));
+  // Java features RE2 lacks: a clear error naming the parameter, not a silent pass.
+  for (std::string pattern : {"(?=a)a*", "(a)\\1", "a*+"}) {
+    Status status =
+        CheckAgainstTemplate(params, declared(pattern), "t.yaml", ParamsFormat::kPlain, warnings);
+    ASSERT_FALSE(status) << pattern;
+    EXPECT_THAT(status.error(), HasSubstr("'Value': its AllowedPattern '" + pattern +
+                                          "' in t.yaml cannot be checked"));
+  }
 }
 
 }  // namespace
