@@ -101,13 +101,15 @@ Result<std::vector<SelectedFile>> SelectFiles(std::string_view pattern, const st
       dir, workspace, options, rest, parts.size() - fixed, rest.find("**") != std::string::npos,
       out};
 
+  // Confined before anything else is asked, so that whether a path outside the workspace
+  // exists is never told ("../../etc/pass*" is outside, not "matches no file").
+  Result<std::string> real = ResolveInWorkspace(prefix.empty() ? "." : prefix, dir, workspace);
+  if (!real) return Fail(real.error());
   struct stat st;
   std::string abs = prefix.empty() ? dir : dir + "/" + prefix;
   bool exists = ::lstat(abs.c_str(), &st) == 0;
   if (!exists && rest.empty()) return Fail(quoted + " does not exist (in " + dir + ")");
   if (exists) {
-    Result<std::string> real = ResolveInWorkspace(prefix.empty() ? "." : prefix, dir, workspace);
-    if (!real) return Fail(real.error());
     if (::stat(real->c_str(), &st) != 0) {
       return Fail(quoted + " points to nothing: " + ErrnoText(errno));
     }

@@ -40,12 +40,48 @@ void CheckKeys(const YAML::Node& map, const std::vector<std::string>& allowed,
   }
 }
 
-// A path inside the revision as appspec.yml writes it ("/scripts/a.sh", "./scripts/a.sh/").
-std::string RevisionPath(std::string_view path) {
-  while (path.starts_with("./")) path.remove_prefix(2);
-  while (path.starts_with('/')) path.remove_prefix(1);
+// A path inside the revision as appspec.yml writes it ("/scripts/a.sh", "./scripts/a.sh/", and
+// on Windows "\\index.html" or ".\\dir": the agent accepts either separator).
+std::string RevisionPath(std::string_view written) {
+  std::string normal(written);
+  std::replace(normal.begin(), normal.end(), '\\', '/');
+  std::string_view path = normal;
+  while (path.starts_with("./") || path.starts_with('/')) {
+    path.remove_prefix(path.starts_with('/') ? 1 : 2);
+  }
   while (path.ends_with('/')) path.remove_suffix(1);
   return std::string(path);
+}
+
+// The agent reads appspec.yml with Ruby's YAML, where a duplicated key silently keeps the last
+// value; yaml-cpp keeps both. Every repeated key of every mapping is an error.
+void CheckDuplicateKeys(const YAML::Node& node, Diagnostics& diags) {
+  if (node.IsSequence()) {
+    for (const YAML::Node& item : node) CheckDuplicateKeys(item, diags);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::map<std::string, SourceLocation> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (it->first.IsScalar()) {
+      auto [first, inserted] = seen.try_emplace(it->first.Scalar(), Where(it->first));
+      if (!inserted) {
+        diags.Error(Where(it->first),
+                    fmt::format("duplicated key '{}' (first at line {}): the CodeDeploy agent "
+                                "keeps only the last one; remove one of them",
+                                it->first.Scalar(), first->second.line));
+      }
+    }
+    CheckDuplicateKeys(it->second, diags);
+  }
+}
+
+// A plain scalar YAML 1.1 (the agent's Ruby) reads as an octal number: "0755", not "755" or
+// "'0755'".
+bool IsYamlOctal(const YAML::Node& node) {
+  const std::string& text = node.Scalar();
+  return node.Tag() == "?" && text.size() > 1 && text[0] == '0' &&
+         text.find_first_not_of("01234567") == std::string::npos;
 }
 
 bool HasFileOrDirectory(const RevisionListing& files, const std::string& path) {
@@ -66,7 +102,8 @@ void CheckFiles(const YAML::Node& files, const Revision& revision, bool windows,
       diags.Error(Where(item), "each 'files' item must be a mapping with source and destination");
       continue;
     }
-    CheckKeys(item, {"source", "destination"}, "files", diags);
+    // `overwrite` is read by older agents and ignored by newer ones: not a mistake.
+    CheckKeys(item, {"source", "destination", "overwrite"}, "files", diags);
     const YAML::Node source = item["source"];
     if (!source || !source.IsScalar()) {
       diags.Error(Where(item), "files item: missing 'source'");
@@ -96,8 +133,56 @@ void CheckFiles(const YAML::Node& files, const Revision& revision, bool windows,
   }
 }
 
-void CheckPermissions(const YAML::Node& permissions, Diagnostics& diags) {
+// `mode` as the agent's ModeInfo reads it: the text of the YAML value, padded to 3 digits,
+// at most 4 octal digits.
+void CheckMode(const YAML::Node& mode, Diagnostics& diags) {
+  if (!mode.IsScalar()) {
+    diags.Error(Where(mode), "permissions mode must be octal digits such as 755");
+    return;
+  }
+  std::string text = mode.Scalar();
+  if (IsYamlOctal(mode)) {
+    std::string decimal = std::to_string(std::stoll(text, nullptr, 8));
+    std::string digits = text.substr(std::min(text.find_first_not_of('0'), text.size() - 1));
+    bool rejected = decimal.find_first_of("89") != std::string::npos;
+    diags.Error(
+        Where(mode),
+        fmt::format("permissions mode {} is an octal number in YAML: the agent reads it "
+                    "as {} and {}; write 'mode: {}'",
+                    text, decimal, rejected ? "rejects it" : "applies that mode instead", digits));
+    return;
+  }
+  if (text.empty() || text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos) {
+    diags.Error(Where(mode), fmt::format("permissions mode '{}' must be 1 to 4 octal digits such "
+                                         "as 755",
+                                         text));
+  }
+}
+
+void CheckPermissionTypes(const YAML::Node& type, Diagnostics& diags) {
+  if (!type.IsSequence()) {
+    diags.Error(Where(type), "permissions type must be a list of file and directory");
+    return;
+  }
+  for (const YAML::Node& item : type) {
+    std::string text = item.IsScalar() ? item.Scalar() : "a collection";
+    if (text != "file" && text != "directory") {
+      diags.Error(Where(item),
+                  fmt::format("permissions type '{}' is not supported: the agent sets permissions "
+                              "on file and directory only{}",
+                              text, DidYouMeanHint(text, {"file", "directory"})));
+    }
+  }
+}
+
+void CheckPermissions(const YAML::Node& permissions, bool windows, Diagnostics& diags) {
   if (permissions.IsNull()) return;
+  if (windows) {
+    diags.Error(Where(permissions),
+                "'permissions' are not supported on windows: the agent rejects them; set them "
+                "in a hook script");
+    return;
+  }
   if (!permissions.IsSequence()) {
     diags.Error(Where(permissions), "'permissions' must be a list");
     return;
@@ -111,6 +196,8 @@ void CheckPermissions(const YAML::Node& permissions, Diagnostics& diags) {
               {"object", "pattern", "except", "owner", "group", "mode", "acls", "context", "type"},
               "permissions", diags);
     if (!item["object"]) diags.Error(Where(item), "permissions item: missing 'object'");
+    if (const YAML::Node mode = item["mode"]) CheckMode(mode, diags);
+    if (const YAML::Node type = item["type"]) CheckPermissionTypes(type, diags);
   }
 }
 
@@ -122,8 +209,10 @@ void CheckScript(const YAML::Node& script, const std::string& event, const Revis
                                            event));
     return;
   }
-  CheckKeys(script, {"location", "timeout", "runas"}, "hook '" + event + "'", diags);
-  int timeout = kMaxEventSeconds;  // CodeDeploy's default when none is given
+  CheckKeys(script, {"location", "timeout", "runas", "sudo"}, "hook '" + event + "'", diags);
+  // A script without a timeout adds nothing to the event's total: CodeDeploy's limit is on
+  // the timeouts written, not on its default for a script that gives none.
+  int timeout = 0;
   if (const YAML::Node node = script["timeout"]) {
     int value = 0;
     std::string text = node.IsScalar() ? node.Scalar() : "";
@@ -197,8 +286,9 @@ void CheckHooks(const YAML::Node& hooks, const Revision& revision, bool is_linux
       continue;
     }
     const YAML::Node scripts = it->second;
+    if (scripts.IsNull()) continue;  // an empty hook: the agent ignores it
     if (!scripts.IsSequence()) {
-      diags.Error(scripts.IsNull() ? where : Where(scripts),
+      diags.Error(Where(scripts),
                   fmt::format("hook '{}' must be a list of scripts ({{location, timeout, "
                               "runas}})",
                               event));
@@ -209,10 +299,9 @@ void CheckHooks(const YAML::Node& hooks, const Revision& revision, bool is_linux
       CheckScript(script, event, revision, is_linux, total, diags);
     if (total > kMaxEventSeconds) {
       diags.Error(where,
-                  fmt::format("hook '{}': its scripts may run {} s in all, more than the {} s "
-                              "CodeDeploy allows per event (a script without a timeout "
-                              "counts {} s)",
-                              event, total, kMaxEventSeconds, kMaxEventSeconds));
+                  fmt::format("hook '{}': its scripts' timeouts add up to {} s, more than the "
+                              "{} s CodeDeploy allows per event",
+                              event, total, kMaxEventSeconds));
     }
   }
 }
@@ -320,6 +409,18 @@ void ValidateAppSpec(const Revision& revision, Diagnostics& diags) {
     return;
   }
   try {
+    for (auto it = root.begin(); it != root.end(); ++it) {
+      std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
+      if (key != "Resources" && key != "resources") continue;
+      diags.Error(Where(it->first),
+                  fmt::format("this is not an EC2/on-premises appspec: '{}' makes it an ECS or "
+                              "Lambda one, which CodeDeploy reads from the deployment, not from "
+                              "a revision archive; a zip revision has version, os, files and "
+                              "hooks",
+                              key));
+      return;
+    }
+    CheckDuplicateKeys(root, diags);
     CheckKeys(root, {"version", "os", "files", "permissions", "hooks", "file_exists_behavior"},
               "appspec.yml", diags);
     const YAML::Node version = root["version"];
@@ -329,6 +430,10 @@ void ValidateAppSpec(const Revision& revision, Diagnostics& diags) {
       diags.Error(Where(version),
                   fmt::format("'version' must be 0.0, got '{}'",
                               version.IsScalar() ? version.Scalar() : "a collection"));
+    } else if (version.Tag() != "?") {
+      diags.Error(Where(version),
+                  "'version' must be the number 0.0, not a quoted string: the agent compares "
+                  "it as a number and rejects \"0.0\"");
     }
     const YAML::Node os = root["os"];
     bool is_linux = true;
@@ -351,7 +456,9 @@ void ValidateAppSpec(const Revision& revision, Diagnostics& diags) {
       }
     }
     if (const YAML::Node files = root["files"]) CheckFiles(files, revision, !is_linux, diags);
-    if (const YAML::Node permissions = root["permissions"]) CheckPermissions(permissions, diags);
+    if (const YAML::Node permissions = root["permissions"]) {
+      CheckPermissions(permissions, !is_linux, diags);
+    }
     if (const YAML::Node hooks = root["hooks"]) CheckHooks(hooks, revision, is_linux, diags);
   } catch (const YAML::Exception& e) {
     diags.Error({}, std::string("cannot read appspec.yml: ") + e.what());

@@ -35,14 +35,21 @@ Result<Revision> ReadRevision(const std::string& zip_path);
 // The lifecycle events of an EC2/on-premises deployment, in order.
 const std::vector<std::string>& LifecycleEvents();
 
-// Checks appspec.yml (`revision.appspec`) against the revision's files. Every problem goes to
-// `diags` with its line and column in appspec.yml:
-// errors: appspec.yml missing from the root, invalid YAML, unknown keys, `version` not 0.0,
-// `os` not linux/windows, a files[].source not in the archive (`/` is everything), a hook
-// name that is not a lifecycle event or is reserved (DownloadBundle, Install), a hook
-// location not in the archive, a timeout not in 1..3600, or an event's scripts adding up to
-// more than 3600 s (a script without `timeout` counts CodeDeploy's default, 3600);
-// warnings (linux): a hook script without an exec bit, or without a `#!` line.
+// Checks appspec.yml (`revision.appspec`) against the revision's files, by the rules of the
+// CodeDeploy agent (aws/aws-codedeploy-agent, application_specification/). Every problem goes
+// to `diags` with its line and column in appspec.yml.
+// Errors: appspec.yml missing from the root, invalid YAML, an ECS or Lambda appspec (a
+// `Resources` key: "this is not an EC2/on-premises appspec"), a key repeated in one mapping
+// (the agent silently keeps the last), unknown keys, `version` not the number 0.0, `os` not
+// linux/windows, a files[].source not in the archive (`/` is everything), a hook name that is
+// not a lifecycle event or is reserved (DownloadBundle, Install), a hook location not in the
+// archive, a timeout not in 1..3600, an event's timeouts adding up to more than 3600 s (a
+// script without `timeout` adds 0), `permissions` on windows, a permissions `mode` that is not
+// 1 to 4 octal digits or is a YAML octal number (`mode: 0755`, which the agent reads as 493),
+// a permissions `type` other than file and directory.
+// Accepted as the agent accepts them: Windows separators in sources and locations
+// (`\index.html`, `.\dir`), `overwrite` in a files item, `sudo` in a script, an empty hook.
+// Warnings (linux): a hook script without an exec bit, or without a `#!` line.
 void ValidateAppSpec(const Revision& revision, Diagnostics& diags);
 
 }  // namespace runner

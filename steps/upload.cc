@@ -138,6 +138,15 @@ Status ParallelFor(const std::vector<size_t>& indexes, int threads,
   return {};
 }
 
+// The refusal of a prefix another build was published to; `what_happened` to this build's files.
+std::string AlreadyPublished(const std::string& manifest_url, std::string_view what_happened) {
+  return fmt::format(
+      "upload: {} already exists: a build was published under this prefix, and every build is "
+      "kept as it was ({}). Publish each build under its own prefix, e.g. with "
+      "${{{{ build.id }}}} in 'to'",
+      manifest_url, what_happened);
+}
+
 // Publishes `sources` to the store `options.to` names, then manifest.json.
 Status UploadToStore(const UploadOptions& options, const std::vector<UploadSource>& sources,
                      StepIo& io, std::vector<ManifestObject>& objects, std::string& url,
@@ -160,6 +169,11 @@ Status UploadToStore(const UploadOptions& options, const std::vector<UploadSourc
   url = (*store)->url();
   manifest_url = (*store)->UrlOf("manifest.json");
   log.Line(fmt::format("upload: {} file(s) to {}", sources.size(), (*store)->Describe()));
+  // Checked before any object is sent, so a second build cannot overwrite the first's files;
+  // PutIfAbsent below catches a build that wins the race in between.
+  auto published = (*store)->Stat("manifest.json");
+  if (!published) return Fail("upload: " + published.error());
+  if (*published) return Fail(AlreadyPublished(manifest_url, "nothing was uploaded"));
 
   objects.resize(sources.size());
   auto upload_one = [&](size_t index) -> Status {
@@ -202,8 +216,14 @@ Status UploadToStore(const UploadOptions& options, const std::vector<UploadSourc
   manifest.url = url;
   manifest.created = NowIso8601();
   manifest.objects = objects;
-  auto written = (*store)->Put("manifest.json", RenderManifest(manifest), "application/json");
+  auto written =
+      (*store)->PutIfAbsent("manifest.json", RenderManifest(manifest), "application/json");
   if (!written) return Fail("upload: " + written.error());
+  if (!*written) {
+    return Fail(AlreadyPublished(manifest_url,
+                                 "another build published there while this one uploaded; its "
+                                 "manifest was kept and none was written for this build"));
+  }
   log.Line(fmt::format("upload: manifest {}", manifest_url));
   return {};
 }

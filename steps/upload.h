@@ -19,6 +19,12 @@
 //   files go up `concurrency` at a time.
 // - manifest.json (runner/manifest.h) is written last, so its presence means the upload is
 //   complete. `source` is the file as listed, relative to the workspace.
+// - A build is never published over another (SPEC section 4): a prefix that already holds a
+//   manifest.json is refused before any object is sent (HEAD on S3, stat locally), and the
+//   manifest is written with put-if-absent (S3 `If-None-Match: *`, a local hard link), so a
+//   build racing another for one prefix fails instead of replacing its manifest. Objects
+//   uploaded before such a race was lost stay beside the first build's (S3 has no
+//   put-if-absent for multipart uploads here).
 // - The store is runner/artifact_store.h's: a local store writes each file atomically
 //   (temporary file, rename); S3 objects appear whole by nature. A failed or cancelled upload
 //   aborts its multipart uploads and writes no manifest; the objects already sent stay.

@@ -137,12 +137,18 @@ std::string SourceError(const std::string& error) {
   return (error.starts_with('\'') ? "zip: source " : "zip: ") + error;
 }
 
+// At the workspace root, left out of every walk (see zip.h): Git's data and the runner's
+// default state directory, which holds the build records and the local store.
+constexpr const char* kNeverArchived[] = {".git", ".runner"};
+
 class Collector {
  public:
   Collector(const ZipOptions& options, std::string dir, std::string workspace,
             const std::string& skip)
       : options_(options), dir_(std::move(dir)), workspace_(std::move(workspace)) {
     if (!skip.empty()) skip_ = ResolvePath(skip, "/").value_or(skip);
+    std::string root = ResolvePath(workspace_, "/").value_or(workspace_);
+    for (const char* name : kNeverArchived) never_.push_back(root + "/" + name);
   }
 
   Status Add(const ZipFileSpec& spec);
@@ -158,6 +164,7 @@ class Collector {
   std::string dir_;
   std::string workspace_;
   std::string skip_;                         // resolved; empty: nothing to skip
+  std::vector<std::string> never_;           // kNeverArchived in the resolved workspace
   std::map<std::string, ZipEntry> entries_;  // by archive path: sorted bytewise
 };
 
@@ -257,7 +264,9 @@ Status Collector::Add(const ZipFileSpec& spec) {
   SelectOptions select;
   select.directories = true;
   select.exclude = [&](const SelectedFile& file) {
-    return (!skip_.empty() && file.path == skip_) || Excluded(archive_path(file), file.source);
+    return (!skip_.empty() && file.path == skip_) ||
+           std::find(never_.begin(), never_.end(), file.path) != never_.end() ||
+           Excluded(archive_path(file), file.source);
   };
   Result<std::vector<SelectedFile>> files = SelectFiles(src, dir_, workspace_, select);
   if (!files) return Fail(SourceError(files.error()));
@@ -714,6 +723,11 @@ ZipOptions ZipKind::Parse(const ConfigNode& config, Diagnostics& diags) const {
       if (IsKnown(*dest) && (text.empty() || text.back() == '/')) {
         diags.Error(dest->where,
                     fmt::format("'zip.dest' must name the archive file, got '{}'", text));
+      } else if (IsKnown(*dest) && text.starts_with('/')) {
+        diags.Error(dest->where,
+                    fmt::format("'zip.dest' must be a path relative to the step's directory "
+                                "(inside the workspace), got the absolute path '{}'",
+                                text));
       }
       options.dest = text;
     }
@@ -856,6 +870,11 @@ Result<ZipWriteStats> WriteZip(const std::vector<ZipEntry>& entries, const ZipWr
 Status ZipKind::Run(const ZipOptions& options, StepIo& io) const {
   auto started = std::chrono::steady_clock::now();
   std::string dest = fs::path(io.dir() + "/" + options.dest).lexically_normal().string();
+  // Judged after symlinks: `../x.zip` and a dest below a linked directory that points out of
+  // the workspace are both refused before anything is read.
+  if (auto inside = ResolveInWorkspace(options.dest, io.dir(), io.workspace()); !inside) {
+    return Fail("zip: dest " + inside.error() + ": write the archive inside the workspace");
+  }
   Result<std::int64_t> mtime = ZipTimestamp(io.env());
   if (!mtime) return Fail(mtime.error());
   Result<std::vector<ZipEntry>> entries =

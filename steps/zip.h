@@ -2,6 +2,9 @@
 // CodeDeploy revision.
 //
 // Archive contents:
+// - `dest` is relative to the step's directory and must resolve inside the workspace after
+//   symlinks: an absolute dest is a validation error, `../../x.zip` or a dest below a linked
+//   directory that points out of the workspace a run-time error before anything is written.
 // - `files` items are "src", {src: dest} or {src, dest}. Sources are relative to the step's
 //   directory and must resolve inside the workspace. A src is a file, a directory (its whole
 //   tree, empty directories included) or a glob (`*`, `?`, `[..]`, `**`; a glob selects
@@ -15,6 +18,11 @@
 // - A symlink is followed: its target's content is stored under the link's name (a link to a
 //   directory is walked as that directory). A link whose target lies outside the workspace,
 //   a dangling link and a link loop are errors.
+// - A walk never enters `.git` or `.runner` at the workspace root (file or directory, also
+//   when reached through a symlink): `files: [.]` or `["**"]` leaves out Git's data and the
+//   runner's default state directory (its records and local store). A step cannot know a
+//   `--state-dir` elsewhere; one inside the workspace under another name is left out only by
+//   `exclude`. Naming such a directory itself (`files: [.runner/store]`) still archives it.
 // - The same file reached twice under one archive path (listed and matched by a glob) is one
 //   entry; two different files for one archive path are an error.
 //

@@ -47,8 +47,7 @@ std::unique_ptr<ArtifactStore> OpenLocal(const TempDir& dir, std::string url = "
 TEST(LocalStoreTest, UrlsForRelativeAndFileUrls) {
   TempDir dir;
   EXPECT_EQ(OpenLocal(dir, "store/")->url(), "file://" + dir.path() + "/store/");
-  EXPECT_EQ(OpenLocal(dir, "file://" + dir.path() + "/a/../b")->url(),
-            "file://" + dir.path() + "/b/");
+  EXPECT_EQ(OpenLocal(dir, "file://" + dir.path() + "/b")->url(), "file://" + dir.path() + "/b/");
   EXPECT_EQ(OpenLocal(dir)->UrlOf("x/y.zip"), "file://" + dir.path() + "/store/x/y.zip");
   ArtifactStoreOptions options;
   EXPECT_THAT(OpenArtifactStore("ftp://host/x", options).error(), HasSubstr("unknown scheme"));
@@ -107,6 +106,63 @@ TEST(LocalStoreTest, PutReplacesPutIfAbsentRefusesTheSecond) {
   EXPECT_FALSE(second->has_value());
   EXPECT_EQ(ReadTextFile(dir / "store/b1/manifest.json"), "{\"first\":1}");
   EXPECT_EQ(Entries(dir / "store/b1"), std::vector<std::string>{"manifest.json"});
+}
+
+// Names built from push data that would leave the store or mean something else on S3.
+const std::vector<std::string> kBadNames = {
+    "../../..",       "a/../../b", "/etc/passwd", "//x",  "a//b", std::string("x\0y", 3),
+    "a/./b",          ".",         "..",          "dir/", "",     "main/../../../etc/cron.d/x",
+    "./manifest.json"};
+
+TEST(LocalStoreTest, NamesThatWouldLeaveTheStoreAreRefused) {
+  TempDir dir;
+  auto store = OpenLocal(dir, "store/builds");
+  WriteTextFile(dir / "outside.txt", "kept");
+  for (const std::string& name : kBadNames) {
+    std::string shown = name.find('\0') == std::string::npos ? name : "x\\0y";
+    EXPECT_THAT(store->Put(name, "x", "").error(), HasSubstr("'" + shown + "' is not a name"));
+    EXPECT_FALSE(store->PutIfAbsent(name, "x", "").has_value()) << shown;
+    EXPECT_FALSE(store->Get(name).has_value()) << shown;
+    EXPECT_FALSE(store->Stat(name).has_value()) << shown;
+    EXPECT_FALSE(store->PutFile(name, dir / "outside.txt", "").has_value()) << shown;
+  }
+  EXPECT_EQ(ReadTextFile(dir / "outside.txt"), "kept");
+  EXPECT_EQ(Entries(dir.path()), std::vector<std::string>{"outside.txt"});
+}
+
+TEST(LocalStoreTest, ANameThroughASymlinkOutTheStoreIsRefused) {
+  TempDir dir;
+  TempDir outside;
+  auto store = OpenLocal(dir);
+  ASSERT_TRUE(store->Put("main/b1/app.zip", "zip", "").has_value());
+  WriteTextFile(outside / "f.txt", "kept");
+  std::filesystem::create_directory_symlink(outside.path(), dir / "store/evil");
+  std::filesystem::create_symlink(outside / "f.txt", dir / "store/main/f.txt");
+  for (const std::string name : {"evil/app.zip", "evil/sub/manifest.json", "main/f.txt"}) {
+    EXPECT_THAT(store->Put(name, "x", "").error(), HasSubstr("outside the store")) << name;
+    EXPECT_FALSE(store->PutIfAbsent(name, "x", "").has_value()) << name;
+  }
+  EXPECT_EQ(Entries(outside.path()), std::vector<std::string>{"f.txt"});
+  EXPECT_EQ(ReadTextFile(outside / "f.txt"), "kept");
+  // A link that stays inside the store is followed.
+  std::filesystem::create_directory_symlink("main", dir / "store/latest");
+  EXPECT_EQ(*store->Get("latest/b1/app.zip"), "zip");
+}
+
+TEST(StoreUrlTest, AStorePathThatClimbsIsRefusedNotNormalised) {
+  TempDir dir;
+  ArtifactStoreOptions options;
+  options.workspace = dir.path();
+  for (const std::string& url :
+       std::vector<std::string>{"store/../../../etc", ".runner/store/main/../../../..",
+                                "file://" + dir.path() + "/a/../b", "file:///a/./b", "store//x",
+                                "s3://bkt/builds/../../x/", "s3://bkt/./x", "s3://bkt//x/",
+                                "s3://bkt/a//b", std::string("s3://bkt/a\0b/", 14)}) {
+    auto store = OpenArtifactStore(url, options);
+    ASSERT_FALSE(store.has_value()) << url;
+    EXPECT_THAT(store.error(), HasSubstr("cannot be used")) << url;
+  }
+  EXPECT_EQ(Entries(dir.path()), std::vector<std::string>{});
 }
 
 // --- S3 through the scripted client -----------------------------------------------------
@@ -170,6 +226,35 @@ TEST(S3StoreTest, PutIfAbsentSendsIfNoneMatchAnd412MeansItExists) {
     EXPECT_EQ(request.Header("if-none-match"), "*");
     EXPECT_THAT(request.Header("authorization"), HasSubstr("if-none-match"));
   }
+}
+
+TEST(S3StoreTest, BadNamesAreRefusedBeforeAnyRequest) {
+  S3Fixture f([](const HttpRequest&, int) -> Result<HttpResponse> {
+    return HttpResponse{200, {{"etag", "\"e\""}}, ""};
+  });
+  auto store = f.Open();
+  TempDir dir;
+  WriteTextFile(dir / "a.txt", "a");
+  for (const std::string& name : kBadNames) {
+    EXPECT_THAT(store->Put(name, "x", "").error(), HasSubstr("is not a name in a store"));
+    EXPECT_FALSE(store->PutIfAbsent(name, "x", "").has_value());
+    EXPECT_FALSE(store->PutFile(name, dir / "a.txt", "").has_value());
+    EXPECT_FALSE(store->Get(name).has_value());
+    EXPECT_FALSE(store->Stat(name).has_value());
+  }
+  EXPECT_TRUE(f.http.requests().empty());
+  EXPECT_TRUE(store->Put("main/b1/app.zip", "x", "").has_value());
+}
+
+TEST(S3StoreTest, AFailedHeadIsExplainedByAGet) {
+  S3Fixture f([](const HttpRequest& request, int) -> Result<HttpResponse> {
+    if (request.method == "HEAD") return HttpResponse{403, {}, ""};
+    return S3Error(403, "SignatureDoesNotMatch");
+  });
+  auto stat = f.Open()->Stat("manifest.json");
+  ASSERT_FALSE(stat.has_value());
+  EXPECT_THAT(stat.error(), HasSubstr("SignatureDoesNotMatch"));
+  EXPECT_THAT(stat.error(), HasSubstr("GET s3://bkt/builds/b1/manifest.json"));
 }
 
 TEST(S3StoreTest, GetAndStat) {

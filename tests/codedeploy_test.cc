@@ -1,9 +1,14 @@
 #include "steps/codedeploy.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
+#include <set>
 
 #include "steps/zip.h"
 #include "tests/config_from_yaml.h"
@@ -138,7 +143,12 @@ TEST(CodeDeployTest, HookNamesFromTheLifecycle) {
                                      "AfterInstall)"});
   EXPECT_EQ(Check(Replace(kGoodAppSpec, "  BeforeInstall:", "  DownloadBundle:")).size(), 1u);
   for (const std::string& event : LifecycleEvents()) {
-    if (event == "Install" || event == "DownloadBundle") continue;
+    // ApplicationStart and ValidateService are already in kGoodAppSpec: a second one is a
+    // duplicated key, which the agent would silently drop.
+    if (event == "Install" || event == "DownloadBundle" || event == "ApplicationStart" ||
+        event == "ValidateService") {
+      continue;
+    }
     EXPECT_EQ(Check(Replace(kGoodAppSpec, "  BeforeInstall:", "  " + event + ":")),
               std::vector<std::string>{})
         << event;
@@ -165,14 +175,17 @@ TEST(CodeDeployTest, Timeouts) {
                              "      timeout: 1700\n  "
                              "ValidateService");
   EXPECT_EQ(Check(both),
-            std::vector<std::string>{"13:3: error: hook 'ApplicationStart': its scripts may run "
-                                     "3700 s in all, more than the 3600 s CodeDeploy allows per "
-                                     "event (a script without a timeout counts 3600 s)"});
-  // A second script without a timeout counts CodeDeploy's default of 3600 s.
+            std::vector<std::string>{"13:3: error: hook 'ApplicationStart': its scripts' "
+                                     "timeouts add up to 3700 s, more than the 3600 s CodeDeploy "
+                                     "allows per event"});
+  // A script without a timeout adds 0 s to its event's total, not CodeDeploy's default.
   EXPECT_EQ(
-      Check(Replace(kGoodAppSpec, "      timeout: 60\n  ValidateService", "  ValidateService"))
-          .size(),
-      1u);
+      Check(Replace(kGoodAppSpec, "      timeout: 60\n  ValidateService", "  ValidateService")),
+      std::vector<std::string>{});
+  EXPECT_EQ(Check(Replace(kGoodAppSpec, "      timeout: 60\n    - location: /scripts",
+                          "      timeout: 3600\n    - location: /scripts"))
+                .size(),
+            1u);
 }
 
 TEST(CodeDeployTest, ScriptsWithoutExecBitOrShebangAreWarnings) {
@@ -203,6 +216,188 @@ TEST(CodeDeployTest, WindowsRevisionsSkipTheShebangCheck) {
   Revision revision = MakeRevision(appspec);
   revision.files["scripts/start.sh"].head = "Write-Host hi";
   EXPECT_EQ(Check(revision), std::vector<std::string>{});
+}
+
+// Errors only, as "LINE:COL: error: MESSAGE".
+std::vector<std::string> Errors(const std::string& appspec) {
+  std::vector<std::string> out;
+  for (const std::string& finding : Check(appspec)) {
+    if (finding.find(": error: ") != std::string::npos) out.push_back(finding);
+  }
+  return out;
+}
+
+TEST(CodeDeployAgentRulesTest, WindowsSeparatorsAreNormalized) {
+  for (const auto& [source, location] :
+       {std::pair{"\\bin", "\\scripts\\start.sh"}, std::pair{".\\bin", ".\\scripts\\start.sh"},
+        std::pair{"bin\\", "scripts\\start.sh"},
+        std::pair{".\\bin\\orders", "/scripts/start.sh"}}) {
+    std::string appspec =
+        Replace(Replace(kGoodAppSpec, "source: bin", std::string("source: ") + source),
+                "location: scripts/start.sh", std::string("location: ") + location);
+    EXPECT_EQ(Check(appspec), std::vector<std::string>{}) << source << " " << location;
+  }
+  EXPECT_EQ(Errors(Replace(kGoodAppSpec, "source: bin", "source: .\\nope")),
+            std::vector<std::string>{"4:13: error: files source '.\\nope' is not in the archive"});
+}
+
+TEST(CodeDeployAgentRulesTest, KeysTheAgentReadsOrIgnoresAreNotErrors) {
+  // `sudo` in a script, `overwrite` in a files item, an empty hook, several of each.
+  EXPECT_EQ(
+      Check(Replace(kGoodAppSpec, "      runas: root", "      runas: root\n      sudo: true")),
+      std::vector<std::string>{});
+  EXPECT_EQ(Check(Replace(kGoodAppSpec, "    destination: /opt/orders/bin",
+                          "    destination: /opt/orders/bin\n    overwrite: yes")),
+            std::vector<std::string>{});
+  EXPECT_EQ(
+      Check(Replace(kGoodAppSpec, "hooks:\n", "hooks:\n  ApplicationStop:\n  AfterInstall:\n")),
+      std::vector<std::string>{});
+  EXPECT_EQ(Check(Replace(kGoodAppSpec, "hooks:\n", "hooks:\n  AfterInstall: ~\n")),
+            std::vector<std::string>{});
+  // A hook that is neither empty nor a list still is an error.
+  EXPECT_EQ(Errors(Replace(kGoodAppSpec, "hooks:\n", "hooks:\n  AfterInstall: now\n")).size(), 1u);
+}
+
+TEST(CodeDeployAgentRulesTest, DuplicatedKeysAreReported) {
+  EXPECT_EQ(Errors(Replace(kGoodAppSpec, "os: linux\n", "os: linux\nos: windows\n")),
+            std::vector<std::string>{"3:1: error: duplicated key 'os' (first at line 2): the "
+                                     "CodeDeploy agent keeps only the last one; remove one of "
+                                     "them"});
+  EXPECT_EQ(Errors(Replace(kGoodAppSpec, "  ValidateService:", "  BeforeInstall:")).size(), 1u);
+  EXPECT_EQ(Errors(Replace(kGoodAppSpec, "      timeout: 120\n",
+                           "      timeout: 120\n      "
+                           "timeout: 30\n"))
+                .size(),
+            1u);
+}
+
+const char kPermissions[] = R"(permissions:
+  - object: /opt/orders
+    mode: MODE
+    type: TYPE
+)";
+
+std::vector<std::string> PermissionErrors(const std::string& mode, const std::string& type) {
+  std::string permissions = Replace(Replace(kPermissions, "MODE", mode), "TYPE", type);
+  return Errors(Replace(kGoodAppSpec, "hooks:\n", permissions + "hooks:\n"));
+}
+
+TEST(CodeDeployAgentRulesTest, PermissionModesAsTheAgentReadsThem) {
+  for (const char* mode : {"755", "644", "4755", "7", "\"0755\"", "'0644'"}) {
+    EXPECT_EQ(PermissionErrors(mode, "[file]"), std::vector<std::string>{}) << mode;
+  }
+  EXPECT_EQ(PermissionErrors("0755", "[file]"),
+            std::vector<std::string>{"10:11: error: permissions mode 0755 is an octal number in "
+                                     "YAML: the agent reads it as 493 and rejects it; write "
+                                     "'mode: 755'"});
+  EXPECT_EQ(PermissionErrors("0644", "[file]"),
+            std::vector<std::string>{"10:11: error: permissions mode 0644 is an octal number in "
+                                     "YAML: the agent reads it as 420 and applies that mode "
+                                     "instead; write 'mode: 644'"});
+  for (const char* mode : {"75a", "12345", "rwx", "8"}) {
+    EXPECT_EQ(PermissionErrors(mode, "[file]").size(), 1u) << mode;
+  }
+}
+
+TEST(CodeDeployAgentRulesTest, PermissionTypesAreFileOrDirectory) {
+  EXPECT_EQ(PermissionErrors("755", "[file, directory]"), std::vector<std::string>{});
+  EXPECT_EQ(PermissionErrors("755", "[file, link]"),
+            std::vector<std::string>{"11:18: error: permissions type 'link' is not supported: "
+                                     "the agent sets permissions on file and directory only"});
+  EXPECT_EQ(PermissionErrors("755", "[files]").size(), 1u);
+  EXPECT_EQ(PermissionErrors("755", "file").size(), 1u);  // the agent iterates a list
+}
+
+TEST(CodeDeployAgentRulesTest, EcsAndLambdaAppSpecsAreNamedAsSuch) {
+  for (const char* appspec : {"version: 0.0\nResources:\n  - TargetService:\n      Type: "
+                              "AWS::ECS::Service\n",
+                              "version: 0.0\nresources:\n  - fn:\n      Type: "
+                              "AWS::Lambda::Function\nHooks:\n  - BeforeAllowTraffic: f\n"}) {
+    std::vector<std::string> errors = Errors(appspec);
+    ASSERT_EQ(errors.size(), 1u) << appspec;
+    EXPECT_NE(errors[0].find("2:1: error: this is not an EC2/on-premises appspec"),
+              std::string::npos)
+        << errors[0];
+  }
+}
+
+// --- the corpus in tests/data/appspec (see its README) ---------------------------------------
+
+std::string CorpusPath(const std::string& name) {
+  return std::string(RUNNER_SOURCE_DIR) + "/tests/data/appspec/" + name;
+}
+
+// A revision holding appspec.yml and every source and hook location it names.
+Revision CorpusRevision(const std::string& appspec) {
+  Revision revision;
+  revision.has_appspec = true;
+  revision.appspec = appspec;
+  revision.files["appspec.yml"] = {false, false, "version: 0.0"};
+  revision.files["index.html"] = {false, false, "<html>"};
+  auto add = [&](const YAML::Node& node) {
+    if (!node || !node.IsScalar()) return;
+    std::string path = node.Scalar();
+    std::replace(path.begin(), path.end(), '\\', '/');
+    while (path.starts_with("./") || path.starts_with('/')) path.erase(0, path[0] == '/' ? 1 : 2);
+    while (path.ends_with('/')) path.pop_back();
+    if (!path.empty()) revision.files[path] = {false, true, "#!/bin/sh\n"};
+  };
+  YAML::Node root = YAML::Load(appspec);
+  if (root["files"] && root["files"].IsSequence()) {
+    for (const YAML::Node& item : root["files"]) add(item["source"]);
+  }
+  if (root["hooks"] && root["hooks"].IsMap()) {
+    for (auto it = root["hooks"].begin(); it != root["hooks"].end(); ++it) {
+      if (!it->second.IsSequence()) continue;
+      for (const YAML::Node& script : it->second) add(script["location"]);
+    }
+  }
+  return revision;
+}
+
+TEST(CodeDeployCorpusTest, EveryValidAppSpecPasses) {
+  size_t count = 0;
+  for (const auto& entry : fs::directory_iterator(CorpusPath("valid"))) {
+    ++count;
+    std::string text = testing::ReadTextFile(entry.path().string());
+    Revision revision = CorpusRevision(text);
+    Diagnostics diags(entry.path().filename().string(), text);
+    ValidateAppSpec(revision, diags);
+    EXPECT_FALSE(diags.HasErrors()) << diags.Format();
+  }
+  EXPECT_GE(count, 10u);
+}
+
+TEST(CodeDeployCorpusTest, EveryInvalidAppSpecFailsWithItsMessage) {
+  const std::map<std::string, std::string> expected = {
+      {"agent-custom-event.yml", "hook 'CustomEvent' is not a lifecycle event"},
+      {"duplicate-hook.yml", "13:3: duplicated key 'BeforeInstall' (first at line 7)"},
+      {"ecs.yml", "2:1: this is not an EC2/on-premises appspec: 'Resources'"},
+      {"lambda.yml", "2:1: this is not an EC2/on-premises appspec: 'Resources'"},
+      {"mode-octal.yml", "9:11: permissions mode 0755 is an octal number in YAML"},
+      {"permission-type-link.yml", "14:9: permissions type 'link' is not supported"},
+      {"event-over-3600.yml", "7:3: hook 'AfterInstall': its scripts' timeouts add up to 3900 s"},
+      {"windows-permissions.yml", "'permissions' are not supported on windows"},
+  };
+  std::set<std::string> seen;
+  for (const auto& entry : fs::directory_iterator(CorpusPath("invalid"))) {
+    std::string name = entry.path().filename().string();
+    seen.insert(name);
+    auto it = expected.find(name);
+    ASSERT_NE(it, expected.end()) << name << " has no expected message in this test";
+    std::string text = testing::ReadTextFile(entry.path().string());
+    Diagnostics diags(name, text);
+    ValidateAppSpec(CorpusRevision(text), diags);
+    std::string found;
+    for (const Diagnostic& d : diags.diagnostics()) {
+      if (d.severity != Diagnostic::Severity::kError) continue;
+      std::string where =
+          d.where.line > 0 ? fmt::format("{}:{}: ", d.where.line, d.where.column) : std::string();
+      found += where + d.message + "\n";
+    }
+    EXPECT_NE(found.find(it->second), std::string::npos) << name << ":\n" << found;
+  }
+  EXPECT_EQ(seen.size(), expected.size());
 }
 
 // ------------------------------------------------------------------------------------------

@@ -170,6 +170,72 @@ TEST(UploadTest, FilesOutsideTheWorkspaceAreRefused) {
               HasSubstr("outside the workspace"));
 }
 
+TEST(UploadTest, SourcesOfEveryKindOutsideTheWorkspaceAreRefused) {
+  TempDir outside;
+  TempDir root;
+  std::string workspace = root / "a/b/ws";
+  WriteTextFile(workspace + "/ok.txt", "ok");
+  WriteTextFile(outside / "secret/passwd", "s");
+  std::filesystem::create_symlink("/etc/passwd", workspace + "/passwd");
+  std::filesystem::create_directory_symlink(outside / "secret", workspace + "/linked");
+  for (const std::string pattern : {"../../../etc/pass*", "../../../etc/passwd", "passwd",
+                                    "linked/passwd", "linked/*", "linked/", "linked/**"}) {
+    auto sources = CollectUploadSources({"ok.txt", pattern}, workspace, workspace);
+    ASSERT_FALSE(sources.has_value()) << pattern;
+    EXPECT_THAT(sources.error(), HasSubstr("outside the workspace")) << pattern;
+  }
+  for (const std::string pattern : {"/etc/passwd", "/etc/pass*"}) {
+    auto sources = CollectUploadSources({pattern}, workspace, workspace);
+    ASSERT_FALSE(sources.has_value()) << pattern;
+    EXPECT_THAT(sources.error(), HasSubstr("must be relative to")) << pattern;
+  }
+}
+
+TEST(UploadTest, ASecondBuildOnOnePrefixIsRefusedAndTheFirstIsKept) {
+  TempDir dir;
+  WriteTextFile(dir / "dist/app.zip", "first");
+  FakeStepIo io(dir.path());
+  auto config = testing::ExpandedConfig(R"({"to": "store/main/b7/", "files": ["dist/app.zip"]})");
+  ASSERT_TRUE(UploadKind().Execute(config, io).has_value()) << io.log;
+  std::string root = dir / "store/main/b7";
+  std::string manifest = ReadTextFile(root + "/manifest.json");
+
+  WriteTextFile(dir / "dist/app.zip", "second");
+  FakeStepIo again(dir.path());
+  Status status = UploadKind().Execute(config, again);
+  ASSERT_FALSE(status.has_value());
+  EXPECT_THAT(status.error(), HasSubstr("file://" + root + "/manifest.json already exists"));
+  EXPECT_THAT(status.error(), HasSubstr("nothing was uploaded"));
+  EXPECT_EQ(ReadTextFile(root + "/app.zip"), "first");
+  EXPECT_EQ(ReadTextFile(root + "/manifest.json"), manifest);
+  // The same prefix written another way (a file:// URL) is the same build.
+  FakeStepIo by_url(dir.path());
+  EXPECT_FALSE(UploadKind()
+                   .Execute(testing::ExpandedConfig(fmt::format(
+                                R"({{"to": "file://{}", "files": ["dist/app.zip"]}})", root)),
+                            by_url)
+                   .has_value());
+  EXPECT_EQ(ReadTextFile(root + "/app.zip"), "first");
+}
+
+TEST(UploadTest, AStorePathBuiltFromABranchCannotClimb) {
+  TempDir dir;
+  WriteTextFile(dir / "dist/app.zip", "zip");
+  for (const std::string to :
+       {"store/../../../x/", ".runner/store/a/../../b/", "store//x/", "s3://bkt/builds/../../x/",
+        "s3://bkt/builds/./x/", "s3://bkt//x/"}) {
+    FakeStepIo io(dir.path());
+    Status status = UploadKind().Execute(
+        testing::ExpandedConfig(
+            fmt::format(R"({{"to": "{}", "files": ["dist/app.zip"], "region": "us-east-1"}})", to)),
+        io);
+    ASSERT_FALSE(status.has_value()) << to;
+    EXPECT_THAT(status.error(), HasSubstr("cannot be used")) << to;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "../x"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "store"));
+}
+
 TEST(UploadTest, ValidatesConfiguration) {
   EXPECT_EQ(Validate("upload:\n"
                      "  to: s3://bucket/prefix/\n"
@@ -398,6 +464,25 @@ TEST_F(UploadS3Test, SingleAndMultipartUploadsReadBackIdentical) {
   EXPECT_EQ(io_.artifacts[1].sha256, Sha256Hex(large));
 }
 
+TEST_F(UploadS3Test, ASecondBuildOnOnePrefixIsRefusedAndTheFirstIsKept) {
+  WriteTextFile(work_ / "dist/app.zip", "first");
+  ASSERT_TRUE(Upload(R"(, "files": ["dist/app.zip"])").has_value()) << io_.log;
+  auto manifest = ReadBack(server_.endpoint(), "builds/main/7/manifest.json", scratch_);
+  ASSERT_TRUE(manifest.has_value());
+
+  WriteTextFile(work_ / "dist/app.zip", "second");
+  io_.log.clear();
+  Status status = Upload(R"(, "files": ["dist/app.zip"])");
+  ASSERT_FALSE(status.has_value());
+  EXPECT_THAT(status.error(),
+              HasSubstr("s3://bkt/builds/main/7/manifest.json already exists: a build was "
+                        "published under this prefix"));
+  EXPECT_THAT(status.error(), HasSubstr("nothing was uploaded"));
+  // Refused on the HEAD, before any PUT: s3rver would have let both through.
+  EXPECT_EQ(ReadBack(server_.endpoint(), "builds/main/7/app.zip", scratch_), "first");
+  EXPECT_EQ(ReadBack(server_.endpoint(), "builds/main/7/manifest.json", scratch_), *manifest);
+}
+
 TEST_F(UploadS3Test, KeysWithSpacesPlusEqualsAmpersandAndUtf8) {
   const std::vector<std::string> names = {"a b.txt", "c+d=e&f.txt",
                                           "\xC3\xBC/\xC3\xA9 \xE2\x82\xAC.txt", "q?x#y%20z.txt"};
@@ -432,7 +517,8 @@ TEST_F(UploadS3Test, WrongSecretFailsWithSignatureDoesNotMatch) {
   EXPECT_THAT(status.error(),
               HasSubstr("SignatureDoesNotMatch: The request signature we calculated does not "
                         "match the signature you provided."));
-  EXPECT_THAT(status.error(), HasSubstr("(PUT s3://bkt/builds/main/7/app.zip)"));
+  // The first request is the check that no build was published there (issue 9, item 10).
+  EXPECT_THAT(status.error(), HasSubstr("(GET s3://bkt/builds/main/7/manifest.json)"));
   for (const std::string& text : {status.error(), io_.log}) {
     EXPECT_THAT(text, Not(HasSubstr(secret)));
     EXPECT_THAT(text, Not(HasSubstr("Signature=")));

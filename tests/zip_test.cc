@@ -419,10 +419,9 @@ TEST_F(ZipTest, ExcludesMatchArchiveAndSourcePaths) {
 TEST_F(ZipTest, WholeDirectoryAtTheRoot) {
   WriteTextFile(workspace_ / "site/index.html", "<html>\n");
   WriteTextFile(workspace_ / "site/css/a.css", "a{}\n");
-  ASSERT_TRUE(ZipOk({{"dest", "../site.zip"}, {"files", {{{"src", "site"}, {"dest", "/"}}}}}));
-  EXPECT_EQ(Names(ReadBack(workspace_ / "../site.zip")),
+  ASSERT_TRUE(ZipOk({{"dest", "site.zip"}, {"files", {{{"src", "site"}, {"dest", "/"}}}}}));
+  EXPECT_EQ(Names(ReadBack(workspace_ / "site.zip")),
             (std::vector<std::string>{"css/", "css/a.css", "index.html"}));
-  fs::remove(workspace_ / "../site.zip");
 }
 
 TEST_F(ZipTest, DestInsideTheZippedTreeIsNotIncluded) {
@@ -476,6 +475,55 @@ TEST_F(ZipTest, SymlinkOutsideTheWorkspaceIsAnError) {
   fs::create_symlink("missing.txt", workspace_ / "pkg/dangling");
   error = Error({{"dest", "out.zip"}, {"files", {"pkg/"}}});
   EXPECT_NE(error.find("pkg/dangling"), std::string::npos) << error;
+}
+
+TEST_F(ZipTest, DestOutsideTheWorkspaceIsRefusedAndNothingIsWritten) {
+  WriteTextFile(workspace_ / "a.txt", "a\n");
+  TempDir outside;
+  fs::create_directory_symlink(outside.path(), workspace_ / "out");
+  fs::create_directory_symlink("..", workspace_ / "up");
+  for (const std::string dest : {"../escape.zip", "../../escape.zip", "dist/../../escape.zip",
+                                 "out/x.zip", "out/sub/x.zip", "up/escape.zip"}) {
+    std::string error = Error({{"dest", dest}, {"files", {"a.txt"}}});
+    EXPECT_NE(error.find("zip: dest '" + dest + "' resolves to"), std::string::npos) << error;
+    EXPECT_NE(error.find("outside the workspace"), std::string::npos) << error;
+  }
+  EXPECT_FALSE(fs::exists(workspace_ / "../escape.zip"));
+  EXPECT_TRUE(fs::is_empty(outside.path()));
+  // A link that stays inside the workspace is fine.
+  fs::create_directory_symlink("dist", workspace_ / "dist-link");
+  fs::create_directories(workspace_ / "dist");
+  EXPECT_TRUE(ZipOk({{"dest", "dist-link/in.zip"}, {"files", {"a.txt"}}}));
+  EXPECT_TRUE(fs::exists(workspace_ / "dist/in.zip"));
+}
+
+TEST_F(ZipTest, TheWorkspaceRootLeavesOutGitAndTheRunnerState) {
+  WriteTextFile(workspace_ / "app.txt", "app\n");
+  WriteTextFile(workspace_ / ".git/HEAD", "ref: refs/heads/main\n");
+  WriteTextFile(workspace_ / ".runner/builds/b1/report.json", "{}");
+  WriteTextFile(workspace_ / ".runner/store/main/manifest.json", "{}");
+  WriteTextFile(workspace_ / "lib/.git", "gitdir: elsewhere\n");  // below the root: kept
+  WriteTextFile(workspace_ / ".gitignore", "dist/\n");
+  const std::vector<std::string> expected = {".gitignore", "app.txt", "lib/", "lib/.git"};
+  for (const nlohmann::ordered_json& files :
+       {nlohmann::ordered_json{"."}, nlohmann::ordered_json{"**"},
+        nlohmann::ordered_json{{{"src", "."}, {"dest", "/"}}}}) {
+    fs::remove(workspace_ / "root.zip");
+    ASSERT_TRUE(ZipOk({{"dest", "root.zip"}, {"files", files}})) << files.dump();
+    EXPECT_EQ(Names(ReadBack(workspace_ / "root.zip")), expected) << files.dump();
+  }
+  // A worktree's .git is a file; a link to the state dir is left out as the dir is.
+  fs::remove_all(workspace_ / ".git");
+  WriteTextFile(workspace_ / ".git", "gitdir: /elsewhere\n");
+  fs::create_directory_symlink(".runner", workspace_ / "state-link");
+  fs::remove(workspace_ / "root.zip");
+  ASSERT_TRUE(ZipOk({{"dest", "root.zip"}, {"files", {"."}}}));
+  EXPECT_EQ(Names(ReadBack(workspace_ / "root.zip")), expected);
+  // Named itself, the state dir is archived: the exclusion is for walks only.
+  ASSERT_TRUE(ZipOk({{"dest", "store.zip"}, {"files", {".runner/store"}}}));
+  EXPECT_EQ(Names(ReadBack(workspace_ / "store.zip")),
+            (std::vector<std::string>{".runner/", ".runner/store/", ".runner/store/main/",
+                                      ".runner/store/main/manifest.json"}));
 }
 
 TEST_F(ZipTest, SourceErrorsNameTheSource) {
@@ -736,6 +784,20 @@ TEST(ZipValidateTest, ReportsEachProblemWhereItIs) {
 
 // One Parse serves both: at validate time an expression is checked for its type only; at run
 // time its value is checked by the same code, with the same message at the same place.
+TEST(ZipValidateTest, AnAbsoluteDestIsAnError) {
+  for (const char* dest : {"/tmp/app.zip", "//app.zip", "/"}) {
+    std::string out = Validate(
+        Map({{"dest", Scalar(dest, 2, 11)}, {"files", List({Scalar("a.txt", 3, 7)}, 3)}}, 1));
+    EXPECT_NE(out.find("2:11: 'zip.dest' must"), std::string::npos) << dest << ": " << out;
+  }
+  EXPECT_NE(Validate(Map({{"dest", Scalar("/tmp/app.zip", 2, 11)},
+                          {"files", List({Scalar("a.txt", 3, 7)}, 3)}},
+                         1))
+                .find("relative to the step's directory (inside the workspace), got the "
+                      "absolute path '/tmp/app.zip'"),
+            std::string::npos);
+}
+
 TEST(ZipValidateTest, ExpressionsAreCheckedOnceExpanded) {
   const std::string pipeline =
       "dest: app.zip\n"

@@ -36,7 +36,10 @@ struct StoredObjectInfo {
   std::string etag;
 };
 
-// Names are paths below the prefix with '/' separators and no `.` or `..` segment.
+// Names are paths below the prefix with '/' separators (see CheckStoreName). Every operation
+// refuses a name CheckStoreName refuses, on S3 as on a local store, so that a name built from
+// push data (a branch of "../..") names the same object everywhere and never one outside the
+// store; a local store also refuses a name that resolves outside its root through a symlink.
 // Implementations are thread-safe: several puts may run at once.
 class ArtifactStore {
  public:
@@ -71,6 +74,12 @@ class ArtifactStore {
   std::string UrlOf(std::string_view name) const { return url() + std::string(name); }
 };
 
+// Whether `name` can name an object in a store. Refused, never normalised: an empty name, a
+// NUL, a name starting or ending in '/' (an absolute-looking key), an empty segment ("a//b"),
+// a `.` or `..` segment. S3 would store such keys literally and a directory could not, so
+// both refuse them alike. The error names `name` and says what to do.
+Status CheckStoreName(std::string_view name);
+
 struct ArtifactStoreOptions {
   // A relative local store (`file://rel`, `rel/dir`) is relative to this absolute directory.
   std::string workspace;
@@ -96,8 +105,10 @@ struct ArtifactStoreOptions {
 };
 
 // The store `url` names: `s3://bucket/prefix` an S3 store, `file:///abs/dir`, `file://rel/dir`
-// or a plain path a local one (created on first put). Fails on another scheme or S3 options
-// that cannot work.
+// or a plain path a local one (created on first put). Fails on another scheme, S3 options
+// that cannot work, and a path (the S3 prefix, the local directory) that CheckStoreName would
+// refuse once its leading and trailing '/' are set aside: a store URL that climbs with `..`
+// (`.runner/store/../../x`, a `to` built from a branch of "../..") is refused, not normalised.
 Result<std::unique_ptr<ArtifactStore>> OpenArtifactStore(std::string_view url,
                                                          ArtifactStoreOptions options);
 

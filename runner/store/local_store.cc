@@ -12,6 +12,7 @@
 #include "runner/atomic_file.h"
 #include "runner/fs.h"
 #include "runner/sha256.h"
+#include "runner/workspace_path.h"
 
 namespace runner {
 
@@ -177,11 +178,22 @@ class LocalStore : public ArtifactStore {
   }
 
  private:
+  // The file `name` is stored in, once it is known to stay below the root after symlinks: a
+  // link inside the store (to a directory or a file elsewhere) is never written through.
   Result<std::string> PathOf(const std::string& name) const {
-    bool bad = name.empty() || name.starts_with('/') || name.ends_with('/');
-    for (const auto& part : fs::path(name)) bad |= part == "." || part == "..";
-    if (bad) return Fail(fmt::format("'{}' is not a name in a store (a relative path)", name));
-    return root_ + "/" + name;
+    if (Status ok = CheckStoreName(name); !ok) return Fail(ok.error());
+    std::string path = root_ + "/" + name;
+    auto real_root = ResolvePath(root_, "/");
+    if (!real_root) return Fail(real_root.error());
+    auto real = ResolvePath(path, "/");
+    if (!real) return Fail(real.error());
+    if (!IsWithin(*real, *real_root) || *real == *real_root) {
+      return Fail(
+          fmt::format("{} resolves to {}, outside the store {}: a symlink in the store "
+                      "points elsewhere; remove it",
+                      UrlOf(name), *real, *real_root));
+    }
+    return path;
   }
 
   Status Commit(AtomicFileWriter& writer, const std::string& target) {

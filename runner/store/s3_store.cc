@@ -30,16 +30,19 @@ class S3Store : public ArtifactStore {
 
   Result<StoredObject> PutFile(const std::string& name, const std::string& path,
                                std::string_view content_type) override {
+    if (Status ok = CheckStoreName(name); !ok) return Fail(ok.error());
     return Stored(name, client_->UploadFile(bucket_, prefix_ + name, path, content_type));
   }
 
   Result<StoredObject> Put(const std::string& name, std::string_view bytes,
                            std::string_view content_type) override {
+    if (Status ok = CheckStoreName(name); !ok) return Fail(ok.error());
     return Stored(name, client_->PutObject(bucket_, prefix_ + name, bytes, content_type));
   }
 
   Result<std::optional<StoredObject>> PutIfAbsent(const std::string& name, std::string_view bytes,
                                                   std::string_view content_type) override {
+    if (Status ok = CheckStoreName(name); !ok) return Fail(ok.error());
     auto object = client_->PutObjectIfAbsent(bucket_, prefix_ + name, bytes, content_type);
     if (!object) return Fail(object.error());
     if (!*object) return std::nullopt;
@@ -47,12 +50,19 @@ class S3Store : public ArtifactStore {
   }
 
   Result<std::string> Get(const std::string& name) override {
+    if (Status ok = CheckStoreName(name); !ok) return Fail(ok.error());
     return client_->GetObject(bucket_, prefix_ + name);
   }
 
   Result<std::optional<StoredObjectInfo>> Stat(const std::string& name) override {
+    if (Status ok = CheckStoreName(name); !ok) return Fail(ok.error());
     auto info = client_->HeadObject(bucket_, prefix_ + name);
-    if (!info) return Fail(info.error());
+    if (!info) {
+      // A HEAD answer has no body, so its error says "403" but not why; a GET's says
+      // SignatureDoesNotMatch or AccessDenied, which a user can act on.
+      auto why = client_->GetObject(bucket_, prefix_ + name);
+      return Fail(why ? info.error() : why.error());
+    }
     if (!*info) return std::nullopt;
     return StoredObjectInfo{(*info)->size, (*info)->etag};
   }
