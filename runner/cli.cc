@@ -11,6 +11,7 @@
 #include "runner/build.h"
 #include "runner/console.h"
 #include "runner/diagnostics.h"
+#include "runner/process.h"
 #include "runner/step_protocol.h"
 
 namespace runner {
@@ -93,7 +94,7 @@ int Run(const Options& options, const KindRegistry& kinds) {
   if (options.dry_run) return PrintPlan(options, kinds);
   std::optional<BuildRequest> request = MakeRequest(options);
   if (!request) return kExitUsage;
-  std::unique_ptr<ProcessRunner> processes = MakePosixProcessRunner();
+  std::unique_ptr<ProcessRunner> processes = MakePosixProcessRunner(request->self_exe);
   Console console(stdout, StdoutIsTerminal());
   auto record = RunBuild(*request, kinds, *processes, console);
   if (!record) return ReportFailure(record.error());
@@ -133,6 +134,9 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   if (argc == 2 && std::string_view(argv[1]) == "__step") {
     return RunStepChild(CurrentEnvironment(), kinds);
   }
+  // Internal: the watchdog a build starts, which stops the build's processes once the runner is
+  // gone, even killed with SIGKILL (runner/process.h).
+  if (argc == 3 && std::string_view(argv[1]) == "__watchdog") return RunWatchdog(argv[2]);
   CLI::App app("runner: turns a Git push into deployable build outputs", "runner");
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("runner ") + RUNNER_VERSION);

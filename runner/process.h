@@ -7,11 +7,17 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "runner/result.h"
 
 namespace runner {
+
+// Every process started gets this variable, its value the inherited one (if any) and a token
+// of its own, separated by spaces: it follows a process that leaves its group (setsid, set -m,
+// a double fork) through fork and exec, so that it can be found and stopped with its step.
+inline constexpr std::string_view kProcessCookieVar = "RUNNER_PROCESS_COOKIE";
 
 struct ProcessSpec {
   std::vector<std::string> argv;  // argv[0] is looked up on PATH of `env` when it has no '/'
@@ -23,14 +29,15 @@ struct ProcessSpec {
   // false: the process stays in the caller's process group, so that a signal to that group (a
   // terminal's Ctrl-C, the runner's signal to a step) reaches it and all it started exactly
   // once, and the supervisor sends it none of its own:
-  // - Start fails, starting nothing, once the runner received SIGINT or SIGTERM (the process
+  // - Start fails, starting nothing, once the runner received SIGINT, SIGTERM or SIGHUP (the
+  // process
   //   would never get that signal). One arriving while it starts is sent to the caller's group
   //   again, so that the new process gets it too.
   // - Terminate and Kill signal the process alone (kill_grace bounds Terminate as usual).
   // - kDone comes once it exited and the runner has no child left in the caller's group (a
   //   subreaper, the runner inherits what the process left running; several such processes are
-  //   waited for together), or, while no SIGINT or SIGTERM was received, kill_grace after its
-  //   exit: then `left_running` is set, and what is left is not signalled (it shares the
+  //   waited for together), or, while no SIGINT, SIGTERM or SIGHUP was received, kill_grace after
+  //   its exit: then `left_running` is set, and what is left is not signalled (it shares the
   //   caller's group) but left to whoever owns that group. After a signal the wait has no
   //   bound of its own: what is left got the signal too and is cleaning up, and whoever sent
   //   it bounds the wait.
@@ -44,7 +51,7 @@ struct ProcessEvent {
   enum class Type {
     kOutput,  // `data` holds bytes the process group wrote to `stream`
     kDone,    // the leader exited, the whole group is gone and the output is drained
-    kSignal,  // the runner received `signal` (SIGINT or SIGTERM)
+    kSignal,  // the runner received `signal` (SIGINT, SIGTERM or SIGHUP)
   };
   Type type = Type::kOutput;
   int id = 0;  // the process, for kOutput and kDone
@@ -68,8 +75,9 @@ class ProcessRunner {
   // blocked. Returns an id.
   virtual Result<int> Start(const ProcessSpec& spec) = 0;
 
-  // Sends `sig` to the process's whole group, then SIGKILL to the group once the spec's
-  // kill_grace has passed without the group being gone.
+  // Sends `sig` to the process's whole group, and to the processes carrying its cookie that left
+  // the group, then SIGKILL to all of them once the spec's kill_grace has passed without them
+  // being gone. ("The group" below means both, for a process with a group of its own.)
   virtual void Terminate(int id, int sig) = 0;
 
   // SIGKILL to the whole group at once.
@@ -84,18 +92,33 @@ class ProcessRunner {
   // Processes started and not yet reported kDone.
   virtual int running() const = 0;
 
-  // The first SIGINT or SIGTERM received, 0 while none was: for code that polls for
+  // The first SIGINT, SIGTERM or SIGHUP received, 0 while none was: for code that polls for
   // cancellation between calls to Wait.
   virtual int received_signal() const = 0;
 };
 
-// The real implementation. Installs handlers for SIGINT, SIGTERM and SIGCHLD that only write to
-// a self-pipe (reported by Wait as kSignal), and makes the runner a child subreaper so that
-// orphaned descendants of a step are reaped here. One per process. Its destructor SIGKILLs what
-// still runs (a process without a group of its own: the process alone), reaps it and restores
-// the previous dispositions, mask and subreaper state; the first SIGINT or SIGTERM it caught is
-// raised again when the caller would have seen it (a handler function, or a blocked signal not
-// ignored), never when it would end the process (the default disposition, unblocked).
-std::unique_ptr<ProcessRunner> MakePosixProcessRunner();
+// The real implementation. Installs handlers for SIGINT, SIGTERM, SIGHUP and SIGCHLD that only
+// write to a self-pipe (reported by Wait as kSignal), ignores SIGPIPE and SIGXFSZ (a write to a
+// closed pipe or beyond RLIMIT_FSIZE fails instead; children get both back at their default),
+// and makes the runner a child subreaper so that orphaned descendants of a step are reaped here.
+// One per process. Its destructor SIGKILLs what still runs (a process without a group of its
+// own: the process alone), reaps it and restores the previous dispositions, mask and subreaper
+// state; the first SIGINT, SIGTERM or SIGHUP it caught is raised again when the caller would
+// have seen it (a handler function, or a blocked signal not ignored), never when it would end
+// the process (the default disposition, unblocked).
+// `watchdog_exe` non-empty: starts `watchdog_exe __watchdog COOKIE` (RunWatchdog, in a process
+// group of its own) so that the processes started here are stopped even when this process is
+// killed with SIGKILL; a watchdog that cannot start is a warning on stderr.
+std::unique_ptr<ProcessRunner> MakePosixProcessRunner(const std::string& watchdog_exe = "");
+
+// The watchdog's body: waits until standard input reaches end of file (the runner holding the
+// pipe's other end has exited, however it ended), then sends SIGTERM to every process whose
+// kProcessCookieVar holds a token of the runner `cookie` names and, those left after a short
+// grace, SIGKILL. Sees only the processes whose environment it may read (all, as root; the
+// same user's, else). Returns the exit code.
+int RunWatchdog(std::string_view cookie);
+
+// "SIGHUP" for SIGHUP; "signal N" for a number without a name.
+std::string DescribeSignal(int sig);
 
 }  // namespace runner

@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,6 +16,8 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <random>
+#include <thread>
 
 #include "runner/fs.h"
 #include "runner/process.h"
@@ -34,11 +37,16 @@ using Clock = std::chrono::steady_clock;
 // The handler's only state: where to write. A plain int read by the handler, written only
 // while the handlers are not installed.
 volatile sig_atomic_t g_signal_pipe = -1;
-// The first SIGINT or SIGTERM, for received_signal().
+// The first SIGINT, SIGTERM or SIGHUP, for received_signal().
 volatile sig_atomic_t g_received_signal = 0;
 bool g_instance_exists = false;
 
-constexpr int kHandledSignals[] = {SIGINT, SIGTERM, SIGCHLD};
+constexpr int kHandledSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD};
+// Signals that end a build; blocked while a process joins our group (SpawnInOurGroup).
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
+// A step that closes its pipe early, or a write beyond RLIMIT_FSIZE, must fail with EPIPE or
+// EFBIG rather than kill the runner; children get both back through POSIX_SPAWN_SETSIGDEF.
+constexpr int kIgnoredSignals[] = {SIGPIPE, SIGXFSZ};
 // Bytes taken from one process's pipe per round, so that a fast writer cannot starve the others
 // or hold Wait past its deadline.
 constexpr size_t kMaxReadPerRound = 256 * 1024;
@@ -63,9 +71,111 @@ int ExitCode(int status) {
   return 1;
 }
 
+// A process that may have left its group: found by the token in its kProcessCookieVar.
+struct Carrier {
+  pid_t pid = 0;
+  pid_t pgid = 0;
+  unsigned long long start_time = 0;  // tells it from a later process with the same pid
+};
+
+constexpr unsigned kPfExiting = 0x4;         // include/linux/sched.h
+constexpr unsigned kPfKthread = 0x00200000;  // include/linux/sched.h
+// While a process execs, and once it is exiting, its environment reads empty: look again for
+// the first, in case it is one of ours (exec takes microseconds).
+constexpr int kExecRetries = 50;
+
+// From /proc/PID/stat: "PID (COMM) STATE PPID PGRP SESSION TTY TPGID FLAGS ... STARTTIME(22)".
+// COMM may hold anything, so the fields are parsed after its last ')'. nullopt: no such process
+// or a zombie.
+struct ProcStat {
+  pid_t pgid = 0;
+  unsigned flags = 0;
+  unsigned long long start_time = 0;
+};
+std::optional<ProcStat> ReadProcStat(const std::string& dir) {
+  Result<std::string> stat = ReadFile(dir + "/stat");
+  size_t paren = stat ? stat->rfind(')') : std::string::npos;
+  if (paren == std::string::npos) return std::nullopt;
+  ProcStat result;
+  char state = 0;
+  int pgid = 0;
+  if (std::sscanf(stat->c_str() + paren + 1,
+                  " %c %*d %d %*d %*d %*d %u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                  &state, &pgid, &result.flags, &result.start_time) != 4 ||
+      state == 'Z') {
+    return std::nullopt;
+  }
+  result.pgid = pgid;
+  return result;
+}
+
+// Whether `carrier` still runs (the same process, not a zombie).
+bool StillRuns(const Carrier& carrier) {
+  auto stat = ReadProcStat("/proc/" + std::to_string(carrier.pid));
+  return stat && stat->start_time == carrier.start_time;
+}
+
+// Every process (but this one) whose environment we may read and whose cookie holds a token
+// for which `matches` is true. Its environment is the one it was exec'd with: a process that
+// rewrites its own, or runs as another user, is not found.
+template <typename Matches>
+std::vector<Carrier> FindCarriers(const Matches& matches) {
+  std::vector<Carrier> found;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return found;
+  std::string prefix = std::string(kProcessCookieVar) + "=";
+  pid_t self = getpid();
+  while (struct dirent* entry = readdir(proc)) {
+    char* end = nullptr;
+    long pid = std::strtol(entry->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0' || pid == self) continue;
+    std::string dir = std::string("/proc/") + entry->d_name;
+    std::optional<ProcStat> stat = ReadProcStat(dir);
+    if (!stat || (stat->flags & kPfKthread) != 0) continue;
+    Result<std::string> environ = ReadFile(dir + "/environ");
+    for (int retry = 0;
+         retry < kExecRetries && environ && environ->empty() && (stat->flags & kPfExiting) == 0;
+         ++retry) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+      stat = ReadProcStat(dir);
+      if (!stat) break;
+      environ = ReadFile(dir + "/environ");
+    }
+    if (!stat || !environ) continue;
+    size_t at = environ->starts_with(prefix) ? 0 : environ->find(std::string(1, '\0') + prefix);
+    if (at == std::string::npos) continue;
+    at += at == 0 ? prefix.size() : prefix.size() + 1;
+    std::string_view cookie(environ->data() + at, std::strlen(environ->data() + at));
+    bool carries = false;
+    while (!cookie.empty() && !carries) {
+      size_t space = cookie.find(' ');
+      carries = matches(cookie.substr(0, space));
+      cookie.remove_prefix(space == std::string_view::npos ? cookie.size() : space + 1);
+    }
+    if (carries) found.push_back({static_cast<pid_t>(pid), stat->pgid, stat->start_time});
+  }
+  closedir(proc);
+  return found;
+}
+
+std::vector<Carrier> CarriersOf(const std::string& token) {
+  return FindCarriers([&token](std::string_view t) { return t == token; });
+}
+
+// 16 hex digits, unique among the runners of a machine for all practical purposes.
+std::string NewCookie() {
+  std::random_device random;
+  char text[17];
+  std::snprintf(text, sizeof text, "%08x%08x", random(), random());
+  return text;
+}
+
 struct Process {
   pid_t pid = 0;          // also the process group id, with own_group
   bool own_group = true;  // false: in the runner's group (ProcessSpec::own_process_group)
+  std::string cookie;     // its token in kProcessCookieVar
+  // Carriers signalled: once exiting, a process shows no environment, yet it still runs.
+  std::vector<Carrier> carriers;
   // stdout (or both), stderr when separate; -1 once closed.
   int fds[2] = {-1, -1};
   std::chrono::milliseconds kill_grace{0};
@@ -73,20 +183,35 @@ struct Process {
   int exit_code = 0;
   bool group_gone = false;        // without own_group: nothing left to wait for
   bool termed_leftovers = false;  // SIGTERM sent to what the leader left running
+  bool killed = false;            // SIGKILL sent: sent again to what appears after
   bool left_running = false;
   std::optional<Clock::time_point> kill_at;
   // Without own_group: when to stop waiting for what the leader left running.
   std::optional<Clock::time_point> leftovers_until;
 };
 
-// The process group for an own_group process; the process alone, while it is not reaped (its
-// pid could be reused after), for one in the runner's group.
-void Signal(const Process& p, int sig) {
+// The process group and the carriers of its cookie that left the group, for an own_group
+// process; the process alone, while it is not reaped (its pid could be reused after), for one in
+// the runner's group.
+void Signal(Process& p, int sig) {
   if (p.own_group) {
     kill(-p.pid, sig);
+    for (const Carrier& carrier : CarriersOf(p.cookie)) {
+      if (carrier.pgid == p.pid) continue;
+      kill(carrier.pid, sig);
+      if (std::ranges::find(p.carriers, carrier.pid, &Carrier::pid) == p.carriers.end()) {
+        p.carriers.push_back(carrier);
+      }
+    }
   } else if (!p.leader_exited) {
     kill(p.pid, sig);
   }
+}
+
+// Whether an own_group process's group is empty and no process carries its cookie.
+bool AllGone(const Process& p) {
+  return kill(-p.pid, 0) != 0 && errno == ESRCH && CarriersOf(p.cookie).empty() &&
+         std::ranges::none_of(p.carriers, StillRuns);
 }
 
 // Whether the runner has a child in process group `pgid`; WNOWAIT leaves any status to Reap.
@@ -95,14 +220,9 @@ bool HasChildIn(pid_t pgid) {
   return waitid(P_PGID, static_cast<id_t>(pgid), &info, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
-std::string SignalName(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
 class PosixProcessRunner : public ProcessRunner {
  public:
-  PosixProcessRunner();
+  explicit PosixProcessRunner(const std::string& watchdog_exe);
   ~PosixProcessRunner() override;
 
   Result<int> Start(const ProcessSpec& spec) override;
@@ -121,17 +241,20 @@ class PosixProcessRunner : public ProcessRunner {
   void ReadOutput(int id, Process* p, bool final, std::vector<ProcessEvent>* events);
   Result<pid_t> SpawnInOurGroup(const SpawnRequest& request);
   void ArmKill(Process* p, Clock::time_point now);
+  void StartWatchdog(const std::string& exe);
 
   int signal_pipe_[2] = {-1, -1};
   struct sigaction old_actions_[std::size(kHandledSignals)];
-  struct sigaction old_sigpipe_;
+  struct sigaction old_ignored_[std::size(kIgnoredSignals)];
   sigset_t old_mask_;
   int old_subreaper_ = 0;
   int next_id_ = 1;
   std::map<int, Process> processes_;
+  std::string cookie_ = NewCookie();  // the tokens of its processes are "COOKIE.ID"
+  int watchdog_pipe_ = -1;            // write end; the watchdog sees EOF once we are gone
 };
 
-PosixProcessRunner::PosixProcessRunner() {
+PosixProcessRunner::PosixProcessRunner(const std::string& watchdog_exe) {
   if (g_instance_exists) {
     std::fprintf(stderr, "runner: internal error: a second PosixProcessRunner was created\n");
     std::abort();
@@ -152,12 +275,12 @@ PosixProcessRunner::PosixProcessRunner() {
   for (size_t i = 0; i < std::size(kHandledSignals); ++i) {
     sigaction(kHandledSignals[i], &action, &old_actions_[i]);
   }
-  // A step that closes its pipe early must not kill the runner; children get SIGPIPE back
-  // through POSIX_SPAWN_SETSIGDEF.
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
-  sigaction(SIGPIPE, &ignore, &old_sigpipe_);
+  for (size_t i = 0; i < std::size(kIgnoredSignals); ++i) {
+    sigaction(kIgnoredSignals[i], &ignore, &old_ignored_[i]);
+  }
   // Inherited blocked signals would leave Wait deaf to exits and interrupts.
   sigset_t unblock;
   sigemptyset(&unblock);
@@ -166,6 +289,38 @@ PosixProcessRunner::PosixProcessRunner() {
 
   prctl(PR_GET_CHILD_SUBREAPER, &old_subreaper_);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
+  if (!watchdog_exe.empty()) StartWatchdog(watchdog_exe);
+}
+
+// The watchdog holds the read end of a pipe whose write end only we hold (close-on-exec, so no
+// child inherits it): the kernel closes it however we end, SIGKILL included. Its own process
+// group keeps it out of the signals a terminal or a CI agent sends to ours.
+void PosixProcessRunner::StartWatchdog(const std::string& exe) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    std::fprintf(stderr, "runner: warning: cannot start the watchdog: %s\n",
+                 ErrnoText(errno).c_str());
+    return;
+  }
+  int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  Result<pid_t> pid = Spawn({.program = exe,
+                             .argv = {exe, "__watchdog", cookie_},
+                             .env = {},
+                             .cwd = "/",
+                             .new_process_group = true,
+                             .stdin_fd = fds[0],
+                             .stdout_fd = null_fd,
+                             .stderr_fd = null_fd});
+  close(fds[0]);
+  if (null_fd >= 0) close(null_fd);
+  if (!pid) {
+    std::fprintf(stderr,
+                 "runner: warning: %s; a step's processes may outlive a SIGKILL of the runner\n",
+                 pid.error().c_str());
+    close(fds[1]);
+    return;
+  }
+  watchdog_pipe_ = fds[1];
 }
 
 PosixProcessRunner::~PosixProcessRunner() {
@@ -180,8 +335,7 @@ PosixProcessRunner::~PosixProcessRunner() {
     bool all_gone = true;
     for (auto& [id, p] : processes_) {
       // What a process in our group left running is that group's owner's to stop.
-      if (!p.group_gone &&
-          (p.own_group ? kill(-p.pid, 0) != 0 && errno == ESRCH : p.leader_exited)) {
+      if (!p.group_gone && (p.own_group ? AllGone(p) : p.leader_exited)) {
         p.group_gone = true;
       }
       all_gone = all_gone && p.group_gone;
@@ -203,7 +357,11 @@ PosixProcessRunner::~PosixProcessRunner() {
   for (size_t i = 0; i < std::size(kHandledSignals); ++i) {
     sigaction(kHandledSignals[i], &old_actions_[i], nullptr);
   }
-  sigaction(SIGPIPE, &old_sigpipe_, nullptr);
+  for (size_t i = 0; i < std::size(kIgnoredSignals); ++i) {
+    sigaction(kIgnoredSignals[i], &old_ignored_[i], nullptr);
+  }
+  // Nothing of ours is left for the watchdog to stop: let it go.
+  if (watchdog_pipe_ >= 0) close(watchdog_pipe_);
   pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
   g_signal_pipe = -1;
   close(signal_pipe_[0]);
@@ -263,9 +421,20 @@ Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
     }
     fcntl(pipes[stream][0], F_SETFL, fcntl(pipes[stream][0], F_GETFL) | O_NONBLOCK);
   }
+  int id = next_id_++;
+  std::string cookie = cookie_ + "." + std::to_string(id);
+  std::vector<std::string> env = spec.env;
+  std::string var = std::string(kProcessCookieVar) + "=";
+  auto inherited = std::ranges::find_if(
+      env, [&var](const std::string& entry) { return entry.starts_with(var); });
+  if (inherited == env.end()) {
+    env.push_back(var + cookie);
+  } else {
+    *inherited += (inherited->size() == var.size() ? "" : " ") + cookie;
+  }
   SpawnRequest request = {.program = *program,
                           .argv = spec.argv,
-                          .env = spec.env,
+                          .env = std::move(env),
                           .cwd = spec.cwd,
                           .new_process_group = spec.own_process_group,
                           .stdout_fd = pipes[0][1],
@@ -280,36 +449,35 @@ Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
     return Fail(pid.error());
   }
 
-  int id = next_id_++;
   Process& p = processes_[id];
   p.pid = *pid;
   p.own_group = spec.own_process_group;
+  p.cookie = std::move(cookie);
   p.fds[0] = pipes[0][0];
   p.fds[1] = pipes[1][0];
   p.kill_grace = spec.kill_grace;
   return id;
 }
 
-// SIGINT and SIGTERM are blocked meanwhile, so that each one either came before (and the
+// SIGINT, SIGTERM and SIGHUP are blocked meanwhile, so that each one either came before (and the
 // process is not started) or is pending here once the process exists to get it too.
 Result<pid_t> PosixProcessRunner::SpawnInOurGroup(const SpawnRequest& request) {
   sigset_t block;
   sigemptyset(&block);
-  sigaddset(&block, SIGINT);
-  sigaddset(&block, SIGTERM);
+  for (int sig : kStopSignals) sigaddset(&block, sig);
   sigset_t old_mask;
   pthread_sigmask(SIG_BLOCK, &block, &old_mask);
   Result<pid_t> pid = Fail("");
   if (g_received_signal != 0) {
     pid = Fail("cannot run '" + request.argv[0] + "': the runner received " +
-               SignalName(g_received_signal) + " before it started");
+               DescribeSignal(g_received_signal) + " before it started");
   } else {
     pid = Spawn(request);
     sigset_t pending;
     sigpending(&pending);
     // The pending one may have come before the process existed. Again to the group reaches it
     // for sure; here it merges with the pending one.
-    for (int sig : {SIGINT, SIGTERM}) {
+    for (int sig : kStopSignals) {
       if (pid && sigismember(&pending, sig) == 1) kill(0, sig);
     }
   }
@@ -333,6 +501,7 @@ void PosixProcessRunner::Kill(int id) {
   auto it = processes_.find(id);
   if (it == processes_.end() || it->second.group_gone) return;
   Signal(it->second, SIGKILL);
+  it->second.killed = true;
 }
 
 void PosixProcessRunner::ReadSignalPipe(std::vector<ProcessEvent>* events, bool* child_exited) {
@@ -386,14 +555,21 @@ void PosixProcessRunner::CheckGroups(Clock::time_point now) {
       }
       continue;
     }
-    if (kill(-p.pid, 0) != 0 && errno == ESRCH) {
+    if (AllGone(p)) {
       p.group_gone = true;
       p.kill_at.reset();
+      // A carrier that died just before the scan (a zombie carries no environment) may be our
+      // child, reparented: reaped before kDone, so that "gone" means gone.
+      Reap();
     } else if (!p.termed_leftovers) {
-      // What the step left running (`server &`) would outlive it and may hold the pipe open.
+      // What the step left running (`server &`, `setsid daemon`) would outlive it and may hold
+      // the pipe open.
       p.termed_leftovers = true;
-      kill(-p.pid, SIGTERM);
+      Signal(p, SIGTERM);
       ArmKill(&p, now);
+    } else if (p.killed) {
+      // A carrier that forked between our scan and its SIGKILL left a child behind.
+      Signal(p, SIGKILL);
     }
   }
 }
@@ -451,6 +627,7 @@ std::vector<ProcessEvent> PosixProcessRunner::Wait(Clock::time_point deadline) {
     for (auto& [id, p] : processes_) {
       if (p.kill_at && now >= *p.kill_at && !p.group_gone) {
         Signal(p, SIGKILL);
+        p.killed = true;
         p.kill_at.reset();
       }
     }
@@ -500,8 +677,42 @@ std::vector<ProcessEvent> PosixProcessRunner::Wait(Clock::time_point deadline) {
 
 }  // namespace
 
-std::unique_ptr<ProcessRunner> MakePosixProcessRunner() {
-  return std::make_unique<PosixProcessRunner>();
+std::unique_ptr<ProcessRunner> MakePosixProcessRunner(const std::string& watchdog_exe) {
+  return std::make_unique<PosixProcessRunner>(watchdog_exe);
+}
+
+int RunWatchdog(std::string_view cookie) {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  for (int sig : kStopSignals) sigaction(sig, &ignore, nullptr);
+  char buffer[256];
+  while (true) {
+    ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n == 0 || (n < 0 && errno != EINTR)) break;
+  }
+  std::string prefix = std::string(cookie) + ".";
+  auto ours = [&prefix](std::string_view token) { return token.starts_with(prefix); };
+  // A short grace: whoever SIGKILLed the runner wants the build gone, yet a step's trap may
+  // still tidy up. Polled: the carriers are no children of ours, so no wait() tells of them.
+  constexpr auto kGrace = std::chrono::seconds(2);
+  constexpr auto kGiveUp = std::chrono::seconds(10);  // one stuck in the kernel stays stuck
+  constexpr auto kPoll = std::chrono::milliseconds(50);
+  auto start = Clock::now();
+  std::vector<Carrier> found = FindCarriers(ours);
+  for (const Carrier& carrier : found) kill(carrier.pid, SIGTERM);
+  while (!found.empty() && Clock::now() < start + kGiveUp) {
+    std::this_thread::sleep_for(kPoll);
+    found = FindCarriers(ours);
+    if (Clock::now() < start + kGrace) continue;
+    for (const Carrier& carrier : found) kill(carrier.pid, SIGKILL);
+  }
+  return 0;
+}
+
+std::string DescribeSignal(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
 }
 
 }  // namespace runner

@@ -487,7 +487,7 @@ void Scheduler::Stop(int signal) {
     return;
   }
   stop_signal_ = signal;
-  std::string why = fmt::format("cancelled by {}", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  std::string why = "cancelled by " + DescribeSignal(signal);
   for (StepRecord& step : record_.steps) {
     if (step.status == StepStatus::kPending) {
       step.status = StepStatus::kCancelled;
@@ -538,7 +538,7 @@ void Scheduler::FinishAttempt(size_t index, int exit_code) {
   bool built_in = active->through_step_protocol;
   const std::string& scratch = active->scratch;
   if (status == StepStatus::kCancelled) {
-    message = fmt::format("cancelled by {}", stop_signal_ == SIGINT ? "SIGINT" : "SIGTERM");
+    message = "cancelled by " + DescribeSignal(stop_signal_);
   } else if (status == StepStatus::kTimedOut) {
     message = build_timed_out_ ? "the build timed out"
                                : "timed out after " + FormatDuration(*step.timeout);

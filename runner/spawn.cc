@@ -62,7 +62,11 @@ Result<pid_t> Spawn(const SpawnRequest& request) {
   if (!request.cwd.empty()) {
     check(posix_spawn_file_actions_addchdir_np(&actions, request.cwd.c_str()));
   }
-  check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0));
+  if (request.stdin_fd >= 0) {
+    check(posix_spawn_file_actions_adddup2(&actions, request.stdin_fd, 0));
+  } else {
+    check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0));
+  }
   // dup2 clears close-on-exec on the targets only; the originals stay close-on-exec.
   check(posix_spawn_file_actions_adddup2(&actions, request.stdout_fd, 1));
   check(posix_spawn_file_actions_adddup2(&actions, request.stderr_fd, 2));

@@ -24,13 +24,14 @@ struct SpawnRequest {
   std::vector<std::string> env;   // KEY=VALUE
   std::string cwd;                // empty: the caller's
   bool new_process_group = false;
+  int stdin_fd = -1;   // -1: /dev/null
   int stdout_fd = -1;  // duplicated onto the child's 1 and 2
   int stderr_fd = -1;
 };
 
-// Starts a child with stdin from /dev/null, stdout and stderr on the given descriptors, every
-// signal at its default disposition and none blocked: a runner started in the background
-// inherits SIGINT ignored, and an ignored signal survives exec. Returns its pid.
+// Starts a child with stdin from /dev/null (or stdin_fd), stdout and stderr on the given
+// descriptors, every signal at its default disposition and none blocked: a runner started in the
+// background inherits SIGINT ignored, and an ignored signal survives exec. Returns its pid.
 Result<pid_t> Spawn(const SpawnRequest& request);
 
 }  // namespace runner

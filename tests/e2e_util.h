@@ -11,7 +11,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <string>
 #include <thread>
@@ -47,6 +49,25 @@ inline bool AwaitCondition(const std::function<bool()>& done,
 }
 
 inline bool ProcessExists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+// The processes (other than this one) whose environment holds the entry `entry` (KEY=VALUE),
+// as far as /proc lets us read.
+inline std::vector<pid_t> ProcessesWithEnv(const std::string& entry) {
+  std::vector<pid_t> found;
+  std::error_code ignored;
+  for (const auto& dir : std::filesystem::directory_iterator("/proc", ignored)) {
+    std::string name = dir.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = std::stoi(name);
+    if (pid == ::getpid()) continue;
+    std::ifstream file(dir.path() / "environ", std::ios::binary);
+    std::string environ((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    // Each entry ends with a NUL; one in front makes the first entry match like the others.
+    const std::string nul(1, '\0');
+    if ((nul + environ).find(nul + entry + nul) != std::string::npos) found.push_back(pid);
+  }
+  return found;
+}
 
 // The built runner, started with stdout and stderr going to files in `dir`.
 class RunnerProcess {

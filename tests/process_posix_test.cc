@@ -1,7 +1,9 @@
 // The real process runner, with real processes, real bash and real signals.
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -368,14 +370,53 @@ TEST_F(ProcessPosixTest, KillStopsTheWholeGroupAtOnce) {
 }
 
 TEST_F(ProcessPosixTest, EscapedDescendantHoldingThePipeDoesNotHang) {
-  ProcessSpec spec = Bash("setsid sleep 1000 & echo $!");
+  // setsid, and a daemon's double fork: a new session whose leader forks and exits.
+  for (const char* script :
+       {"setsid sleep 1000 & echo $!", "setsid sh -c 'sleep 1000 & echo $!' & wait"}) {
+    SCOPED_TRACE(script);
+    int id = Start(Bash(script));
+    ASSERT_TRUE(WaitDone(id, 3s));
+    pid_t escaped = std::stoi(output_[id]);
+    ASSERT_GT(escaped, 0);
+    // It left the group but carries the cookie: stopped with the step.
+    EXPECT_FALSE(ProcessExists(escaped));
+    // Whatever happened, the test must not leave it behind.
+    kill(escaped, SIGKILL);
+    waitpid(escaped, nullptr, 0);
+  }
+}
+
+TEST_F(ProcessPosixTest, CookieAddsATokenToTheInheritedOne) {
+  ProcessSpec spec = Bash("echo \"$RUNNER_PROCESS_COOKIE\"");
+  spec.env = {"PATH=/usr/bin:/bin", "RUNNER_PROCESS_COOKIE=outer.1"};
   int id = Start(spec);
-  ASSERT_TRUE(WaitDone(id, 3s));
-  pid_t escaped = std::stoi(output_[id]);
-  ASSERT_GT(escaped, 0);
-  // Not ours to stop (it left the group), but the test must not leave it behind.
-  kill(escaped, SIGKILL);
-  waitpid(escaped, nullptr, 0);
+  ASSERT_TRUE(WaitDone(id));
+  EXPECT_THAT(output_[id], ::testing::MatchesRegex("outer\\.1 [0-9a-f]{16}\\.[0-9]+\n"));
+}
+
+TEST_F(ProcessPosixTest, SighupIsAnEvent) {
+  raise(SIGHUP);
+  ASSERT_TRUE(WaitUntil([&] { return signals_.size() == 1; }, 5s));
+  EXPECT_EQ(signals_, (std::vector<int>{SIGHUP}));
+  EXPECT_EQ(runner_->received_signal(), SIGHUP);
+}
+
+TEST_F(ProcessPosixTest, WriteBeyondTheFileSizeLimitFailsInsteadOfKilling) {
+  std::string path = TempDir() + "/big";
+  struct rlimit old_limit;
+  getrlimit(RLIMIT_FSIZE, &old_limit);
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = 1;
+  setrlimit(RLIMIT_FSIZE, &limit);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ssize_t written = write(fd, "ab", 2);
+  ssize_t beyond = write(fd, "c", 1);
+  int error = errno;
+  setrlimit(RLIMIT_FSIZE, &old_limit);
+  close(fd);
+  EXPECT_EQ(written, 1);
+  EXPECT_EQ(beyond, -1);
+  EXPECT_EQ(error, EFBIG);
 }
 
 TEST_F(ProcessPosixTest, SignalsToTheRunnerAreEvents) {

@@ -1,0 +1,114 @@
+// No process of a build outlives the runner (SPEC section 5): not one that left its step's
+// process group (setsid, set -m, a daemon's double fork), not on SIGHUP, and not when the runner
+// itself is killed with SIGKILL. Every process of a step carries a marker in its environment
+// (the step's `env`), so the test finds them wherever they went.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/e2e_util.h"
+
+namespace runner::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+namespace fs = std::filesystem;
+
+class ProcessesTest : public ::testing::Test {
+ protected:
+  void SetUp() override { fs::create_directories(dir_ / "out"); }
+  // Whatever happened, nothing the test started stays behind.
+  void TearDown() override {
+    for (pid_t pid : ProcessesWithEnv(marker_)) ::kill(pid, SIGKILL);
+  }
+
+  // A pipeline of one step `work` running `script`, every process of it carrying the marker.
+  std::unique_ptr<RunnerProcess> Start(const std::string& script) {
+    std::string indented;
+    for (size_t start = 0; start < script.size();) {
+      size_t end = script.find('\n', start);
+      if (end == std::string::npos) end = script.size();
+      indented += "      " + script.substr(start, end - start) + "\n";
+      start = end + 1;
+    }
+    WriteTextFile(dir_ / "pipeline.yml",
+                  "version: 1\nproject: p\nsteps:\n  - id: work\n"
+                  "    kill_grace: 2s\n    env: {" +
+                      marker_.substr(0, marker_.find('=')) + ": " +
+                      marker_.substr(marker_.find('=') + 1) + "}\n    run: |\n" + indented);
+    return std::make_unique<RunnerProcess>(
+        std::vector<std::string>{"run", "--branch", "main", "--build-number", "1"}, dir_.path(),
+        BaseEnv(), dir_ / "out");
+  }
+  bool NoneLeft() {
+    return AwaitCondition([&] { return ProcessesWithEnv(marker_).empty(); },
+                          std::chrono::seconds(10));
+  }
+  nlohmann::json Report() {
+    return nlohmann::json::parse(ReadTextFile(dir_ / ".runner/builds/p-main-1/report.json"));
+  }
+
+  TempDir dir_;
+  // Unique to this test run: the temporary directory's name.
+  std::string marker_ = "RUNNER_TEST_MARK=" + fs::path(dir_.path()).filename().string();
+};
+
+TEST_F(ProcessesTest, SetsidProcessDoesNotOutliveItsStep) {
+  auto runner = Start("setsid sleep 1000 > /dev/null 2>&1 &\necho started");
+  RunResult result = runner->Wait(std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
+  EXPECT_EQ(Report()["steps"][0]["status"], "success");
+}
+
+TEST_F(ProcessesTest, JobControlBackgroundJobDoesNotOutliveItsStep) {
+  auto runner = Start("set -m\nsleep 1000 > /dev/null 2>&1 &\necho started");
+  RunResult result = runner->Wait(std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
+}
+
+TEST_F(ProcessesTest, DoubleForkedDaemonDoesNotOutliveItsStep) {
+  // The daemon's way: a new session whose leader forks the daemon and exits.
+  auto runner = Start(
+      "setsid sh -c 'sleep 1000 > /dev/null 2>&1 & echo $! > daemon.pid' &\nwait\n"
+      "test -s daemon.pid");
+  RunResult result = runner->Wait(std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
+}
+
+TEST_F(ProcessesTest, SighupCancelsTheBuildAndExits129) {
+  auto runner = Start("setsid sleep 1000 > /dev/null 2>&1 &\ntouch started\nsleep 1000");
+  ASSERT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "started"); }));
+  runner->Signal(SIGHUP);
+  RunResult result = runner->Wait(std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 129) << result.out << result.err;
+  EXPECT_THAT(result.out, HasSubstr("cancelled by SIGHUP"));
+  EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
+  auto report = Report();
+  EXPECT_EQ(report["status"], "cancelled");
+  EXPECT_EQ(report["steps"][0]["status"], "cancelled");
+  EXPECT_EQ(report["steps"][0]["message"], "cancelled by SIGHUP");
+}
+
+TEST_F(ProcessesTest, SigkillOfTheRunnerLeavesNoProcessBehind) {
+  auto runner = Start(
+      "sleep 1000 > /dev/null 2>&1 &\nsetsid sleep 1000 > /dev/null 2>&1 &\n"
+      "trap 'echo trapped > trapped' TERM\ntouch started\nwait");
+  ASSERT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "started"); }));
+  // bash, its sleep and the setsid'd one.
+  ASSERT_TRUE(AwaitCondition([&] { return ProcessesWithEnv(marker_).size() == 3; }))
+      << ::testing::PrintToString(ProcessesWithEnv(marker_));
+  runner->Signal(SIGKILL);
+  RunResult result = runner->Wait(std::chrono::seconds(10));
+  EXPECT_EQ(result.exit_code, 128 + SIGKILL);
+  EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
+  // The watchdog sent SIGTERM first: the step's trap ran.
+  EXPECT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "trapped"); }));
+}
+
+}  // namespace
+}  // namespace runner::testing
