@@ -18,7 +18,6 @@ namespace runner {
 
 namespace {
 
-constexpr size_t kMaxFileBytes = 1 << 20;
 constexpr int kMaxRetryLimit = 100;
 
 const std::vector<std::string> kTopKeys = {"version", "project", "env",  "secrets",
@@ -50,7 +49,44 @@ bool IsStepId(std::string_view id) {
   });
 }
 
-// ---------------------------------------------------------------------------------------------
+// The locations of a scalar's `${{` in the file, asked in increasing order of their offsets in
+// the value: one pass over the scalar however many expressions it holds. The value may differ
+// from the file (quotes, folding, escapes), so the Nth `${{` of the value is taken to be the Nth
+// of the file from the scalar on.
+class ExpressionLocator {
+ public:
+  ExpressionLocator(std::string_view source, const YamlNode& node, std::string_view text)
+      : source_(source), node_(node), text_(text), source_at_(node.offset), where_(node.where) {}
+
+  // The location of the `${{` at `offset` in the value.
+  // REQUIRES: `offset` is not below the last one asked.
+  SourceLocation At(size_t offset) {
+    // An aliased node's text is at its anchor, elsewhere in the file.
+    if (node_.anchor_where || lost_) return node_.where;
+    for (; (text_at_ = text_.find("${{", text_at_)) <= offset; ++text_at_) {
+      size_t found = source_.find("${{", seen_ == 0 ? source_at_ : source_at_ + 1);
+      if (found == std::string_view::npos) {
+        lost_ = true;
+        return node_.where;
+      }
+      where_ = LocationAt(source_, found, source_at_, where_);
+      source_at_ = found;
+      ++seen_;
+    }
+    return where_;
+  }
+
+ private:
+  std::string_view source_;
+  const YamlNode& node_;
+  std::string_view text_;
+  size_t text_at_ = 0;    // where the next `${{` of the value is looked for
+  size_t source_at_;      // the last `${{` found in the file (the scalar's start before any)
+  size_t seen_ = 0;       // `${{` found in the file
+  SourceLocation where_;  // of source_at_
+  bool lost_ = false;     // the file has fewer `${{` than the value
+};
+
 // ---------------------------------------------------------------------------------------------
 // The model, from the YAML tree.
 
@@ -139,7 +175,9 @@ class Loader {
   // Expressions.
   void CheckTemplate(const YamlNode& node, std::string_view text, Context context, StepDraft* step);
   std::optional<std::string> CheckName(std::string_view name, Context context, StepDraft* step);
-  SourceLocation ExpressionWhere(const YamlNode& node, std::string_view text, size_t offset) const;
+  // A value the runner needs before the build's values exist (runner/pipeline.h): reports an
+  // expression in it. Returns whether it has none.
+  bool NoExpression(const YamlNode& node, std::string_view field);
   bool Needs(const StepDraft& draft, size_t target);
 
   const std::string& source_;
@@ -200,6 +238,7 @@ std::optional<std::vector<std::pair<std::string, const YamlNode*>>> Loader::Stri
     const Entry& entry, bool single) {
   std::vector<std::pair<std::string, const YamlNode*>> items;
   if (single && entry.value->IsScalar()) {
+    if (!NoExpression(*entry.value, entry.key)) return std::nullopt;
     items.emplace_back(entry.value->value, entry.value);
     return items;
   }
@@ -218,7 +257,7 @@ std::optional<std::vector<std::pair<std::string, const YamlNode*>>> Loader::Stri
   bool ok = true;
   for (const YamlNode& item : entry.value->items) {
     std::optional<std::string> text = String(item, entry.key);
-    if (text) {
+    if (text && NoExpression(item, entry.key)) {
       items.emplace_back(*text, &item);
     } else {
       ok = false;
@@ -230,7 +269,7 @@ std::optional<std::vector<std::pair<std::string, const YamlNode*>>> Loader::Stri
 
 std::optional<Duration> Loader::ParseDurationValue(const Entry& entry) {
   std::optional<std::string> text = String(entry);
-  if (!text) return std::nullopt;
+  if (!text || !NoExpression(*entry.value, entry.key)) return std::nullopt;
   Result<Duration> duration = ParseDuration(*text);
   if (!duration) {
     Error(ValueWhere(entry), duration.error());
@@ -280,7 +319,8 @@ void Loader::Load(const YamlNode& root, Pipeline& pipeline) {
     Error(Where(root), "missing `version: 1` at the top level");
   }
   if (const Entry* project = find("project")) {
-    if (auto text = String(*project)) pipeline.project = *text;
+    auto text = String(*project);
+    if (text && NoExpression(*project->value, "project")) pipeline.project = *text;
   }
   if (const Entry* env = find("env")) {
     pipeline.env = ParseEnv(*env, Context::kPipelineEnv, nullptr);
@@ -429,7 +469,11 @@ void Loader::ParseStepId(StepDraft& draft) {
   if (!text) return;
   draft.step.id = *text;
   draft.has_id = true;
-  if (!IsStepId(*text)) {
+  if (text->size() > kMaxStepIdBytes) {
+    Error(ValueWhere(*id), fmt::format("step id is {} bytes long: at most {} (it names the step's "
+                                       "log file, logs/ID.log)",
+                                       text->size(), kMaxStepIdBytes));
+  } else if (!IsStepId(*text)) {
     Error(ValueWhere(*id), fmt::format("invalid step id '{}': use lowercase letters, digits, '_' "
                                        "and '-', starting with a letter",
                                        *text));
@@ -601,7 +645,7 @@ ConfigNode Loader::ToConfig(const YamlNode& node, SourceLocation where, StepDraf
     if (!forbidden) {
       if (!text.empty()) CheckTemplate(node, text, Context::kStep, &draft);
     } else if (size_t at = text.find("${{"); at != std::string::npos) {
-      Error(ExpressionWhere(node, text, at), *forbidden);
+      Error(ExpressionLocator(source_, node, text).At(at), *forbidden);
     }
     out.scalar = TemplateString{std::move(text), where};
     out.null = node.IsNull();
@@ -653,6 +697,7 @@ std::optional<int> Loader::ParseRetryLimit(const Entry& entry) {
     return std::nullopt;
   }
   const std::string& text = entry.value->value;
+  if (!NoExpression(*entry.value, entry.key)) return std::nullopt;
   if (text.empty() || text.size() > 9 ||
       !std::ranges::all_of(text, [](char c) { return c >= '0' && c <= '9'; })) {
     Error(ValueWhere(entry), fmt::format("invalid retry count '{}': {}", text, kForm));
@@ -731,34 +776,28 @@ void Loader::CheckDir(const Entry& entry, std::string_view dir) {
 
 // ---- expressions
 
-// The offset is into the scalar's value; the file may differ from it (quotes, folding,
-// escapes), so find the same `${{` in the text from the scalar on.
-SourceLocation Loader::ExpressionWhere(const YamlNode& node, std::string_view text,
-                                       size_t offset) const {
-  // An aliased node's text is at its anchor, elsewhere in the file.
-  if (node.anchor_where) return Where(node);
-  size_t before = 0;
-  for (size_t at = text.find("${{"); at < offset; at = text.find("${{", at + 1)) ++before;
-  size_t found = node.offset;
-  for (size_t i = 0; i <= before; ++i) {
-    found = source_.find("${{", i == 0 ? found : found + 1);
-    if (found == std::string::npos) return Where(node);
-  }
-  return LocationAt(source_, found, node.offset, Where(node));
+bool Loader::NoExpression(const YamlNode& node, std::string_view field) {
+  size_t at = node.value.find("${{");
+  if (at == std::string::npos) return true;
+  Error(ExpressionLocator(source_, node, node.value).At(at),
+        fmt::format("expressions are not allowed in '{}': the runner needs its value before the "
+                    "build's values exist; write the value itself",
+                    field));
+  return false;
 }
 
 void Loader::CheckTemplate(const YamlNode& node, std::string_view text, Context context,
                            StepDraft* step) {
+  ExpressionLocator locator(source_, node, text);
   auto parts = ParseTemplate(text);
   if (!parts) {
-    Error(ExpressionWhere(node, text, parts.error().offset), parts.error().message);
+    Error(locator.At(parts.error().offset), parts.error().message);
     return;
   }
   for (const TemplatePart& part : *parts) {
     if (!part.is_expression) continue;
-    if (auto problem = CheckName(part.text, context, step)) {
-      Error(ExpressionWhere(node, text, part.offset), *problem);
-    }
+    if (auto problem = CheckName(part.text, context, step))
+      Error(locator.At(part.offset), *problem);
   }
 }
 
@@ -857,16 +896,11 @@ std::optional<std::string> Loader::CheckName(std::string_view name, Context cont
 
 std::optional<Pipeline> ParsePipeline(const std::string& path, const std::string& source,
                                       const LoadOptions& options, Diagnostics& diags) {
-  auto error_count = [&] {
-    return std::ranges::count_if(diags.diagnostics(), [](const Diagnostic& d) {
-      return d.severity == Diagnostic::Severity::kError;
-    });
-  };
-  const auto errors_before = error_count();
+  const size_t errors_before = diags.ErrorCount();
 
-  if (source.size() > kMaxFileBytes) {
+  if (source.size() > kMaxPipelineBytes) {
     diags.Error({}, fmt::format("the pipeline file is {} bytes; the limit is {} bytes (1 MiB)",
-                                source.size(), kMaxFileBytes));
+                                source.size(), kMaxPipelineBytes));
     return std::nullopt;
   }
   if (std::optional<YamlError> problem = CheckYamlText(source, "a pipeline file")) {
@@ -890,7 +924,7 @@ std::optional<Pipeline> ParsePipeline(const std::string& path, const std::string
   Pipeline pipeline;
   pipeline.path = path;
   Loader(source, options, diags).Load((*documents)[0], pipeline);
-  if (error_count() != errors_before) return std::nullopt;
+  if (diags.ErrorCount() != errors_before) return std::nullopt;
   return pipeline;
 }
 
