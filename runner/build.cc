@@ -108,8 +108,11 @@ std::expected<LoadedPipeline, BuildFailure> LoadPipelineFile(const BuildRequest&
   auto source = ReadFileAtMost(request.pipeline, kMaxPipelineBytes + 1);
   if (!source) return Failure(source.error());
   if (source->size() > kMaxPipelineBytes) {
-    return Failure(fmt::format("{}: the pipeline file is larger than 1 MiB (the limit is {} bytes)",
-                               request.pipeline, kMaxPipelineBytes));
+    Diagnostics too_large(request.pipeline, "");
+    too_large.Error({},
+                    fmt::format("the pipeline file is larger than 1 MiB (the limit is {} bytes)",
+                                kMaxPipelineBytes));
+    return std::unexpected(BuildFailure{too_large.Format(), ""});
   }
   LoadOptions options;
   options.environment = request.environment;
