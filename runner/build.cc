@@ -105,8 +105,15 @@ class ScratchSpace {
 
 std::expected<LoadedPipeline, BuildFailure> LoadPipelineFile(const BuildRequest& request,
                                                              const KindRegistry& kinds) {
-  auto source = ReadFile(request.pipeline);
+  auto source = ReadFileAtMost(request.pipeline, kMaxPipelineBytes + 1);
   if (!source) return Failure(source.error());
+  if (source->size() > kMaxPipelineBytes) {
+    Diagnostics too_large(request.pipeline, "");
+    too_large.Error({},
+                    fmt::format("the pipeline file is larger than 1 MiB (the limit is {} bytes)",
+                                kMaxPipelineBytes));
+    return std::unexpected(BuildFailure{too_large.Format(), ""});
+  }
   LoadOptions options;
   options.environment = request.environment;
   options.kinds = &kinds;

@@ -51,6 +51,26 @@ std::string CaretLine(std::string_view line, int column) {
   return caret;
 }
 
+// A long line (a generated one-line file) is cut to a window around the column, at UTF-8
+// character boundaries, so that each diagnostic quotes a bounded text. Returns the text to
+// quote and the column in it.
+std::pair<std::string, int> QuoteWindow(std::string_view line, int column) {
+  if (line.size() <= Diagnostics::kQuoteWidth) return {std::string(line), column};
+  auto boundary = [&](size_t at) {
+    while (at < line.size() && (static_cast<unsigned char>(line[at]) & 0xC0) == 0x80) ++at;
+    return std::min(at, line.size());
+  };
+  size_t at = column > 0 ? static_cast<size_t>(column - 1) : 0;
+  size_t begin =
+      boundary(at > Diagnostics::kQuoteWidth / 2 ? at - Diagnostics::kQuoteWidth / 2 : 0);
+  size_t end = boundary(begin + Diagnostics::kQuoteWidth);
+  std::string quoted = begin > 0 ? "..." : "";
+  int shift = static_cast<int>(begin) - static_cast<int>(quoted.size());
+  quoted += line.substr(begin, end - begin);
+  if (end < line.size()) quoted += "...";
+  return {quoted, column > 0 ? column - shift : column};
+}
+
 char Lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 
 // Optimal string alignment distance: Levenshtein plus transposition of adjacent characters,
@@ -79,15 +99,11 @@ Diagnostics::Diagnostics(std::string file, std::string source)
 
 void Diagnostics::Error(SourceLocation where, std::string message) {
   diagnostics_.push_back({Diagnostic::Severity::kError, where, std::move(message)});
+  ++errors_;
 }
 
 void Diagnostics::Warning(SourceLocation where, std::string message) {
   diagnostics_.push_back({Diagnostic::Severity::kWarning, where, std::move(message)});
-}
-
-bool Diagnostics::HasErrors() const {
-  return std::ranges::any_of(
-      diagnostics_, [](const Diagnostic& d) { return d.severity == Diagnostic::Severity::kError; });
 }
 
 std::string Diagnostics::Format() const {
@@ -99,6 +115,8 @@ std::string Diagnostics::Format() const {
 
   const std::vector<size_t> starts = LineStarts(source_);
   std::string out;
+  size_t hidden = sorted.size() > kMaxShown ? sorted.size() - kMaxShown : 0;
+  sorted.resize(sorted.size() - hidden);
   for (const Diagnostic* d : sorted) {
     const SourceLocation& where = d->where;
     std::string_view severity = SeverityName(d->severity);
@@ -114,13 +132,16 @@ std::string Diagnostics::Format() const {
     }
     std::optional<std::string_view> line = SourceLine(source_, starts, where.line);
     if (!line) continue;
-    out += fmt::format("{}\n", *line);
-    if (where.column > 0) out += CaretLine(*line, where.column) + "\n";
+    auto [quoted, column] = QuoteWindow(*line, where.column);
+    out += fmt::format("{}\n", quoted);
+    if (where.column > 0) out += CaretLine(quoted, column) + "\n";
   }
+  if (hidden > 0) out += fmt::format("{}: and {} more errors and warnings\n", file_, hidden);
   return out;
 }
 
 std::string SuggestClosest(std::string_view word, const std::vector<std::string>& candidates) {
+  if (word.size() > kMaxSuggestLength) return "";
   size_t limit = std::max<size_t>(1, word.size() / 3);
   const std::string* best = nullptr;
   size_t best_distance = limit + 1;
@@ -128,7 +149,7 @@ std::string SuggestClosest(std::string_view word, const std::vector<std::string>
     // The distance is at least the difference in length: skip the quadratic work.
     size_t length_gap = word.size() > candidate.size() ? word.size() - candidate.size()
                                                        : candidate.size() - word.size();
-    if (length_gap > limit) continue;
+    if (length_gap > limit || candidate.size() > kMaxSuggestLength) continue;
     size_t distance = EditDistance(word, candidate);
     if (distance < best_distance) {
       best = &candidate;

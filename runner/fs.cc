@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -32,12 +33,16 @@ Status WriteAll(int fd, std::string_view data) {
 }
 
 Result<std::string> ReadFile(const std::string& path) {
+  return ReadFileAtMost(path, std::string().max_size());
+}
+
+Result<std::string> ReadFileAtMost(const std::string& path, size_t limit) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Fail("cannot read " + path + ": " + ErrnoText(errno));
   std::string contents;
   char buffer[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+  while (contents.size() < limit) {
+    ssize_t n = ::read(fd.get(), buffer, std::min(sizeof buffer, limit - contents.size()));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Fail("cannot read " + path + ": " + ErrnoText(errno));
     if (n == 0) break;

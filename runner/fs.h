@@ -44,4 +44,9 @@ Status WriteAll(int fd, std::string_view data);
 // Reads a whole file. Errors read "cannot read PATH: REASON".
 Result<std::string> ReadFile(const std::string& path);
 
+// Reads at most `limit` bytes of a file, so that /dev/zero, a pipe or a terminal cannot make it
+// read for ever: a result of exactly `limit` bytes may be cut short (read limit + 1 to tell a
+// file that is too large). Errors as ReadFile.
+Result<std::string> ReadFileAtMost(const std::string& path, size_t limit);
+
 }  // namespace runner

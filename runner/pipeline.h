@@ -1,5 +1,12 @@
 // The typed model of a pipeline file (SPEC section 3), as produced by the loader. Every value
 // that came from the file keeps its location, so later checks can point at it.
+//
+// Expressions (`${{ }}`): a TemplateString may hold them, checked by `validate` and expanded by
+// the scheduler. A field held as a plain value is one the runner needs before the build's
+// values exist (planning, `when`, limits): `validate` reports an expression in it as "expressions
+// are not allowed in 'FIELD'". Those are `project`, both `timeout`s, `kill_grace`, `retry`
+// (count, `limit`, `delay`), `when` (`branch`, `event`, `changed`) and `secrets`. The
+// pipeline's `env` may use build.* and env.* only (it is expanded before vars); `vars` the same.
 #pragma once
 
 #include <chrono>
@@ -68,7 +75,7 @@ class StepKind;  // runner/step_kind.h
 
 struct Step {
   std::string id;
-  std::string name;  // defaults to id
+  std::string name;  // defaults to id; its expressions are checked, and shown as written
   SourceLocation where;
   std::vector<std::string> needs;  // resolved: an absent `needs` is the previous step
   std::optional<WhenCondition> when;

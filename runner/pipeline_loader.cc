@@ -1,7 +1,6 @@
 #include "runner/pipeline_loader.h"
 
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
@@ -12,13 +11,13 @@
 #include "runner/duration.h"
 #include "runner/expression.h"
 #include "runner/step_kind.h"
+#include "runner/yaml.h"
 #include "runner/yaml_text.h"
 
 namespace runner {
 
 namespace {
 
-constexpr size_t kMaxFileBytes = 1 << 20;
 constexpr int kMaxRetryLimit = 100;
 
 const std::vector<std::string> kTopKeys = {"version", "project", "env",  "secrets",
@@ -50,42 +49,72 @@ bool IsStepId(std::string_view id) {
   });
 }
 
-// ---------------------------------------------------------------------------------------------
+// The locations of a scalar's `${{` in the file, asked in increasing order of their offsets in
+// the value: one pass over the scalar however many expressions it holds. The value may differ
+// from the file (quotes, folding, escapes), so the Nth `${{` of the value is taken to be the Nth
+// of the file from the scalar on.
+class ExpressionLocator {
+ public:
+  ExpressionLocator(std::string_view source, const YamlNode& node, std::string_view text)
+      : source_(source), node_(node), text_(text), source_at_(node.offset), where_(node.where) {}
+
+  // The location of the `${{` at `offset` in the value.
+  // REQUIRES: `offset` is not below the last one asked.
+  SourceLocation At(size_t offset) {
+    // An aliased node's text is at its anchor, elsewhere in the file.
+    if (node_.anchor_where || lost_) return node_.where;
+    for (; (text_at_ = text_.find("${{", text_at_)) <= offset; ++text_at_) {
+      size_t found = source_.find("${{", seen_ == 0 ? source_at_ : source_at_ + 1);
+      if (found == std::string_view::npos) {
+        lost_ = true;
+        return node_.where;
+      }
+      where_ = LocationAt(source_, found, source_at_, where_);
+      source_at_ = found;
+      ++seen_;
+    }
+    return where_;
+  }
+
+ private:
+  std::string_view source_;
+  const YamlNode& node_;
+  std::string_view text_;
+  size_t text_at_ = 0;    // where the next `${{` of the value is looked for
+  size_t source_at_;      // the last `${{` found in the file (the scalar's start before any)
+  size_t seen_ = 0;       // `${{` found in the file
+  SourceLocation where_;  // of source_at_
+  bool lost_ = false;     // the file has fewer `${{` than the value
+};
+
 // ---------------------------------------------------------------------------------------------
 // The model, from the YAML tree.
 
-std::string Describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Scalar:
-      return "a string";
-    default:
-      return "nothing";
-  }
+std::string Describe(const YamlNode& node) {
+  if (node.IsMap()) return "a mapping";
+  if (node.IsList()) return "a list";
+  return node.IsNull() ? "nothing" : "a string";
 }
 
 // One key of a mapping with its value.
 struct Entry {
   std::string key;
-  YAML::Node key_node;
-  YAML::Node value;
+  const YamlNode* key_node;
+  const YamlNode* value;
 };
 
 // Where an expression is checked, which decides the names it may use.
 enum class Context { kPipelineEnv, kVars, kStep };
 
 struct StepDraft {
-  YAML::Node node;
+  const YamlNode* node = nullptr;
   size_t index = 0;  // in the file's list
   std::vector<Entry> entries;
   Step step;
   bool has_id = false;
   struct Need {
-    size_t step;  // index into the drafts
-    YAML::Node node;
+    size_t step;           // index into the drafts
+    const YamlNode* node;  // null for the implicit need of the previous step
   };
   std::vector<Need> needs;
 
@@ -99,30 +128,30 @@ class Loader {
   Loader(const std::string& source, const LoadOptions& options, Diagnostics& diags)
       : source_(source), options_(options), diags_(diags) {}
 
-  void Load(const YAML::Node& root, Pipeline& pipeline);
+  void Load(const YamlNode& root, Pipeline& pipeline);
 
  private:
   void Error(SourceLocation where, std::string message) { diags_.Error(where, std::move(message)); }
 
-  SourceLocation Where(const YAML::Node& node) const { return LocationOf(node.Mark()); }
+  static SourceLocation Where(const YamlNode& node) { return node.where; }
 
-  // yaml-cpp marks an empty value (`key:` then a line break) at the next token: point at the
-  // key instead.
-  SourceLocation ValueWhere(const Entry& entry) const {
-    if (entry.value.IsNull() && entry.value.Mark().line != entry.key_node.Mark().line) {
-      return Where(entry.key_node);
+  // An empty value (`key:`) has no text of its own: point at the key instead.
+  static SourceLocation ValueWhere(const Entry& entry) {
+    if (entry.value->empty ||
+        (entry.value->IsNull() && entry.value->where.line != entry.key_node->where.line)) {
+      return Where(*entry.key_node);
     }
-    return Where(entry.value);
+    return Where(*entry.value);
   }
 
-  std::vector<Entry> Entries(const YAML::Node& map);
+  std::vector<Entry> Entries(const YamlNode& map);
   void UnknownKey(const Entry& entry, std::string_view place,
                   const std::vector<std::string>& candidates);
   std::optional<std::string> String(const Entry& entry);
-  std::optional<std::string> String(const YAML::Node& node, std::string_view what);
+  std::optional<std::string> String(const YamlNode& node, std::string_view what);
   // A list of strings; a single string too when `single` is set.
-  std::optional<std::vector<std::pair<std::string, YAML::Node>>> StringList(const Entry& entry,
-                                                                            bool single);
+  std::optional<std::vector<std::pair<std::string, const YamlNode*>>> StringList(const Entry& entry,
+                                                                                 bool single);
   std::optional<Duration> ParseDurationValue(const Entry& entry);
   std::optional<TemplateString> Template(const Entry& entry, Context context, StepDraft* step);
 
@@ -140,15 +169,15 @@ class Loader {
   void CheckDir(const Entry& entry, std::string_view dir);
   // A kind's configuration as written, its expressions checked like a step's env, or each
   // reported with `forbidden` when the kind allows none.
-  ConfigNode ToConfig(const YAML::Node& node, SourceLocation where, StepDraft& draft,
+  ConfigNode ToConfig(const YamlNode& node, SourceLocation where, StepDraft& draft,
                       const std::optional<std::string>& forbidden);
 
   // Expressions.
-  void CheckTemplate(const YAML::Node& node, std::string_view text, Context context,
-                     StepDraft* step);
+  void CheckTemplate(const YamlNode& node, std::string_view text, Context context, StepDraft* step);
   std::optional<std::string> CheckName(std::string_view name, Context context, StepDraft* step);
-  SourceLocation ExpressionWhere(const YAML::Node& node, std::string_view text,
-                                 size_t offset) const;
+  // A value the runner needs before the build's values exist (runner/pipeline.h): reports an
+  // expression in it. Returns whether it has none.
+  bool NoExpression(const YamlNode& node, std::string_view field);
   bool Needs(const StepDraft& draft, size_t target);
 
   const std::string& source_;
@@ -163,69 +192,73 @@ class Loader {
   unsigned search_generation_ = 0;
 };
 
-std::vector<Entry> Loader::Entries(const YAML::Node& map) {
+std::vector<Entry> Loader::Entries(const YamlNode& map) {
   std::vector<Entry> entries;
   std::map<std::string, int> first_line;
-  for (const auto& pair : map) {
-    YAML::Node key = pair.first;
+  for (const auto& [key, value] : map.fields) {
+    if (key.plain && key.tag.empty() && key.value == "<<") {
+      Error(Where(key), "YAML merge keys ('<<') are not supported: write the keys out");
+      continue;
+    }
     if (!key.IsScalar()) {
       Error(Where(key), fmt::format("expected a key name, got {}", Describe(key)));
       continue;
     }
-    auto [first, inserted] = first_line.emplace(key.Scalar(), key.Mark().line + 1);
+    auto [first, inserted] = first_line.emplace(key.value, key.where.line);
     if (!inserted) {
       Error(Where(key),
-            fmt::format("duplicate key '{}' (first at line {})", key.Scalar(), first->second));
+            fmt::format("duplicate key '{}' (first at line {})", key.value, first->second));
       continue;
     }
-    entries.push_back({key.Scalar(), key, pair.second});
+    entries.push_back({key.value, &key, &value});
   }
   return entries;
 }
 
 void Loader::UnknownKey(const Entry& entry, std::string_view place,
                         const std::vector<std::string>& candidates) {
-  Error(Where(entry.key_node), fmt::format("unknown key '{}' {}{}", entry.key, place,
-                                           DidYouMeanHint(entry.key, candidates)));
+  Error(Where(*entry.key_node), fmt::format("unknown key '{}' {}{}", entry.key, place,
+                                            DidYouMeanHint(entry.key, candidates)));
 }
 
-std::optional<std::string> Loader::String(const YAML::Node& node, std::string_view what) {
-  if (node.IsScalar()) return node.Scalar();
+std::optional<std::string> Loader::String(const YamlNode& node, std::string_view what) {
+  if (node.IsScalar()) return node.value;
   Error(Where(node), fmt::format("expected a string for '{}', got {}", what, Describe(node)));
   return std::nullopt;
 }
 
 std::optional<std::string> Loader::String(const Entry& entry) {
-  if (entry.value.IsScalar()) return entry.value.Scalar();
+  if (entry.value->IsScalar()) return entry.value->value;
   Error(ValueWhere(entry),
-        fmt::format("expected a string for '{}', got {}", entry.key, Describe(entry.value)));
+        fmt::format("expected a string for '{}', got {}", entry.key, Describe(*entry.value)));
   return std::nullopt;
 }
 
-std::optional<std::vector<std::pair<std::string, YAML::Node>>> Loader::StringList(
+std::optional<std::vector<std::pair<std::string, const YamlNode*>>> Loader::StringList(
     const Entry& entry, bool single) {
-  std::vector<std::pair<std::string, YAML::Node>> items;
-  if (single && entry.value.IsScalar()) {
-    items.emplace_back(entry.value.Scalar(), entry.value);
+  std::vector<std::pair<std::string, const YamlNode*>> items;
+  if (single && entry.value->IsScalar()) {
+    if (!NoExpression(*entry.value, entry.key)) return std::nullopt;
+    items.emplace_back(entry.value->value, entry.value);
     return items;
   }
-  if (!entry.value.IsSequence()) {
+  if (!entry.value->IsList()) {
     Error(ValueWhere(entry), fmt::format("expected {} for '{}', got {}",
                                          single ? "a string or a list of strings" : "a list",
-                                         entry.key, Describe(entry.value)));
+                                         entry.key, Describe(*entry.value)));
     return std::nullopt;
   }
-  if (entry.value.size() == 0) {
+  if (entry.value->items.empty()) {
     Error(ValueWhere(entry),
           fmt::format("'{}' is an empty list: list at least one value, or remove '{}'", entry.key,
                       entry.key));
     return std::nullopt;
   }
   bool ok = true;
-  for (const YAML::Node& item : entry.value) {
+  for (const YamlNode& item : entry.value->items) {
     std::optional<std::string> text = String(item, entry.key);
-    if (text) {
-      items.emplace_back(*text, item);
+    if (text && NoExpression(item, entry.key)) {
+      items.emplace_back(*text, &item);
     } else {
       ok = false;
     }
@@ -236,7 +269,7 @@ std::optional<std::vector<std::pair<std::string, YAML::Node>>> Loader::StringLis
 
 std::optional<Duration> Loader::ParseDurationValue(const Entry& entry) {
   std::optional<std::string> text = String(entry);
-  if (!text) return std::nullopt;
+  if (!text || !NoExpression(*entry.value, entry.key)) return std::nullopt;
   Result<Duration> duration = ParseDuration(*text);
   if (!duration) {
     Error(ValueWhere(entry), duration.error());
@@ -249,13 +282,13 @@ std::optional<TemplateString> Loader::Template(const Entry& entry, Context conte
                                                StepDraft* step) {
   std::optional<std::string> text = String(entry);
   if (!text) return std::nullopt;
-  CheckTemplate(entry.value, *text, context, step);
-  return TemplateString{*text, Where(entry.value)};
+  CheckTemplate(*entry.value, *text, context, step);
+  return TemplateString{*text, Where(*entry.value)};
 }
 
 // ---- top level
 
-void Loader::Load(const YAML::Node& root, Pipeline& pipeline) {
+void Loader::Load(const YamlNode& root, Pipeline& pipeline) {
   if (!root.IsMap()) {
     Error(Where(root), fmt::format("the top level of a pipeline file must be a mapping with "
                                    "`version: 1` and `steps:`, got {}",
@@ -276,9 +309,9 @@ void Loader::Load(const YAML::Node& root, Pipeline& pipeline) {
   };
 
   if (const Entry* version = find("version")) {
-    if (!version->value.IsScalar() || version->value.Scalar() != "1") {
-      std::string got = version->value.IsScalar() ? "'" + version->value.Scalar() + "'"
-                                                  : Describe(version->value);
+    if (!version->value->IsScalar() || version->value->value != "1") {
+      std::string got = version->value->IsScalar() ? "'" + version->value->value + "'"
+                                                   : Describe(*version->value);
       Error(ValueWhere(*version),
             fmt::format("unsupported version {}: this runner reads `version: 1`", got));
     }
@@ -286,7 +319,8 @@ void Loader::Load(const YAML::Node& root, Pipeline& pipeline) {
     Error(Where(root), "missing `version: 1` at the top level");
   }
   if (const Entry* project = find("project")) {
-    if (auto text = String(*project)) pipeline.project = *text;
+    auto text = String(*project);
+    if (text && NoExpression(*project->value, "project")) pipeline.project = *text;
   }
   if (const Entry* env = find("env")) {
     pipeline.env = ParseEnv(*env, Context::kPipelineEnv, nullptr);
@@ -295,7 +329,7 @@ void Loader::Load(const YAML::Node& root, Pipeline& pipeline) {
     if (auto names = StringList(*secrets, false)) {
       for (const auto& [name, node] : *names) {
         if (!IsIdentifier(name, false)) {
-          Error(Where(node),
+          Error(Where(*node),
                 fmt::format("invalid environment variable name '{}' in 'secrets': use letters, "
                             "digits and '_', not starting with a digit",
                             name));
@@ -316,20 +350,20 @@ void Loader::Load(const YAML::Node& root, Pipeline& pipeline) {
 
 std::vector<EnvEntry> Loader::ParseEnv(const Entry& entry, Context context, StepDraft* step) {
   std::vector<EnvEntry> env;
-  if (!entry.value.IsMap()) {
+  if (!entry.value->IsMap()) {
     Error(ValueWhere(entry),
           fmt::format("expected a mapping for 'env', got {} (write `env: {{NAME: value}}`)",
-                      Describe(entry.value)));
+                      Describe(*entry.value)));
     return env;
   }
-  std::vector<Entry> entries = Entries(entry.value);
+  std::vector<Entry> entries = Entries(*entry.value);
   // Names first: a step's value may name a variable set later in the same `env`.
   if (context == Context::kPipelineEnv) {
     for (const Entry& var : entries) pipeline_env_names_.push_back(var.key);
   }
   for (const Entry& var : entries) {
     if (!IsIdentifier(var.key, false)) {
-      Error(Where(var.key_node),
+      Error(Where(*var.key_node),
             fmt::format("invalid environment variable name '{}': use letters, digits and '_', "
                         "not starting with a digit",
                         var.key));
@@ -340,15 +374,15 @@ std::vector<EnvEntry> Loader::ParseEnv(const Entry& entry, Context context, Step
 }
 
 void Loader::ParseVars(const Entry& entry, Pipeline& pipeline) {
-  if (!entry.value.IsMap()) {
+  if (!entry.value->IsMap()) {
     Error(ValueWhere(entry),
           fmt::format("expected a mapping for 'vars', got {} (write `vars: {{name: value}}`)",
-                      Describe(entry.value)));
+                      Describe(*entry.value)));
     return;
   }
-  for (const Entry& var : Entries(entry.value)) {
+  for (const Entry& var : Entries(*entry.value)) {
     if (!IsIdentifier(var.key, true)) {
-      Error(Where(var.key_node),
+      Error(Where(*var.key_node),
             fmt::format("invalid var name '{}': use letters, digits, '_' and '-', starting with a "
                         "letter or '_'",
                         var.key));
@@ -388,26 +422,26 @@ void Loader::ApplyVarOverrides(Pipeline& pipeline) {
 // ---- steps
 
 void Loader::ParseSteps(const Entry& entry, Pipeline& pipeline) {
-  if (!entry.value.IsSequence()) {
+  if (!entry.value->IsList()) {
     Error(ValueWhere(entry),
           fmt::format("expected a list for 'steps', got {} (write `- id: NAME` lines under "
                       "`steps:`)",
-                      Describe(entry.value)));
+                      Describe(*entry.value)));
     return;
   }
-  if (entry.value.size() == 0) {
+  if (entry.value->items.empty()) {
     Error(ValueWhere(entry), "'steps' is empty: a pipeline needs at least one step");
     return;
   }
   size_t index = 0;
-  for (const YAML::Node& node : entry.value) {
+  for (const YamlNode& node : entry.value->items) {
     if (!node.IsMap()) {
       Error(Where(node), fmt::format("expected a mapping for step #{}, got {} (write `- id: "
                                      "NAME` and `run: SCRIPT`)",
                                      index + 1, Describe(node)));
     } else {
       StepDraft draft;
-      draft.node = node;
+      draft.node = &node;
       draft.index = index;
       drafts_.push_back(std::move(draft));
     }
@@ -424,8 +458,8 @@ void Loader::ParseSteps(const Entry& entry, Pipeline& pipeline) {
 }
 
 void Loader::ParseStepId(StepDraft& draft) {
-  draft.entries = Entries(draft.node);
-  draft.step.where = Where(draft.node);
+  draft.entries = Entries(*draft.node);
+  draft.step.where = Where(*draft.node);
   auto id = std::ranges::find(draft.entries, "id", &Entry::key);
   if (id == draft.entries.end()) {
     Error(draft.step.where, fmt::format("step #{} has no 'id': add `id: NAME`", draft.index + 1));
@@ -435,7 +469,11 @@ void Loader::ParseStepId(StepDraft& draft) {
   if (!text) return;
   draft.step.id = *text;
   draft.has_id = true;
-  if (!IsStepId(*text)) {
+  if (text->size() > kMaxStepIdBytes) {
+    Error(ValueWhere(*id), fmt::format("step id is {} bytes long: at most {} (it names the step's "
+                                       "log file, logs/ID.log)",
+                                       text->size(), kMaxStepIdBytes));
+  } else if (!IsStepId(*text)) {
     Error(ValueWhere(*id), fmt::format("invalid step id '{}': use lowercase letters, digits, '_' "
                                        "and '-', starting with a letter",
                                        *text));
@@ -451,7 +489,7 @@ void Loader::ParseStepId(StepDraft& draft) {
 
 void Loader::ParseStepNeeds(StepDraft& draft) {
   size_t self = &draft - drafts_.data();
-  auto need = [&](size_t index, const YAML::Node& node) {
+  auto need = [&](size_t index, const YamlNode* node) {
     if (std::ranges::find(draft.needs, index, &StepDraft::Need::step) != draft.needs.end()) return;
     draft.needs.push_back({index, node});
     draft.step.needs.push_back(drafts_[index].step.id);
@@ -459,31 +497,31 @@ void Loader::ParseStepNeeds(StepDraft& draft) {
   auto entry = std::ranges::find(draft.entries, "needs", &Entry::key);
   if (entry == draft.entries.end()) {
     if (self > 0 && drafts_[self - 1].has_id) {
-      need(first_by_id_.at(drafts_[self - 1].step.id), YAML::Node());
+      need(first_by_id_.at(drafts_[self - 1].step.id), nullptr);
     }
     return;
   }
-  std::vector<std::pair<std::string, YAML::Node>> ids;
-  if (entry->value.IsScalar()) {
+  std::vector<std::pair<std::string, const YamlNode*>> ids;
+  if (entry->value->IsScalar()) {
     Error(ValueWhere(*entry), fmt::format("'needs' must be a list of step ids: write `needs: [{}]`",
-                                          entry->value.Scalar()));
-    ids.emplace_back(entry->value.Scalar(), entry->value);
-  } else if (entry->value.IsSequence()) {
-    for (const YAML::Node& item : entry->value) {
-      if (auto id = String(item, "needs")) ids.emplace_back(*id, item);
+                                          entry->value->value));
+    ids.emplace_back(entry->value->value, entry->value);
+  } else if (entry->value->IsList()) {
+    for (const YamlNode& item : entry->value->items) {
+      if (auto id = String(item, "needs")) ids.emplace_back(*id, &item);
     }
   } else {
     Error(ValueWhere(*entry),
-          fmt::format("expected a list of step ids for 'needs', got {}", Describe(entry->value)));
+          fmt::format("expected a list of step ids for 'needs', got {}", Describe(*entry->value)));
   }
   for (const auto& [id, node] : ids) {
     if (draft.has_id && id == draft.step.id) {
-      Error(Where(node), fmt::format("{} needs itself", draft.Label()));
+      Error(Where(*node), fmt::format("{} needs itself", draft.Label()));
     } else if (auto it = first_by_id_.find(id); it != first_by_id_.end()) {
       need(it->second, node);
     } else {
-      Error(Where(node), fmt::format("{} needs unknown step '{}'{}", draft.Label(), id,
-                                     DidYouMeanHint(id, step_ids_)));
+      Error(Where(*node), fmt::format("{} needs unknown step '{}'{}", draft.Label(), id,
+                                      DidYouMeanHint(id, step_ids_)));
     }
   }
 }
@@ -525,7 +563,7 @@ void Loader::ReportCycles() {
       size_t second = cycle.size() > 1 ? cycle[1] : cycle.front();
       auto need = std::ranges::find(first.needs, second, &StepDraft::Need::step);
       SourceLocation where =
-          need->node.IsDefined() && !need->node.IsNull() ? Where(need->node) : first.step.where;
+          need->node && !need->node->IsNull() ? Where(*need->node) : first.step.where;
       Error(where, fmt::format("dependency cycle: {}", path));
     }
   }
@@ -556,11 +594,11 @@ void Loader::ParseStepBody(StepDraft& draft) {
     } else if (const StepKind* kind = options_.kinds ? options_.kinds->Find(key) : nullptr) {
       kinds.push_back(&entry);
       step.kind = kind;
-      step.config = ToConfig(entry.value, ValueWhere(entry), draft, kind->ExpressionsForbidden());
+      step.config = ToConfig(*entry.value, ValueWhere(entry), draft, kind->ExpressionsForbidden());
       kind->Check(step.config, diags_);
     } else if (options_.kinds && options_.kinds->IsReserved(key)) {
       kinds.push_back(&entry);
-      Error(Where(entry.key_node),
+      Error(Where(*entry.key_node),
             fmt::format("step kind '{}' is not supported by this version of runner", key));
     } else {
       std::vector<std::string> candidates = kStepKeys;
@@ -578,36 +616,36 @@ void Loader::ParseStepBody(StepDraft& draft) {
                           ? fmt::format("{} has no kind", draft.Label())
                           : fmt::format("{} has no kind: add `{}:`", draft.Label(), names.front()));
   } else if (kinds.size() > 1) {
-    Error(Where(kinds[1]->key_node),
+    Error(Where(*kinds[1]->key_node),
           fmt::format("{} has more than one kind ('{}' and '{}'): give each its own step",
                       draft.Label(), kinds[0]->key, kinds[1]->key));
   }
   if (step.name.empty()) step.name = step.id;
 }
 
-ConfigNode Loader::ToConfig(const YAML::Node& node, SourceLocation where, StepDraft& draft,
+ConfigNode Loader::ToConfig(const YamlNode& node, SourceLocation where, StepDraft& draft,
                             const std::optional<std::string>& forbidden) {
   ConfigNode out;
   out.where = where;
   if (node.IsMap()) {
     out.type = ConfigNode::Type::kMap;
     for (const Entry& entry : Entries(node)) {
-      out.key_locations.push_back(Where(entry.key_node));
+      out.key_locations.push_back(Where(*entry.key_node));
       out.fields.emplace_back(entry.key,
-                              ToConfig(entry.value, ValueWhere(entry), draft, forbidden));
+                              ToConfig(*entry.value, ValueWhere(entry), draft, forbidden));
     }
-  } else if (node.IsSequence()) {
+  } else if (node.IsList()) {
     out.type = ConfigNode::Type::kList;
-    for (const YAML::Node& item : node) {
+    for (const YamlNode& item : node.items) {
       out.items.push_back(ToConfig(item, Where(item), draft, forbidden));
     }
   } else {
     // `key:` with nothing after it is an empty string: the kind reports it if it must not be.
-    std::string text = node.IsNull() ? "" : node.Scalar();
+    std::string text = node.IsNull() ? "" : node.value;
     if (!forbidden) {
       if (!text.empty()) CheckTemplate(node, text, Context::kStep, &draft);
     } else if (size_t at = text.find("${{"); at != std::string::npos) {
-      Error(ExpressionWhere(node, text, at), *forbidden);
+      Error(ExpressionLocator(source_, node, text).At(at), *forbidden);
     }
     out.scalar = TemplateString{std::move(text), where};
     out.null = node.IsNull();
@@ -616,19 +654,19 @@ ConfigNode Loader::ToConfig(const YAML::Node& node, SourceLocation where, StepDr
 }
 
 std::optional<WhenCondition> Loader::ParseWhen(const Entry& entry, const StepDraft& draft) {
-  if (!entry.value.IsMap()) {
+  if (!entry.value->IsMap()) {
     Error(ValueWhere(entry), fmt::format("expected a mapping for 'when', got {} (write `when: "
                                          "{{branch: main}}`)",
-                                         Describe(entry.value)));
+                                         Describe(*entry.value)));
     return std::nullopt;
   }
   WhenCondition when;
-  auto strings = [](const std::vector<std::pair<std::string, YAML::Node>>& items) {
+  auto strings = [](const std::vector<std::pair<std::string, const YamlNode*>>& items) {
     std::vector<std::string> out;
     for (const auto& item : items) out.push_back(item.first);
     return out;
   };
-  for (const Entry& condition : Entries(entry.value)) {
+  for (const Entry& condition : Entries(*entry.value)) {
     if (condition.key == "branch") {
       if (auto globs = StringList(condition, true)) when.branches = strings(*globs);
     } else if (condition.key == "changed") {
@@ -638,9 +676,9 @@ std::optional<WhenCondition> Loader::ParseWhen(const Entry& entry, const StepDra
       if (!events) continue;
       for (const auto& [event, node] : *events) {
         if (!Contains(kEvents, event)) {
-          Error(Where(node), fmt::format("unknown event '{}'{}: use push, manual, pull_request "
-                                         "or tag",
-                                         event, DidYouMeanHint(event, kEvents)));
+          Error(Where(*node), fmt::format("unknown event '{}'{}: use push, manual, pull_request "
+                                          "or tag",
+                                          event, DidYouMeanHint(event, kEvents)));
         }
       }
       when.events = strings(*events);
@@ -653,12 +691,13 @@ std::optional<WhenCondition> Loader::ParseWhen(const Entry& entry, const StepDra
 
 std::optional<int> Loader::ParseRetryLimit(const Entry& entry) {
   const std::string kForm = "give a count such as `retry: 2`, or `retry: {limit: 2, delay: 10s}`";
-  if (!entry.value.IsScalar()) {
+  if (!entry.value->IsScalar()) {
     Error(ValueWhere(entry), fmt::format("expected a count for '{}', got {}: {}", entry.key,
-                                         Describe(entry.value), kForm));
+                                         Describe(*entry.value), kForm));
     return std::nullopt;
   }
-  const std::string& text = entry.value.Scalar();
+  const std::string& text = entry.value->value;
+  if (!NoExpression(*entry.value, entry.key)) return std::nullopt;
   if (text.empty() || text.size() > 9 ||
       !std::ranges::all_of(text, [](char c) { return c >= '0' && c <= '9'; })) {
     Error(ValueWhere(entry), fmt::format("invalid retry count '{}': {}", text, kForm));
@@ -675,7 +714,7 @@ std::optional<int> Loader::ParseRetryLimit(const Entry& entry) {
 
 std::optional<RetryPolicy> Loader::ParseRetry(const Entry& entry, const StepDraft& draft) {
   RetryPolicy retry;
-  if (!entry.value.IsMap()) {
+  if (!entry.value->IsMap()) {
     std::optional<int> limit = ParseRetryLimit(entry);
     if (!limit) return std::nullopt;
     retry.limit = *limit;
@@ -683,7 +722,7 @@ std::optional<RetryPolicy> Loader::ParseRetry(const Entry& entry, const StepDraf
   }
   bool has_limit = false;
   bool ok = true;
-  for (const Entry& field : Entries(entry.value)) {
+  for (const Entry& field : Entries(*entry.value)) {
     if (field.key == "limit") {
       has_limit = true;
       std::optional<int> limit = ParseRetryLimit(field);
@@ -698,7 +737,7 @@ std::optional<RetryPolicy> Loader::ParseRetry(const Entry& entry, const StepDraf
     }
   }
   if (!has_limit) {
-    Error(Where(entry.value), "'retry' needs a 'limit': e.g. `retry: {limit: 2, delay: 10s}`");
+    Error(Where(*entry.value), "'retry' needs a 'limit': e.g. `retry: {limit: 2, delay: 10s}`");
     return std::nullopt;
   }
   if (!ok) return std::nullopt;
@@ -737,34 +776,28 @@ void Loader::CheckDir(const Entry& entry, std::string_view dir) {
 
 // ---- expressions
 
-// The offset is into the scalar's value; the file may differ from it (quotes, folding,
-// escapes), so find the same `${{` in the text from the scalar on.
-SourceLocation Loader::ExpressionWhere(const YAML::Node& node, std::string_view text,
-                                       size_t offset) const {
-  YAML::Mark mark = node.Mark();
-  if (mark.is_null() || mark.pos < 0) return Where(node);
-  size_t before = 0;
-  for (size_t at = text.find("${{"); at < offset; at = text.find("${{", at + 1)) ++before;
-  size_t found = static_cast<size_t>(mark.pos);
-  for (size_t i = 0; i <= before; ++i) {
-    found = source_.find("${{", i == 0 ? found : found + 1);
-    if (found == std::string::npos) return Where(node);
-  }
-  return LocationAt(source_, found, static_cast<size_t>(mark.pos), Where(node));
+bool Loader::NoExpression(const YamlNode& node, std::string_view field) {
+  size_t at = node.value.find("${{");
+  if (at == std::string::npos) return true;
+  Error(ExpressionLocator(source_, node, node.value).At(at),
+        fmt::format("expressions are not allowed in '{}': the runner needs its value before the "
+                    "build's values exist; write the value itself",
+                    field));
+  return false;
 }
 
-void Loader::CheckTemplate(const YAML::Node& node, std::string_view text, Context context,
+void Loader::CheckTemplate(const YamlNode& node, std::string_view text, Context context,
                            StepDraft* step) {
+  ExpressionLocator locator(source_, node, text);
   auto parts = ParseTemplate(text);
   if (!parts) {
-    Error(ExpressionWhere(node, text, parts.error().offset), parts.error().message);
+    Error(locator.At(parts.error().offset), parts.error().message);
     return;
   }
   for (const TemplatePart& part : *parts) {
     if (!part.is_expression) continue;
-    if (auto problem = CheckName(part.text, context, step)) {
-      Error(ExpressionWhere(node, text, part.offset), *problem);
-    }
+    if (auto problem = CheckName(part.text, context, step))
+      Error(locator.At(part.offset), *problem);
   }
 }
 
@@ -863,16 +896,11 @@ std::optional<std::string> Loader::CheckName(std::string_view name, Context cont
 
 std::optional<Pipeline> ParsePipeline(const std::string& path, const std::string& source,
                                       const LoadOptions& options, Diagnostics& diags) {
-  auto error_count = [&] {
-    return std::ranges::count_if(diags.diagnostics(), [](const Diagnostic& d) {
-      return d.severity == Diagnostic::Severity::kError;
-    });
-  };
-  const auto errors_before = error_count();
+  const size_t errors_before = diags.ErrorCount();
 
-  if (source.size() > kMaxFileBytes) {
+  if (source.size() > kMaxPipelineBytes) {
     diags.Error({}, fmt::format("the pipeline file is {} bytes; the limit is {} bytes (1 MiB)",
-                                source.size(), kMaxFileBytes));
+                                source.size(), kMaxPipelineBytes));
     return std::nullopt;
   }
   if (std::optional<YamlError> problem = CheckYamlText(source, "a pipeline file")) {
@@ -880,27 +908,23 @@ std::optional<Pipeline> ParsePipeline(const std::string& path, const std::string
     return std::nullopt;
   }
 
-  Pipeline pipeline;
-  pipeline.path = path;
-  try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(source);
-    if (documents.empty() || documents[0].IsNull()) {
-      diags.Error({}, "the pipeline file is empty; it needs at least `version: 1` and `steps:`");
-      return std::nullopt;
-    }
-    if (documents.size() > 1) {
-      diags.Error(LocationOf(documents[1].Mark()),
-                  "a second YAML document starts here: a pipeline file holds one document");
-    }
-    Loader(source, options, diags).Load(documents[0], pipeline);
-  } catch (const YAML::Exception& e) {
-    diags.Error(LocationOf(e.mark), "invalid YAML: " + DescribeYamlError(e.msg));
-    return std::nullopt;
-  } catch (const std::exception& e) {
-    diags.Error({}, fmt::format("cannot read the pipeline file: {}", e.what()));
+  auto documents = ParseYamlDocuments(source, "a pipeline file");
+  if (!documents) {
+    diags.Error(documents.error().where, documents.error().message);
     return std::nullopt;
   }
-  if (error_count() != errors_before) return std::nullopt;
+  if (documents->empty() || (*documents)[0].IsNull()) {
+    diags.Error({}, "the pipeline file is empty; it needs at least `version: 1` and `steps:`");
+    return std::nullopt;
+  }
+  if (documents->size() > 1) {
+    diags.Error((*documents)[1].where,
+                "a second YAML document starts here: a pipeline file holds one document");
+  }
+  Pipeline pipeline;
+  pipeline.path = path;
+  Loader(source, options, diags).Load((*documents)[0], pipeline);
+  if (diags.ErrorCount() != errors_before) return std::nullopt;
   return pipeline;
 }
 

@@ -1,6 +1,7 @@
 // Loads a pipeline file into the typed model and validates it (SPEC sections 3 and 4).
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <utility>
@@ -13,6 +14,12 @@
 namespace runner {
 
 class KindRegistry;  // runner/step_kind.h
+
+// The largest pipeline file read: a reader stops at one byte more (ReadFileAtMost).
+constexpr size_t kMaxPipelineBytes = size_t{1} << 20;
+
+// A step id names its log file (logs/ID.log); a file name has at most 255 bytes.
+constexpr size_t kMaxStepIdBytes = 200;
 
 struct LoadOptions {
   // --var KEY=VALUE, in command-line order; a later one wins. A key the file does not declare

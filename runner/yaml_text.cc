@@ -12,37 +12,13 @@ namespace {
 
 constexpr size_t kMaxNesting = 64;
 
-// Checks on the raw text, before yaml-cpp sees it: yaml-cpp truncates at a NUL, accepts invalid
-// UTF-8 and an unclosed quote, and recurses once per nesting level (a crafted file would
-// overflow the stack).
+// Checks on the raw text that keep the messages yaml-cpp's users had: yaml-cpp accepts an
+// unclosed quote and recurses once per nesting level (a crafted file would overflow the stack).
 
 struct TextProblem {
   size_t offset;
   std::string message;
 };
-
-std::optional<TextProblem> CheckEncoding(std::string_view source, std::string_view what) {
-  for (size_t i = 0; i < source.size();) {
-    auto c = static_cast<unsigned char>(source[i]);
-    if (c == 0)
-      return TextProblem{i, fmt::format("NUL byte in the file: {} must be UTF-8 text", what)};
-    size_t length = c < 0x80                   ? 1
-                    : (c >= 0xC2 && c <= 0xDF) ? 2
-                    : (c & 0xF0) == 0xE0       ? 3
-                    : (c >= 0xF0 && c <= 0xF4) ? 4
-                                               : 0;
-    bool valid = length > 0 && i + length <= source.size();
-    for (size_t k = 1; valid && k < length; ++k) {
-      valid = (static_cast<unsigned char>(source[i + k]) & 0xC0) == 0x80;
-    }
-    if (!valid) {
-      return TextProblem{
-          i, fmt::format("invalid UTF-8 (byte 0x{:02x}): {} must be UTF-8 text", c, what)};
-    }
-    i += length;
-  }
-  return std::nullopt;
-}
 
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 
@@ -224,31 +200,14 @@ std::string DescribeYamlError(const std::string& message) {
   return message;
 }
 
-// The location of `offset`, counting lines from `from` (a known location at `from_offset`
-// before it), so that many lookups in a large file stay linear.
-SourceLocation LocationAt(std::string_view source, size_t offset, size_t from_offset,
-                          SourceLocation from) {
-  offset = std::min(offset, source.size());
-  SourceLocation where = from;
-  for (size_t i = from_offset; i < offset; ++i) {
-    if (source[i] == '\n') {
-      ++where.line;
-      where.column = 1;
-    } else {
-      ++where.column;
-    }
-  }
-  return where;
-}
-
 SourceLocation LocationOf(const YAML::Mark& mark) {
   if (mark.is_null() || mark.line < 0) return {};
   return {mark.line + 1, mark.column + 1};
 }
 
 std::optional<YamlError> CheckYamlText(std::string_view source, std::string_view what) {
-  std::optional<TextProblem> problem = CheckEncoding(source, what);
-  if (!problem) problem = StructureCheck(source).Run();
+  if (std::optional<YamlError> problem = CheckYamlEncoding(source, what)) return problem;
+  std::optional<TextProblem> problem = StructureCheck(source).Run();
   if (!problem) return std::nullopt;
   return YamlError{LocationAt(source, problem->offset), problem->message};
 }
@@ -256,6 +215,9 @@ std::optional<YamlError> CheckYamlText(std::string_view source, std::string_view
 std::expected<YAML::Node, YamlError> LoadYaml(std::string_view source, std::string_view what) {
   if (std::optional<YamlError> problem = CheckYamlText(source, what)) {
     return std::unexpected(*problem);
+  }
+  if (auto documents = ParseYamlDocuments(source, what); !documents) {
+    return std::unexpected(documents.error());
   }
   try {
     return YAML::Load(std::string(source));

@@ -421,5 +421,34 @@ steps:
   EXPECT_THAT(tty.out, Not(HasSubstr("not shown")));
 }
 
+// `timeout` stops a runner that would read or parse for ever: its 124 fails the test.
+TEST_F(CliTest, EndlessOrHostilePipelinesEndInAnError) {
+  Pipeline("!,");
+  struct Case {
+    std::string name;
+    std::string before;  // a shell command that feeds the runner
+    std::string args;
+    bool too_large;
+  };
+  const std::vector<Case> cases = {
+      {"/dev/zero", "", "validate /dev/zero", true},
+      {"stdin from /dev/zero", "", "validate /dev/stdin < /dev/zero", true},
+      {"an endless pipe", "yes |", "validate /dev/stdin", true},
+      {"yaml-cpp's endless '!,'", "", "validate pipeline.yml", false},
+      {"plan of '!,'", "", "plan pipeline.yml", false},
+  };
+  for (const Case& c : cases) {
+    std::string command = "cd '" + dir_.path() + "' && " + c.before + " timeout 60 " +
+                          std::string(RUNNER_BIN) + " " + c.args + " > out.txt 2> err.txt";
+    int status = std::system(command.c_str());
+    EXPECT_EQ(WEXITSTATUS(status), 2) << c.name;
+    std::string err = ReadTextFile(dir_ / "err.txt");
+    EXPECT_THAT(err, HasSubstr("error:")) << c.name << ": " << err;
+    if (c.too_large) {
+      EXPECT_THAT(err, HasSubstr("larger than 1 MiB")) << c.name;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace runner::testing

@@ -1,5 +1,6 @@
 #include "runner/diagnostics.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 namespace runner {
@@ -94,6 +95,17 @@ TEST(DiagnosticsSuggestTest, NoSuggestionWhenTooFar) {
   EXPECT_EQ(SuggestClosest(std::string(100000, 'a'), keys), "");
 }
 
+TEST(DiagnosticsSuggestTest, LongWordsAreNotCompared) {
+  // Two 30,000-character ids would need a 900-million-cell table.
+  std::string id(30000, 'a');
+  std::string other = id;
+  other.back() = 'b';
+  EXPECT_EQ(SuggestClosest(id, {other}), "");
+  std::string name(kMaxSuggestLength, 'a');
+  EXPECT_EQ(SuggestClosest(name + "b", {name, name + "bc"}), "");
+  EXPECT_EQ(SuggestClosest(name.substr(1) + "b", {name}), name);
+}
+
 TEST(DiagnosticsSuggestTest, PrefersTheClosestThenTheFirst) {
   EXPECT_EQ(SuggestClosest("branc", {"branches", "branch"}), "branch");
   EXPECT_EQ(SuggestClosest("ab", {"ax", "ay"}), "ax");
@@ -104,6 +116,30 @@ TEST(DiagnosticsSuggestTest, PrefersTheClosestThenTheFirst) {
 
 namespace runner {
 namespace {
+
+TEST(DiagnosticsTest, FormatsTheFirstHundredThenACount) {
+  std::string source;
+  for (int i = 0; i < 150; ++i) source += "k" + std::to_string(i) + ": x\n";
+  Diagnostics diags("p.yml", source);
+  for (int i = 149; i >= 0; --i) diags.Error({i + 1, 1}, "unknown key");
+  EXPECT_EQ(diags.ErrorCount(), 150u);
+  EXPECT_EQ(diags.diagnostics().size(), 150u);
+  std::string text = diags.Format();
+  EXPECT_THAT(text, ::testing::HasSubstr("p.yml:100:1: error: unknown key\n"));
+  EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("p.yml:101:1:")));
+  EXPECT_THAT(text, ::testing::EndsWith("k99: x\n^\np.yml: and 50 more errors and warnings\n"));
+}
+
+TEST(DiagnosticsTest, LongLinesAreQuotedAsAWindowAroundTheColumn) {
+  std::string line = std::string(1000, 'a') + "BAD" + std::string(1000, 'b');
+  Diagnostics diags("p.yml", line + "\n");
+  diags.Error({1, 1001}, "here");
+  diags.Error({1, 1}, "start");
+  std::string window = "..." + std::string(80, 'a') + "BAD" + std::string(77, 'b') + "...";
+  EXPECT_EQ(diags.Format(), "p.yml:1:1: error: start\n" + line.substr(0, 160) + "...\n^\n" +
+                                "p.yml:1:1001: error: here\n" + window + "\n" +
+                                std::string(83, ' ') + "^\n");
+}
 
 TEST(DidYouMeanHintTest, FormatsTheClosestOrNothing) {
   EXPECT_EQ(DidYouMeanHint("levle", {"level", "dest"}), " (did you mean 'level'?)");

@@ -1,5 +1,6 @@
 #include "runner/pipeline_loader.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -634,7 +635,14 @@ TEST(PipelineLoaderTest, LargeFilesWithManyStepsAndErrorsStayFast) {
   std::string source = WithSteps(steps);
   ASSERT_LT(source.size(), size_t{1} << 20);
   auto start = std::chrono::steady_clock::now();
-  std::string errors = Errors(source);
+  // Format shows the first Diagnostics::kMaxShown: look at every diagnostic instead.
+  Diagnostics diags("pipeline.yml", source);
+  EXPECT_FALSE(ParsePipeline("pipeline.yml", source, testing::ShellOnlyLoadOptions(), diags));
+  std::string errors;
+  for (const Diagnostic& d : diags.diagnostics()) {
+    errors +=
+        fmt::format("pipeline.yml:{}:{}: error: {}\n", d.where.line, d.where.column, d.message);
+  }
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_THAT(errors, HasSubstr("pipeline.yml:12002:65: error: unknown name 'build.x'"));
   EXPECT_THAT(errors, Not(HasSubstr("does not need")));
@@ -903,6 +911,78 @@ TEST(PipelineLoaderTest, NeverThrowsOnOddInput) {
     EXPECT_NO_THROW(ParsePipeline("pipeline.yml", source, testing::ShellOnlyLoadOptions(), diags))
         << source;
     EXPECT_TRUE(diags.HasErrors()) << source;
+  }
+}
+
+TEST(PipelineLoaderTest, ExpressionsAreRefusedWhereTheRunnerNeedsTheValueFirst) {
+  const std::string kWhy =
+      "the runner needs its value before the build's values exist; write the value itself";
+  EXPECT_THAT(
+      Errors(WithSteps("  - id: a\n    run: x\n    timeout: ${{ vars.t }}\n")),
+      HasSubstr("pipeline.yml:5:14: error: expressions are not allowed in 'timeout': " + kWhy));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    retry: \"${{ vars.n }}\"\n")),
+              HasSubstr("pipeline.yml:5:13: error: expressions are not allowed in 'retry'"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    retry: {limit: 1, delay: "
+                               "\"${{ vars.d }}\"}\n")),
+              HasSubstr("pipeline.yml:5:31: error: expressions are not allowed in 'delay'"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    when: {branch: [main, "
+                               "\"${{ vars.b }}\"]}\n")),
+              HasSubstr("pipeline.yml:5:28: error: expressions are not allowed in 'branch'"));
+  EXPECT_THAT(Errors("version: 1\ntimeout: ${{ vars.t }}\nsteps:\n  - {id: a, run: x}\n"),
+              HasSubstr("pipeline.yml:2:10: error: expressions are not allowed in 'timeout'"));
+  EXPECT_THAT(Errors("version: 1\nproject: ${{ build.branch }}\nsteps:\n  - {id: a, run: x}\n"),
+              HasSubstr("pipeline.yml:2:10: error: expressions are not allowed in 'project'"));
+}
+
+TEST(PipelineLoaderTest, MergeKeysAreNotSupported) {
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    env:\n      <<: {A: 1}\n")),
+              HasSubstr("pipeline.yml:6:7: error: YAML merge keys ('<<') are not supported: "
+                        "write the keys out"));
+}
+
+TEST(PipelineLoaderTest, AnErrorThroughAnAliasPointsAtTheAlias) {
+  std::string source =
+      "version: 1\nvars: {t: &t [1, 2]}\nsteps:\n  - id: a\n    run: x\n    timeout: *t\n";
+  EXPECT_THAT(Errors(source),
+              HasSubstr("pipeline.yml:6:14: error: expected a string for 'timeout', got a list"));
+}
+
+TEST(PipelineLoaderTest, NulInAValueIsRefusedAtTheValue) {
+  EXPECT_EQ(Errors("version: 1\nproject: \"a\\0b\"\n"),
+            "pipeline.yml:2:10: error: NUL character in a value (an escape such as \"\\0\"): a "
+            "pipeline file must not hold NUL\n"
+            "project: \"a\\0b\"\n"
+            "         ^\n");
+}
+
+TEST(PipelineLoaderTest, StepIdMustFitAFileName) {
+  std::string id(kMaxStepIdBytes + 1, 'a');
+  EXPECT_THAT(Errors(WithSteps("  - id: " + id + "\n    run: x\n")),
+              HasSubstr("pipeline.yml:3:9: error: step id is 201 bytes long: at most 200 (it "
+                        "names the step's log file, logs/ID.log)"));
+  Load(WithSteps("  - id: " + id.substr(1) + "\n    run: x\n"));
+}
+
+TEST(PipelineLoaderTest, ATaggedPlainScalarOnTwoLinesLoads) {
+  Pipeline p = Load(WithSteps("  - id: a\n    run:\n      !!str echo one\n      two\n"));
+  EXPECT_EQ(p.steps[0].config.scalar.text, "echo one two");
+}
+
+TEST(PipelineLoaderTest, ManyErrorsOnOneLongLineStayFast) {
+  // 1 MiB on one line: every unknown key would quote the whole line, and every unknown name
+  // located from the start of its scalar.
+  std::string keys = "{version: 1, steps: [{id: a, run: x}]";
+  for (int i = 0; keys.size() < 900000; ++i) keys += ", k" + std::to_string(i) + ": 1";
+  keys += "}\n";
+  std::string names = "version: 1\nsteps:\n  - id: a\n    run: x\n    env: {A: \"";
+  for (int i = 0; i < 100000; ++i) names += "${{ x.y }}";
+  names += "\"}\n";
+  for (const std::string& source : {keys, names}) {
+    auto start = std::chrono::steady_clock::now();
+    std::string errors = Errors(source);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+    EXPECT_THAT(errors, HasSubstr("more errors and warnings\n"));
+    EXPECT_LT(errors.size(), size_t{100000});
   }
 }
 
