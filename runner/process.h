@@ -113,8 +113,9 @@ std::unique_ptr<ProcessRunner> MakePosixProcessRunner(const std::string& watchdo
 
 // The watchdog's body: waits until standard input reaches end of file (the runner holding the
 // pipe's other end has exited, however it ended), then sends SIGTERM to every process whose
-// kProcessCookieVar holds a token of the runner `cookie` names and, those left after a short
-// grace, SIGKILL. Sees only the processes whose environment it may read (all, as root; the
+// kProcessCookieVar holds a token of the runner `cookie` names and, those left after the
+// longest kill grace of what the runner started (it writes each longer one to the pipe as a
+// line of milliseconds; at least 2 s), SIGKILL. Sees only the processes whose environment it may read (all, as root; the
 // same user's, else). Returns the exit code.
 int RunWatchdog(std::string_view cookie);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -242,6 +243,7 @@ class PosixProcessRunner : public ProcessRunner {
   Result<pid_t> SpawnInOurGroup(const SpawnRequest& request);
   void ArmKill(Process* p, Clock::time_point now);
   void StartWatchdog(const std::string& exe);
+  void TellWatchdogGrace(std::chrono::milliseconds grace);
 
   int signal_pipe_[2] = {-1, -1};
   struct sigaction old_actions_[std::size(kHandledSignals)];
@@ -252,6 +254,7 @@ class PosixProcessRunner : public ProcessRunner {
   std::map<int, Process> processes_;
   std::string cookie_ = NewCookie();  // the tokens of its processes are "COOKIE.ID"
   int watchdog_pipe_ = -1;            // write end; the watchdog sees EOF once we are gone
+  std::chrono::milliseconds watchdog_grace_{0};  // the longest grace told to the watchdog
 };
 
 PosixProcessRunner::PosixProcessRunner(const std::string& watchdog_exe) {
@@ -456,7 +459,17 @@ Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
   p.fds[0] = pipes[0][0];
   p.fds[1] = pipes[1][0];
   p.kill_grace = spec.kill_grace;
+  TellWatchdogGrace(spec.kill_grace);
   return id;
+}
+
+// The watchdog gives what it stops the longest grace of anything started here: a Packer bake
+// SIGKILLed along with the runner still gets its time to delete what it made in AWS.
+void PosixProcessRunner::TellWatchdogGrace(std::chrono::milliseconds grace) {
+  if (watchdog_pipe_ < 0 || grace <= watchdog_grace_) return;
+  watchdog_grace_ = grace;
+  std::string line = std::to_string(grace.count()) + "\n";
+  (void)WriteAll(watchdog_pipe_, line);  // without it the watchdog keeps its default grace
 }
 
 // SIGINT, SIGTERM and SIGHUP are blocked meanwhile, so that each one either came before (and the
@@ -686,17 +699,33 @@ int RunWatchdog(std::string_view cookie) {
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
   for (int sig : kStopSignals) sigaction(sig, &ignore, nullptr);
+  // The runner writes the longest kill grace of what it started, one decimal number of
+  // milliseconds a line; at least a short one: whoever SIGKILLed the runner wants the build
+  // gone, yet a step's trap may still tidy up.
+  std::chrono::milliseconds grace = std::chrono::seconds(2);
+  std::string line;
   char buffer[256];
   while (true) {
     ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
     if (n == 0 || (n < 0 && errno != EINTR)) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buffer[i] != '\n') {
+        if (line.size() < 32) line += buffer[i];
+        continue;
+      }
+      long long ms = 0;
+      auto [end, error] = std::from_chars(line.data(), line.data() + line.size(), ms);
+      if (error == std::errc() && end == line.data() + line.size() && ms > grace.count()) {
+        grace = std::chrono::milliseconds(ms);
+      }
+      line.clear();
+    }
   }
   std::string prefix = std::string(cookie) + ".";
   auto ours = [&prefix](std::string_view token) { return token.starts_with(prefix); };
-  // A short grace: whoever SIGKILLed the runner wants the build gone, yet a step's trap may
-  // still tidy up. Polled: the carriers are no children of ours, so no wait() tells of them.
-  constexpr auto kGrace = std::chrono::seconds(2);
-  constexpr auto kGiveUp = std::chrono::seconds(10);  // one stuck in the kernel stays stuck
+  // Polled: the carriers are no children of ours, so no wait() tells of them.
+  const auto kGrace = grace;
+  const auto kGiveUp = grace + std::chrono::seconds(10);  // one stuck in the kernel stays stuck
   constexpr auto kPoll = std::chrono::milliseconds(50);
   auto start = Clock::now();
   std::vector<Carrier> found = FindCarriers(ours);

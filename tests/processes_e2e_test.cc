@@ -25,7 +25,8 @@ class ProcessesTest : public ::testing::Test {
   }
 
   // A pipeline of one step `work` running `script`, every process of it carrying the marker.
-  std::unique_ptr<RunnerProcess> Start(const std::string& script) {
+  std::unique_ptr<RunnerProcess> Start(const std::string& script,
+                                       const std::string& kill_grace = "2s") {
     std::string indented;
     for (size_t start = 0; start < script.size();) {
       size_t end = script.find('\n', start);
@@ -35,7 +36,8 @@ class ProcessesTest : public ::testing::Test {
     }
     WriteTextFile(dir_ / "pipeline.yml",
                   "version: 1\nproject: p\nsteps:\n  - id: work\n"
-                  "    kill_grace: 2s\n    env: {" +
+                  "    kill_grace: " +
+                      kill_grace + "\n    env: {" +
                       marker_.substr(0, marker_.find('=')) + ": " +
                       marker_.substr(marker_.find('=') + 1) + "}\n    run: |\n" + indented);
     return std::make_unique<RunnerProcess>(
@@ -108,6 +110,21 @@ TEST_F(ProcessesTest, SigkillOfTheRunnerLeavesNoProcessBehind) {
   EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
   // The watchdog sent SIGTERM first: the step's trap ran.
   EXPECT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "trapped"); }));
+}
+
+// A bake SIGKILLed with the runner must still be let clean up what it made in AWS: the watchdog
+// gives the step its own kill_grace, not a short one of its own.
+TEST_F(ProcessesTest, SigkillOfTheRunnerStillGivesTheStepItsKillGrace) {
+  auto runner = Start(
+      "trap 'sleep 3; echo cleaned > cleaned; exit 1' TERM\ntouch started\nsleep 1000 &\nwait",
+      "20s");
+  ASSERT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "started"); }));
+  runner->Signal(SIGKILL);
+  RunResult result = runner->Wait(std::chrono::seconds(10));
+  EXPECT_EQ(result.exit_code, 128 + SIGKILL);
+  EXPECT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "cleaned"); },
+                             std::chrono::seconds(15)));
+  EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
 }
 
 }  // namespace
