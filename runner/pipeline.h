@@ -75,7 +75,7 @@ class StepKind;  // runner/step_kind.h
 
 struct Step {
   std::string id;
-  std::string name;  // defaults to id; its expressions are checked, and shown as written
+  std::string name;  // defaults to id; its expressions are expanded as the step starts
   SourceLocation where;
   std::vector<std::string> needs;  // resolved: an absent `needs` is the previous step
   std::optional<WhenCondition> when;

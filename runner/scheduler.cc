@@ -296,6 +296,9 @@ Scheduler::Active* Scheduler::BeginAttempt(size_t index) {
     FinishStep(index, StepStatus::kFailed, why);
     return nullptr;
   }
+  // A name's expressions were checked by the loader; what they name is known once the step's
+  // needs are done. One that still cannot be expanded is shown as written.
+  if (auto name = Expand(record.name)) record.name = std::move(*name);
   observer_.StepStarted(record);
   return active;
 }

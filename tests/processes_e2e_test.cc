@@ -37,8 +37,7 @@ class ProcessesTest : public ::testing::Test {
     WriteTextFile(dir_ / "pipeline.yml",
                   "version: 1\nproject: p\nsteps:\n  - id: work\n"
                   "    kill_grace: " +
-                      kill_grace + "\n    env: {" +
-                      marker_.substr(0, marker_.find('=')) + ": " +
+                      kill_grace + "\n    env: {" + marker_.substr(0, marker_.find('=')) + ": " +
                       marker_.substr(marker_.find('=') + 1) + "}\n    run: |\n" + indented);
     return std::make_unique<RunnerProcess>(
         std::vector<std::string>{"run", "--branch", "main", "--build-number", "1"}, dir_.path(),
@@ -122,8 +121,8 @@ TEST_F(ProcessesTest, SigkillOfTheRunnerStillGivesTheStepItsKillGrace) {
   runner->Signal(SIGKILL);
   RunResult result = runner->Wait(std::chrono::seconds(10));
   EXPECT_EQ(result.exit_code, 128 + SIGKILL);
-  EXPECT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "cleaned"); },
-                             std::chrono::seconds(15)));
+  EXPECT_TRUE(
+      AwaitCondition([&] { return fs::exists(dir_ / "cleaned"); }, std::chrono::seconds(15)));
   EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
 }
 

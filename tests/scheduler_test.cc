@@ -405,5 +405,20 @@ TEST_F(SchedulerTest, AStepThatNeverPrintsANewlineKeepsABoundedTail) {
   EXPECT_EQ(Step(build, "long").log_tail, masked.substr(masked.size() - 16 * 1024));
 }
 
+// SPEC section 3: expressions may appear in any string value but `run`, a step's `name` too.
+TEST_F(SchedulerTest, StepNamesAreExpandedWhenTheStepStarts) {
+  fake_.script["login"] = {FakeAttempt().WritesOutputs("user=ci\n")};
+  BuildRecord build = Run(R"(version: 1
+vars: {stage: stg}
+steps:
+  - {id: login, name: "log in on ${{ build.branch }}", run: "true"}
+  - {id: deploy, name: "deploy to ${{ vars.stage }} as ${{ steps.login.outputs.user }}", run: "true"}
+  - {id: plain, run: "true"}
+)");
+  EXPECT_EQ(Step(build, "login").name, "log in on main");
+  EXPECT_EQ(Step(build, "deploy").name, "deploy to stg as ci");
+  EXPECT_EQ(Step(build, "plain").name, "plain");
+}
+
 }  // namespace
 }  // namespace runner
