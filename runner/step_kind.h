@@ -42,7 +42,7 @@ class StepIo {
   // An output, available to later steps as steps.ID.outputs.NAME.
   virtual void SetOutput(const std::string& name, const std::string& value) = 0;
   virtual void AddArtifact(const Artifact& artifact) = 0;
-  // True once the step was told to stop (SIGINT/SIGTERM): stop soon and clean up.
+  // True once the step was told to stop (SIGINT, SIGTERM or SIGHUP): stop soon and clean up.
   virtual bool cancelled() const = 0;
   // The step's working directory (the workspace, or its `dir`), absolute.
   virtual const std::string& dir() const = 0;

@@ -111,8 +111,8 @@ Result<StepRequest> DecodeStepRequest(std::string_view bytes) {
 }
 
 int RunStepChild(const Environment& env, const KindRegistry& kinds) {
-  // From here on a SIGINT or SIGTERM only sets the flag cancelled() reads: told to stop, a step
-  // finishes what it must (removing half-written files, letting Packer clean up) instead of
+  // From here on a SIGINT, SIGTERM or SIGHUP only sets the flag cancelled() reads: told to stop, a
+  // step finishes what it must (removing half-written files, letting Packer clean up) instead of
   // dying mid-write.
   std::unique_ptr<ProcessRunner> processes = MakePosixProcessRunner();
   auto path = Lookup(env, kStepConfigVar);

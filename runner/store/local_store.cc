@@ -11,6 +11,7 @@
 
 #include "runner/atomic_file.h"
 #include "runner/fs.h"
+#include "runner/hex.h"
 #include "runner/sha256.h"
 #include "runner/workspace_path.h"
 
@@ -37,9 +38,7 @@ class Digests {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_size = 0;
     EVP_DigestFinal_ex(md5_, digest, &digest_size);
-    object.etag = "\"";
-    for (unsigned int i = 0; i < digest_size; ++i) object.etag += fmt::format("{:02x}", digest[i]);
-    object.etag += "\"";
+    object.etag = "\"" + HexEncode(digest, digest_size) + "\"";
     object.sha256 = sha_.FinishHex();
     object.size = size_;
   }
