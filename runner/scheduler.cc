@@ -315,13 +315,17 @@ Result<std::string> Scheduler::StepDirectory(const Step& step) {
   if (!step.dir) return workspace;
   auto dir = Expand(step.dir->text);
   if (!dir) return Fail("dir: " + dir.error());
-  // The loader checks `dir` as written; an expression can still expand to `..` or `/`.
-  std::string joined = (std::filesystem::path(workspace) / *dir).lexically_normal().string();
-  if (joined.size() > 1 && joined.back() == '/') joined.pop_back();
-  if (!IsWithin(joined, workspace)) {
-    return Fail(fmt::format("dir '{}' is outside the workspace {}", *dir, workspace));
+  // The loader checks `dir` as written; an expression can still expand to `..` or `/`, and a
+  // symlink can lead out.
+  auto real = ResolvePath(*dir, workspace);
+  if (!real) return Fail("dir: " + real.error());
+  auto root = ResolvePath(workspace, workspace);
+  if (!root) return Fail("dir: " + root.error());
+  if (!IsWithin(*real, *root)) {
+    return Fail(fmt::format("dir '{}' is outside the workspace {} (it resolves to {})", *dir,
+                            workspace, *real));
   }
-  return joined;
+  return real;
 }
 
 Result<Environment> Scheduler::StepEnvironment(const Step& step, const std::string& scratch) {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -346,6 +347,10 @@ Result<std::uint64_t> ParseByteSize(std::string_view text) {
     scale = 1024 * aws::kMiB;
   } else {
     return Fail(fmt::format("'{}': unknown size unit '{}' (use B, KiB, MiB or GiB)", text, unit));
+  }
+  // 12 digits of GiB would wrap around in 64 bits and come out as a small, valid size.
+  if (number > std::numeric_limits<std::uint64_t>::max() / scale) {
+    return Fail(fmt::format("'{}' is too large to be a size", text));
   }
   return number * scale;
 }

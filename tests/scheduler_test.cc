@@ -420,5 +420,32 @@ steps:
   EXPECT_EQ(Step(build, "plain").name, "plain");
 }
 
+// Issue 9, item 7: a step's `dir` stays inside the workspace after expansion and symlinks.
+TEST_F(SchedulerTest, DirOutsideTheWorkspaceFailsTheStepBeforeItStarts) {
+  std::filesystem::create_directories(dir_ / "inside/sub");
+  std::filesystem::create_directory_symlink("/tmp", dir_ / "out");
+  std::filesystem::create_directory_symlink(dir_ / "inside", dir_ / "in");
+  auto run_in = [&](const std::string& dir) {
+    fake_.started.clear();
+    std::filesystem::remove_all(dir_ / "state");
+    return Run("version: 1\nvars: {d: \"" + dir +
+               "\"}\nsteps:\n  - id: a\n    dir: \"${{ vars.d }}\"\n    run: \"true\"\n");
+  };
+  for (std::string dir : {"..", "/etc", "out", "out/x", "inside/../../x"}) {
+    BuildRecord build = run_in(dir);
+    EXPECT_EQ(Step(build, "a").status, StepStatus::kFailed) << dir;
+    EXPECT_THAT(Step(build, "a").message, HasSubstr("dir '" + dir + "'")) << dir;
+    EXPECT_THAT(Step(build, "a").message, HasSubstr("outside the workspace")) << dir;
+    EXPECT_TRUE(fake_.started.empty()) << dir;
+  }
+  for (std::string dir : {"inside/sub", "in/sub", "inside/../inside"}) {
+    BuildRecord build = run_in(dir);
+    EXPECT_EQ(Step(build, "a").status, StepStatus::kSuccess) << dir << Step(build, "a").message;
+    ASSERT_EQ(fake_.started.size(), 1u) << dir;
+    std::string expected = dir == "inside/../inside" ? "inside" : "inside/sub";
+    EXPECT_EQ(fake_.started[0].cwd, std::filesystem::canonical(dir_ / expected).string()) << dir;
+  }
+}
+
 }  // namespace
 }  // namespace runner

@@ -119,6 +119,16 @@ TEST(UploadTest, ParsesByteSizes) {
   EXPECT_FALSE(ParseByteSize("MiB").has_value());
 }
 
+// Issue 9, item 36: a size that wraps around in 64 bits must not come out small and valid.
+TEST(UploadTest, SizesThatOverflowAreRefused) {
+  for (const char* text : {"17179869185GiB", "999999999999GiB", "18014398509481984K"}) {
+    auto size = ParseByteSize(text);
+    EXPECT_FALSE(size.has_value()) << text << " = " << size.value_or(0);
+  }
+  EXPECT_THAT(ParseByteSize("17179869185GiB").error(), HasSubstr("too large"));
+  EXPECT_EQ(ParseByteSize("17179869183GiB").value(), 17179869183ull * 1024 * kMiB);
+}
+
 TEST(UploadTest, PlainFilesKeepTheirBaseNameGlobsTheirPathBelowTheFixedPrefix) {
   TempDir dir;
   WriteTextFile(dir / "dist/app.zip", "zip");
