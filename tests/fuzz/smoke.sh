@@ -20,6 +20,19 @@ cmake --build "$build" -j2 --target fuzzers
 # Regression inputs whose bug is in a file the fuzzing work may not fix: skipped until fixed.
 # Each entry is NAME/FILE, with the bug it shows.
 excluded=(
+  # runner/masker.cc (SecretMasker): a secret holding `*` shows through when the `***` that
+  # replaces a neighbouring match completes it: secret "x***" in "xx***" gives "x***", secret
+  # "*a" in "*aa" gives "***a". Being fixed by the masker's owner; drop these lines then.
+  masker/x_stars_in_xx_stars
+  masker/star_secret_next_to_mask
+  # runner/pipeline_loader.cc (ParsePipeline -> YAML::LoadAll, Debian's yaml-cpp 0.7): the
+  # 4 bytes `!,!-` never finish loading; LoadAll keeps allocating nodes
+  # (YAML::Parser::HandleNextDocument -> YAML::detail::memory::create_node). The loader's owner
+  # must keep yaml-cpp from seeing such input or bound it; drop these lines then.
+  pipeline_loader/yaml_cpp_loadall_loop
+  # Same harness, a 633-byte mutant of pipelines/example.yml that also times out (> 10 s);
+  # not yet reduced, most likely the same yaml-cpp loop.
+  pipeline_loader/timeout_example_mutant
 )
 
 failed=()
@@ -52,7 +65,8 @@ for corpus in "$source_dir"/tests/fuzz/corpus/*/; do
     continue
   fi
 
-  if "$harness" "$work/corpus" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+  # A fixed seed: the same mutations on every machine, so a red run reproduces.
+  if "$harness" "$work/corpus" -seed=1 -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
     -artifact_prefix="$work/artifacts/" >"$log" 2>&1; then
     echo "smoke: $name: ok (${#regressions[@]} regression inputs, ${seconds}s)"
   else
