@@ -31,7 +31,7 @@ excluded=(
   # must keep yaml-cpp from seeing such input or bound it; drop these lines then.
   pipeline_loader/yaml_cpp_loadall_loop
   # Same harness, a 633-byte mutant of pipelines/example.yml that also times out (> 10 s);
-  # not yet reduced, most likely the same yaml-cpp loop.
+  # not yet reduced; its stack too ends in ParsePipeline -> YAML::LoadAll.
   pipeline_loader/timeout_example_mutant
 )
 
