@@ -34,10 +34,12 @@ void SetOutput(Outputs& outputs, std::string name, std::string value) {
 }
 
 Result<Outputs> ParseStepOutputs(std::string_view text) {
-  std::vector<std::string_view> lines;
+  std::vector<std::string_view> lines;  // without a CR before the newline
+  std::vector<bool> raw_ends_with_cr;   // whether a CR was stripped
   while (!text.empty()) {
     size_t end = text.find('\n');
     lines.push_back(StripCr(text.substr(0, end)));
+    raw_ends_with_cr.push_back(lines.back().size() != text.substr(0, end).size());
     if (end == std::string_view::npos) break;
     text.remove_prefix(end + 1);
   }
@@ -53,11 +55,17 @@ Result<Outputs> ParseStepOutputs(std::string_view text) {
       std::string_view delimiter = line.substr(heredoc + 2);
       if (!IsOutputName(name)) return Fail(where + "bad output name '" + std::string(name) + "'");
       if (delimiter.empty()) return Fail(where + "'" + std::string(name) + "<<' needs a delimiter");
+      // The value's lines as written: a CR before a newline is part of the value unless the
+      // block's own first line ends in CRLF (a file written with CRLF line endings). So a
+      // value that holds "\r\n" or ends in "\r", as `runner __step` writes it (LF only),
+      // reads back unchanged.
+      bool crlf_file = raw_ends_with_cr[i];
       std::string value;
       size_t j = i + 1;
       for (; j < lines.size() && lines[j] != delimiter; ++j) {
         if (j > i + 1) value += '\n';
         value += lines[j];
+        if (raw_ends_with_cr[j] && !crlf_file) value += '\r';
       }
       if (j == lines.size()) {
         return Fail(where + "no closing '" + std::string(delimiter) + "' for output '" +

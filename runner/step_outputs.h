@@ -14,6 +14,8 @@ using Outputs = std::vector<std::pair<std::string, std::string>>;
 
 // Parses `name=value` lines and `name<<DELIMITER` ... `DELIMITER` blocks (the value is the
 // lines between, joined by newlines, without the last newline). Blank lines are ignored.
+// CRLF line endings are accepted; inside a block whose first line ends in LF alone, a CR before
+// a newline belongs to the value (so any value written as a block reads back unchanged).
 // A later value of a name replaces the earlier one, keeping its place.
 // Fails with the line number for a malformed line, a bad name or an unterminated block.
 Result<Outputs> ParseStepOutputs(std::string_view text);

@@ -283,6 +283,29 @@ TEST_F(CredentialsTest, EcsFullUriWithTokenFile) {
   EXPECT_EQ(http_.Requests()[0].Header("Authorization"), "token-from-file");
 }
 
+// Found by tests/fuzz/aws_credentials_fuzz.cc: a blank CRLF line read out of range.
+TEST_F(CredentialsTest, CrlfFileWithBlankLines) {
+  WriteTextFile(home_ / ".aws/credentials",
+                "[default]\r\n\r\naws_access_key_id = " + std::string(kKey) +
+                    "\r\n \r\n\f\naws_secret_access_key = " + kSecret + "\r\n");
+  Result<Credentials> credentials = Chain(BaseEnv())->Get();
+  ASSERT_TRUE(credentials) << credentials.error();
+  EXPECT_EQ(credentials->access_key_id, kKey);
+  EXPECT_EQ(credentials->secret_access_key, kSecret);
+}
+
+// Found by tests/fuzz/aws_credentials_fuzz.cc: beyond 2262 the nanosecond clock overflowed.
+TEST_F(CredentialsTest, ExpirationBeyondTheClockIsClamped) {
+  Environment env = BaseEnv();
+  env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://127.0.0.1:8080/creds";
+  http_.Respond("GET", "http://127.0.0.1:8080/creds",
+                FakeHttpClient::Ok(R"({"AccessKeyId": "K", "SecretAccessKey": "S", )"
+                                   R"("Expiration": "2262-04-12T00:00:00Z"})"));
+  Result<Credentials> credentials = Chain(env)->Get();
+  ASSERT_TRUE(credentials) << credentials.error();
+  EXPECT_EQ(credentials->expiration, system_clock::time_point::max());
+}
+
 TEST_F(CredentialsTest, EcsFullUriToAnotherHostOverHttpIsRefused) {
   Environment env = BaseEnv();
   env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://evil.example.com/creds";

@@ -34,6 +34,14 @@ TEST(StepOutputsTest, CrlfLineEndingsAreAccepted) {
   EXPECT_THAT(*outputs, ElementsAre(Pair("a", "1"), Pair("b", "v")));
 }
 
+// Found by tests/fuzz/step_outputs_fuzz.cc: `runner __step` writes a value as an LF block, and
+// a CR at the end of one of its lines was taken for a CRLF line ending and dropped.
+TEST(StepOutputsTest, CrInsideAnLfBlockIsPartOfTheValue) {
+  auto outputs = ParseStepOutputs("v<<EOF\nend\r\nmid\rdle\r\nEOF\n");
+  ASSERT_TRUE(outputs) << outputs.error();
+  EXPECT_THAT(*outputs, ElementsAre(Pair("v", "end\r\nmid\rdle\r")));
+}
+
 TEST(StepOutputsTest, ErrorsNameTheLine) {
   EXPECT_EQ(ParseStepOutputs("a=1\nnot an output\n").error(),
             "RUNNER_OUTPUT line 2: expected NAME=VALUE or NAME<<DELIMITER, got 'not an output'");

@@ -73,9 +73,13 @@ Ini ParseIni(std::string_view text) {
   std::istringstream in{std::string(text)};
   std::string line;
   while (std::getline(in, line)) {
+    // A file saved on Windows ends its lines with CRLF.
+    if (line.ends_with('\r')) line.pop_back();
     size_t indent = line.find_first_not_of(" \t");
     if (indent == std::string::npos) continue;
     std::string content = Trim(line);
+    // Blank but for other white space (a form feed, a stray CR).
+    if (content.empty()) continue;
     if (content[0] == '#' || content[0] == ';') continue;
     // A section header, even indented (configparser would take that for a continuation line,
     // which no one means).
@@ -309,6 +313,14 @@ Result<system_clock::time_point> ParseIsoTime(const std::string& text) {
   } else if (!rest.empty() && rest != "Z") {
     return Fail("unreadable time '" + text + "'");
   }
+  // system_clock counts nanoseconds in 64 bits: years 1678 to 2262. A time beyond is clamped
+  // (an expiration centuries away never comes) rather than overflowing in from_time_t.
+  constexpr auto kMax =
+      std::chrono::duration_cast<std::chrono::seconds>(system_clock::duration::max());
+  constexpr auto kMin =
+      std::chrono::duration_cast<std::chrono::seconds>(system_clock::duration::min());
+  if (seconds >= kMax.count()) return system_clock::time_point::max();
+  if (seconds <= kMin.count()) return system_clock::time_point::min();
   return system_clock::from_time_t(seconds);
 }
 
