@@ -903,12 +903,7 @@ std::optional<Pipeline> ParsePipeline(const std::string& path, const std::string
                                 source.size(), kMaxPipelineBytes));
     return std::nullopt;
   }
-  if (std::optional<YamlError> problem = CheckYamlText(source, "a pipeline file")) {
-    diags.Error(problem->where, problem->message);
-    return std::nullopt;
-  }
-
-  auto documents = ParseYamlDocuments(source, "a pipeline file");
+  auto documents = LoadYaml(source, "a pipeline file");
   if (!documents) {
     diags.Error(documents.error().where, documents.error().message);
     return std::nullopt;

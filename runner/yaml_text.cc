@@ -12,8 +12,8 @@ namespace {
 
 constexpr size_t kMaxNesting = 64;
 
-// Checks on the raw text that keep the messages yaml-cpp's users had: yaml-cpp accepts an
-// unclosed quote and recurses once per nesting level (a crafted file would overflow the stack).
+// Checks on the raw text that keep the messages users had before libyaml read the files: an
+// unclosed quote or bracket where it opens, a tab in the indentation, nesting too deep.
 
 struct TextProblem {
   size_t offset;
@@ -117,8 +117,8 @@ class StructureCheck {
       if (IsBlank(c)) continue;
       if (c == '#' && (i == 0 || IsBlank(line[i - 1]))) break;
       bool in_flow = !flow_.empty();
-      // Inside a flow collection a bracket always opens one (yaml-cpp ends a plain scalar
-      // there); in block context only where a node starts (`run: [ -f x ]` is a string).
+      // Inside a flow collection a bracket always opens one (a plain scalar ends there); in block
+      // context only where a node starts (`run: [ -f x ]` is a string).
       if ((c == '[' || c == '{') && (in_flow || at_node_start_)) {
         flow_.push_back(line_begin + i);
         if (auto problem = TooDeep(line_begin + i)) return problem;
@@ -131,8 +131,8 @@ class StructureCheck {
         after_flow_ = flow_.empty();
         continue;
       }
-      // yaml-cpp 0.7 loops forever, allocating, on a `,` that starts a document or follows a
-      // top-level flow collection; YAML allows no `,` outside brackets where a node starts.
+      // YAML allows no `,` outside brackets where a node starts, nor after a top-level flow
+      // collection.
       if (!in_flow && c == ',' && (at_node_start_ || after_flow_)) {
         return TextProblem{line_begin + i,
                            "unexpected ',' outside brackets: quote a value that starts with ','"};
@@ -185,26 +185,6 @@ class StructureCheck {
 
 }  // namespace
 
-// yaml-cpp's messages name its parser state; say what the user got wrong.
-std::string DescribeYamlError(const std::string& message) {
-  if (message == YAML::ErrorMsg::END_OF_MAP || message == YAML::ErrorMsg::END_OF_SEQ) {
-    return "bad indentation: this line does not line up with the lines above it";
-  }
-  if (message == YAML::ErrorMsg::MAP_VALUE) {
-    return "unexpected ':': check the indentation, or quote a value that contains ': '";
-  }
-  if (message == YAML::ErrorMsg::BLOCK_ENTRY) return "unexpected '- ': check the indentation";
-  if (message == YAML::ErrorMsg::FLOW_END) return "closing bracket without an opening one";
-  if (message == YAML::ErrorMsg::END_OF_MAP_FLOW) return "unclosed '{'";
-  if (message == YAML::ErrorMsg::END_OF_SEQ_FLOW) return "unclosed '['";
-  return message;
-}
-
-SourceLocation LocationOf(const YAML::Mark& mark) {
-  if (mark.is_null() || mark.line < 0) return {};
-  return {mark.line + 1, mark.column + 1};
-}
-
 std::optional<YamlError> CheckYamlText(std::string_view source, std::string_view what) {
   if (std::optional<YamlError> problem = CheckYamlEncoding(source, what)) return problem;
   std::optional<TextProblem> problem = StructureCheck(source).Run();
@@ -212,21 +192,12 @@ std::optional<YamlError> CheckYamlText(std::string_view source, std::string_view
   return YamlError{LocationAt(source, problem->offset), problem->message};
 }
 
-std::expected<YAML::Node, YamlError> LoadYaml(std::string_view source, std::string_view what) {
+std::expected<std::vector<YamlNode>, YamlError> LoadYaml(std::string_view source,
+                                                         std::string_view what) {
   if (std::optional<YamlError> problem = CheckYamlText(source, what)) {
     return std::unexpected(*problem);
   }
-  if (auto documents = ParseYamlDocuments(source, what); !documents) {
-    return std::unexpected(documents.error());
-  }
-  try {
-    return YAML::Load(std::string(source));
-  } catch (const YAML::Exception& e) {
-    return std::unexpected(
-        YamlError{LocationOf(e.mark), "invalid YAML: " + DescribeYamlError(e.msg)});
-  } catch (const std::exception& e) {
-    return std::unexpected(YamlError{{}, fmt::format("cannot read {}: {}", what, e.what())});
-  }
+  return ParseYamlDocuments(source, what);
 }
 
 }  // namespace runner

@@ -4,10 +4,10 @@
 #include <archive_entry.h>
 #include <fmt/format.h>
 #include <locale.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <memory>
 
 #include "runner/yaml_text.h"
@@ -19,23 +19,17 @@ namespace {
 constexpr int kMaxEventSeconds = 3600;  // CodeDeploy's limit per script and per event
 constexpr size_t kHeadBytes = 128;
 
-SourceLocation Where(const YAML::Node& node) {
-  YAML::Mark mark = node.Mark();
-  if (mark.line < 0 || mark.column < 0) return {};
-  return {mark.line + 1, mark.column + 1};
-}
-
 // Unknown keys of a mapping are errors, with a did-you-mean.
-void CheckKeys(const YAML::Node& map, const std::vector<std::string>& allowed,
-               std::string_view what, Diagnostics& diags) {
-  for (auto it = map.begin(); it != map.end(); ++it) {
-    if (!it->first.IsScalar()) {
-      diags.Error(Where(it->first), fmt::format("{}: keys must be plain names", what));
+void CheckKeys(const YamlNode& map, const std::vector<std::string>& allowed, std::string_view what,
+               Diagnostics& diags) {
+  for (const auto& [name, value] : map.fields) {
+    if (!name.IsScalar()) {
+      diags.Error(name.where, fmt::format("{}: keys must be plain names", what));
       continue;
     }
-    const std::string& key = it->first.Scalar();
+    const std::string& key = name.value;
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-    diags.Error(Where(it->first),
+    diags.Error(name.where,
                 fmt::format("unknown key '{}' in {}{}", key, what, DidYouMeanHint(key, allowed)));
   }
 }
@@ -54,33 +48,29 @@ std::string RevisionPath(std::string_view written) {
 }
 
 // The agent reads appspec.yml with Ruby's YAML, where a duplicated key silently keeps the last
-// value; yaml-cpp keeps both. Every repeated key of every mapping is an error.
-void CheckDuplicateKeys(const YAML::Node& node, Diagnostics& diags) {
-  if (node.IsSequence()) {
-    for (const YAML::Node& item : node) CheckDuplicateKeys(item, diags);
-    return;
-  }
-  if (!node.IsMap()) return;
+// value; the tree keeps both. Every repeated key of every mapping is an error.
+void CheckDuplicateKeys(const YamlNode& node, Diagnostics& diags) {
+  for (const YamlNode& item : node.items) CheckDuplicateKeys(item, diags);
   std::map<std::string, SourceLocation> seen;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    if (it->first.IsScalar()) {
-      auto [first, inserted] = seen.try_emplace(it->first.Scalar(), Where(it->first));
+  for (const auto& [key, value] : node.fields) {
+    if (key.IsScalar()) {
+      auto [first, inserted] = seen.try_emplace(key.value, key.where);
       if (!inserted) {
-        diags.Error(Where(it->first),
+        diags.Error(key.where,
                     fmt::format("duplicated key '{}' (first at line {}): the CodeDeploy agent "
                                 "keeps only the last one; remove one of them",
-                                it->first.Scalar(), first->second.line));
+                                key.value, first->second.line));
       }
     }
-    CheckDuplicateKeys(it->second, diags);
+    CheckDuplicateKeys(value, diags);
   }
 }
 
 // A plain scalar YAML 1.1 (the agent's Ruby) reads as an octal number: "0755", not "755" or
 // "'0755'".
-bool IsYamlOctal(const YAML::Node& node) {
-  const std::string& text = node.Scalar();
-  return node.Tag() == "?" && text.size() > 1 && text[0] == '0' &&
+bool IsYamlOctal(const YamlNode& node) {
+  const std::string& text = node.value;
+  return node.plain && node.tag.empty() && text.size() > 1 && text[0] == '0' &&
          text.find_first_not_of("01234567") == std::string::npos;
 }
 
@@ -90,43 +80,42 @@ bool HasFileOrDirectory(const RevisionListing& files, const std::string& path) {
   return it != files.end() && it->first.starts_with(path + "/");
 }
 
-void CheckFiles(const YAML::Node& files, const Revision& revision, bool windows,
-                Diagnostics& diags) {
+void CheckFiles(const YamlNode& files, const Revision& revision, bool windows, Diagnostics& diags) {
   if (files.IsNull()) return;
-  if (!files.IsSequence()) {
-    diags.Error(Where(files), "'files' must be a list of {source, destination}");
+  if (!files.IsList()) {
+    diags.Error(files.where, "'files' must be a list of {source, destination}");
     return;
   }
-  for (const YAML::Node& item : files) {
+  for (const YamlNode& item : files.items) {
     if (!item.IsMap()) {
-      diags.Error(Where(item), "each 'files' item must be a mapping with source and destination");
+      diags.Error(item.where, "each 'files' item must be a mapping with source and destination");
       continue;
     }
     // `overwrite` is read by older agents and ignored by newer ones: not a mistake.
     CheckKeys(item, {"source", "destination", "overwrite"}, "files", diags);
-    const YAML::Node source = item["source"];
-    if (!source || !source.IsScalar()) {
-      diags.Error(Where(item), "files item: missing 'source'");
+    const YamlNode* source = item.Find("source");
+    if (!source || !source->IsScalar()) {
+      diags.Error(item.where, "files item: missing 'source'");
     } else {
-      std::string path = RevisionPath(source.Scalar());
+      std::string path = RevisionPath(source->value);
       bool present =
           path.empty() ? !revision.files.empty() : HasFileOrDirectory(revision.files, path);
       if (!present) {
-        diags.Error(Where(source),
-                    fmt::format("files source '{}' is not in the archive", source.Scalar()));
+        diags.Error(source->where,
+                    fmt::format("files source '{}' is not in the archive", source->value));
       }
     }
-    const YAML::Node destination = item["destination"];
-    if (!destination || !destination.IsScalar()) {
-      diags.Error(Where(item), "files item: missing 'destination'");
+    const YamlNode* destination = item.Find("destination");
+    if (!destination || !destination->IsScalar()) {
+      diags.Error(item.where, "files item: missing 'destination'");
     } else {
-      const std::string& text = destination.Scalar();
+      const std::string& text = destination->value;
       bool absolute = windows
                           ? text.size() >= 3 && std::isalpha(static_cast<unsigned char>(text[0])) &&
                                 text[1] == ':' && (text[2] == '\\' || text[2] == '/')
                           : text.starts_with('/');
       if (!absolute) {
-        diags.Error(Where(destination),
+        diags.Error(destination->where,
                     fmt::format("files destination '{}' must be an absolute path", text));
       }
     }
@@ -135,39 +124,39 @@ void CheckFiles(const YAML::Node& files, const Revision& revision, bool windows,
 
 // `mode` as the agent's ModeInfo reads it: the text of the YAML value, padded to 3 digits,
 // at most 4 octal digits.
-void CheckMode(const YAML::Node& mode, Diagnostics& diags) {
+void CheckMode(const YamlNode& mode, Diagnostics& diags) {
   if (!mode.IsScalar()) {
-    diags.Error(Where(mode), "permissions mode must be octal digits such as 755");
+    diags.Error(mode.where, "permissions mode must be octal digits such as 755");
     return;
   }
-  std::string text = mode.Scalar();
+  std::string text = mode.value;
   if (IsYamlOctal(mode)) {
     std::string decimal = std::to_string(std::stoll(text, nullptr, 8));
     std::string digits = text.substr(std::min(text.find_first_not_of('0'), text.size() - 1));
     bool rejected = decimal.find_first_of("89") != std::string::npos;
     diags.Error(
-        Where(mode),
+        mode.where,
         fmt::format("permissions mode {} is an octal number in YAML: the agent reads it "
                     "as {} and {}; write 'mode: {}'",
                     text, decimal, rejected ? "rejects it" : "applies that mode instead", digits));
     return;
   }
   if (text.empty() || text.size() > 4 || text.find_first_not_of("01234567") != std::string::npos) {
-    diags.Error(Where(mode), fmt::format("permissions mode '{}' must be 1 to 4 octal digits such "
-                                         "as 755",
-                                         text));
+    diags.Error(mode.where, fmt::format("permissions mode '{}' must be 1 to 4 octal digits such "
+                                        "as 755",
+                                        text));
   }
 }
 
-void CheckPermissionTypes(const YAML::Node& type, Diagnostics& diags) {
-  if (!type.IsSequence()) {
-    diags.Error(Where(type), "permissions type must be a list of file and directory");
+void CheckPermissionTypes(const YamlNode& type, Diagnostics& diags) {
+  if (!type.IsList()) {
+    diags.Error(type.where, "permissions type must be a list of file and directory");
     return;
   }
-  for (const YAML::Node& item : type) {
-    std::string text = item.IsScalar() ? item.Scalar() : "a collection";
+  for (const YamlNode& item : type.items) {
+    std::string text = item.IsScalar() ? item.value : "a collection";
     if (text != "file" && text != "directory") {
-      diags.Error(Where(item),
+      diags.Error(item.where,
                   fmt::format("permissions type '{}' is not supported: the agent sets permissions "
                               "on file and directory only{}",
                               text, DidYouMeanHint(text, {"file", "directory"})));
@@ -175,51 +164,51 @@ void CheckPermissionTypes(const YAML::Node& type, Diagnostics& diags) {
   }
 }
 
-void CheckPermissions(const YAML::Node& permissions, bool windows, Diagnostics& diags) {
+void CheckPermissions(const YamlNode& permissions, bool windows, Diagnostics& diags) {
   if (permissions.IsNull()) return;
   if (windows) {
-    diags.Error(Where(permissions),
+    diags.Error(permissions.where,
                 "'permissions' are not supported on windows: the agent rejects them; set them "
                 "in a hook script");
     return;
   }
-  if (!permissions.IsSequence()) {
-    diags.Error(Where(permissions), "'permissions' must be a list");
+  if (!permissions.IsList()) {
+    diags.Error(permissions.where, "'permissions' must be a list");
     return;
   }
-  for (const YAML::Node& item : permissions) {
+  for (const YamlNode& item : permissions.items) {
     if (!item.IsMap()) {
-      diags.Error(Where(item), "each 'permissions' item must be a mapping");
+      diags.Error(item.where, "each 'permissions' item must be a mapping");
       continue;
     }
     CheckKeys(item,
               {"object", "pattern", "except", "owner", "group", "mode", "acls", "context", "type"},
               "permissions", diags);
-    if (!item["object"]) diags.Error(Where(item), "permissions item: missing 'object'");
-    if (const YAML::Node mode = item["mode"]) CheckMode(mode, diags);
-    if (const YAML::Node type = item["type"]) CheckPermissionTypes(type, diags);
+    if (!item.Find("object")) diags.Error(item.where, "permissions item: missing 'object'");
+    if (const YamlNode* mode = item.Find("mode")) CheckMode(*mode, diags);
+    if (const YamlNode* type = item.Find("type")) CheckPermissionTypes(*type, diags);
   }
 }
 
-void CheckScript(const YAML::Node& script, const std::string& event, const Revision& revision,
+void CheckScript(const YamlNode& script, const std::string& event, const Revision& revision,
                  bool is_linux, int& total, Diagnostics& diags) {
   if (!script.IsMap()) {
-    diags.Error(Where(script), fmt::format("hook '{}': each script must be a mapping with a "
-                                           "location",
-                                           event));
+    diags.Error(script.where, fmt::format("hook '{}': each script must be a mapping with a "
+                                          "location",
+                                          event));
     return;
   }
   CheckKeys(script, {"location", "timeout", "runas", "sudo"}, "hook '" + event + "'", diags);
   // A script without a timeout adds nothing to the event's total: CodeDeploy's limit is on
   // the timeouts written, not on its default for a script that gives none.
   int timeout = 0;
-  if (const YAML::Node node = script["timeout"]) {
+  if (const YamlNode* node = script.Find("timeout")) {
     int value = 0;
-    std::string text = node.IsScalar() ? node.Scalar() : "";
+    std::string text = node->IsScalar() ? node->value : "";
     auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (error != std::errc() || end != text.data() + text.size() || value < 1 ||
         value > kMaxEventSeconds) {
-      diags.Error(Where(node), fmt::format("hook '{}': timeout must be a whole number of seconds "
+      diags.Error(node->where, fmt::format("hook '{}': timeout must be a whole number of seconds "
                                            "from 1 to {}, got '{}'",
                                            event, kMaxEventSeconds, text));
     } else {
@@ -227,35 +216,35 @@ void CheckScript(const YAML::Node& script, const std::string& event, const Revis
     }
   }
   total += timeout;
-  const YAML::Node location = script["location"];
-  if (!location || !location.IsScalar() || location.Scalar().empty()) {
-    diags.Error(Where(script), fmt::format("hook '{}': script without a 'location'", event));
+  const YamlNode* location = script.Find("location");
+  if (!location || !location->IsScalar() || location->value.empty()) {
+    diags.Error(script.where, fmt::format("hook '{}': script without a 'location'", event));
     return;
   }
-  std::string path = RevisionPath(location.Scalar());
+  std::string path = RevisionPath(location->value);
   auto it = revision.files.find(path);
   if (it == revision.files.end() || it->second.directory) {
-    diags.Error(Where(location),
-                fmt::format("hook script '{}' is not in the archive", location.Scalar()));
+    diags.Error(location->where,
+                fmt::format("hook script '{}' is not in the archive", location->value));
     return;
   }
   if (!is_linux) return;
   const RevisionFile& file = it->second;
   if (!file.executable) {
-    diags.Warning(Where(location),
+    diags.Warning(location->where,
                   fmt::format("hook script '{}' is not executable: CodeDeploy runs it directly "
                               "(chmod +x it in the source tree)",
                               path));
   }
   if (!file.head.starts_with("#!")) {
-    diags.Warning(Where(location),
+    diags.Warning(location->where,
                   fmt::format("hook script '{}' has no '#!' line: the agent cannot tell which "
                               "interpreter runs it",
                               path));
   } else {
     std::string_view first_line = std::string_view(file.head).substr(0, file.head.find('\n'));
     if (first_line.ends_with('\r')) {
-      diags.Warning(Where(location),
+      diags.Warning(location->where,
                     fmt::format("hook script '{}' has Windows line endings: its '#!' line ends "
                                 "in a carriage return",
                                 path));
@@ -263,17 +252,17 @@ void CheckScript(const YAML::Node& script, const std::string& event, const Revis
   }
 }
 
-void CheckHooks(const YAML::Node& hooks, const Revision& revision, bool is_linux,
+void CheckHooks(const YamlNode& hooks, const Revision& revision, bool is_linux,
                 Diagnostics& diags) {
   if (hooks.IsNull()) return;
   if (!hooks.IsMap()) {
-    diags.Error(Where(hooks), "'hooks' must map lifecycle events to lists of scripts");
+    diags.Error(hooks.where, "'hooks' must map lifecycle events to lists of scripts");
     return;
   }
   const std::vector<std::string>& events = LifecycleEvents();
-  for (auto it = hooks.begin(); it != hooks.end(); ++it) {
-    std::string event = it->first.IsScalar() ? it->first.Scalar() : "";
-    SourceLocation where = Where(it->first);
+  for (const auto& [key, scripts] : hooks.fields) {
+    std::string event = key.IsScalar() ? key.value : "";
+    SourceLocation where = key.where;
     if (std::find(events.begin(), events.end(), event) == events.end()) {
       diags.Error(where, fmt::format("hook '{}' is not a lifecycle event{}", event,
                                      DidYouMeanHint(event, events)));
@@ -285,17 +274,16 @@ void CheckHooks(const YAML::Node& hooks, const Revision& revision, bool is_linux
                                      event));
       continue;
     }
-    const YAML::Node scripts = it->second;
     if (scripts.IsNull()) continue;  // an empty hook: the agent ignores it
-    if (!scripts.IsSequence()) {
-      diags.Error(Where(scripts),
+    if (!scripts.IsList()) {
+      diags.Error(scripts.where,
                   fmt::format("hook '{}' must be a list of scripts ({{location, timeout, "
                               "runas}})",
                               event));
       continue;
     }
     int total = 0;
-    for (const YAML::Node& script : scripts)
+    for (const YamlNode& script : scripts.items)
       CheckScript(script, event, revision, is_linux, total, diags);
     if (total > kMaxEventSeconds) {
       diags.Error(where,
@@ -398,71 +386,67 @@ void ValidateAppSpec(const Revision& revision, Diagnostics& diags) {
     diags.Error({}, "the archive has no appspec.yml at its root" + hint);
     return;
   }
-  auto loaded = LoadYaml(revision.appspec, "appspec.yml");
-  if (!loaded) {
-    diags.Error(loaded.error().where, loaded.error().message);
+  auto documents = LoadYaml(revision.appspec, "appspec.yml");
+  if (!documents) {
+    diags.Error(documents.error().where, documents.error().message);
     return;
   }
-  YAML::Node root = *loaded;
-  if (!root.IsMap()) {
-    diags.Error(Where(root), "appspec.yml must be a mapping with version, os, files and hooks");
+  if (documents->empty() || !documents->front().IsMap()) {
+    diags.Error(documents->empty() ? SourceLocation{} : documents->front().where,
+                "appspec.yml must be a mapping with version, os, files and hooks");
     return;
   }
-  try {
-    for (auto it = root.begin(); it != root.end(); ++it) {
-      std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
-      if (key != "Resources" && key != "resources") continue;
-      diags.Error(Where(it->first),
-                  fmt::format("this is not an EC2/on-premises appspec: '{}' makes it an ECS or "
-                              "Lambda one, which CodeDeploy reads from the deployment, not from "
-                              "a revision archive; a zip revision has version, os, files and "
-                              "hooks",
-                              key));
-      return;
-    }
-    CheckDuplicateKeys(root, diags);
-    CheckKeys(root, {"version", "os", "files", "permissions", "hooks", "file_exists_behavior"},
-              "appspec.yml", diags);
-    const YAML::Node version = root["version"];
-    if (!version) {
-      diags.Error({1, 1}, "missing 'version: 0.0'");
-    } else if (!version.IsScalar() || version.Scalar() != "0.0") {
-      diags.Error(Where(version),
-                  fmt::format("'version' must be 0.0, got '{}'",
-                              version.IsScalar() ? version.Scalar() : "a collection"));
-    } else if (version.Tag() != "?") {
-      diags.Error(Where(version),
-                  "'version' must be the number 0.0, not a quoted string: the agent compares "
-                  "it as a number and rejects \"0.0\"");
-    }
-    const YAML::Node os = root["os"];
-    bool is_linux = true;
-    if (!os) {
-      diags.Error({1, 1}, "missing 'os' (linux or windows)");
-    } else if (!os.IsScalar() || (os.Scalar() != "linux" && os.Scalar() != "windows")) {
-      std::string text = os.IsScalar() ? os.Scalar() : "a collection";
-      diags.Error(Where(os), fmt::format("'os' must be linux or windows, got '{}'{}", text,
-                                         DidYouMeanHint(text, {"linux", "windows"})));
-    } else {
-      is_linux = os.Scalar() == "linux";
-    }
-    if (const YAML::Node behavior = root["file_exists_behavior"]) {
-      std::string text = behavior.IsScalar() ? behavior.Scalar() : "";
-      if (text != "DISALLOW" && text != "OVERWRITE" && text != "RETAIN") {
-        diags.Error(Where(behavior),
-                    fmt::format("'file_exists_behavior' must be DISALLOW, OVERWRITE or RETAIN, "
-                                "got '{}'",
-                                text));
-      }
-    }
-    if (const YAML::Node files = root["files"]) CheckFiles(files, revision, !is_linux, diags);
-    if (const YAML::Node permissions = root["permissions"]) {
-      CheckPermissions(permissions, !is_linux, diags);
-    }
-    if (const YAML::Node hooks = root["hooks"]) CheckHooks(hooks, revision, is_linux, diags);
-  } catch (const YAML::Exception& e) {
-    diags.Error({}, std::string("cannot read appspec.yml: ") + e.what());
+  const YamlNode& root = documents->front();
+  for (const auto& [name, value] : root.fields) {
+    std::string key = name.IsScalar() ? name.value : "";
+    if (key != "Resources" && key != "resources") continue;
+    diags.Error(name.where,
+                fmt::format("this is not an EC2/on-premises appspec: '{}' makes it an ECS or "
+                            "Lambda one, which CodeDeploy reads from the deployment, not from "
+                            "a revision archive; a zip revision has version, os, files and "
+                            "hooks",
+                            key));
+    return;
   }
+  CheckDuplicateKeys(root, diags);
+  CheckKeys(root, {"version", "os", "files", "permissions", "hooks", "file_exists_behavior"},
+            "appspec.yml", diags);
+  const YamlNode* version = root.Find("version");
+  if (!version) {
+    diags.Error({1, 1}, "missing 'version: 0.0'");
+  } else if (!version->IsScalar() || version->value != "0.0") {
+    diags.Error(version->where, fmt::format("'version' must be 0.0, got '{}'",
+                                            version->IsScalar() ? version->value : "a collection"));
+  } else if (!version->plain || !version->tag.empty()) {
+    diags.Error(version->where,
+                "'version' must be the number 0.0, not a quoted string: the agent compares "
+                "it as a number and rejects \"0.0\"");
+  }
+  const YamlNode* os = root.Find("os");
+  bool is_linux = true;
+  if (!os) {
+    diags.Error({1, 1}, "missing 'os' (linux or windows)");
+  } else if (!os->IsScalar() || (os->value != "linux" && os->value != "windows")) {
+    std::string text = os->IsScalar() ? os->value : "a collection";
+    diags.Error(os->where, fmt::format("'os' must be linux or windows, got '{}'{}", text,
+                                       DidYouMeanHint(text, {"linux", "windows"})));
+  } else {
+    is_linux = os->value == "linux";
+  }
+  if (const YamlNode* behavior = root.Find("file_exists_behavior")) {
+    std::string text = behavior->IsScalar() ? behavior->value : "";
+    if (text != "DISALLOW" && text != "OVERWRITE" && text != "RETAIN") {
+      diags.Error(behavior->where,
+                  fmt::format("'file_exists_behavior' must be DISALLOW, OVERWRITE or RETAIN, "
+                              "got '{}'",
+                              text));
+    }
+  }
+  if (const YamlNode* files = root.Find("files")) CheckFiles(*files, revision, !is_linux, diags);
+  if (const YamlNode* permissions = root.Find("permissions")) {
+    CheckPermissions(*permissions, !is_linux, diags);
+  }
+  if (const YamlNode* hooks = root.Find("hooks")) CheckHooks(*hooks, revision, is_linux, diags);
 }
 
 }  // namespace runner

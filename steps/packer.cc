@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <re2/re2.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 
 #include "runner/config_node.h"
 #include "runner/fs.h"
+#include "runner/process.h"
 #include "runner/sha256.h"
 #include "runner/spawn.h"
 #include "runner/workspace_path.h"
@@ -91,19 +91,6 @@ Result<std::string> ResolveInput(const std::string& path, std::string_view what,
   if (Exists(in_workspace)) return in_workspace;
   return Fail(fmt::format("packer.{} '{}' does not exist (looked in {}{})", what, path, io.dir(),
                           io.dir() == io.workspace() ? "" : " and " + io.workspace()));
-}
-
-std::string SignalName(int sig) {
-  switch (sig) {
-    case SIGINT:
-      return "SIGINT";
-    case SIGTERM:
-      return "SIGTERM";
-    case SIGKILL:
-      return "SIGKILL";
-    default:
-      return fmt::format("signal {}", sig);
-  }
 }
 
 // Complete lines of a stream as they are, for stderr (so that its lines do not split Packer's).
@@ -212,10 +199,10 @@ Result<RunResult> RunPacker(const std::vector<std::string>& argv,
           if (result.cancel_signal == 0) {
             result.cancel_signal = event.signal;
             log(fmt::format("runner: {} received: Packer got it too; waiting for it to clean up\n",
-                            SignalName(event.signal)));
+                            DescribeSignal(event.signal)));
           } else {
             log(fmt::format("runner: {} received again; still waiting for Packer\n",
-                            SignalName(event.signal)));
+                            DescribeSignal(event.signal)));
           }
           break;
         case ProcessEvent::Type::kOutput:
@@ -317,11 +304,11 @@ Status PackerKind::Run(const PackerConfig& config, StepIo& io) const {
   }
   if (!run->started) {
     return Fail(fmt::format("cancelled{} before Packer was started",
-                            run->cancel_signal ? " by " + SignalName(run->cancel_signal) : ""));
+                            run->cancel_signal ? " by " + DescribeSignal(run->cancel_signal) : ""));
   }
   if (run->cancel_signal != 0) {
     return Fail(fmt::format("cancelled by {}: Packer stopped its builds and exited with status {}",
-                            SignalName(run->cancel_signal), run->exit_code));
+                            DescribeSignal(run->cancel_signal), run->exit_code));
   }
   // Packer 1.6.6 exits 0 when a build fails to prepare (a missing script): look at every run.
   std::string template_on_disk = Join(io.dir(), *template_path);
@@ -336,7 +323,7 @@ Status PackerKind::Run(const PackerConfig& config, StepIo& io) const {
                                                      : OneLine(parser.last_error());
     if (run->exit_code > 128) {
       return Fail(
-          fmt::format("packer was killed by {}: {}", SignalName(run->exit_code - 128), reason));
+          fmt::format("packer was killed by {}: {}", DescribeSignal(run->exit_code - 128), reason));
     }
     return Fail(fmt::format("packer build failed (exit status {}): {}", run->exit_code, reason));
   }

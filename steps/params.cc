@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <re2/re2.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +13,7 @@
 #include "runner/expression.h"
 #include "runner/fs.h"
 #include "runner/sha256.h"
+#include "runner/utf8.h"
 #include "runner/workspace_path.h"
 #include "runner/yaml_text.h"
 
@@ -248,59 +248,63 @@ Result<std::vector<TemplateParameter>> ParametersFromJson(const Json& root, std:
   return out;
 }
 
-// yaml-cpp keeps a short-form tag (`!Ref`, `!GetAtt`, ...) as the node's Tag() and parses the
-// node under it as usual, so the intrinsic functions elsewhere in a template need no special
-// handling; only `Parameters` is read, and its fields are plain scalars and lists.
+// "NAME:LINE:COL: message", or "NAME: message" where the place is unknown.
+std::string AtPlace(std::string_view name, SourceLocation where, std::string_view message) {
+  if (where.line == 0) return fmt::format("{}: {}", name, message);
+  return fmt::format("{}:{}:{}: {}", name, where.line, where.column, message);
+}
+
+// A short-form tag (`!Ref`, `!GetAtt`, ...) is kept as the node's tag over the node parsed as
+// usual, so the intrinsic functions elsewhere in a template need no special handling; only
+// `Parameters` is read, and its fields are plain scalars and lists.
 Result<std::vector<TemplateParameter>> ParametersFromYaml(std::string_view text,
                                                           std::string_view name) {
   std::vector<TemplateParameter> out;
-  auto loaded = LoadYaml(text, name);
-  if (!loaded) {
-    const YamlError& error = loaded.error();
-    if (error.where.line == 0) return Fail(fmt::format("{}: {}", name, error.message));
-    return Fail(
-        fmt::format("{}:{}:{}: {}", name, error.where.line, error.where.column, error.message));
+  auto documents = LoadYaml(text, name);
+  if (!documents) return Fail(AtPlace(name, documents.error().where, documents.error().message));
+  if (documents->empty() || !documents->front().IsMap()) {
+    return Fail(fmt::format("{}: a template must be a mapping with 'Resources'", name));
   }
-  try {
-    YAML::Node root = *loaded;
-    if (!root.IsMap()) {
-      return Fail(fmt::format("{}: a template must be a mapping with 'Resources'", name));
-    }
-    YAML::Node section = root["Parameters"];
-    if (!section || section.IsNull()) return out;
-    if (!section.IsMap()) {
-      SourceLocation where = LocationOf(section.Mark());
-      return Fail(
-          fmt::format("{}:{}:{}: 'Parameters' must be a mapping", name, where.line, where.column));
-    }
-    for (const auto& field : section) {
-      TemplateParameter parameter;
-      parameter.name = field.first.Scalar();
-      const YAML::Node& body = field.second;
-      if (body.IsMap()) {
-        for (const auto& entry : body) {
-          std::string key = entry.first.Scalar();
-          if (key == "Default") {
-            parameter.has_default = true;
-          } else if (key == "AllowedValues" && entry.second.IsSequence()) {
-            for (const auto& item : entry.second) {
-              if (item.IsScalar()) parameter.allowed_values.push_back(item.Scalar());
-            }
-          } else if (entry.second.IsScalar()) {
-            SetParameterField(parameter, key, entry.second.Scalar());
-          }
+  const YamlNode* section = documents->front().Find("Parameters");
+  if (!section || section->IsNull()) return out;
+  if (!section->IsMap()) {
+    return Fail(AtPlace(name, section->where, "'Parameters' must be a mapping"));
+  }
+  for (const auto& [key, body] : section->fields) {
+    TemplateParameter parameter;
+    parameter.name = key.value;
+    for (const auto& [field, value] : body.fields) {
+      if (field.value == "Default") {
+        parameter.has_default = true;
+      } else if (field.value == "AllowedValues" && value.IsList()) {
+        for (const YamlNode& item : value.items) {
+          if (item.IsScalar()) parameter.allowed_values.push_back(item.value);
         }
+      } else if (value.IsScalar()) {
+        SetParameterField(parameter, field.value, value.value);
       }
-      out.push_back(std::move(parameter));
     }
-  } catch (const YAML::Exception& e) {
-    SourceLocation where = LocationOf(e.mark);
-    if (where.line == 0) return Fail(fmt::format("{}: invalid YAML: {}", name, e.msg));
-    return Fail(fmt::format("{}:{}:{}: invalid YAML: {}", name, where.line, where.column, e.msg));
-  } catch (const std::exception& e) {
-    return Fail(fmt::format("{}: invalid YAML: {}", name, e.what()));
+    out.push_back(std::move(parameter));
   }
   return out;
+}
+
+// A JSON file holds UTF-8 text only; a value that is not (Latin-1 from a tool's output, say)
+// is refused by name. The value is never quoted: it may be a NoEcho parameter's.
+std::optional<std::string> Utf8Problem(std::string_view key, std::string_view value,
+                                       std::string_view noun) {
+  if (!IsValidUtf8(key)) {
+    return fmt::format(
+        "params: a {} name is not valid UTF-8: a parameters file is JSON, which "
+        "holds UTF-8 text only",
+        noun);
+  }
+  if (IsValidUtf8(value)) return std::nullopt;
+  return fmt::format(
+      "params: {} '{}' is not valid UTF-8 text (value not shown): a parameters "
+      "file is JSON, which holds UTF-8 only; convert the value where it is made "
+      "(for example with iconv -f latin1 -t utf-8)",
+      noun, key);
 }
 
 // `path` (as written, relative to the step's dir) resolved, symlinks included, and confined
@@ -646,10 +650,16 @@ Status CheckParamsValues(const ParamsFile& file, ParamsFormat format) {
                       "base file that sets it produce nothing?)",
                       key));
     }
+    if (std::optional<std::string> problem = Utf8Problem(key, value, "parameter")) {
+      errors.push_back(*problem);
+    }
   }
   for (const auto& [key, value] : file.tags.entries()) {
     if (key.empty()) errors.push_back("params: a tag has an empty name");
     if (value.empty()) errors.push_back(fmt::format("params: tag '{}' is empty", key));
+    if (std::optional<std::string> problem = Utf8Problem(key, value, "tag")) {
+      errors.push_back(*problem);
+    }
   }
   if (!errors.empty()) return Fail(JoinLines(errors));
   return {};

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -334,22 +333,23 @@ Revision CorpusRevision(const std::string& appspec) {
   revision.appspec = appspec;
   revision.files["appspec.yml"] = {false, false, "version: 0.0"};
   revision.files["index.html"] = {false, false, "<html>"};
-  auto add = [&](const YAML::Node& node) {
-    if (!node || !node.IsScalar()) return;
-    std::string path = node.Scalar();
+  auto add = [&](const YamlNode* node) {
+    if (!node || !node->IsScalar()) return;
+    std::string path = node->value;
     std::replace(path.begin(), path.end(), '\\', '/');
     while (path.starts_with("./") || path.starts_with('/')) path.erase(0, path[0] == '/' ? 1 : 2);
     while (path.ends_with('/')) path.pop_back();
     if (!path.empty()) revision.files[path] = {false, true, "#!/bin/sh\n"};
   };
-  YAML::Node root = YAML::Load(appspec);
-  if (root["files"] && root["files"].IsSequence()) {
-    for (const YAML::Node& item : root["files"]) add(item["source"]);
+  auto documents = ParseYamlDocuments(appspec, "appspec.yml");
+  if (!documents || documents->empty()) return revision;
+  const YamlNode& root = documents->front();
+  if (const YamlNode* files = root.Find("files")) {
+    for (const YamlNode& item : files->items) add(item.Find("source"));
   }
-  if (root["hooks"] && root["hooks"].IsMap()) {
-    for (auto it = root["hooks"].begin(); it != root["hooks"].end(); ++it) {
-      if (!it->second.IsSequence()) continue;
-      for (const YAML::Node& script : it->second) add(script["location"]);
+  if (const YamlNode* hooks = root.Find("hooks")) {
+    for (const auto& [event, scripts] : hooks->fields) {
+      for (const YamlNode& script : scripts.items) add(script.Find("location"));
     }
   }
   return revision;

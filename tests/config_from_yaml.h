@@ -3,30 +3,49 @@
 // scheduler hands its Execute.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
+#include <gtest/gtest.h>
+
+#include <string_view>
 
 #include "runner/pipeline.h"
+#include "runner/yaml.h"
 
 namespace runner::testing {
 
-inline ConfigNode ConfigFromYaml(const YAML::Node& node) {
+inline ConfigNode ConfigFromYaml(const YamlNode& node) {
   ConfigNode out;
-  out.where = {node.Mark().line + 1, node.Mark().column + 1};
+  out.where = node.where;
   if (node.IsMap()) {
     out.type = ConfigNode::Type::kMap;
-    for (const auto& field : node) {
-      out.fields.emplace_back(field.first.Scalar(), ConfigFromYaml(field.second));
-      out.key_locations.push_back({field.first.Mark().line + 1, field.first.Mark().column + 1});
+    for (const auto& [key, value] : node.fields) {
+      out.fields.emplace_back(key.value, ConfigFromYaml(value));
+      out.key_locations.push_back(key.where);
     }
-  } else if (node.IsSequence()) {
+  } else if (node.IsList()) {
     out.type = ConfigNode::Type::kList;
-    for (const auto& item : node) out.items.push_back(ConfigFromYaml(item));
+    for (const YamlNode& item : node.items) out.items.push_back(ConfigFromYaml(item));
   } else {
-    out.scalar.text = node.IsNull() ? "" : node.Scalar();
-    out.scalar.where = out.where;
     out.null = node.IsNull();
+    out.scalar.text = out.null ? "" : node.value;
+    out.scalar.where = out.where;
   }
   return out;
+}
+
+// The first document of `text`, which the test means to be valid YAML; or, with `key`, the
+// value of that field of it.
+inline ConfigNode ConfigFromYaml(std::string_view text, std::string_view key = {}) {
+  auto documents = ParseYamlDocuments(text, "a test snippet");
+  if (!documents || documents->empty()) {
+    ADD_FAILURE() << "not a YAML document: " << text;
+    return {};
+  }
+  const YamlNode* node = key.empty() ? &documents->front() : documents->front().Find(key);
+  if (!node) {
+    ADD_FAILURE() << "no '" << key << "' in: " << text;
+    return {};
+  }
+  return ConfigFromYaml(*node);
 }
 
 inline void MarkExpanded(ConfigNode& node) {
@@ -36,8 +55,8 @@ inline void MarkExpanded(ConfigNode& node) {
 }
 
 // A configuration as Execute gets it: `text` is YAML (JSON is YAML too), every scalar final.
-inline ConfigNode ExpandedConfig(const std::string& text) {
-  ConfigNode node = ConfigFromYaml(YAML::Load(text));
+inline ConfigNode ExpandedConfig(std::string_view text) {
+  ConfigNode node = ConfigFromYaml(text);
   MarkExpanded(node);
   return node;
 }

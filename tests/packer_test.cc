@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -376,7 +375,7 @@ TEST(PackerFindTest, PackerVariableThenPath) {
 // The diagnostics of `packer:`'s value, written as YAML.
 std::string Validate(const std::string& yaml) {
   Diagnostics diags("pipeline.yml", yaml);
-  PackerKind().Check(testing::ConfigFromYaml(YAML::Load(yaml)), diags);
+  PackerKind().Check(testing::ConfigFromYaml(yaml), diags);
   return diags.Format();
 }
 
@@ -429,7 +428,7 @@ region: "eu west"
 TEST(PackerValidateTest, OneParseChecksTheWrittenAndTheExpandedConfig) {
   const std::string written = "template: t.json\nregion: \"${{ vars.region }}\"\n";
   EXPECT_EQ(Validate(written), "");
-  ConfigNode config = testing::ConfigFromYaml(YAML::Load(written));
+  ConfigNode config = testing::ConfigFromYaml(written);
   config.fields[1].second.scalar.text = "EU WEST";
   testing::MarkExpanded(config);
   TempDir dir;
@@ -437,8 +436,7 @@ TEST(PackerValidateTest, OneParseChecksTheWrittenAndTheExpandedConfig) {
   Status status = PackerKind().Execute(config, io);  // fails before it needs a supervision
   ASSERT_FALSE(status);
   Diagnostics literal("pipeline.yml", "");
-  PackerKind().Check(testing::ConfigFromYaml(YAML::Load("template: t.json\nregion: EU WEST\n")),
-                     literal);
+  PackerKind().Check(testing::ConfigFromYaml("template: t.json\nregion: EU WEST\n"), literal);
   EXPECT_EQ(status.error(), literal.Format());
   EXPECT_EQ(status.error(),
             "pipeline.yml:2:9: error: 'packer.region' must be an AWS region such as eu-west-1, got "

@@ -1,8 +1,8 @@
 #include "steps/params.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <yaml-cpp/yaml.h>
 
 #include <array>
 #include <cstdio>
@@ -33,9 +33,8 @@ const std::string kOrdersTemplate = kSourceDir + "/pipelines/orders/cfn/template
 
 // Validates the `params:` of a YAML snippet; the formatted diagnostics ("" when clean).
 std::string Validate(const std::string& yaml) {
-  YAML::Node root = YAML::Load(yaml);
   Diagnostics diags("pipeline.yml", yaml);
-  ParamsKind().Check(testing::ConfigFromYaml(root["params"]), diags);
+  ParamsKind().Check(testing::ConfigFromYaml(yaml, "params"), diags);
   return diags.Format();
 }
 
@@ -46,6 +45,16 @@ Status RunParams(const std::string& config, FakeStepIo& io) {
         std::filesystem::copy_options::skip_existing | std::filesystem::copy_options::recursive);
   }
   return ParamsKind().Execute(testing::ExpandedConfig(config), io);
+}
+
+// Executes the configuration `yaml` with the first entry of its field number `field` set to
+// `value`, as an expression's value (which no YAML text could hold) would be.
+Status ExecuteWithValue(const std::string& yaml, std::size_t field, const std::string& value,
+                        FakeStepIo& io) {
+  ConfigNode config = testing::ConfigFromYaml(yaml);
+  config.fields[field].second.fields[0].second.scalar.text = value;
+  testing::MarkExpanded(config);
+  return ParamsKind().Execute(config, io);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -326,6 +335,30 @@ TEST(ParamsTest, EmptyValueAfterExpansionFailsAndWritesNothing) {
   EXPECT_TRUE(io.artifacts.empty());
 }
 
+// A value from an earlier step's output in Latin-1 (or any bytes that are not UTF-8) is refused
+// by name, without quoting it, before nlohmann's "incomplete UTF-8 string" could be.
+TEST(ParamsTest, ValueThatIsNotUtf8FailsByNameAndWritesNothing) {
+  for (const char* format : {"cloudformation", "codepipeline", "plain"}) {
+    TempDir dir;
+    FakeStepIo io(dir.path());
+    Status status = ExecuteWithValue(
+        fmt::format("dest: p.json\nformat: {}\nvalues: {{DBPassword: x, Name: y}}\n", format), 2,
+        "caf\xe9-secret", io);
+    ASSERT_FALSE(status) << format;
+    EXPECT_THAT(status.error(), HasSubstr("params: parameter 'DBPassword' is not valid UTF-8 "
+                                          "text (value not shown)"));
+    EXPECT_THAT(status.error(), AllOf(Not(HasSubstr("secret")), Not(HasSubstr("json.exception"))));
+    EXPECT_FALSE(std::filesystem::exists(dir / "p.json"));
+    EXPECT_TRUE(io.outputs.empty());
+  }
+  TempDir dir;
+  FakeStepIo io(dir.path());
+  Status status = ExecuteWithValue(
+      "dest: p.json\nformat: codepipeline\nvalues: {A: x}\ntags: {team: y}\n", 3, "\xff", io);
+  ASSERT_FALSE(status);
+  EXPECT_THAT(status.error(), HasSubstr("params: tag 'team' is not valid UTF-8 text"));
+}
+
 TEST(ParamsTest, EmptyValueFromBaseFails) {
   TempDir dir;
   WriteTextFile(dir / "base.json", R"([{"ParameterKey": "KeyName", "ParameterValue": ""}])");
@@ -410,6 +443,38 @@ Resources:
   ASSERT_EQ(declared->size(), 2u);
   EXPECT_TRUE((*declared)[0].has_default);
   EXPECT_FALSE((*declared)[1].has_default);
+}
+
+// yaml-cpp 0.7 rejected a tagged plain scalar that goes on on the next line ("end of map not
+// found"); CloudFormation, PyYAML and libyaml read it as one string.
+TEST(ParamsTest, TemplateWithATaggedScalarOnTwoLinesIsChecked) {
+  const std::string kTemplate =
+      "Description:\n"
+      "  !Sub ${AWS::StackName} app\n"
+      "  continued\n"
+      "Parameters:\n"
+      "  AmiId: {Type: AWS::EC2::Image::Id}\n"
+      "  Env:\n"
+      "    Type: String\n"
+      "    AllowedValues: [stg, prod]\n"
+      "Resources:\n"
+      "  T: {Type: AWS::SNS::Topic, Properties: {TopicName: !Sub \"${Env}-topic\"}}\n";
+  auto declared = ParseTemplateParameters(kTemplate, "t.yaml");
+  ASSERT_TRUE(declared) << declared.error();
+  ASSERT_EQ(declared->size(), 2u);
+  EXPECT_EQ((*declared)[1].name, "Env");
+
+  TempDir dir;
+  WriteTextFile(dir / "t.yaml", kTemplate);
+  FakeStepIo io(dir.path());
+  ASSERT_TRUE(RunParams(R"({"dest": "p.json", "template": "t.yaml",
+                            "values": {"AmiId": "ami-0123abcd", "Env": "stg"}})",
+                        io));
+  Status wrong = RunParams(R"({"dest": "q.json", "template": "t.yaml",
+                               "values": {"AmiId": "ami-0123abcd", "Env": "dev"}})",
+                           io);
+  ASSERT_FALSE(wrong);
+  EXPECT_THAT(wrong.error(), HasSubstr("'Env' is 'dev', not one of the AllowedValues in t.yaml"));
 }
 
 TEST(ParamsTest, OrdersTemplateAcceptsThePipelinesValues) {
@@ -660,7 +725,7 @@ TEST(ParamsTest, UnknownFormatAtRunTime) {
 // The diagnostics of Check, without the source lines (as Execute reports them).
 std::string CheckMessages(const std::string& yaml) {
   Diagnostics diags("pipeline.yml", "");
-  ParamsKind().Check(testing::ConfigFromYaml(YAML::Load(yaml)), diags);
+  ParamsKind().Check(testing::ConfigFromYaml(yaml), diags);
   return diags.Format();
 }
 
@@ -681,7 +746,7 @@ TEST(ParamsTest, OneParseChecksTheWrittenAndTheExpandedConfig) {
   };
   for (const Case& c : cases) {
     EXPECT_EQ(CheckMessages(c.written), "") << c.written;
-    ConfigNode config = testing::ConfigFromYaml(YAML::Load(c.written));
+    ConfigNode config = testing::ConfigFromYaml(c.written);
     for (auto& [key, value] : config.fields) {
       if (key == c.key) value.scalar.text = c.expanded;
     }
@@ -701,15 +766,12 @@ TEST(ParamsTest, OneParseChecksTheWrittenAndTheExpandedConfig) {
               HasSubstr("pipeline.yml:1:7: error: 'params.dest' is empty"));
 
   // An empty value from an expression, in `values`.
-  ConfigNode config = testing::ConfigFromYaml(
-      YAML::Load("dest: p.json\nvalues: {AmiId: '${{ steps.bake.outputs.ami_id }}'}\n"));
-  EXPECT_EQ(CheckMessages("dest: p.json\nvalues: {AmiId: '${{ steps.bake.outputs.ami_id }}'}\n"),
-            "");
-  config.fields[1].second.fields[0].second.scalar.text = "";
-  testing::MarkExpanded(config);
+  const std::string expression =
+      "dest: p.json\nvalues: {AmiId: '${{ steps.bake.outputs.ami_id }}'}\n";
+  EXPECT_EQ(CheckMessages(expression), "");
   TempDir dir;
   FakeStepIo io(dir.path());
-  Status status = ParamsKind().Execute(config, io);
+  Status status = ExecuteWithValue(expression, 1, "", io);
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error(), CheckMessages("dest: p.json\nvalues: {AmiId: ''}\n"));
   EXPECT_THAT(status.error(),

@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <yaml-cpp/yaml.h>
 
 #include <atomic>
 #include <filesystem>
@@ -55,9 +54,8 @@ std::string RandomBytes(size_t size, unsigned seed) {
 }
 
 std::string Validate(const std::string& yaml) {
-  YAML::Node root = YAML::Load(yaml);
   Diagnostics diags("pipeline.yml", yaml);
-  UploadKind().Check(testing::ConfigFromYaml(root["upload"]), diags);
+  UploadKind().Check(testing::ConfigFromYaml(yaml, "upload"), diags);
   return diags.Format();
 }
 
@@ -369,11 +367,11 @@ TEST(UploadTest, OneParseChecksAnExpressionsValueAtRun) {
   const std::string expression = "{to: out, files: [a.txt], part_size: \"${{ vars.p }}\"}";
   const std::string literal = "{to: out, files: [a.txt], part_size: \"1KiB\"}";
   Diagnostics at_validate("pipeline.yml", "");
-  UploadKind().Check(testing::ConfigFromYaml(YAML::Load(expression)), at_validate);
+  UploadKind().Check(testing::ConfigFromYaml(expression), at_validate);
   EXPECT_EQ(at_validate.Format(), "");
 
   Diagnostics literal_diags("pipeline.yml", "");
-  UploadKind().Check(testing::ConfigFromYaml(YAML::Load(literal)), literal_diags);
+  UploadKind().Check(testing::ConfigFromYaml(literal), literal_diags);
   ASSERT_TRUE(literal_diags.HasErrors());
   EXPECT_THAT(literal_diags.Format(),
               HasSubstr("pipeline.yml:1:38: error: upload.part_size 1KiB is outside S3's limits"));

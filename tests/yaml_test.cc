@@ -86,7 +86,7 @@ TEST(YamlTest, NullsAndEmptyValues) {
 }
 
 TEST(YamlTest, ShortFormTagsAndATaggedPlainScalarOnTwoLines) {
-  // A CloudFormation template: yaml-cpp 0.7 rejects the wrapped `!Sub` ("end of map not found").
+  // A CloudFormation template: yaml-cpp 0.7 rejected the wrapped `!Sub` ("end of map not found").
   YamlNode root =
       One("Description:\n  !Sub ${AWS::StackName} app\n  continued\nId: !Ref AmiId\nList: !Split "
           "[',', x]\n");
@@ -197,14 +197,35 @@ TEST(YamlTest, HostileInputsAreErrorsThatFinish) {
   }
 }
 
-TEST(YamlTest, LoadYamlKeepsItsApiForYamlCppReaders) {
-  auto loaded = LoadYaml("a: !Ref B\n", "t.yaml");
+TEST(YamlTest, LoadYamlChecksTheTextThenReadsEveryDocument) {
+  auto loaded = LoadYaml("a: !Ref B\n---\nc: d\n", "t.yaml");
   ASSERT_TRUE(loaded.has_value());
-  EXPECT_EQ((*loaded)["a"].Scalar(), "B");
-  EXPECT_EQ(LocationOf((*loaded)["a"].Mark()).line, 1);
+  ASSERT_EQ(loaded->size(), 2u);
+  EXPECT_EQ(loaded->front().Find("a")->value, "B");
+  EXPECT_EQ(loaded->front().Find("a")->tag, "!Ref");
+  EXPECT_EQ(loaded->front().Find("a")->where.line, 1);
+  // The text check's message, where the bracket opens; libyaml's would be at the end.
+  auto unclosed = LoadYaml("a: [x\nb: c\n", "t.yaml");
+  ASSERT_FALSE(unclosed.has_value());
+  EXPECT_EQ(unclosed.error().message, "unclosed '[': no matching ']'");
+  EXPECT_EQ(unclosed.error().where.line, 1);
+  EXPECT_EQ(unclosed.error().where.column, 4);
   auto bad = LoadYaml("!,", "t.yaml");
   ASSERT_FALSE(bad.has_value());
   EXPECT_THAT(bad.error().message, StartsWith("invalid YAML: "));
+}
+
+// The CodeDeploy agent keeps the last of two equal keys; its check reports both, so the tree
+// keeps every field, repeated keys included, in file order.
+TEST(YamlTest, RepeatedKeysAreKeptInFileOrder) {
+  YamlNode root = One("os: linux\nversion: 0.0\nos: windows\n");
+  ASSERT_EQ(root.fields.size(), 3u);
+  EXPECT_EQ(root.fields[0].first.value, "os");
+  EXPECT_EQ(root.fields[0].second.value, "linux");
+  EXPECT_EQ(root.fields[2].first.value, "os");
+  EXPECT_EQ(root.fields[2].first.where.line, 3);
+  EXPECT_EQ(root.fields[2].second.value, "windows");
+  EXPECT_EQ(root.Find("os")->value, "linux");
 }
 
 }  // namespace

@@ -805,13 +805,13 @@ TEST(ZipValidateTest, ExpressionsAreCheckedOnceExpanded) {
       "level: ${{ vars.level }}\n"
       "codedeploy: ${{ vars.deploy }}\n";
   Diagnostics check("pipeline.yml", "");
-  ZipKind().Check(testing::ConfigFromYaml(YAML::Load(pipeline)), check);
+  ZipKind().Check(testing::ConfigFromYaml(pipeline), check);
   EXPECT_EQ(check.Format(), "");
 
   Diagnostics literal("pipeline.yml", "");
-  ZipKind().Check(testing::ConfigFromYaml(YAML::Load("dest: app.zip\n"
-                                                     "files: [a.txt]\n"
-                                                     "level: 12\n")),
+  ZipKind().Check(testing::ConfigFromYaml("dest: app.zip\n"
+                                          "files: [a.txt]\n"
+                                          "level: 12\n"),
                   literal);
   ASSERT_TRUE(literal.HasErrors());
   EXPECT_NE(literal.Format().find("pipeline.yml:3:8: error: 'zip.level' must be a whole number "
@@ -839,11 +839,11 @@ TEST(ZipValidateTest, ExpressionsAreCheckedOnceExpanded) {
 
 TEST(ZipValidateTest, UnknownScalarsAreCheckedForTypeOnly) {
   Diagnostics diags("pipeline.yml", "");
-  ZipKind().Check(testing::ConfigFromYaml(YAML::Load("dest: ${{ vars.dest }}\n"
-                                                     "files: ['${{ vars.src }}', {src: x, dest: "
-                                                     "'${{ vars.d }}'}]\n"
-                                                     "level: [1]\n"
-                                                     "codedeploy: {a: b}\n")),
+  ZipKind().Check(testing::ConfigFromYaml("dest: ${{ vars.dest }}\n"
+                                          "files: ['${{ vars.src }}', {src: x, dest: "
+                                          "'${{ vars.d }}'}]\n"
+                                          "level: [1]\n"
+                                          "codedeploy: {a: b}\n"),
                   diags);
   std::string out = diags.Format();
   EXPECT_NE(out.find("3:8: error: expected a string for 'zip.level', got a list"),
