@@ -35,8 +35,8 @@ std::optional<std::string_view> SourceLine(std::string_view source,
   return text;
 }
 
-// Columns count bytes (as yaml-cpp's marks do), so the caret skips UTF-8 continuation bytes to
-// stay under the character, and copies tabs so that it lines up however tabs are shown.
+// Columns count bytes (as runner/yaml.h reports them), so the caret skips UTF-8 continuation bytes
+// to stay under the character, and copies tabs so that it lines up however tabs are shown.
 std::string CaretLine(std::string_view line, int column) {
   std::string caret;
   for (size_t i = 0; i + 1 < static_cast<size_t>(column) && i < line.size(); ++i) {

@@ -35,7 +35,7 @@ struct LoadOptions {
 // Parses `source` (the text of the file named `path`) and validates it. Every problem found is
 // added to `diags` in one pass (YAML syntax errors stop the pass, since nothing after them
 // can be trusted). Returns the pipeline only when there is no error.
-// Never throws: yaml-cpp exceptions are turned into diagnostics.
+// Never throws: every problem of the text, YAML syntax included, is a diagnostic.
 std::optional<Pipeline> ParsePipeline(const std::string& path, const std::string& source,
                                       const LoadOptions& options, Diagnostics& diags);
 

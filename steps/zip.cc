@@ -588,10 +588,11 @@ class DeflateWindow {
     std::future<Piece> next = std::move(window_.front());
     window_.pop_front();
     in_flight_ -= jobs_[i].length;
-    // Asked whenever the writer has to wait, so that a cancel is seen within 50 ms.
-    while (next.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    // Asked for every piece, and every 50 ms while the writer waits for one: a cancel is seen
+    // however fast the workers are.
+    if (cancelled && cancelled()) return Fail("zip: cancelled");
+    while (next.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
       if (cancelled && cancelled()) return Fail("zip: cancelled");
-      next.wait_for(std::chrono::milliseconds(50));
     }
     Piece piece = next.get();
     if (!piece.error.empty()) return Fail(piece.error);
