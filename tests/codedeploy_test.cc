@@ -370,7 +370,7 @@ TEST(CodeDeployCorpusTest, EveryValidAppSpecPasses) {
 
 TEST(CodeDeployCorpusTest, EveryInvalidAppSpecFailsWithItsMessage) {
   const std::map<std::string, std::string> expected = {
-      {"agent-custom-event.yml", "hook 'CustomEvent' is not a lifecycle event"},
+      {"custom-event.yml", "hook 'CustomEvent' is not a lifecycle event"},
       {"duplicate-hook.yml", "13:3: duplicated key 'BeforeInstall' (first at line 7)"},
       {"ecs.yml", "2:1: this is not an EC2/on-premises appspec: 'Resources'"},
       {"lambda.yml", "2:1: this is not an EC2/on-premises appspec: 'Resources'"},
