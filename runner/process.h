@@ -115,8 +115,8 @@ std::unique_ptr<ProcessRunner> MakePosixProcessRunner(const std::string& watchdo
 // pipe's other end has exited, however it ended), then sends SIGTERM to every process whose
 // kProcessCookieVar holds a token of the runner `cookie` names and, those left after the
 // longest kill grace of what the runner started (it writes each longer one to the pipe as a
-// line of milliseconds; at least 2 s), SIGKILL. Sees only the processes whose environment it may read (all, as root; the
-// same user's, else). Returns the exit code.
+// line of milliseconds; at least 2 s), SIGKILL. Sees only the processes whose environment it may
+// read (all, as root; the same user's, else). Returns the exit code.
 int RunWatchdog(std::string_view cookie);
 
 // "SIGHUP" for SIGHUP; "signal N" for a number without a name.
