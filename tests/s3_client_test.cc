@@ -1,6 +1,6 @@
-// The S3 client against a scripted HttpClient: the requests it sends (URLs, Content-MD5, the
-// signed payload hash, SSE headers, multipart sequence), retries, aborts and messages. The
-// real server (s3rver) and the libcurl client are exercised in upload_test.
+// The S3 client against a scripted HttpClient: the requests it sends (URLs, CRC32C checksums,
+// the signed or unsigned payload hash, SSE headers, multipart sequence), retries, aborts and
+// messages. The real server (s3rver) and the libcurl client are exercised in upload_test.
 #include "runner/aws/s3_client.h"
 
 #include <arpa/inet.h>
@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "runner/crc32c.h"
 #include "runner/sha256.h"
 #include "tests/s3_fakes.h"
 
@@ -168,7 +169,7 @@ TEST(S3ClientTest, KeysAreEncodedOncePerSegment) {
             "http://127.0.0.1:9000/bkt/already%2520encoded");
 }
 
-TEST(S3ClientTest, PutSendsContentMd5AndTheSignedPayloadHash) {
+TEST(S3ClientTest, PutSendsItsCrc32cAndOverHttpTheSignedPayloadHash) {
   FakeHttpClient http([](const HttpRequest&, int) {
     return Ok("", {{"etag", "\"5d41402abc4b2a76b9719d911017c592\""}});
   });
@@ -187,15 +188,44 @@ TEST(S3ClientTest, PutSendsContentMd5AndTheSignedPayloadHash) {
   EXPECT_EQ(put.request.method, "PUT");
   EXPECT_EQ(put.request.url, "http://127.0.0.1:9000/bkt/a%20b.txt");
   EXPECT_EQ(put.body, "hello");
-  EXPECT_EQ(put.Header("content-md5"), "XUFAKrxLKna5cZ2REBfFkg==");
+  EXPECT_EQ(put.Header("x-amz-checksum-crc32c"), Crc32cBase64("hello"));
+  EXPECT_FALSE(put.HasHeader("content-md5"));
   EXPECT_EQ(put.Header("x-amz-content-sha256"), Sha256Hex("hello"));
   EXPECT_EQ(put.Header("host"), "127.0.0.1:9000");
   EXPECT_EQ(put.Header("content-type"), "text/plain");
   std::string authorization = put.Header("authorization");
   EXPECT_THAT(authorization, HasSubstr("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
-  EXPECT_THAT(authorization, HasSubstr("content-md5"));
+  EXPECT_THAT(authorization, HasSubstr("x-amz-checksum-crc32c"));
   EXPECT_THAT(authorization, HasSubstr("x-amz-content-sha256"));
   EXPECT_FALSE(put.HasHeader("x-amz-server-side-encryption"));
+}
+
+TEST(S3ClientTest, OverHttpsThePayloadIsUnsignedAndEveryBodyCarriesItsCrc32c) {
+  FakeHttpClient http(MultipartServer);
+  StaticCredentials credentials;
+  auto options = TestOptions();
+  options.endpoint = "https://s3.example.com";
+  options.part_size = 4;
+  auto client = MakeClient(http, credentials, options);
+  auto single = client->PutObject("bkt", "k", "hello");
+  ASSERT_TRUE(single.has_value()) << single.error();
+  EXPECT_EQ(single->sha256, Sha256Hex("hello"));
+  auto multi = client->MultipartUpload("bkt", "k", "0123456789");
+  ASSERT_TRUE(multi.has_value()) << multi.error();
+  EXPECT_EQ(multi->sha256, Sha256Hex("0123456789"));
+
+  auto requests = http.requests();
+  ASSERT_EQ(requests.size(), 6u);  // put, create, 3 parts, complete
+  for (size_t i : {0u, 2u, 3u, 4u}) {
+    EXPECT_EQ(requests[i].Header("x-amz-content-sha256"), "UNSIGNED-PAYLOAD") << i;
+    EXPECT_EQ(requests[i].Header("x-amz-checksum-crc32c"), Crc32cBase64(requests[i].body)) << i;
+    EXPECT_THAT(requests[i].Header("authorization"), HasSubstr("x-amz-checksum-crc32c")) << i;
+  }
+  EXPECT_EQ(requests[1].Header("x-amz-checksum-algorithm"), "CRC32C");
+  // The completion's small XML stays hashed into the signature.
+  EXPECT_EQ(requests[5].Header("x-amz-content-sha256"), Sha256Hex(requests[5].body));
+  EXPECT_THAT(requests[5].body,
+              HasSubstr("<ChecksumCRC32C>" + Crc32cBase64("89") + "</ChecksumCRC32C>"));
 }
 
 TEST(S3ClientTest, ServerSideEncryptionHeaders) {
@@ -223,7 +253,7 @@ TEST(S3ClientTest, ServerSideEncryptionHeaders) {
   }
 }
 
-TEST(S3ClientTest, MultipartSendsEveryPartWithContentMd5AndCompletesInOrder) {
+TEST(S3ClientTest, MultipartSendsEveryPartWithItsCrc32cAndCompletesInOrder) {
   FakeHttpClient http(MultipartServer);
   StaticCredentials credentials;
   auto options = TestOptions();
@@ -243,6 +273,7 @@ TEST(S3ClientTest, MultipartSendsEveryPartWithContentMd5AndCompletesInOrder) {
   EXPECT_EQ(requests[0].request.method, "POST");
   EXPECT_EQ(requests[0].request.url, "http://127.0.0.1:9000/bkt/big%20file?uploads");
   EXPECT_EQ(requests[0].Header("content-type"), "application/zip");
+  EXPECT_EQ(requests[0].Header("x-amz-checksum-algorithm"), "CRC32C");
   std::map<std::string, std::string> parts;  // partNumber -> body
   for (int i = 1; i <= 3; ++i) {
     const auto& part = requests[i];
@@ -250,6 +281,8 @@ TEST(S3ClientTest, MultipartSendsEveryPartWithContentMd5AndCompletesInOrder) {
     std::string query = QueryOf(part.request.url);
     EXPECT_THAT(query, HasSubstr("uploadId=up-1"));
     parts[query.substr(query.find("partNumber=") + 11, 1)] = part.body;
+    EXPECT_EQ(part.Header("x-amz-checksum-crc32c"), Crc32cBase64(part.body)) << query;
+    EXPECT_FALSE(part.HasHeader("content-md5")) << query;
   }
   EXPECT_EQ(parts, (std::map<std::string, std::string>{{"1", "0123"}, {"2", "4567"}, {"3", "89"}}));
   const auto& complete = requests[4];
@@ -258,13 +291,18 @@ TEST(S3ClientTest, MultipartSendsEveryPartWithContentMd5AndCompletesInOrder) {
   EXPECT_EQ(
       complete.body,
       fmt::format("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-                  "<Part><PartNumber>1</PartNumber><ETag>&quot;{}&quot;</ETag></Part>"
-                  "<Part><PartNumber>2</PartNumber><ETag>&quot;{}&quot;</ETag></Part>"
-                  "<Part><PartNumber>3</PartNumber><ETag>&quot;{}&quot;</ETag></Part>"
+                  "<Part><PartNumber>1</PartNumber><ETag>&quot;{}&quot;</ETag>"
+                  "<ChecksumCRC32C>{}</ChecksumCRC32C></Part>"
+                  "<Part><PartNumber>2</PartNumber><ETag>&quot;{}&quot;</ETag>"
+                  "<ChecksumCRC32C>{}</ChecksumCRC32C></Part>"
+                  "<Part><PartNumber>3</PartNumber><ETag>&quot;{}&quot;</ETag>"
+                  "<ChecksumCRC32C>{}</ChecksumCRC32C></Part>"
                   "</CompleteMultipartUpload>",
-                  Md5Hex("0123"), Md5Hex("4567"), Md5Hex("89")));
+                  Md5Hex("0123"), Crc32cBase64("0123"), Md5Hex("4567"), Crc32cBase64("4567"),
+                  Md5Hex("89"), Crc32cBase64("89")));
+  EXPECT_EQ(complete.Header("content-md5"), Md5Base64(complete.body));
+  EXPECT_FALSE(complete.HasHeader("x-amz-checksum-crc32c"));
   for (const auto& request : requests) {
-    EXPECT_EQ(request.Header("content-md5"), Md5Base64(request.body)) << request.request.url;
     EXPECT_EQ(request.Header("x-amz-content-sha256"), Sha256Hex(request.body));
   }
 }
@@ -316,7 +354,7 @@ TEST(S3ClientTest, EmptyFileIsOneEmptyPut) {
   ::unlink(path);
   ASSERT_TRUE(object.has_value()) << object.error();
   ASSERT_EQ(http.requests().size(), 1u);
-  EXPECT_EQ(http.requests()[0].Header("content-md5"), "1B2M2Y8AsgTpgAmY7PhCfg==");
+  EXPECT_EQ(http.requests()[0].Header("x-amz-checksum-crc32c"), "AAAAAA==");
 }
 
 TEST(S3ClientTest, RetriesThrottlingServerErrorsAndDroppedConnections) {
@@ -356,7 +394,8 @@ TEST(S3ClientTest, RetriesThrottlingServerErrorsAndDroppedConnections) {
   EXPECT_THAT(log[1], HasSubstr("Connection reset by peer"));
   // Every attempt is signed again (a fresh date), with the same body digests.
   for (const auto& request : http.requests()) {
-    EXPECT_EQ(request.Header("content-md5"), Md5Base64("body"));
+    EXPECT_EQ(request.Header("x-amz-checksum-crc32c"), Crc32cBase64("body"));
+    EXPECT_EQ(request.Header("x-amz-content-sha256"), Sha256Hex("body"));
   }
 }
 
@@ -508,7 +547,7 @@ TEST(S3ClientTest, FailedPartAbortsTheUpload) {
   const auto& abort = requests.back();
   EXPECT_EQ(abort.request.method, "DELETE");
   EXPECT_EQ(abort.request.url, "http://127.0.0.1:9000/bkt/k?uploadId=up-1");
-  EXPECT_TRUE(abort.HasHeader("content-md5"));
+  EXPECT_TRUE(abort.HasHeader("authorization"));
   // No completion after a failed part.
   for (const auto& request : requests) {
     EXPECT_FALSE(request.request.method == "POST" &&

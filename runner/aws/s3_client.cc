@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "runner/aws/sigv4.h"
+#include "runner/crc32c.h"
 #include "runner/fs.h"
 #include "runner/hex.h"
 #include "runner/sha256.h"
@@ -269,9 +270,14 @@ void S3Client::AddEncryptionHeaders(Pairs& headers) const {
   }
 }
 
-AwsResult<HttpResponse> S3Client::Execute(AwsRequest request) {
-  request.headers.insert(request.headers.begin(), {"content-md5", Md5Base64(request.Body())});
-  return aws_->Send(request);
+std::string S3Client::AddPayloadChecksum(AwsRequest& request) const {
+  std::string checksum = Crc32cBase64(request.Body());
+  request.headers.emplace_back("x-amz-checksum-crc32c", checksum);
+  // Over TLS the body is protected in transit and S3 checks it against the CRC32C, which the
+  // signature covers: hashing it for the signature as well would only cost CPU. Over plain
+  // http the CRC32C could be forged along with the body, so the payload stays signed.
+  if (aws_->endpoint().scheme == "https") request.payload_sha256 = std::string(kUnsignedPayload);
+  return checksum;
 }
 
 Result<std::optional<S3Object>> S3Client::Put(const std::string& bucket, const std::string& key,
@@ -280,11 +286,14 @@ Result<std::optional<S3Object>> S3Client::Put(const std::string& bucket, const s
   AwsRequest request = ObjectRequest("PUT", bucket, key);
   request.body_view = body;
   request.what = fmt::format("PUT {}", S3UrlOf(bucket, key));
-  request.payload_sha256 = Sha256Hex(body);
   if (!content_type.empty()) request.headers.emplace_back("content-type", content_type);
   if (if_absent) request.headers.emplace_back("if-none-match", "*");
   AddEncryptionHeaders(request.headers);
-  AwsResult<HttpResponse> response = Execute(request);
+  AddPayloadChecksum(request);
+  // The manifest's digest; over http it is also the signed payload hash.
+  const std::string sha256 = Sha256Hex(body);
+  if (request.payload_sha256.empty()) request.payload_sha256 = sha256;
+  AwsResult<HttpResponse> response = aws_->Send(request);
   if (!response) {
     if (if_absent && response.error().status == 412) return std::nullopt;
     return Fail(response.error().text);
@@ -293,7 +302,7 @@ Result<std::optional<S3Object>> S3Client::Put(const std::string& bucket, const s
   object.bucket = bucket;
   object.key = key;
   object.size = body.size();
-  object.sha256 = request.payload_sha256;
+  object.sha256 = sha256;
   object.etag = response->Header("etag");
   return object;
 }
@@ -315,7 +324,7 @@ Result<std::optional<S3Object>> S3Client::PutObjectIfAbsent(const std::string& b
 Result<std::string> S3Client::GetObject(const std::string& bucket, const std::string& key) {
   AwsRequest request = ObjectRequest("GET", bucket, key);
   request.what = fmt::format("GET {}", S3UrlOf(bucket, key));
-  AwsResult<HttpResponse> response = Execute(request);
+  AwsResult<HttpResponse> response = aws_->Send(request);
   if (!response) return Fail(response.error().text);
   return std::move(response->body);
 }
@@ -324,7 +333,7 @@ Result<std::optional<S3ObjectInfo>> S3Client::HeadObject(const std::string& buck
                                                          const std::string& key) {
   AwsRequest request = ObjectRequest("HEAD", bucket, key);
   request.what = fmt::format("HEAD {}", S3UrlOf(bucket, key));
-  AwsResult<HttpResponse> response = Execute(request);
+  AwsResult<HttpResponse> response = aws_->Send(request);
   if (!response) {
     if (response.error().status == 404) return std::nullopt;
     return Fail(response.error().text);
@@ -346,7 +355,7 @@ void S3Client::Abort(const std::string& bucket, const std::string& key,
   request.what = fmt::format("AbortMultipartUpload {}", S3UrlOf(bucket, key));
   request.cancellable = false;
   request.max_attempts = 3;
-  AwsResult<HttpResponse> response = Execute(request);
+  AwsResult<HttpResponse> response = aws_->Send(request);
   if (response) {
     aws_->Log(fmt::format("aborted the multipart upload of {}", S3UrlOf(bucket, key)));
   } else {
@@ -373,10 +382,12 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
   create.what = fmt::format("CreateMultipartUpload {}", where);
   if (!content_type.empty()) create.headers.emplace_back("content-type", content_type);
   AddEncryptionHeaders(create.headers);
+  // Every part then carries its CRC32C, and S3 checks each against it.
+  create.headers.emplace_back("x-amz-checksum-algorithm", "CRC32C");
   // Whole seconds, as Last-Modified has them.
   const auto created_at =
       std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-  AwsResult<HttpResponse> created = Execute(create);
+  AwsResult<HttpResponse> created = aws_->Send(create);
   if (!created) return Fail(created.error().text);
   auto created_xml = xml::Document::Parse(created->body);
   const std::string upload_id = created_xml ? created_xml->Root().Find("UploadId").Text() : "";
@@ -387,6 +398,7 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
       fmt::format("multipart upload of {}: {} parts of {} bytes", where, part_count, part_size));
 
   std::vector<std::string> etags(part_count);
+  std::vector<std::string> checksums(part_count);
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
   std::string first_error;
@@ -395,7 +407,8 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
     part.query = {{"partNumber", std::to_string(index + 1)}, {"uploadId", upload_id}};
     part.body_view = body.substr(std::min<size_t>(body.size(), index * part_size), part_size);
     part.what = fmt::format("PUT {} part {} of {}", where, index + 1, part_count);
-    AwsResult<HttpResponse> response = Execute(part);
+    checksums[index] = AddPayloadChecksum(part);
+    AwsResult<HttpResponse> response = aws_->Send(part);
     std::string error;
     if (!response) {
       error = response.error().text;
@@ -445,6 +458,7 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
     parts.Start("Part")
         .Element("PartNumber", std::to_string(i + 1))
         .Element("ETag", etags[i])
+        .Element("ChecksumCRC32C", checksums[i])
         .End();
   }
   auto parts_xml = parts.Finish();
@@ -454,13 +468,15 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
   }
   AwsRequest complete = ObjectRequest("POST", bucket, key);
   complete.query = {{"uploadId", upload_id}};
-  complete.headers = {{"content-type", "application/xml"}};
+  // The XML is small: Content-MD5 lets S3 check it (x-amz-checksum-crc32c here would name the
+  // whole object's checksum, not the body's).
+  complete.headers = {{"content-type", "application/xml"}, {"content-md5", Md5Base64(*parts_xml)}};
   complete.body = std::move(*parts_xml);
   complete.what = fmt::format("CompleteMultipartUpload {}", where);
   complete.error_in_body = true;
   int complete_attempts = 0;
   complete.attempts_made = &complete_attempts;
-  AwsResult<HttpResponse> completed = Execute(complete);
+  AwsResult<HttpResponse> completed = aws_->Send(complete);
   S3Object object;
   object.bucket = bucket;
   object.key = key;
@@ -476,7 +492,7 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
     head.what = fmt::format("HEAD {}", where);
     head.cancellable = false;
     head.max_attempts = 3;
-    AwsResult<HttpResponse> found = Execute(head);
+    AwsResult<HttpResponse> found = aws_->Send(head);
     if (found && found->Header("content-length") == std::to_string(body.size())) {
       std::string etag = found->Header("etag");
       std::optional<std::chrono::system_clock::time_point> modified =

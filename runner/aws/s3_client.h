@@ -1,6 +1,7 @@
 // S3 and S3-compatible stores, on the generic request layer (aws_client.h): single PUT for
 // small objects, multipart with parts sent in parallel for large ones, conditional PUT, GET and
-// HEAD. Every request carries Content-MD5 and a signed x-amz-content-sha256 of its body;
+// HEAD. Every object body and part carries x-amz-checksum-crc32c, which S3 verifies; its
+// x-amz-content-sha256 is UNSIGNED-PAYLOAD over https and the body's SHA-256 over http;
 // throttling, 5xx, dropped connections and stalls are retried per request with exponential
 // backoff and full jitter; a multipart upload that fails or is cancelled is aborted.
 // Credentials, Authorization headers and signatures never appear in a message or a log line.
@@ -133,8 +134,9 @@ class S3Client {
   AwsRequest ObjectRequest(std::string method, const std::string& bucket,
                            const std::string& key) const;
   void AddEncryptionHeaders(Pairs& headers) const;
-  // Adds Content-MD5 (S3 checks each body against it) and sends.
-  AwsResult<HttpResponse> Execute(AwsRequest request);
+  // Adds x-amz-checksum-crc32c of the body (S3 checks the body against it) and returns it;
+  // over https, also marks the payload UNSIGNED-PAYLOAD.
+  std::string AddPayloadChecksum(AwsRequest& request) const;
   Result<std::optional<S3Object>> Put(const std::string& bucket, const std::string& key,
                                       std::string_view body, std::string_view content_type,
                                       bool if_absent);

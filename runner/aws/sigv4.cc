@@ -13,7 +13,6 @@ namespace runner::aws {
 namespace {
 
 constexpr std::string_view kAlgorithm = "AWS4-HMAC-SHA256";
-constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
 
 std::string Lower(std::string_view text) {
   std::string out(text);

@@ -22,6 +22,9 @@ struct Credentials {
   std::string source;
 };
 
+// x-amz-content-sha256 for a body that is not hashed into the signature (S3 over TLS).
+inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
+
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
 // A request as it will be sent, before signing.

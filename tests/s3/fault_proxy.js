@@ -11,8 +11,9 @@
 //   drop_mid_body  close it after half of the body arrived
 //   stall          forward the request, never relay the answer (the connection stays open)
 //   503 | 500 | 403 | 429   read the body, answer with that status and an S3 error document
-// --log appends one JSON line per request: method, url, content_md5, content_sha256,
-// body_md5 (base64 MD5 of the bytes received), size, signed (has Authorization), action.
+// --log appends one JSON line per request: method, url, content_md5, content_crc32c,
+// content_sha256, body_md5 and body_crc32c (base64 MD5 and CRC32C of the bytes received),
+// size, signed (has Authorization), action.
 // Header values other than these are never logged.
 'use strict';
 const http = require('http');
@@ -54,6 +55,30 @@ function log(entry) {
   if (logFile) fs.appendFileSync(logFile, JSON.stringify(entry) + '\n');
 }
 
+// CRC32C (Castagnoli) as x-amz-checksum-crc32c carries it: base64 of the big-endian 4 bytes.
+const CRC32C_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let i = 0; i < 256; ++i) {
+    let c = i;
+    for (let bit = 0; bit < 8; ++bit) c = (c & 1) ? (c >>> 1) ^ 0x82F63B78 : c >>> 1;
+    table[i] = c >>> 0;
+  }
+  return table;
+})();
+class Crc32c {
+  constructor() { this.crc = 0xFFFFFFFF; }
+  update(chunk) {
+    let c = this.crc;
+    for (const byte of chunk) c = CRC32C_TABLE[(c ^ byte) & 0xFF] ^ (c >>> 8);
+    this.crc = c;
+  }
+  base64() {
+    const out = Buffer.alloc(4);
+    out.writeUInt32BE((this.crc ^ 0xFFFFFFFF) >>> 0);
+    return out.toString('base64');
+  }
+}
+
 const sockets = new Set();
 const server = http.createServer((req, res) => {
   const action = pick(req);
@@ -61,14 +86,18 @@ const server = http.createServer((req, res) => {
     method: req.method,
     url: req.url,
     content_md5: req.headers['content-md5'] || null,
+    content_crc32c: req.headers['x-amz-checksum-crc32c'] || null,
     content_sha256: req.headers['x-amz-content-sha256'] || null,
     signed: Boolean(req.headers.authorization),
     action,
   };
   const md5 = crypto.createHash('md5');
+  const crc32c = new Crc32c();
+  const digest = (chunk) => { md5.update(chunk); crc32c.update(chunk); };
   let size = 0;
   const finish = () => {
     entry.body_md5 = md5.digest('base64');
+    entry.body_crc32c = crc32c.base64();
     entry.size = size;
     log(entry);
   };
@@ -88,7 +117,7 @@ const server = http.createServer((req, res) => {
     return;
   }
   if (errors[action]) {
-    req.on('data', (chunk) => { md5.update(chunk); size += chunk.length; });
+    req.on('data', (chunk) => { digest(chunk); size += chunk.length; });
     req.on('end', () => {
       finish();
       const [code, message] = errors[action];
@@ -110,7 +139,7 @@ const server = http.createServer((req, res) => {
     answer.pipe(res);
   });
   upstream.on('error', () => req.socket.destroy());
-  req.on('data', (chunk) => { md5.update(chunk); size += chunk.length; upstream.write(chunk); });
+  req.on('data', (chunk) => { digest(chunk); size += chunk.length; upstream.write(chunk); });
   req.on('end', () => { finish(); upstream.end(); });
 });
 server.keepAliveTimeout = 30000;
