@@ -7,7 +7,7 @@ packages=(
   # build
   g++ cmake ninja-build pkg-config
   libyaml-dev libgit2-dev nlohmann-json3-dev libcli11-dev libfmt-dev libssl-dev
-  libcurl4-openssl-dev libarchive-dev zlib1g-dev libxml2-dev libre2-dev
+  libcurl4-openssl-dev libarchive-dev zlib1g-dev libdeflate-dev libxml2-dev libre2-dev
   # the fuzz build (tests/fuzz): clang 14 cannot compile <expected> with libstdc++ 12
   clang-19 libclang-rt-19-dev
   # steps run by the tests and the example pipeline

@@ -101,11 +101,13 @@ Result<std::vector<ZipEntry>> CollectZipEntries(const ZipOptions& options, const
 Result<std::int64_t> ZipTimestamp(const Environment& env);
 
 struct ZipWriteOptions {
-  int level = 6;                     // 0 stores
-  std::int64_t mtime = 315532800;    // seconds since the epoch, clamped to the DOS range
-  int threads = 0;                   // 0: one per CPU
-  std::size_t chunk_size = 1 << 20;  // larger files are deflated in independent pieces
-  std::function<bool()> cancelled;   // polled; true stops the write with an error
+  int level = 6;                   // 0 stores
+  std::int64_t mtime = 315532800;  // seconds since the epoch, clamped to the DOS range
+  int threads = 0;                 // 0: one per CPU
+  // Larger files are deflated in independent pieces of this size, concatenated as one
+  // deflate stream (see WriteZip). The bytes depend on it, never on `threads`.
+  std::size_t chunk_size = 1 << 20;
+  std::function<bool()> cancelled;  // polled; true stops the write with an error
 };
 
 struct ZipWriteStats {
@@ -116,6 +118,11 @@ struct ZipWriteStats {
 // Writes `entries` (sorted, as CollectZipEntries returns them) as a zip archive to `fd`
 // (empty, seekable, opened for writing) from offset 0. Files are read and deflated by worker
 // threads, the archive written sequentially; memory stays bounded (a window of chunks).
+// Deflate is libdeflate's (level 6 as its 5, the others as given), which compresses whole buffers
+// only: every chunk is deflated on its own, and each but a file's last is then inflated block by
+// block with zlib to find its final block, whose BFINAL bit is cleared, and its end bit, after
+// which an empty stored block (a sync marker) ends it on a byte boundary. The pieces then
+// concatenate into one valid stream, at the cost of one inflate per non-final chunk.
 // Sizes above 4 GiB, offsets above 4 GiB and more than 65535 entries use zip64 records.
 Result<ZipWriteStats> WriteZip(const std::vector<ZipEntry>& entries, const ZipWriteOptions& options,
                                int fd);

@@ -352,31 +352,54 @@ TEST_F(ZipTest, WithoutSourceDateEpochTimesAre1980) {
 }
 
 TEST_F(ZipTest, OutputDoesNotDependOnThreadsOrChunks) {
-  // A file split into many pieces is one deflate stream: same bytes with 1 or 3 threads.
+  // A file split into many pieces is one deflate stream: same bytes with 1, 2 or 3 threads, at
+  // each chunk size and level, and unzip and libarchive read it back. big.bin mixes text with
+  // incompressible runs, so that pieces end in stored blocks as well as Huffman ones.
   std::string data;
   for (unsigned i = 0; i < 400000; ++i)
     data += std::to_string(i * 2654435761u) + (i % 7 ? " " : "\n");
+  std::string mixed;
+  std::uint64_t state = 88172645463325252u;
+  for (unsigned block = 0; block < 24; ++block) {
+    for (unsigned i = 0; i < 40000; ++i) {
+      state ^= state << 13;
+      state ^= state >> 7;
+      state ^= state << 17;
+      mixed.push_back(block % 3 == 0 ? static_cast<char>(state) : "abcab\n"[i % 6]);
+    }
+  }
   WriteTextFile(workspace_ / "big.txt", data);
+  WriteTextFile(workspace_ / "big.bin", mixed);
   WriteTextFile(workspace_ / "small.txt", "small\n");
   ZipOptions options;
-  options.files = {{"big.txt", std::nullopt}, {"small.txt", std::nullopt}};
+  options.files = {
+      {"big.txt", std::nullopt}, {"big.bin", std::nullopt}, {"small.txt", std::nullopt}};
   auto entries = CollectZipEntries(options, workspace_.path(), workspace_.path(), "");
   ASSERT_TRUE(entries) << entries.error();
-  std::vector<std::string> digests;
-  for (int threads : {1, 3}) {
-    std::string path = workspace_ / ("t" + std::to_string(threads) + ".zip");
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
-    ZipWriteOptions write;
-    write.threads = threads;
-    write.chunk_size = 64 * 1024;
-    auto stats = WriteZip(*entries, write, fd);
-    ::close(fd);
-    ASSERT_TRUE(stats) << stats.error();
-    ExpectUnzipTestPasses(path);
-    EXPECT_EQ(ReadBack(path)["big.txt"].content, data);
-    digests.push_back(*FileSha256Hex(path));
+  for (int level : {1, 6, 9}) {
+    for (std::size_t chunk : {64 * 1024, 200 * 1024}) {
+      std::vector<std::string> digests;
+      for (int threads : {1, 2, 3}) {
+        std::string path = workspace_ / fmt::format("l{}-c{}-t{}.zip", level, chunk, threads);
+        int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+        ZipWriteOptions write;
+        write.level = level;
+        write.threads = threads;
+        write.chunk_size = chunk;
+        auto stats = WriteZip(*entries, write, fd);
+        ::close(fd);
+        ASSERT_TRUE(stats) << stats.error();
+        ExpectUnzipTestPasses(path);
+        auto read = ReadBack(path);
+        EXPECT_EQ(read["big.txt"].content, data) << path;
+        EXPECT_EQ(read["big.bin"].content, mixed) << path;
+        EXPECT_EQ(read["small.txt"].content, "small\n") << path;
+        digests.push_back(*FileSha256Hex(path));
+      }
+      EXPECT_EQ(digests[0], digests[1]) << "level " << level << ", chunk " << chunk;
+      EXPECT_EQ(digests[0], digests[2]) << "level " << level << ", chunk " << chunk;
+    }
   }
-  EXPECT_EQ(digests[0], digests[1]);
 }
 
 TEST_F(ZipTest, GlobsAndDestForms) {
