@@ -5,6 +5,8 @@
 #include <libxml/tree.h>
 #include <libxml/xmlwriter.h>
 
+#include "runner/utf8.h"
+
 namespace runner::xml {
 
 namespace {
@@ -28,25 +30,6 @@ void CollectBelow(const xmlNode* node, std::string_view name, bool first_only,
     if (first_only && !out.empty()) return;
     CollectBelow(child, name, first_only, out);
   }
-}
-
-// The length of the valid UTF-8 sequence XML 1.0 allows at the start of `text`, or 0.
-size_t AllowedSequence(std::string_view text) {
-  auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  unsigned char lead = byte(0);
-  if (lead < 0x80) return lead >= 0x20 || lead == '\t' || lead == '\n' || lead == '\r' ? 1 : 0;
-  size_t length = (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
-  if (length == 0 || length > text.size()) return 0;
-  char32_t code = lead & (0x7F >> length);
-  for (size_t k = 1; k < length; ++k) {
-    if ((byte(k) >> 6) != 0x2) return 0;
-    code = (code << 6) | (byte(k) & 0x3F);
-  }
-  static constexpr char32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};
-  bool overlong = code < kMinimum[length];
-  bool forbidden =
-      (code >= 0xD800 && code <= 0xDFFF) || code == 0xFFFE || code == 0xFFFF || code > 0x10FFFF;
-  return overlong || forbidden ? 0 : length;
 }
 
 }  // namespace
@@ -140,17 +123,23 @@ Result<Document> Document::Parse(std::string_view text, std::size_t max_size) {
 Element Document::Root() const { return Element(xmlDocGetRootElement(doc_.get())); }
 
 std::string ValidXmlText(std::string_view text) {
+  // Valid UTF-8 first (one rule, runner/utf8.h), then the characters XML 1.0 still forbids:
+  // C0 controls other than tab, LF and CR, and U+FFFE and U+FFFF.
+  constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  std::string valid = MakeValidUtf8(text);
   std::string out;
-  out.reserve(text.size());
-  while (!text.empty()) {
-    size_t length = AllowedSequence(text);
-    if (length == 0) {
-      out += "\xEF\xBF\xBD";
-      length = 1;
+  out.reserve(valid.size());
+  for (size_t i = 0; i < valid.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(valid[i]);
+    if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+      out += kReplacement;
+    } else if (c == 0xEF && valid.compare(i, 2, "\xEF\xBF") == 0 && i + 2 < valid.size() &&
+               (valid[i + 2] == '\xBE' || valid[i + 2] == '\xBF')) {
+      for (int k = 0; k < 3; ++k) out += kReplacement;  // one for each of its bytes
+      i += 2;
     } else {
-      out.append(text.substr(0, length));
+      out += valid[i];
     }
-    text.remove_prefix(length);
   }
   return out;
 }
