@@ -8,6 +8,8 @@ packages=(
   g++ cmake ninja-build pkg-config
   libyaml-dev libgit2-dev nlohmann-json3-dev libcli11-dev libfmt-dev libssl-dev
   libcurl4-openssl-dev libarchive-dev zlib1g-dev libdeflate-dev libxml2-dev libre2-dev
+  # runner serve: HTTP with Boost.Beast (header-only)
+  libboost1.74-dev
   # the fuzz build (tests/fuzz): clang 14 cannot compile <expected> with libstdc++ 12
   clang-19 libclang-rt-19-dev
   # steps run by the tests and the example pipeline
@@ -15,6 +17,8 @@ packages=(
   # tests
   libgtest-dev libgmock-dev git bash libxml2-utils bsdutils procps
   zip unzip awscli
+  # the build page's browser test (driven by npm's playwright-core)
+  chromium
   # benchmarks
   make libarchive-tools time bc rclone
 )
