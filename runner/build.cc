@@ -101,6 +101,56 @@ class ScratchSpace {
   UniqueFd lock_;
 };
 
+// Passes every event on to `next`, and keeps BUILD_DIR/live.json (BuildRequest::live_record).
+// It masks with the build's own masker, which learns the secrets that steps' env sets before
+// they start.
+class LiveRecord : public BuildObserver {
+ public:
+  LiveRecord(BuildObserver& next, const SecretMasker& masker, std::string path)
+      : next_(next), masker_(masker), path_(std::move(path)) {}
+
+  void PipelineWarnings(std::string_view text) override { next_.PipelineWarnings(text); }
+  void BuildStarted(const BuildRecord& build) override {
+    record_ = build;
+    Write();
+    next_.BuildStarted(build);
+  }
+  void StepStarted(const StepRecord& step) override {
+    Update(step);
+    next_.StepStarted(step);
+  }
+  void StepOutput(const StepRecord& step, std::string_view text) override {
+    next_.StepOutput(step, text);
+  }
+  void StepFinished(const StepRecord& step) override {
+    Update(step);
+    next_.StepFinished(step);
+  }
+  void BuildFinished(const BuildRecord& build) override { next_.BuildFinished(build); }
+  void Tick() override { next_.Tick(); }
+  Duration tick_interval() const override { return next_.tick_interval(); }
+
+ private:
+  void Update(const StepRecord& step) {
+    for (StepRecord& entry : record_.steps) {
+      if (entry.id == step.id) entry = step;
+    }
+    Write();
+  }
+  void Write() {
+    BuildRecord now = record_;
+    now.status = "running";
+    now.finished = std::chrono::system_clock::now();
+    // A view of a running build: the rename keeps it whole; no fsync for each step.
+    (void)WriteFileAtomic(path_, ReportJson(now, masker_), /*sync=*/false);
+  }
+
+  BuildObserver& next_;
+  const SecretMasker& masker_;
+  std::string path_;
+  BuildRecord record_;
+};
+
 }  // namespace
 
 std::expected<LoadedPipeline, BuildFailure> LoadPipelineFile(const BuildRequest& request,
@@ -157,8 +207,9 @@ std::expected<PreparedBuild, BuildFailure> PrepareBuild(const BuildRequest& requ
     auto plan = MakePlan(build.pipeline, build.context, request.only);
     if (!plan) return Failure(plan.error());
     build.plan = std::move(*plan);
-    auto values =
-        ExpandBuildValues(build.pipeline, build.context, request.environment, kinds.SecretEnv());
+    std::vector<std::string> secret_env = kinds.SecretEnv();
+    secret_env.insert(secret_env.end(), request.secret_env.begin(), request.secret_env.end());
+    auto values = ExpandBuildValues(build.pipeline, build.context, request.environment, secret_env);
     if (!values) return Failure(values.error());
     build.values = std::move(*values);
     if (request.context) break;
@@ -191,12 +242,15 @@ std::expected<BuildRecord, BuildFailure> RunPreparedBuild(const PreparedBuild& b
   options.scratch_dir = (*scratch)->dir();
   options.environment = request.environment;
   options.self_exe = request.self_exe;
+  LiveRecord live(observer, masker, build_dir + "/live.json");
   Scheduler scheduler(build.pipeline, build.plan, build.context, build.values, masker, processes,
-                      observer, options);
+                      request.live_record ? live : observer, options);
   BuildRecord record = scheduler.Run();
   if (auto written = WriteReports(build_dir, record, masker); !written) {
     record.records_error = written.error();
     if (record.exit_code == 0) record.exit_code = 1;
+  } else if (request.live_record) {
+    ::unlink((build_dir + "/live.json").c_str());
   }
   return record;
 }

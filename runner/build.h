@@ -38,6 +38,13 @@ struct BuildRequest {
   std::string state_dir;  // empty: WORKSPACE/.runner
   int jobs = 0;           // steps at once; 0: one per CPU
   Environment environment;
+  // More variables whose values are masked everywhere, as `secrets:` are (a server's tokens).
+  std::vector<std::string> secret_env;
+  // Keep STATE/builds/BUILD_ID/live.json, the record so far in report.json's form with the
+  // build's status `running` (SPEC section 5), rewritten whole as the build and each step start
+  // and end, and removed once report.json is written: what a build page shows of a running
+  // build. It is a view only: a failure to write it does not fail the build.
+  bool live_record = false;
   std::string self_exe;  // this binary, for kinds that run as `runner __step`
 };
 

@@ -80,6 +80,11 @@ class ProcessRunner {
   // being gone. ("The group" below means both, for a process with a group of its own.)
   virtual void Terminate(int id, int sig) = 0;
 
+  // Sends `sig` to the process alone, then SIGKILL to the whole group (as Terminate) once the
+  // spec's kill_grace has passed without them being gone: for a process that passes the signal
+  // on to what it started itself (a nested runner, whose steps must get one signal, not two).
+  virtual void Interrupt(int id, int sig) = 0;
+
   // SIGKILL to the whole group at once.
   virtual void Kill(int id) = 0;
 
@@ -88,6 +93,11 @@ class ProcessRunner {
   // still run, those get SIGTERM and, after the kill_grace, SIGKILL: a step leaves nothing
   // behind.
   virtual std::vector<ProcessEvent> Wait(std::chrono::steady_clock::time_point deadline) = 0;
+
+  // Makes a Wait in progress (or the next one) return at once, with whatever events there are
+  // (possibly none). The one call that is safe from any thread: for a caller whose other
+  // threads hand it work while it waits.
+  virtual void Wake() = 0;
 
   // Processes started and not yet reported kDone.
   virtual int running() const = 0;

@@ -228,13 +228,16 @@ class PosixProcessRunner : public ProcessRunner {
 
   Result<int> Start(const ProcessSpec& spec) override;
   void Terminate(int id, int sig) override;
+  void Interrupt(int id, int sig) override;
   void Kill(int id) override;
   std::vector<ProcessEvent> Wait(Clock::time_point deadline) override;
+  void Wake() override;
   int running() const override { return static_cast<int>(processes_.size()); }
   int received_signal() const override { return g_received_signal; }
 
  private:
-  void ReadSignalPipe(std::vector<ProcessEvent>* events, bool* child_exited);
+  // Sets *woken when Wake wrote to the pipe.
+  void ReadSignalPipe(std::vector<ProcessEvent>* events, bool* child_exited, bool* woken);
   void Reap();
   void CheckGroups(Clock::time_point now);
   // Reads what is available; closes the pipe at end of file or when `final` (the group is gone,
@@ -510,6 +513,13 @@ void PosixProcessRunner::Terminate(int id, int sig) {
   ArmKill(&it->second, Clock::now());
 }
 
+void PosixProcessRunner::Interrupt(int id, int sig) {
+  auto it = processes_.find(id);
+  if (it == processes_.end() || it->second.group_gone) return;
+  if (!it->second.leader_exited) kill(it->second.pid, sig);
+  ArmKill(&it->second, Clock::now());
+}
+
 void PosixProcessRunner::Kill(int id) {
   auto it = processes_.find(id);
   if (it == processes_.end() || it->second.group_gone) return;
@@ -517,12 +527,25 @@ void PosixProcessRunner::Kill(int id) {
   it->second.killed = true;
 }
 
-void PosixProcessRunner::ReadSignalPipe(std::vector<ProcessEvent>* events, bool* child_exited) {
+// Wake writes this byte to the signal pipe: no signal has the number 0.
+constexpr unsigned char kWakeByte = 0;
+
+void PosixProcessRunner::Wake() {
+  unsigned char byte = kWakeByte;
+  // Non-blocking: if the pipe is full, Wait has plenty to read already.
+  ssize_t ignored = write(signal_pipe_[1], &byte, 1);
+  (void)ignored;
+}
+
+void PosixProcessRunner::ReadSignalPipe(std::vector<ProcessEvent>* events, bool* child_exited,
+                                        bool* woken) {
   unsigned char buffer[256];
   ssize_t n;
   while ((n = read(signal_pipe_[0], buffer, sizeof buffer)) > 0) {
     for (ssize_t i = 0; i < n; ++i) {
-      if (buffer[i] == SIGCHLD) {
+      if (buffer[i] == kWakeByte) {
+        *woken = true;
+      } else if (buffer[i] == SIGCHLD) {
         *child_exited = true;
       } else {
         ProcessEvent event;
@@ -630,7 +653,8 @@ std::vector<ProcessEvent> PosixProcessRunner::Wait(Clock::time_point deadline) {
   while (true) {
     bool child_exited = first;  // a SIGCHLD may predate this call and be consumed already
     first = false;
-    ReadSignalPipe(&events, &child_exited);
+    bool woken = false;
+    ReadSignalPipe(&events, &child_exited, &woken);
     auto now = Clock::now();
     if (child_exited) Reap();
     // Also without a SIGCHLD: a lingering group can vanish while its last member is the child
@@ -661,7 +685,7 @@ std::vector<ProcessEvent> PosixProcessRunner::Wait(Clock::time_point deadline) {
         ++it;
       }
     }
-    if (!events.empty()) return events;
+    if (!events.empty() || woken) return events;
 
     now = Clock::now();
     if (now >= deadline) return events;

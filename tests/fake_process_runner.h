@@ -131,6 +131,11 @@ class FakeProcessRunner : public ProcessRunner {
     return events;
   }
 
+  void Interrupt(int id, int sig) override {
+    ADD_FAILURE() << "Interrupt(" << id << ", " << sig << ") is not expected of a build";
+  }
+  // The scheduler, the one caller here, never hands work across threads.
+  void Wake() override { ADD_FAILURE() << "Wake() is not expected of a build"; }
   int running() const override { return static_cast<int>(running_.size()); }
   int received_signal() const override { return received_signal_; }
 

@@ -16,6 +16,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -114,6 +115,18 @@ TEST_F(ProcessPosixTest, MergesStdoutAndStderrInOrder) {
   EXPECT_EQ(output_[id], "one\ntwo\nthree\nfour\n");
   EXPECT_EQ(exit_codes_[id], 0);
   EXPECT_EQ(runner_->running(), 0);
+}
+
+TEST_F(ProcessPosixTest, WakeFromAnotherThreadEndsAWaitEarly) {
+  int id = Start(Bash("sleep 30"));
+  std::thread waker([&] { runner_->Wake(); });
+  auto before = Clock::now();
+  std::vector<ProcessEvent> events = runner_->Wait(before + 20s);
+  waker.join();
+  EXPECT_LT(Clock::now() - before, 10s) << "Wake did not end the wait";
+  EXPECT_TRUE(events.empty());
+  runner_->Kill(id);
+  ASSERT_TRUE(WaitDone(id));
 }
 
 TEST_F(ProcessPosixTest, ReportsExitCodes) {
@@ -348,6 +361,23 @@ TEST_F(ProcessPosixTest, TerminateKillsAfterGraceWhenSigtermIgnored) {
   EXPECT_GE(Clock::now() - start, 300ms);
   EXPECT_EQ(exit_codes_[id], 128 + SIGKILL);
   EXPECT_FALSE(GroupExists(leader));
+}
+
+TEST_F(ProcessPosixTest, InterruptSignalsTheLeaderAloneThenKillsTheGroupAfterGrace) {
+  std::string file = TempDir() + "/member";
+  // The member records a SIGTERM it gets; the leader reports its own and goes on, so only
+  // SIGKILL ends them.
+  ProcessSpec spec = Bash("bash -c \"trap 'echo got-term > " + file +
+                          "' TERM; echo ready; while :; do sleep 0.05; done\" & "
+                          "trap 'echo leader-term' TERM; while :; do wait; done");
+  spec.kill_grace = 500ms;
+  int id = Start(spec);
+  ASSERT_TRUE(WaitOutput(id, "ready"));
+  runner_->Interrupt(id, SIGTERM);
+  ASSERT_TRUE(WaitOutput(id, "leader-term"));
+  ASSERT_TRUE(WaitDone(id, 5s));
+  EXPECT_EQ(exit_codes_[id], 128 + SIGKILL);
+  EXPECT_FALSE(std::filesystem::exists(file)) << "the group's member got the leader's signal";
 }
 
 TEST_F(ProcessPosixTest, KillStopsTheWholeGroupAtOnce) {
