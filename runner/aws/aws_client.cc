@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "runner/aws/sigv4.h"
+#include "runner/backoff.h"
 #include "runner/sha256.h"
 
 namespace runner::aws {
@@ -178,9 +179,8 @@ AwsResult<HttpResponse> AwsClient::Send(const AwsRequest& request) {
       error.text = fmt::format("{} ({}{})", error.text, request.what, tries);
       return std::unexpected(std::move(error));
     }
-    uint64_t cap_ms = static_cast<uint64_t>(options_.retry.base_delay.count())
-                      << std::min(attempt - 1, 20);
-    cap_ms = std::min<uint64_t>(cap_ms, static_cast<uint64_t>(options_.retry.max_delay.count()));
+    const uint64_t cap_ms = static_cast<uint64_t>(
+        DoublingDelay(options_.retry.base_delay, options_.retry.max_delay, attempt - 1).count());
     milliseconds delay(cap_ms == 0 ? 0 : random() % cap_ms);
     Log(fmt::format("{}: {}; retrying in {} (attempt {} of {})", request.what, error.text,
                     Seconds(delay), attempt + 1, max_attempts));
