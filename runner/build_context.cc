@@ -10,12 +10,11 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
-#include <memory>
-#include <set>
 #include <utility>
 
 #include "runner/atomic_file.h"
 #include "runner/fs.h"
+#include "runner/serve/git_mirror.h"
 
 namespace runner {
 namespace {
@@ -33,33 +32,18 @@ constexpr std::pair<std::string_view, std::string BuildContext::*> kStringFields
     {"workspace", &BuildContext::workspace},
 };
 
-// libgit2 keeps global state that must be set up once per process; it is never shut down
-// because other threads may still be using it at exit.
-void EnsureLibgit2() {
-  static const int kInitialized = git_libgit2_init();
-  (void)kInitialized;
-}
-
-template <class T, void (*Free)(T*)>
-struct GitDeleter {
-  void operator()(T* p) const { Free(p); }
-};
-using RepoPtr = std::unique_ptr<git_repository, GitDeleter<git_repository, git_repository_free>>;
-using RefPtr = std::unique_ptr<git_reference, GitDeleter<git_reference, git_reference_free>>;
-using ObjectPtr = std::unique_ptr<git_object, GitDeleter<git_object, git_object_free>>;
-using CommitPtr = std::unique_ptr<git_commit, GitDeleter<git_commit, git_commit_free>>;
-using TreePtr = std::unique_ptr<git_tree, GitDeleter<git_tree, git_tree_free>>;
-using DiffPtr = std::unique_ptr<git_diff, GitDeleter<git_diff, git_diff_free>>;
+using git::CommitPtr;
+using git::EnsureLibgit2;
+using git::LastGitError;
+using git::ObjectPtr;
+using git::RefPtr;
+using git::RepoPtr;
+using git::TreePtr;
 
 struct Buf {
   git_buf buf = GIT_BUF_INIT;
   ~Buf() { git_buf_dispose(&buf); }
 };
-
-std::string LastGitError() {
-  const git_error* error = git_error_last();
-  return error != nullptr && error->message != nullptr ? error->message : "unknown libgit2 error";
-}
 
 std::string Errno(std::string_view what, const std::string& path) {
   return std::string(what) + " " + path + ": " + ErrnoText(errno);
@@ -237,8 +221,6 @@ std::string HeadCommit(git_repository* repo) {
   return hex;
 }
 
-// Files `commit` (or HEAD when empty) changed against its first parent; nullopt when the commit
-// is not in the repository.
 // The commit named `commit` (HEAD when empty), or null when the repository does not have it.
 CommitPtr FindCommit(git_repository* repo, const std::string& commit) {
   git_object* raw_object = nullptr;
@@ -251,6 +233,7 @@ CommitPtr FindCommit(git_repository* repo, const std::string& commit) {
   return CommitPtr(reinterpret_cast<git_commit*>(raw_peeled));
 }
 
+// Files `target` changed against its first parent; every file of a root commit.
 Result<std::vector<std::string>> ChangedFiles(git_repository* repo, git_commit* target,
                                               const std::string& commit) {
   git_tree* raw_tree = nullptr;
@@ -273,23 +256,9 @@ Result<std::vector<std::string>> ChangedFiles(git_repository* repo, git_commit* 
     parent_tree.reset(raw_parent_tree);
   }
 
-  git_diff* raw_diff = nullptr;
-  if (git_diff_tree_to_tree(&raw_diff, repo, parent_tree.get(), tree.get(), nullptr) != 0) {
-    return Fail("cannot diff commit " + commit + ": " + LastGitError());
-  }
-  DiffPtr diff(raw_diff);
-  std::set<std::string> paths;
-  std::size_t count = git_diff_num_deltas(diff.get());
-  for (std::size_t i = 0; i < count; ++i) {
-    const git_diff_delta* delta = git_diff_get_delta(diff.get(), i);
-    if (delta->old_file.path != nullptr && delta->status != GIT_DELTA_ADDED) {
-      paths.insert(delta->old_file.path);
-    }
-    if (delta->new_file.path != nullptr && delta->status != GIT_DELTA_DELETED) {
-      paths.insert(delta->new_file.path);
-    }
-  }
-  return std::vector<std::string>(paths.begin(), paths.end());
+  Result<std::vector<std::string>> paths = git::DiffPaths(repo, parent_tree.get(), tree.get());
+  if (!paths) return Fail("cannot diff commit " + commit + ": " + paths.error());
+  return paths;
 }
 
 }  // namespace

@@ -17,6 +17,8 @@ packages=(
   # tests
   libgtest-dev libgmock-dev git bash libxml2-utils bsdutils procps
   zip unzip awscli
+  # the fake smart-HTTP Git server (tests/git/http_git_server.py)
+  python3
   # the build page's browser test (driven by npm's playwright-core)
   chromium
   # benchmarks
