@@ -14,7 +14,7 @@
 
 #include "runner/atomic_file.h"
 #include "runner/fs.h"
-#include "runner/serve/git_mirror.h"
+#include "runner/git.h"
 
 namespace runner {
 namespace {
