@@ -468,13 +468,15 @@ std::string BuildPage(const nlohmann::json& report, const PageOptions& options) 
       E(TriggerText(build)), TimeElement("started", Time(report, "started")),
       TimeElement("finished", Time(report, "finished")), E(DurationText(report, options.now)),
       reason.empty() ? " hidden" : "", E(reason));
-  // Shown by the script: without it the buttons could not send the token.
+  // Shown by the script: without it the buttons could not send the token. The form is never
+  // submitted (the script sends the requests; CSP's form-action 'none' backs that up): it is
+  // there for password managers.
   html +=
-      "<section class=\"actions\" id=\"actions\" hidden>"
+      "<form class=\"actions\" id=\"actions\" hidden>"
       "<label>Admin token <input type=\"password\" id=\"token\" autocomplete=\"current-password\">"
       "</label> <button type=\"button\" data-action=\"rerun\">Rerun</button> "
       "<button type=\"button\" data-action=\"cancel\">Cancel</button> "
-      "<output id=\"action-result\" aria-live=\"polite\"></output></section>\n";
+      "<output id=\"action-result\" aria-live=\"polite\"></output></form>\n";
 
   Timeline timeline = MakeTimeline(report, options.now);
   const json& steps = Member(report, "steps");
@@ -899,6 +901,7 @@ constexpr std::string_view kScript = R"js('use strict';
     const actions = document.getElementById('actions');
     const result = document.getElementById('action-result');
     actions.hidden = false;
+    actions.addEventListener('submit', (event) => event.preventDefault());
     for (const button of actions.querySelectorAll('[data-action]')) {
       button.addEventListener('click', async () => {
         const action = button.dataset.action;
