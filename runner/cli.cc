@@ -12,6 +12,8 @@
 #include "runner/console.h"
 #include "runner/diagnostics.h"
 #include "runner/process.h"
+#include "runner/serve/build_job.h"
+#include "runner/serve/server.h"
 #include "runner/step_protocol.h"
 
 namespace runner {
@@ -34,6 +36,8 @@ struct Options {
   std::string state_dir;
   bool dry_run = false;
 };
+
+std::string SelfExe();
 
 void PrintError(std::string_view message) {
   std::fprintf(stderr, "runner: error: %.*s\n", static_cast<int>(message.size()), message.data());
@@ -65,9 +69,22 @@ std::optional<BuildRequest> MakeRequest(const Options& options) {
   request.state_dir = options.state_dir;
   request.jobs = options.jobs;
   request.environment = CurrentEnvironment();
-  std::error_code ignored;
-  request.self_exe = fs::read_symlink("/proc/self/exe", ignored).string();
+  request.self_exe = SelfExe();
   return request;
+}
+
+std::string SelfExe() {
+  std::error_code ignored;
+  return fs::read_symlink("/proc/self/exe", ignored).string();
+}
+
+int Serve(const std::string& config_file) {
+  auto config = serve::LoadServeConfig(config_file, CurrentEnvironment());
+  if (!config) {
+    std::fputs(config.error().c_str(), stderr);
+    return kExitUsage;
+  }
+  return serve::RunServe(*config, SelfExe());
 }
 
 int Validate(const Options& options, const KindRegistry& kinds) {
@@ -137,6 +154,9 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   // Internal: the watchdog a build starts, which stops the build's processes once the runner is
   // gone, even killed with SIGKILL (runner/process.h).
   if (argc == 3 && std::string_view(argv[1]) == "__watchdog") return RunWatchdog(argv[2]);
+  // Internal: one build of `runner serve` (runner/serve/build_job.h).
+  if (argc == 3 && std::string_view(argv[1]) == "__build")
+    return serve::RunBuildJob(argv[2], kinds);
   CLI::App app("runner: turns a Git push into deployable build outputs", "runner");
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("runner ") + RUNNER_VERSION);
@@ -162,6 +182,10 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   CLI::App* plan = app.add_subcommand("plan", "show the steps in run order");
   AddPipelineArgument(plan, options);
   AddContextOptions(plan, options);
+
+  std::string serve_config = "serve.yml";
+  CLI::App* serve = app.add_subcommand("serve", "build GitHub pushes, with build pages (webhooks)");
+  serve->add_option("--config", serve_config, "the server's configuration (default: ./serve.yml)");
 
   app.add_subcommand("version", "print the version");
 
@@ -195,6 +219,7 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   if (run->parsed()) return Run(options, kinds);
   if (validate->parsed()) return Validate(options, kinds);
   if (plan->parsed()) return PrintPlan(options, kinds);
+  if (serve->parsed()) return Serve(serve_config);
   std::printf("runner %s\n", RUNNER_VERSION);
   return 0;
 }

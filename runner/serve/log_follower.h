@@ -96,7 +96,7 @@ std::string SseEvent(std::string_view event_name, std::string_view id, std::stri
 // is empty or not a number.
 std::uint64_t ParseLastEventId(std::string_view header);
 
-// Serves /builds/ID/logs/STEP/events: follows the log at `path` and gives `write` whole events
+// Serves /events/ID/STEP: follows the log at `path` and gives `write` whole events
 // to send. Each chunk becomes one unnamed event whose data is the chunk as HTML (AnsiToHtml)
 // and whose id is the byte offset reached; a log that cannot be read gets one more such event
 // with the reason. Last comes an `end` event, with `last` true: close the stream after it.

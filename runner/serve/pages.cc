@@ -712,7 +712,7 @@ constexpr std::string_view kScript = R"js('use strict';
     for (const li of steps.children) rows.set(li.dataset.step, li);
 
     const logUrl = (step) => `${buildUrl(id)}/logs/${segment(step)}.log`;
-    const eventsUrl = (step) => `${buildUrl(id)}/logs/${segment(step)}/events`;
+    const eventsUrl = (step) => `/events/${segment(id)}/${segment(step)}`;
 
     function fillStep(li, step, timeline) {
       const stepId = text(step.id);

@@ -16,7 +16,7 @@
 //   GET  /builds/ID                        BuildPage
 //   GET  /builds/ID.json                   the build
 //   GET  /builds/ID/logs/STEP.log          the step's log as text/plain; charset=utf-8
-//   GET  /builds/ID/logs/STEP/events       the log as server-sent events (see log_follower.h)
+//   GET  /events/ID/STEP                   the log as server-sent events (see log_follower.h)
 //   POST /builds/ID/rerun, /builds/ID/cancel  with `Authorization: Bearer TOKEN`; the answer's
 //                                          status and text are shown, and a JSON answer's
 //                                          `id` (the new build) is linked

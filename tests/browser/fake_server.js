@@ -22,7 +22,7 @@ function send(response, status, type, body, headers = {}) {
   response.end(body);
 }
 
-function events(request, response, step) {
+function streamLog(request, response, step) {
   response.writeHead(200, {'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store'});
   const event = (index) => `id: ${index + 1}\n` +
       fragments[index].split('\n').map((line) => `data: ${line}\n`).join('') + '\n';
@@ -44,14 +44,15 @@ const server = http.createServer((request, response) => {
   const page = (name) => send(response, 200, 'text/html; charset=utf-8', read(name),
                               {'Content-Security-Policy': csp});
   const base = `/builds/${encodeURIComponent(id)}`;
-  const logs = url.pathname.match(/^\/builds\/[^/]+\/logs\/([^/]+?)(\.log|\/events)$/);
+  const logs = url.pathname.match(/^\/builds\/[^/]+\/logs\/([^/]+?)\.log$/);
+  const events = url.pathname.match(/^\/events\/[^/]+\/([^/]+)$/);
   if (url.pathname === '/') return page('builds.html');
   if (url.pathname === base) return page('build.html');
   if (url.pathname === '/builds.json') return send(response, 200, 'application/json', read('builds.json'));
   if (url.pathname === base + '.json') return send(response, 200, 'application/json', read('build.json'));
   if (url.pathname === '/static/app.js') return send(response, 200, 'text/javascript', read('app.js'));
   if (url.pathname === '/static/app.css') return send(response, 200, 'text/css', read('app.css'));
-  if (logs && logs[2] === '/events') return events(request, response, decodeURIComponent(logs[1]));
+  if (events) return streamLog(request, response, decodeURIComponent(events[1]));
   if (logs) return send(response, 200, 'text/plain; charset=utf-8', 'plain text log\n');
   if (request.method === 'POST' && url.pathname === base + '/rerun') {
     if (request.headers.authorization !== 'Bearer ' + TOKEN) {

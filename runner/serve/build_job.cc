@@ -1,0 +1,121 @@
+#include "runner/serve/build_job.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "runner/atomic_file.h"
+#include "runner/build.h"
+#include "runner/console.h"
+#include "runner/environment.h"
+#include "runner/fs.h"
+#include "runner/process.h"
+
+namespace runner::serve {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+constexpr int kExitUsage = 2;
+constexpr size_t kMaxJobBytes = size_t{64} << 20;  // changed files of a huge push included
+
+Result<std::string> StringField(const json& object, const char* name) {
+  auto it = object.find(name);
+  if (it == object.end() || !it->is_string()) {
+    return Fail(fmt::format("build job: '{}' must be a string", name));
+  }
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+json BuildJobToJson(const BuildJob& job) {
+  return {{"pipeline", job.pipeline},
+          {"state_dir", job.state_dir},
+          {"context", BuildContextToJson(job.context)},
+          {"secret_env", job.secret_env},
+          {"jobs", job.jobs}};
+}
+
+Result<BuildJob> BuildJobFromJson(const json& object) {
+  if (!object.is_object()) return Fail("build job: expected a JSON object");
+  BuildJob job;
+  auto pipeline = StringField(object, "pipeline");
+  if (!pipeline) return Fail(pipeline.error());
+  job.pipeline = std::move(*pipeline);
+  auto state_dir = StringField(object, "state_dir");
+  if (!state_dir) return Fail(state_dir.error());
+  job.state_dir = std::move(*state_dir);
+  auto context = object.find("context");
+  if (context == object.end()) return Fail("build job: missing 'context'");
+  auto parsed = BuildContextFromJson(*context);
+  if (!parsed) return Fail(parsed.error());
+  job.context = std::move(*parsed);
+  auto secrets = object.find("secret_env");
+  if (secrets != object.end()) {
+    if (!secrets->is_array()) return Fail("build job: 'secret_env' must be a list of names");
+    for (const json& name : *secrets) {
+      if (!name.is_string()) return Fail("build job: 'secret_env' must be a list of names");
+      job.secret_env.push_back(name.get<std::string>());
+    }
+  }
+  auto jobs = object.find("jobs");
+  if (jobs != object.end()) {
+    if (!jobs->is_number_integer() || jobs->get<int>() < 0) {
+      return Fail("build job: 'jobs' must be a whole number");
+    }
+    job.jobs = jobs->get<int>();
+  }
+  return job;
+}
+
+Status WriteBuildJob(const std::string& path, const BuildJob& job) {
+  std::string text = BuildJobToJson(job).dump(1, ' ', false, json::error_handler_t::replace);
+  if (auto written = WriteFileAtomic(path, text); !written) return written;
+  if (::chmod(path.c_str(), 0600) != 0) {
+    return Fail(fmt::format("cannot restrict {}: {}", path, ErrnoText(errno)));
+  }
+  return {};
+}
+
+int RunBuildJob(const std::string& job_file, const KindRegistry& kinds) {
+  auto fail = [](const std::string& message) {
+    std::fprintf(stderr, "runner: error: %s\n", message.c_str());
+    return kExitUsage;
+  };
+  auto text = ReadFileAtMost(job_file, kMaxJobBytes);
+  if (!text) return fail(text.error());
+  json object = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (object.is_discarded()) return fail(fmt::format("{}: not valid JSON", job_file));
+  auto job = BuildJobFromJson(object);
+  if (!job) return fail(fmt::format("{}: {}", job_file, job.error()));
+
+  BuildRequest request;
+  request.pipeline = job->pipeline;
+  request.context = job->context;
+  request.state_dir = job->state_dir;
+  request.jobs = job->jobs;
+  request.environment = CurrentEnvironment();
+  request.secret_env = job->secret_env;
+  request.live_record = true;
+  std::error_code ignored;
+  request.self_exe = std::filesystem::read_symlink("/proc/self/exe", ignored).string();
+  std::unique_ptr<ProcessRunner> processes = MakePosixProcessRunner(request.self_exe);
+  Console console(stdout, /*terminal=*/false);
+  auto record = RunBuild(request, kinds, *processes, console);
+  std::fflush(stdout);
+  if (!record) {
+    std::fputs(record.error().diagnostics.c_str(), stderr);
+    if (!record.error().message.empty()) return fail(record.error().message);
+    return kExitUsage;
+  }
+  if (!record->records_error.empty()) {
+    std::fprintf(stderr, "runner: error: %s\n", record->records_error.c_str());
+  }
+  return record->exit_code;
+}
+
+}  // namespace runner::serve

@@ -1,0 +1,35 @@
+// One build of `runner serve`, run as `runner __build JOB_FILE`: a process of its own per
+// build, so that a build is cancelled with a signal (its steps get their kill_grace), and a
+// crash in one build never takes the server or another build with it. The job file holds the
+// whole build context from the webhook (SPEC section 4): nothing is detected, no number taken.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "runner/build_context.h"
+#include "runner/result.h"
+#include "runner/step_kind.h"
+
+namespace runner::serve {
+
+struct BuildJob {
+  std::string pipeline;   // absolute, inside context.workspace
+  std::string state_dir;  // absolute: the server's; the record goes to STATE/builds/BUILD_ID
+  BuildContext context;
+  std::vector<std::string> secret_env;  // variables masked like secrets (the repo's token)
+  int jobs = 0;                         // steps at once; 0: one per CPU
+};
+
+nlohmann::ordered_json BuildJobToJson(const BuildJob& job);
+Result<BuildJob> BuildJobFromJson(const nlohmann::ordered_json& json);
+
+// Writes the job file (mode 0600, atomically).
+Status WriteBuildJob(const std::string& path, const BuildJob& job);
+
+// The body of `runner __build JOB_FILE`: runs the build with a live record (live.json), the
+// console in its non-terminal form on stdout. Exit codes as `runner run`'s.
+int RunBuildJob(const std::string& job_file, const KindRegistry& kinds);
+
+}  // namespace runner::serve
