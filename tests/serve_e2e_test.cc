@@ -404,6 +404,21 @@ TEST_F(ServeE2eTest, AnAnnotatedTagBuildsTheCommitItPointsTo) {
   EXPECT_EQ(build["build"]["branch"], "v1.0");
 }
 
+TEST_F(ServeE2eTest, ABrokenPipelineIsAnErrorThatSaysWhereAndWhy) {
+  StartServer();
+  std::string broken =
+      Commit("broken", "pipeline.yml", "version: 1\nsteps:\n  - id: x\n    rnu: true\n");
+  std::string id = Queue("broken", std::string(40, '0'), broken);
+  json build = AwaitStatus(id, "error");
+  std::string reason = build.value("reason", "");
+  EXPECT_NE(reason.find("pipeline.yml:4:5"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("'rnu'"), std::string::npos) << reason;
+  ASSERT_TRUE(AwaitCondition([&] {
+    auto statuses = StatusesFor(broken);
+    return !statuses.empty() && statuses.back()["state"] == "error";
+  }));
+}
+
 TEST_F(ServeE2eTest, RerunAndCancelNeedTheAdminToken) {
   StartServer();
   std::string a = Commit("main", "src/main.c", "a\n");
