@@ -226,6 +226,8 @@ TEST_F(BuildQueueTest, ReopenKeepsQueuedInOrderAndAbandonsRunning) {
   ASSERT_TRUE(abandoned.has_value());
   EXPECT_EQ(abandoned->state, State::kAbandoned);
   EXPECT_THAT(abandoned->reason, HasSubstr("stopped while the build ran"));
+  ASSERT_EQ(queue->abandoned_at_open().size(), 1u);
+  EXPECT_EQ(queue->abandoned_at_open()[0].id, "orders-main-1");
   EXPECT_EQ(queue->running(), 0u);
   EXPECT_EQ(queue->queued(), 2u);
   EXPECT_EQ(MustStart(*queue), "orders-feature-2");

@@ -387,6 +387,31 @@ TEST_F(ServeE2eTest, AQueuedBuildSurvivesARestartAndSigtermCancelsAfterTheGrace)
   EXPECT_EQ(Build(running)["status"], "cancelled") << "a build is never run twice";
 }
 
+TEST_F(ServeE2eTest, AServerKilledMidBuildLeavesNoProcessAndItsBuildIsAbandonedNotRerun) {
+  StartServer();
+  std::string a = Commit("main", "src/main.c", "a\n");
+  std::string id = Queue("main", main_, a);
+  AwaitStepRunning(id);
+  ASSERT_FALSE(ProcessesWithEnv("GATE_DIR=" + gate_).empty());
+  server_->Signal(SIGKILL);
+  server_->Wait();
+  server_.reset();
+  // The watchdogs stop the build and its step.
+  EXPECT_TRUE(AwaitCondition([&] { return ProcessesWithEnv("GATE_DIR=" + gate_).empty(); }))
+      << "left running after the server was killed";
+
+  WriteTextFile(gate_ + "/all", "");
+  StartServer();
+  // Its record says what the watchdog did to it; the queue says why it was not run again.
+  json build = AwaitStatus(id, "cancelled");
+  EXPECT_NE(build.value("reason", "").find("not run again"), std::string::npos) << build.dump(1);
+  ASSERT_TRUE(AwaitCondition([&] {
+    auto statuses = StatusesFor(a);
+    return !statuses.empty() && statuses.back()["state"] == "error";
+  }));
+  EXPECT_FALSE(std::filesystem::exists(state_ + "/worktrees/" + id));
+}
+
 TEST_F(ServeE2eTest, AnAnnotatedTagBuildsTheCommitItPointsTo) {
   WriteTextFile(gate_ + "/all", "");
   StartServer();

@@ -271,6 +271,7 @@ Status BuildQueue::Load() {
     entry.finished_at = Now();
     if (Status persisted = Persist(entry); !persisted) return persisted;
     running_.erase(seq);
+    abandoned_at_open_.push_back(entry);
     entries_[seq] = std::move(entry);
   }
 

@@ -152,6 +152,10 @@ class BuildQueue {
   std::size_t queued() const;
   std::size_t running() const;
 
+  // The entries this Open found kRunning and made kAbandoned, for the caller to report (their
+  // commit statuses still say pending).
+  const std::vector<QueueEntry>& abandoned_at_open() const { return abandoned_at_open_; }
+
  private:
   BuildQueue(std::string dir, UniqueFd lock);
 
@@ -166,7 +170,9 @@ class BuildQueue {
   const QueueEntry* FindLocked(const std::string& id) const;
 
   const std::string dir_;
-  const UniqueFd lock_;  // the flock on DIR/lock, released when the queue is destroyed
+  const UniqueFd lock_;
+  std::vector<QueueEntry>
+      abandoned_at_open_;  // the flock on DIR/lock, released when the queue is destroyed
   mutable std::mutex mutex_;
   std::map<std::int64_t, QueueEntry> entries_;         // by seq
   std::unordered_map<std::string, std::int64_t> ids_;  // build id to seq

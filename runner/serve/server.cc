@@ -210,6 +210,19 @@ Status BuildServer::Start() {
   auto queue = BuildQueue::Open(config_.state_dir + "/queue");
   if (!queue) return Fail(queue.error());
   queue_ = std::move(*queue);
+  for (const QueueEntry& entry : queue_->abandoned_at_open()) {
+    SendStatus(entry, "error", "abandoned: the server stopped while it ran");
+  }
+  // Nothing runs yet: what is left in these is a stopped server's.
+  std::error_code ec;
+  for (const auto& tree : stdfs::directory_iterator(config_.state_dir + "/worktrees", ec)) {
+    if (auto removed = RemoveWorktree(tree.path().string()); !removed) {
+      std::fprintf(stderr, "runner serve: warning: %s\n", removed.error().c_str());
+    }
+  }
+  for (const auto& job : stdfs::directory_iterator(config_.state_dir + "/jobs", ec)) {
+    stdfs::remove(job.path(), ec);
+  }
 
   // Builds see the server's environment without the webhook secrets and the admin token; the
   // repositories' tokens stay (a build may fetch with them) and are masked.
