@@ -365,6 +365,25 @@ TEST_F(ServeE2eTest, ANewerPushSkipsItsBranchsQueuedBuildsAndCancelsOnlyListedBr
   AwaitStatus(fresh, "success");
 }
 
+TEST_F(ServeE2eTest, JobsBuildsRunAtOnceAndTheNextWaitsItsTurn) {
+  WriteConfig("jobs: 2\n");
+  StartServer();
+  std::vector<std::string> ids;
+  for (const char* branch : {"one", "two", "three"}) {
+    ids.push_back(Queue(branch, std::string(40, '0'), Commit(branch, "src/main.c", branch)));
+  }
+  AwaitStepRunning(ids[0]);
+  AwaitStepRunning(ids[1]);
+  EXPECT_EQ(Build(ids[2])["status"], "queued");
+  Open(ids[0]);
+  AwaitStatus(ids[0], "success");
+  AwaitStepRunning(ids[2]);
+  Open(ids[1]);
+  Open(ids[2]);
+  AwaitStatus(ids[1], "success");
+  AwaitStatus(ids[2], "success");
+}
+
 TEST_F(ServeE2eTest, AQueuedBuildSurvivesARestartAndSigtermCancelsAfterTheGrace) {
   WriteConfig("jobs: 1\nstop_grace: 1s\n");
   StartServer();
