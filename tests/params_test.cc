@@ -409,12 +409,13 @@ TEST(ParamsTest, ReadsParametersOfYamlTemplateWithShortFormTags) {
   ASSERT_TRUE(declared) << declared.error();
   std::vector<std::string> names;
   for (const auto& parameter : *declared) names.push_back(parameter.name);
-  EXPECT_THAT(names, ::testing::ElementsAre("AmiId", "Version", "Environment", "InstanceType",
-                                            "MinSize", "MaxSize", "NetworkStackName",
-                                            "ArtifactBucket", "KeyName", "AlarmTopicArn"));
+  EXPECT_THAT(names,
+              ::testing::ElementsAre("AmiId", "Version", "Environment", "InstanceType", "MinSize",
+                                     "MaxSize", "MinInstancesInService", "NetworkStackName",
+                                     "ArtifactBucket", "KeyName", "AlarmTopicArn"));
   EXPECT_FALSE((*declared)[0].has_default);
   EXPECT_EQ((*declared)[0].allowed_pattern, "ami-[0-9a-f]{8,17}");
-  EXPECT_TRUE((*declared)[8].has_default);  // KeyName: Default ""
+  EXPECT_TRUE((*declared)[9].has_default);  // KeyName: Default ""
   EXPECT_THAT((*declared)[3].allowed_values,
               ::testing::ElementsAre("t3.micro", "t3.small", "t3.medium", "m6i.large"));
 }
