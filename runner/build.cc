@@ -25,27 +25,6 @@ std::unexpected<BuildFailure> Failure(std::string message) {
   return std::unexpected(BuildFailure{"", std::move(message)});
 }
 
-// The workspace and state directory of a build of `request`, both absolute.
-std::expected<std::pair<std::string, std::string>, BuildFailure> Directories(
-    const BuildRequest& request) {
-  std::error_code ec;
-  fs::path pipeline_dir = fs::absolute(request.pipeline, ec).parent_path();
-  std::string workspace;
-  if (!request.workspace.empty()) {
-    workspace = fs::absolute(request.workspace, ec).lexically_normal().string();
-    if (!fs::is_directory(workspace, ec)) {
-      return Failure(fmt::format("--workspace {}: not a directory", request.workspace));
-    }
-  } else {
-    workspace = GitTopLevel(pipeline_dir.string()).value_or(pipeline_dir.string());
-  }
-  if (workspace.size() > 1 && workspace.back() == '/') workspace.pop_back();
-  std::string state_dir = request.state_dir.empty()
-                              ? workspace + "/.runner"
-                              : fs::absolute(request.state_dir, ec).lexically_normal().string();
-  return std::pair(workspace, state_dir);
-}
-
 // STATE/scratch/BUILD_ID (mode 0700): the steps' hand-over files, which hold expanded
 // configuration and so secrets. STATE/scratch/BUILD_ID.lock is locked while the build runs;
 // before making its own, a build removes every scratch directory whose lock nobody holds: what
@@ -153,6 +132,26 @@ class LiveRecord : public BuildObserver {
 
 }  // namespace
 
+std::expected<std::pair<std::string, std::string>, BuildFailure> BuildDirectories(
+    const BuildRequest& request) {
+  std::error_code ec;
+  fs::path pipeline_dir = fs::absolute(request.pipeline, ec).parent_path();
+  std::string workspace;
+  if (!request.workspace.empty()) {
+    workspace = fs::absolute(request.workspace, ec).lexically_normal().string();
+    if (!fs::is_directory(workspace, ec)) {
+      return Failure(fmt::format("--workspace {}: not a directory", request.workspace));
+    }
+  } else {
+    workspace = GitTopLevel(pipeline_dir.string()).value_or(pipeline_dir.string());
+  }
+  if (workspace.size() > 1 && workspace.back() == '/') workspace.pop_back();
+  std::string state_dir = request.state_dir.empty()
+                              ? workspace + "/.runner"
+                              : fs::absolute(request.state_dir, ec).lexically_normal().string();
+  return std::pair(workspace, state_dir);
+}
+
 std::expected<LoadedPipeline, BuildFailure> LoadPipelineFile(const BuildRequest& request,
                                                              const KindRegistry& kinds) {
   auto source = ReadFileAtMost(request.pipeline, kMaxPipelineBytes + 1);
@@ -179,7 +178,7 @@ std::expected<PreparedBuild, BuildFailure> PrepareBuild(const BuildRequest& requ
                                                         bool allocate_number) {
   auto loaded = LoadPipelineFile(request, kinds);
   if (!loaded) return std::unexpected(loaded.error());
-  auto dirs = Directories(request);
+  auto dirs = BuildDirectories(request);
   if (!dirs) return std::unexpected(dirs.error());
   if (request.context) {
     dirs->first = request.context->workspace;

@@ -55,6 +55,11 @@ struct BuildFailure {
   std::string message;
 };
 
+// The workspace and state directory of a build of `request` (both absolute): --workspace, else
+// the Git top level of the pipeline's directory, else that directory.
+std::expected<std::pair<std::string, std::string>, BuildFailure> BuildDirectories(
+    const BuildRequest& request);
+
 // A pipeline file read and checked, with its warnings (formatted diagnostics).
 struct LoadedPipeline {
   Pipeline pipeline;

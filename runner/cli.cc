@@ -10,6 +10,7 @@
 
 #include "runner/build.h"
 #include "runner/console.h"
+#include "runner/deploy/cfn_lint.h"
 #include "runner/diagnostics.h"
 #include "runner/process.h"
 #include "runner/serve/build_job.h"
@@ -93,6 +94,25 @@ int Validate(const Options& options, const KindRegistry& kinds) {
   auto loaded = LoadPipelineFile(*request, kinds);
   if (!loaded) return ReportFailure(loaded.error());
   std::fputs(loaded->warnings.c_str(), stderr);
+  auto dirs = BuildDirectories(*request);
+  if (!dirs) return ReportFailure(dirs.error());
+  // The blue-green lint of every template the steps name (SPEC section 7).
+  bool lint_errors = false;
+  for (const Step& step : loaded->pipeline.steps) {
+    fs::path dir = dirs->first;
+    if (step.dir) dir /= step.dir->text;
+    for (const std::string& name : step.kind->Templates(step.config)) {
+      auto lint = deploy::LintTemplateFile((dir / name).lexically_normal().string());
+      if (!lint) {
+        PrintError(fmt::format("step '{}': {}", step.id, lint.error()));
+        lint_errors = true;
+        continue;
+      }
+      std::fputs(lint->text.c_str(), stderr);
+      lint_errors = lint_errors || lint->errors;
+    }
+  }
+  if (lint_errors) return kExitUsage;
   std::printf("%s: ok (%zu steps)\n", options.pipeline.c_str(), loaded->pipeline.steps.size());
   return 0;
 }

@@ -78,6 +78,13 @@ class StepKind {
   // Checks the configuration; every problem goes to `diags`, at the node it is about.
   virtual void Check(const ConfigNode& config, Diagnostics& diags) const = 0;
 
+  // The CloudFormation templates the configuration names whose paths are known without a
+  // build (relative to the step's directory): `runner validate` lints them (SPEC section 7).
+  virtual std::vector<std::string> Templates(const ConfigNode& config) const {
+    (void)config;
+    return {};
+  }
+
   // The program a step of this kind runs directly (argv, looked up on the step's PATH), from
   // its expanded configuration; nullopt: the step runs as `runner __step`, which calls Execute.
   virtual std::optional<std::vector<std::string>> Command(const ConfigNode& config) const {

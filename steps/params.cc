@@ -441,6 +441,12 @@ void ReadStringMap(const ConfigNode& map, std::string_view what, std::string_vie
 
 }  // namespace
 
+std::vector<std::string> ParamsKind::Templates(const ConfigNode& config) const {
+  const ConfigNode* path = config.Find("template");
+  if (path == nullptr || path->type != ConfigNode::Type::kScalar || !IsKnown(*path)) return {};
+  return {path->scalar.text};
+}
+
 ParamsConfig ParamsKind::Parse(const ConfigNode& config, Diagnostics& diags) const {
   ParamsConfig out;
   if (!ExpectMap(config, "params", diags)) return out;

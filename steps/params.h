@@ -67,6 +67,8 @@ struct ParamsConfig {
 class ParamsKind : public TypedStepKind<ParamsConfig> {
  public:
   std::string_view name() const override { return "params"; }
+  // Its `template`.
+  std::vector<std::string> Templates(const ConfigNode& config) const override;
 
  protected:
   ParamsConfig Parse(const ConfigNode& config, Diagnostics& diags) const override;

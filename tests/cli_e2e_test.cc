@@ -51,6 +51,32 @@ TEST_F(CliTest, TheProjectsPipelinesAreValid) {
   }
 }
 
+TEST_F(CliTest, ValidateLintsTheTemplatesTheStepsName) {
+  WriteTextFile(dir_.path() + "/cfn/template.yaml", R"(Resources:
+  Web:
+    Type: AWS::AutoScaling::AutoScalingGroup
+    UpdatePolicy:
+      AutoScalingRollingUpdate:
+        MinInstancesInService: 1
+        MaxBatchSize: 4
+    Properties:
+      MinSize: 1
+      MaxSize: 4
+      DesiredCapacity: 2
+      TerminationPolicies: [OldestLaunchTemplate, OldestInstance]
+Parameters:
+  Size: {Type: Number}
+)");
+  Pipeline(
+      "version: 1\nsteps:\n  - id: params\n    params: {dest: p.json, template: "
+      "cfn/template.yaml, values: {Size: '2'}}\n");
+  RunResult result = Runner({"validate"});
+  EXPECT_EQ(result.exit_code, 2) << result.out;
+  EXPECT_THAT(result.err, HasSubstr("cfn/template.yaml:11:7: error: resource 'Web': "
+                                    "DesiredCapacity"));
+  EXPECT_EQ(result.out, "");
+}
+
 TEST_F(CliTest, ValidateReportsEveryErrorWithPlaceAndCaret) {
   Pipeline(R"(version: 1
 steps:
