@@ -282,8 +282,9 @@ Outcome FromProfile(const Environment& env) {
   return None(label + " (no aws_access_key_id in " + both + ")");
 }
 
+}  // namespace
+
 Result<system_clock::time_point> ParseIsoTime(const std::string& text) {
-  // 2024-05-01T12:34:56Z, with optional fractional seconds and a numeric offset.
   int year, month, day, hour, minute, second, consumed = 0;
   if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute,
                   &second, &consumed) != 6) {
@@ -323,6 +324,8 @@ Result<system_clock::time_point> ParseIsoTime(const std::string& text) {
   if (seconds <= kMin.count()) return system_clock::time_point::min();
   return system_clock::from_time_t(seconds);
 }
+
+namespace {
 
 // The JSON that ECS and instance metadata serve. Messages never quote the body: it holds the
 // secret.

@@ -48,6 +48,11 @@ std::unique_ptr<CredentialsProvider> MakeDefaultCredentialsChain(const Environme
                                                                  HttpClient& http,
                                                                  CredentialsOptions options);
 
+// A time as AWS writes it, ISO 8601 in UTC or with a numeric offset: "2024-05-01T12:34:56Z",
+// "2024-05-01T12:34:56.123456Z" (the fraction dropped), "2024-05-01T14:34:56+02:00". Used for
+// the Expiration of temporary credentials and the times in Query-protocol answers.
+Result<std::chrono::system_clock::time_point> ParseIsoTime(const std::string& text);
+
 // The region: AWS_REGION, AWS_DEFAULT_REGION, the profile's `region` in the config file, else
 // us-east-1.
 std::string DefaultRegion(const Environment& env);
