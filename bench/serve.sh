@@ -5,7 +5,7 @@
 # same machine answering GETs of a file the size of the delivery: `python3 -m http.server` and,
 # when installed, nginx (nginx-light, scripts/deps.sh).
 #
-#   bench/serve.sh       # BUILD=build ROUNDS=2 COUNT=400 RATE=40 BURST=1000 SENDERS=8 CLIENTS=50
+#   bench/serve.sh       # BUILD=build ROUNDS=2 COUNT=400 RATE=40 BURST=600 SENDERS=8 CLIENTS=50
 #
 # The server gets one repository (a local Git repository, a file:// clone URL), jobs: 1, no
 # token (no commit statuses). One push starts a build whose step prints a timestamped line
@@ -18,10 +18,11 @@
 # connection of its own, as GitHub's are; a delivery counts as an error unless answered 202, a
 # GET unless answered 200 with the whole file. The static servers hold CLIENTS idle connections
 # meanwhile. Latencies are pooled over the rounds; req/s is the median run. CPU is the server
-# process's (its threads; nginx: master and workers) during the run, per 1000 requests; the
+# process's (its threads; nginx: master and workers) during the run, per request; the
 # runner's includes streaming the log to the followers. "slow" counts answers that took 1 s or
 # more: a connection the kernel dropped for a full listen queue (python's is 5 long) is retried
-# by its client after 1 s.
+# by its client after 1 s. "fsync_ms" is the p50 of a write and fsync next to the state, just
+# before the run: the deliveries' times follow it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -29,7 +30,7 @@ BUILD=${BUILD:-build}
 ROUNDS=${ROUNDS:-2}
 COUNT=${COUNT:-400}
 RATE=${RATE:-40}
-BURST=${BURST:-1000}
+BURST=${BURST:-600}
 SENDERS=${SENDERS:-8}
 CLIENTS=${CLIENTS:-50}
 PAYLOAD=${PAYLOAD:-$ROOT/../shared/testdata/github-webhooks/push-with-new-branch.payload.json}
@@ -70,23 +71,34 @@ await() {
   done
   return 1
 }
-# cpu_ms PID...: user + system CPU of those processes so far, in milliseconds.
+# cpu_us PID...: user + system CPU of those processes so far, in microseconds, from
+# /proc/PID/stat (clock ticks, 10 ms; the process's threads, those that ended included).
+# cpu_ns_single PID...: the same from /proc/PID/schedstat, to the nanosecond, but only the main
+# thread's: for nginx, whose processes have one thread each and use a few ticks in a run.
 clk_tck=$(getconf CLK_TCK)
-cpu_ms() {
+cpu_us() {
   local pid ticks=0 stat fields
   for pid in "$@"; do
     stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
     read -ra fields <<<"${stat##*) }"  # the fields after the command name, from field 3
     ticks=$((ticks + fields[11] + fields[12]))
   done
-  echo $((ticks * 1000 / clk_tck))
+  echo $((ticks * 1000000 / clk_tck))
+}
+cpu_us_single() {
+  local pid ns=0 on_cpu _
+  for pid in "$@"; do
+    read -r on_cpu _ <"/proc/$pid/schedstat" 2>/dev/null || continue
+    ns=$((ns + on_cpu))
+  done
+  echo $((ns / 1000))
 }
 
 # fsync_probe: how long a 4 KB write and its fsync take where the state is: p50 and max of 40.
 # The server syncs its queue before it answers a delivery: 6 fsyncs for each one here (the
 # build number, the new entry, the superseded entry: each file and its directory).
-fsync_probe() {
-  python3 - "$tmp" <<'PY'
+fsync_probe() {  # [--p50]: the p50 alone
+  python3 - "$tmp" "$@" <<'PY'
 import os, sys, time
 path = os.path.join(sys.argv[1], "fsync.probe")
 fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -99,7 +111,8 @@ for _ in range(40):
 os.close(fd)
 os.remove(path)
 times.sort()
-print(f"p50 {times[len(times) // 2]:.2f} ms, max {times[-1]:.2f} ms")
+print(f"{times[len(times) // 2]:.2f}" if sys.argv[2:] == ["--p50"] else
+      f"p50 {times[len(times) // 2]:.2f} ms, max {times[-1]:.2f} ms")
 PY
 }
 
@@ -202,12 +215,12 @@ start follow node "$load" follow --url "$runner_url/events/$build/build" --clien
 follow_pid=$started
 await ready "$tmp/follow.ready" 60 ||
   { echo "serve.sh: the build's log never reached the followers:" >&2; cat "$tmp/runner.err" "$tmp/follow.err" >&2; exit 1; }
-cpu0=$(cpu_ms "$runner_pid"); sleep 2; cpu1=$(cpu_ms "$runner_pid")
-echo "build $build running, $CLIENTS clients following its log: runner serve uses $(( (cpu1 - cpu0) / 20 ))% of a CPU with no deliveries"
+cpu0=$(cpu_us "$runner_pid"); sleep 2; cpu1=$(cpu_us "$runner_pid")
+echo "build $build running, $CLIENTS clients following its log: runner serve uses $(( (cpu1 - cpu0) / 20000 ))% of a CPU with no deliveries"
 
 # --- the load --------------------------------------------------------------------------------
 # run TOOL MODE ROUND: one load run, its result in $tmp/results/TOOL-MODE-ROUND.json and the
-# server's CPU milliseconds meanwhile in .cpu.
+# server's CPU microseconds meanwhile in .cpu, the fsync probe's p50 just before in .fsync.
 run() {
   local tool=$1 mode=$2 round=$3 label=$1-$2-$3 pids
   local shape=(--count "$COUNT" --rate "$RATE")
@@ -219,16 +232,18 @@ run() {
     python) target=(--url "$python_url/push.json" --expect-bytes "$bytes" --idle "$CLIENTS") ;;
     nginx) target=(--url "$nginx_url/push.json" --expect-bytes "$bytes" --idle "$CLIENTS") ;;
   esac
+  local cpu=cpu_us
   case $tool in
     runner) pids=("$runner_pid") ;;
     python) pids=("$python_pid") ;;
-    nginx) mapfile -t pids < <(ps -o pid= -s "$nginx_sid") ;;
+    nginx) mapfile -t pids < <(ps -o pid= -s "$nginx_sid" | tr -d ' '); cpu=cpu_us_single ;;
   esac
+  fsync_probe --p50 >"$tmp/results/$label.fsync"
   local before_cpu
-  before_cpu=$(cpu_ms "${pids[@]}")
+  before_cpu=$($cpu "${pids[@]}")
   node "$load" load --label "$label" "${shape[@]}" "${target[@]}" --phases "$tmp/phases" \
     --out "$tmp/results/$label.json"
-  echo $(($(cpu_ms "${pids[@]}") - before_cpu)) >"$tmp/results/$label.cpu"
+  echo $(($($cpu "${pids[@]}") - before_cpu)) >"$tmp/results/$label.cpu"
 }
 
 started_at=$(date +%s)

@@ -272,7 +272,7 @@ function cmdReport(o) {
       const file = path.join(o.results, r.label + ext);
       return fs.existsSync(file) ? Number(fs.readFileSync(file, 'utf8')) : NaN;
     };
-    return { ...r, tool, mode, round: Number(round), cpu: number('.cpu'),
+    return { ...r, tool, mode, round: Number(round), cpu: number('.cpu'), fsync: number('.fsync'),
              slow: r.latencies.filter((ms) => ms >= 1000).length };
   });
   const tools = ['runner', 'python', 'nginx'].filter((t) => runs.some((r) => r.tool === t));
@@ -282,21 +282,21 @@ function cmdReport(o) {
   const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
   const pooled = {};
 
-  const w = [5, 6, 5, 6, 5, 7, 7, 8, 7, 11, 5];
+  const w = [5, 6, 5, 6, 5, 7, 7, 8, 7, 10, 5, 8];
   for (const mode of modes) {
     const mine = runs.filter((r) => r.mode === mode);
     if (mine.length === 0) continue;
     console.log();
     console.log(mode === 'rate' ? o['rate-title'] : o['burst-title']);
     console.log(row(['round', 'tool', 'sent', 'errors', 'idle', 'p50_ms', 'p99_ms', 'max_ms', 'req/s',
-                     'cpu_ms/kreq', 'slow'], w));
+                     'cpu_us/req', 'slow', 'fsync_ms'], w));
     for (const round of [...new Set(mine.map((r) => r.round))].sort((a, b) => a - b)) {
       for (const tool of tools) {
         const r = mine.find((x) => x.round === round && x.tool === tool);
         if (!r) continue;
         console.log(row([round, tool, r.count, r.errors,
                          tool === 'runner' ? 'sse' : `${r.idle_open_at_end}/${r.idle}`,
-                         f(r.p50), f(r.p99), f(r.max), f(r.rate, 1), f(r.cpu / r.count * 1000, 0), r.slow], w));
+                         f(r.p50), f(r.p99), f(r.max), f(r.rate, 1), f(r.cpu / r.count, 0), r.slow, f(r.fsync)], w));
       }
     }
     console.log(`  all rounds (p50/p99/max of every request, req/s the median run):`);
@@ -306,7 +306,7 @@ function cmdReport(o) {
       const p = {
         count: all.length, errors: rs.reduce((s, r) => s + r.errors, 0), p50: pct(all, 0.5),
         p99: pct(all, 0.99), max: all[all.length - 1], rate: median(rs.map((r) => r.rate)),
-        cpu: rs.reduce((s, r) => s + r.cpu, 0) / all.length * 1000,
+        cpu: rs.reduce((s, r) => s + r.cpu, 0) / all.length,
         slow: rs.reduce((s, r) => s + r.slow, 0),
         statuses: rs.reduce((s, r) => { for (const [k, v] of Object.entries(r.statuses)) s[k] = (s[k] || 0) + v; return s; }, {}),
       };
