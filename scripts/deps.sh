@@ -22,7 +22,7 @@ packages=(
   # the build page's browser test (driven by npm's playwright-core)
   chromium
   # benchmarks
-  make libarchive-tools time bc rclone
+  make libarchive-tools time bc rclone nginx-light
 )
 
 missing=()
