@@ -481,5 +481,28 @@ TEST(CfnLintTest, AFileThatCannotBeReadFails) {
   EXPECT_THAT(huge.error(), HasSubstr("huge.yaml: larger than 16 MiB"));
 }
 
+TEST(CfnRollingGroupsTest, NamesTheParameterEachRollingGroupTakesItsMinimumFrom) {
+  auto groups = RollingUpdateGroups(R"(Parameters:
+  Keep: {Type: Number, Default: 1}
+Resources:
+  Web:
+    Type: AWS::AutoScaling::AutoScalingGroup
+    UpdatePolicy:
+      AutoScalingRollingUpdate: {MinInstancesInService: !Ref Keep, MaxBatchSize: 2}
+    Properties: {MinSize: 1, MaxSize: 2}
+  Fixed:
+    Type: AWS::AutoScaling::AutoScalingGroup
+    UpdatePolicy:
+      AutoScalingRollingUpdate: {MinInstancesInService: 1}
+  Bucket:
+    Type: AWS::S3::Bucket
+)");
+  ASSERT_TRUE(groups) << groups.error();
+  ASSERT_EQ(groups->size(), 1u);
+  EXPECT_EQ((*groups)[0].logical_id, "Web");
+  EXPECT_EQ((*groups)[0].min_in_service_parameter, "Keep");
+  EXPECT_FALSE(RollingUpdateGroups("Resources: [unclosed"));
+}
+
 }  // namespace
 }  // namespace runner::deploy

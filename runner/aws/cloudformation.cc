@@ -118,8 +118,12 @@ Result<CreatedChangeSet> CloudFormationClient::CreateChangeSet(
     const CreateChangeSetRequest& request) {
   Pairs params = {{"StackName", request.stack_name},
                   {"ChangeSetName", request.change_set_name},
-                  {"ChangeSetType", std::string(TypeName(request.type))},
-                  {"TemplateURL", request.template_url}};
+                  {"ChangeSetType", std::string(TypeName(request.type))}};
+  if (request.template_url.empty()) {
+    params.emplace_back("TemplateBody", request.template_body);
+  } else {
+    params.emplace_back("TemplateURL", request.template_url);
+  }
   for (size_t i = 0; i < request.parameters.size(); ++i) {
     const StackParameter& parameter = request.parameters[i];
     const std::string prefix = fmt::format("Parameters.member.{}.", i + 1);

@@ -66,6 +66,9 @@ struct CreateChangeSetRequest {
   std::string stack_name;
   std::string change_set_name;  // letters, digits and '-', starting with a letter
   std::string template_url;     // an S3 URL of the template
+  // The template itself (at most 51,200 bytes), when it is not in S3; used when template_url
+  // is empty.
+  std::string template_body;
   std::vector<StackParameter> parameters;
   std::vector<std::string> capabilities;  // "CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", ...
   ChangeSetType type = ChangeSetType::kUpdate;

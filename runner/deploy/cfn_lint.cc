@@ -307,6 +307,29 @@ void LintTemplate(std::string_view source, Diagnostics& diags) {
   for (const auto& [name, body] : section.fields) lint.Resource(name, body);
 }
 
+Result<std::vector<RollingGroup>> RollingUpdateGroups(std::string_view source) {
+  auto documents = LoadYaml(source, "a CloudFormation template");
+  if (!documents) return Fail(documents.error().message);
+  std::vector<RollingGroup> groups;
+  if (documents->empty()) return groups;
+  std::optional<Field> resources = FindField(&documents->front(), "Resources");
+  if (!resources || !resources->value->IsMap()) return groups;
+  for (const auto& [name, body] : resources->value->fields) {
+    std::optional<Field> type = FindField(&body, "Type");
+    if (!name.IsScalar() || !type || type->value->value != kAutoScalingGroup) continue;
+    std::optional<Field> update_policy = FindProperty(&body, "UpdatePolicy");
+    std::optional<Field> rolling =
+        FindProperty(update_policy ? update_policy->value : nullptr, "AutoScalingRollingUpdate");
+    std::optional<Field> min_in_service =
+        FindProperty(rolling ? rolling->value : nullptr, "MinInstancesInService");
+    if (!min_in_service) continue;
+    if (const std::string* parameter = RefName(*min_in_service->value)) {
+      groups.push_back({name.value, *parameter});
+    }
+  }
+  return groups;
+}
+
 Result<LintResult> LintTemplateFile(const std::string& path) {
   auto text = ReadFileAtMost(path, kMaxTemplateBytes + 1);
   if (!text) return Fail(text.error());

@@ -25,6 +25,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "runner/diagnostics.h"
 #include "runner/result.h"
@@ -49,5 +50,15 @@ Result<LintResult> LintTemplateFile(const std::string& path);
 
 // Far above CloudFormation's own limit (1 MB from S3), so that no real template is refused.
 constexpr size_t kMaxTemplateBytes = size_t{16} << 20;
+
+// An Auto Scaling group whose AutoScalingRollingUpdate policy takes MinInstancesInService from a
+// template parameter: the parameter a deploy sets from the group's live DesiredCapacity
+// (SPEC section 7, "Capacity").
+struct RollingGroup {
+  std::string logical_id;
+  std::string min_in_service_parameter;
+};
+// Those groups of the template `source`, in template order; an error when it is not a template.
+Result<std::vector<RollingGroup>> RollingUpdateGroups(std::string_view source);
 
 }  // namespace runner::deploy

@@ -710,14 +710,22 @@ Response BuildServer::OnBuildPost(const Request& request) {
   return Json(202, {{"id", rerun->id}, {"url", BuildUrl(rerun->id)}});
 }
 
+// Read from the record's files alone while there is one, so that the log streams, which ask
+// often, never wait for the queue's lock (held across a delivery's fsyncs).
 bool BuildServer::StepFinished(const std::string& id, const std::string& step) const {
-  std::optional<json> build = BuildJson(id);
-  if (!build) return true;
-  if ((*build)["status"] != "running") return true;
-  for (const json& entry : (*build)["steps"]) {
-    if (entry["id"] == step) return entry["status"] != "running" && entry["status"] != "pending";
+  std::string dir = config_.state_dir + "/builds/" + id;
+  std::error_code ec;
+  if (stdfs::exists(dir + "/report.json", ec)) return true;
+  if (std::optional<json> live = ReadJsonFile(dir + "/live.json")) {
+    for (const json& entry : (*live)["steps"]) {
+      if (entry["id"] == step) return entry["status"] != "running" && entry["status"] != "pending";
+    }
+    return false;
   }
-  return false;
+  // No record (yet): the log is complete only if the build will not run.
+  std::optional<QueueEntry> entry = queue_->Find(id);
+  return !entry || (entry->state != QueueEntry::State::kQueued &&
+                    entry->state != QueueEntry::State::kRunning);
 }
 
 // GET /events/ID/STEP: the step's log as server-sent events (FollowLogEvents), resumed at the
