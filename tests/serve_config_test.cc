@@ -86,6 +86,14 @@ TEST_F(ServeConfigTest, ReportsEveryProblemAtItsPlace) {
   EXPECT_NE(error.find("repos[1]: missing 'clone_url'"), std::string::npos) << error;
 }
 
+TEST_F(ServeConfigTest, AMissingFileIsAnErrorNamingIt) {
+  auto config = LoadServeConfig(dir_.path() + "/absent.yml", environment_);
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().find("absent.yml: error: cannot read"), std::string::npos)
+      << config.error();
+  EXPECT_TRUE(config.error().ends_with("\n"));
+}
+
 TEST_F(ServeConfigTest, AHookWithoutASecretIsRefused) {
   auto config = Load("repos:\n  - name: acme/orders\n    clone_url: file:///srv/orders\n");
   ASSERT_FALSE(config);

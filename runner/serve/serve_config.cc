@@ -218,7 +218,11 @@ const RepoConfig* ServeConfig::FindRepo(std::string_view name) const {
 std::expected<ServeConfig, std::string> LoadServeConfig(const std::string& file,
                                                         const Environment& environment) {
   auto source = ReadFileAtMost(file, kMaxConfigBytes + 1);
-  if (!source) return std::unexpected(source.error());
+  if (!source) {
+    Diagnostics unreadable(file, "");
+    unreadable.Error({}, source.error());
+    return std::unexpected(unreadable.Format());
+  }
   Diagnostics diags(file, *source);
   if (source->size() > kMaxConfigBytes) {
     diags.Error({}, "the configuration is larger than 1 MiB");

@@ -41,8 +41,8 @@ struct ServeConfig {
   const RepoConfig* FindRepo(std::string_view name) const;
 };
 
-// Reads and checks FILE; every problem is reported (formatted diagnostics, FILE:LINE:COL) in
-// the error, not only the first. Secrets and tokens are read from `environment`.
+// Reads and checks FILE; every problem is reported (formatted diagnostics, FILE:LINE:COL, or
+// FILE: error: ... for an unreadable file) in the error, not only the first. Secrets and tokens are read from `environment`.
 std::expected<ServeConfig, std::string> LoadServeConfig(const std::string& file,
                                                         const Environment& environment);
 
