@@ -7,6 +7,8 @@
 // are not allowed in 'FIELD'". Those are `project`, both `timeout`s, `kill_grace`, `retry`
 // (count, `limit`, `delay`), `when` (`branch`, `event`, `changed`) and `secrets`. The
 // pipeline's `env` may use build.* and env.* only (it is expanded before vars); `vars` the same.
+// `environments` and `ledger` (SPEC section 7) hold no expression at all: a deploy reads only
+// what the build published, long after the build's values are gone.
 #pragma once
 
 #include <chrono>
@@ -71,6 +73,30 @@ struct ConfigNode {
   const ConfigNode* Find(std::string_view key) const;
 };
 
+// Where a deploy sends the build's CodeDeploy revision (SPEC section 7).
+struct CodeDeployTarget {
+  std::string application;
+  std::string group;
+  std::string config;  // empty: the deployment group's own configuration
+};
+
+// An entry of `environments:` (SPEC section 7), checked by the loader: the name is
+// `[a-z][a-z0-9_-]*`, region and stack are set and well-formed, every required environment
+// exists and `requires` has no cycle.
+struct DeployEnvironment {
+  std::string name;
+  std::string region;
+  std::string stack;     // CloudFormation stack name
+  std::string role_arn;  // empty: the deployer's own credentials, no AssumeRole
+  std::vector<std::pair<std::string, std::string>> params;  // overrides, in file order
+  std::vector<std::string> capabilities;                    // CAPABILITY_IAM, ...
+  std::optional<CodeDeployTarget> codedeploy;
+  std::vector<std::string> branches;  // globs (runner/glob.h); empty: every branch
+  // `requires:`: environments where the build must have been deployed successfully first.
+  std::vector<std::string> required;
+  SourceLocation where;  // of the environment's name
+};
+
 class StepKind;  // runner/step_kind.h
 
 struct Step {
@@ -99,7 +125,11 @@ struct Pipeline {
   std::vector<std::string> secrets;  // environment variable names
   std::vector<VarEntry> vars;        // file values with --var overrides applied
   std::optional<Duration> timeout;
-  std::vector<Step> steps;  // in file order
+  std::vector<Step> steps;                      // in file order
+  std::vector<DeployEnvironment> environments;  // in file order
+  // Where deploys are recorded (`ledger:`): s3://bucket/prefix, file:///abs/dir or a
+  // directory (relative to the workspace). Empty: STATE/deployments.
+  std::string ledger;
 
   const Step* FindStep(std::string_view id) const;
 };

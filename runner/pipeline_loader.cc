@@ -20,14 +20,35 @@ namespace {
 
 constexpr int kMaxRetryLimit = 100;
 
-const std::vector<std::string> kTopKeys = {"version", "project", "env",  "secrets",
-                                           "vars",    "timeout", "steps"};
+const std::vector<std::string> kTopKeys = {"version", "project", "env",          "secrets", "vars",
+                                           "timeout", "steps",   "environments", "ledger"};
 const std::vector<std::string> kStepKeys = {"id",  "name",    "needs", "when",      "env",
                                             "dir", "timeout", "retry", "kill_grace"};
 const std::vector<std::string> kWhenKeys = {"branch", "event", "changed"};
 const std::vector<std::string> kRetryKeys = {"limit", "delay"};
 const std::vector<std::string> kEvents = {"push", "manual", "pull_request", "tag"};
 const std::vector<std::string> kNameRoots = {"build", "vars", "env", "steps"};
+const std::vector<std::string> kEnvironmentKeys = {
+    "region", "stack", "role_arn", "params", "capabilities", "codedeploy", "branches", "requires"};
+const std::vector<std::string> kCodeDeployKeys = {"application", "group", "config"};
+const std::vector<std::string> kCapabilities = {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM",
+                                                "CAPABILITY_AUTO_EXPAND"};
+
+// Why a field takes no expression (Loader::NoExpression).
+constexpr std::string_view kNeededFirst =
+    "the runner needs its value before the build's values exist";
+constexpr std::string_view kDeployReadsPublished =
+    "a deploy reads only what the build published (its manifest.json), so no build value "
+    "exists to expand";
+constexpr std::string_view kLedgerOutsideBuilds =
+    "deploys and `runner deployments` read the ledger outside any build";
+
+// An environment's name is a directory of the ledger (ENV/DEPLOY_ID.json).
+constexpr size_t kMaxEnvironmentNameBytes = 64;
+// CloudFormation's limits.
+constexpr size_t kMaxStackNameBytes = 128;
+constexpr size_t kMaxParameterNameBytes = 255;
+constexpr size_t kMaxRoleNameBytes = 64;
 
 bool Contains(const std::vector<std::string>& list, std::string_view word) {
   return std::ranges::find(list, word) != list.end();
@@ -47,6 +68,101 @@ bool IsStepId(std::string_view id) {
   return std::ranges::all_of(id, [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
+}
+
+bool IsLower(char c) { return c >= 'a' && c <= 'z'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+// `eu-west-1`, `us-gov-west-1`, `cn-northwest-1`: 2 to 4 lowercase letters, one or more words,
+// then a number. Only the shape is checked, so that a new region works without a new runner.
+bool IsRegion(std::string_view region) {
+  std::vector<std::string_view> parts;
+  for (size_t begin = 0; begin <= region.size();) {
+    size_t end = std::min(region.find('-', begin), region.size());
+    parts.push_back(region.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  if (parts.size() < 3 || parts.front().size() < 2 || parts.front().size() > 4) return false;
+  const std::string_view number = parts.back();
+  if (number.empty() || number.size() > 2 || !std::ranges::all_of(number, IsDigit)) return false;
+  return std::all_of(parts.begin(), parts.end() - 1, [](std::string_view word) {
+    return !word.empty() && std::ranges::all_of(word, IsLower);
+  });
+}
+
+// CloudFormation's rule: a letter, then letters, digits and '-', at most 128 characters.
+bool IsStackName(std::string_view stack) {
+  return !stack.empty() && stack.size() <= kMaxStackNameBytes &&
+         std::isalpha(static_cast<unsigned char>(stack[0])) &&
+         std::ranges::all_of(stack, [](char c) { return IsAlnum(c) || c == '-'; });
+}
+
+// arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME, as IAM allows them: a 12-digit account, a
+// path of `/`-separated words, a name of letters, digits and `+=,.@_-` of at most 64.
+bool IsRoleArn(std::string_view arn) {
+  constexpr std::string_view kRole = ":role/";
+  if (!arn.starts_with("arn:")) return false;
+  std::string_view rest = arn.substr(4);
+  size_t colon = rest.find(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view partition = rest.substr(0, colon);
+  if (!partition.starts_with("aws") ||
+      !std::ranges::all_of(partition, [](char c) { return IsLower(c) || c == '-'; })) {
+    return false;
+  }
+  rest = rest.substr(colon + 1);
+  if (!rest.starts_with("iam::")) return false;
+  rest = rest.substr(5);
+  if (rest.size() < 12 || !std::all_of(rest.begin(), rest.begin() + 12, IsDigit)) return false;
+  rest = rest.substr(12);
+  if (!rest.starts_with(kRole)) return false;
+  std::string_view path_and_name = rest.substr(kRole.size());
+  std::string_view name = path_and_name.substr(path_and_name.rfind('/') + 1);
+  auto role_char = [](char c) { return IsAlnum(c) || std::string_view("+=,.@_-").contains(c); };
+  if (name.empty() || name.size() > kMaxRoleNameBytes || !std::ranges::all_of(name, role_char)) {
+    return false;
+  }
+  std::string_view path = path_and_name.substr(0, path_and_name.size() - name.size());
+  if (path.find("//") != std::string_view::npos) return false;
+  return std::ranges::all_of(path, [&](char c) { return role_char(c) || c == '/'; });
+}
+
+// The cycles of a directed graph (`edges[i]`: the nodes node i points to) in the order a
+// depth-first search from node 0, 1, ... meets them, each once: rotated to start at its lowest
+// node (the one written first), so that it reads (and is reported) once. Without recursion: a
+// generated pipeline may chain thousands of steps.
+std::vector<std::vector<size_t>> FindCycles(const std::vector<std::vector<size_t>>& edges) {
+  enum class Color { kWhite, kGray, kBlack };
+  std::vector<Color> color(edges.size(), Color::kWhite);
+  std::set<std::vector<size_t>> seen;
+  std::vector<std::vector<size_t>> cycles;
+  for (size_t root = 0; root < edges.size(); ++root) {
+    if (color[root] != Color::kWhite) continue;
+    std::vector<std::pair<size_t, size_t>> stack = {{root, 0}};  // node, next edge to follow
+    color[root] = Color::kGray;
+    while (!stack.empty()) {
+      auto& [node, next] = stack.back();
+      if (next == edges[node].size()) {
+        color[node] = Color::kBlack;
+        stack.pop_back();
+        continue;
+      }
+      size_t target = edges[node][next++];
+      if (color[target] == Color::kWhite) {
+        color[target] = Color::kGray;
+        stack.emplace_back(target, 0);
+        continue;
+      }
+      if (color[target] != Color::kGray) continue;
+      std::vector<size_t> cycle;
+      auto begin = std::ranges::find(stack, target, &std::pair<size_t, size_t>::first);
+      for (auto it = begin; it != stack.end(); ++it) cycle.push_back(it->first);
+      std::ranges::rotate(cycle, std::ranges::min_element(cycle));
+      if (seen.insert(cycle).second) cycles.push_back(std::move(cycle));
+    }
+  }
+  return cycles;
 }
 
 // The locations of a scalar's `${{` in the file, asked in increasing order of their offsets in
@@ -149,9 +265,10 @@ class Loader {
                   const std::vector<std::string>& candidates);
   std::optional<std::string> String(const Entry& entry);
   std::optional<std::string> String(const YamlNode& node, std::string_view what);
-  // A list of strings; a single string too when `single` is set.
-  std::optional<std::vector<std::pair<std::string, const YamlNode*>>> StringList(const Entry& entry,
-                                                                                 bool single);
+  // A list of strings without expressions (NoExpression with `why`); a single string too when
+  // `single` is set.
+  std::optional<std::vector<std::pair<std::string, const YamlNode*>>> StringList(
+      const Entry& entry, bool single, std::string_view field, std::string_view why = kNeededFirst);
   std::optional<Duration> ParseDurationValue(const Entry& entry);
   std::optional<TemplateString> Template(const Entry& entry, Context context, StepDraft* step);
 
@@ -159,6 +276,17 @@ class Loader {
   void ParseVars(const Entry& entry, Pipeline& pipeline);
   void ApplyVarOverrides(Pipeline& pipeline);
   void ParseSteps(const Entry& entry, Pipeline& pipeline);
+  void ParseEnvironments(const Entry& entry, Pipeline& pipeline);
+  // Adds the environments it requires to `required`, with the list item naming each.
+  void ParseEnvironment(const Entry& entry, const std::vector<std::string>& names,
+                        DeployEnvironment& environment,
+                        std::vector<std::pair<std::string, const YamlNode*>>& required);
+  // A string of an environment: no expression, not empty.
+  std::optional<std::string> EnvironmentString(const Entry& entry, std::string_view field);
+  void ParseEnvironmentParams(const Entry& entry, const std::string& field,
+                              DeployEnvironment& environment);
+  std::optional<CodeDeployTarget> ParseCodeDeploy(const Entry& entry, const std::string& field);
+  void ParseLedger(const Entry& entry, Pipeline& pipeline);
   void ParseStepId(StepDraft& draft);
   void ParseStepNeeds(StepDraft& draft);
   void ReportCycles();
@@ -175,9 +303,10 @@ class Loader {
   // Expressions.
   void CheckTemplate(const YamlNode& node, std::string_view text, Context context, StepDraft* step);
   std::optional<std::string> CheckName(std::string_view name, Context context, StepDraft* step);
-  // A value the runner needs before the build's values exist (runner/pipeline.h): reports an
-  // expression in it. Returns whether it has none.
-  bool NoExpression(const YamlNode& node, std::string_view field);
+  // A value that takes no expression (runner/pipeline.h): reports one in it, saying `why`.
+  // Returns whether it has none.
+  bool NoExpression(const YamlNode& node, std::string_view field,
+                    std::string_view why = kNeededFirst);
   bool Needs(const StepDraft& draft, size_t target);
 
   const std::string& source_;
@@ -235,10 +364,10 @@ std::optional<std::string> Loader::String(const Entry& entry) {
 }
 
 std::optional<std::vector<std::pair<std::string, const YamlNode*>>> Loader::StringList(
-    const Entry& entry, bool single) {
+    const Entry& entry, bool single, std::string_view field, std::string_view why) {
   std::vector<std::pair<std::string, const YamlNode*>> items;
   if (single && entry.value->IsScalar()) {
-    if (!NoExpression(*entry.value, entry.key)) return std::nullopt;
+    if (!NoExpression(*entry.value, field, why)) return std::nullopt;
     items.emplace_back(entry.value->value, entry.value);
     return items;
   }
@@ -257,7 +386,7 @@ std::optional<std::vector<std::pair<std::string, const YamlNode*>>> Loader::Stri
   bool ok = true;
   for (const YamlNode& item : entry.value->items) {
     std::optional<std::string> text = String(item, entry.key);
-    if (text && NoExpression(item, entry.key)) {
+    if (text && NoExpression(item, field, why)) {
       items.emplace_back(*text, &item);
     } else {
       ok = false;
@@ -326,7 +455,7 @@ void Loader::Load(const YamlNode& root, Pipeline& pipeline) {
     pipeline.env = ParseEnv(*env, Context::kPipelineEnv, nullptr);
   }
   if (const Entry* secrets = find("secrets")) {
-    if (auto names = StringList(*secrets, false)) {
+    if (auto names = StringList(*secrets, false, "secrets")) {
       for (const auto& [name, node] : *names) {
         if (!IsIdentifier(name, false)) {
           Error(Where(*node),
@@ -346,6 +475,10 @@ void Loader::Load(const YamlNode& root, Pipeline& pipeline) {
   } else {
     Error(Where(root), "missing `steps:` at the top level: a pipeline needs at least one step");
   }
+  if (const Entry* environments = find("environments")) {
+    ParseEnvironments(*environments, pipeline);
+  }
+  if (const Entry* ledger = find("ledger")) ParseLedger(*ledger, pipeline);
 }
 
 std::vector<EnvEntry> Loader::ParseEnv(const Entry& entry, Context context, StepDraft* step) {
@@ -526,46 +659,22 @@ void Loader::ParseStepNeeds(StepDraft& draft) {
   }
 }
 
-// Depth-first search over `needs`, without recursion: a generated pipeline may chain
-// thousands of steps.
 void Loader::ReportCycles() {
-  enum class Color { kWhite, kGray, kBlack };
-  std::vector<Color> color(drafts_.size(), Color::kWhite);
-  std::set<std::vector<size_t>> reported;
-  for (size_t root = 0; root < drafts_.size(); ++root) {
-    if (color[root] != Color::kWhite) continue;
-    std::vector<std::pair<size_t, size_t>> stack = {{root, 0}};  // step, next need to visit
-    color[root] = Color::kGray;
-    while (!stack.empty()) {
-      auto& [step, next] = stack.back();
-      if (next == drafts_[step].needs.size()) {
-        color[step] = Color::kBlack;
-        stack.pop_back();
-        continue;
-      }
-      size_t target = drafts_[step].needs[next++].step;
-      if (color[target] == Color::kWhite) {
-        color[target] = Color::kGray;
-        stack.emplace_back(target, 0);
-        continue;
-      }
-      if (color[target] != Color::kGray) continue;
-      std::vector<size_t> cycle;
-      auto begin = std::ranges::find(stack, target, &std::pair<size_t, size_t>::first);
-      for (auto it = begin; it != stack.end(); ++it) cycle.push_back(it->first);
-      // Start at the step written first, so each cycle reads (and is reported) once.
-      std::ranges::rotate(cycle, std::ranges::min_element(cycle));
-      if (!reported.insert(cycle).second) continue;
-      std::string path;
-      for (size_t member : cycle) path += drafts_[member].step.id + " -> ";
-      path += drafts_[cycle.front()].step.id;
-      const StepDraft& first = drafts_[cycle.front()];
-      size_t second = cycle.size() > 1 ? cycle[1] : cycle.front();
-      auto need = std::ranges::find(first.needs, second, &StepDraft::Need::step);
-      SourceLocation where =
-          need->node && !need->node->IsNull() ? Where(*need->node) : first.step.where;
-      Error(where, fmt::format("dependency cycle: {}", path));
-    }
+  std::vector<std::vector<size_t>> edges;
+  for (const StepDraft& draft : drafts_) {
+    edges.emplace_back();
+    for (const StepDraft::Need& need : draft.needs) edges.back().push_back(need.step);
+  }
+  for (const std::vector<size_t>& cycle : FindCycles(edges)) {
+    std::string path;
+    for (size_t member : cycle) path += drafts_[member].step.id + " -> ";
+    path += drafts_[cycle.front()].step.id;
+    const StepDraft& first = drafts_[cycle.front()];
+    size_t second = cycle.size() > 1 ? cycle[1] : cycle.front();
+    auto need = std::ranges::find(first.needs, second, &StepDraft::Need::step);
+    SourceLocation where =
+        need->node && !need->node->IsNull() ? Where(*need->node) : first.step.where;
+    Error(where, fmt::format("dependency cycle: {}", path));
   }
 }
 
@@ -668,11 +777,11 @@ std::optional<WhenCondition> Loader::ParseWhen(const Entry& entry, const StepDra
   };
   for (const Entry& condition : Entries(*entry.value)) {
     if (condition.key == "branch") {
-      if (auto globs = StringList(condition, true)) when.branches = strings(*globs);
+      if (auto globs = StringList(condition, true, condition.key)) when.branches = strings(*globs);
     } else if (condition.key == "changed") {
-      if (auto globs = StringList(condition, true)) when.changed = strings(*globs);
+      if (auto globs = StringList(condition, true, condition.key)) when.changed = strings(*globs);
     } else if (condition.key == "event") {
-      auto events = StringList(condition, true);
+      auto events = StringList(condition, true, condition.key);
       if (!events) continue;
       for (const auto& [event, node] : *events) {
         if (!Contains(kEvents, event)) {
@@ -774,15 +883,286 @@ void Loader::CheckDir(const Entry& entry, std::string_view dir) {
   }
 }
 
+// ---- environments and the ledger (SPEC section 7)
+
+void Loader::ParseEnvironments(const Entry& entry, Pipeline& pipeline) {
+  if (!entry.value->IsMap()) {
+    Error(ValueWhere(entry),
+          fmt::format("expected a mapping for 'environments', got {} (write `environments: "
+                      "{{stg: {{region: eu-west-1, stack: orders-stg}}}}`)",
+                      Describe(*entry.value)));
+    return;
+  }
+  std::vector<Entry> entries = Entries(*entry.value);
+  if (entries.empty()) {
+    Error(ValueWhere(entry),
+          "'environments' is empty: define at least one, or remove 'environments'");
+    return;
+  }
+  std::vector<std::string> names;
+  for (const Entry& environment : entries) names.push_back(environment.key);
+  // For the cycle check: per environment, the environments it requires and where.
+  std::vector<std::vector<std::pair<std::string, const YamlNode*>>> required(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    DeployEnvironment environment;
+    environment.name = entries[i].key;
+    environment.where = Where(*entries[i].key_node);
+    if (environment.name.size() > kMaxEnvironmentNameBytes) {
+      Error(environment.where,
+            fmt::format("environment name is {} bytes long: at most {} (it names a directory of "
+                        "the ledger)",
+                        environment.name.size(), kMaxEnvironmentNameBytes));
+    } else if (!IsStepId(environment.name)) {
+      Error(environment.where,
+            fmt::format("invalid environment name '{}': use lowercase letters, digits, '_' and "
+                        "'-', starting with a letter",
+                        environment.name));
+    }
+    ParseEnvironment(entries[i], names, environment, required[i]);
+    pipeline.environments.push_back(std::move(environment));
+  }
+
+  std::map<std::pair<std::string, std::string>, std::string> by_stack;
+  for (const DeployEnvironment& environment : pipeline.environments) {
+    if (environment.region.empty() || environment.stack.empty()) continue;
+    auto [first, inserted] =
+        by_stack.emplace(std::pair(environment.region, environment.stack), environment.name);
+    if (!inserted) {
+      Error(environment.where,
+            fmt::format("environments '{}' and '{}' both deploy stack '{}' in {}: give each its "
+                        "own stack",
+                        first->second, environment.name, environment.stack, environment.region));
+    }
+  }
+
+  std::vector<std::vector<size_t>> edges(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) {
+    for (const auto& need : required[i]) {
+      edges[i].push_back(std::ranges::find(names, need.first) - names.begin());
+    }
+  }
+  for (const std::vector<size_t>& cycle : FindCycles(edges)) {
+    std::string path;
+    for (size_t member : cycle) path += names[member] + " -> ";
+    path += names[cycle.front()];
+    const std::string& second = names[cycle.size() > 1 ? cycle[1] : cycle.front()];
+    const YamlNode* need = std::ranges::find(required[cycle.front()], second,
+                                             &std::pair<std::string, const YamlNode*>::first)
+                               ->second;
+    Error(Where(*need), fmt::format("cycle in 'requires': {}", path));
+  }
+}
+
+void Loader::ParseEnvironment(const Entry& entry, const std::vector<std::string>& names,
+                              DeployEnvironment& environment,
+                              std::vector<std::pair<std::string, const YamlNode*>>& required) {
+  const std::string label = fmt::format("environment '{}'", environment.name);
+  if (!entry.value->IsMap()) {
+    Error(ValueWhere(entry), fmt::format("expected a mapping for {}, got {} (write `{}: {{region: "
+                                         "eu-west-1, stack: STACK}}`)",
+                                         label, Describe(*entry.value), environment.name));
+    return;
+  }
+  bool has_region = false;
+  bool has_stack = false;
+  for (const Entry& field : Entries(*entry.value)) {
+    const std::string path = fmt::format("environments.{}.{}", environment.name, field.key);
+    if (field.key == "region") {
+      has_region = true;
+      auto region = EnvironmentString(field, path);
+      if (!region) continue;
+      if (!IsRegion(*region)) {
+        Error(ValueWhere(field), fmt::format("invalid region '{}' in {}: use an AWS region such "
+                                             "as eu-west-1",
+                                             *region, label));
+      }
+      environment.region = *region;
+    } else if (field.key == "stack") {
+      has_stack = true;
+      auto stack = EnvironmentString(field, path);
+      if (!stack) continue;
+      if (!IsStackName(*stack)) {
+        Error(ValueWhere(field),
+              fmt::format("invalid stack name '{}' in {}: CloudFormation wants a letter, then "
+                          "letters, digits and '-', at most {} characters",
+                          *stack, label, kMaxStackNameBytes));
+      }
+      environment.stack = *stack;
+    } else if (field.key == "role_arn") {
+      auto arn = EnvironmentString(field, path);
+      if (!arn) continue;
+      if (!IsRoleArn(*arn)) {
+        Error(ValueWhere(field),
+              fmt::format("invalid role_arn '{}' in {}: give an IAM role ARN such as "
+                          "arn:aws:iam::111111111111:role/deployer",
+                          *arn, label));
+      }
+      environment.role_arn = *arn;
+    } else if (field.key == "params") {
+      ParseEnvironmentParams(field, path, environment);
+    } else if (field.key == "capabilities") {
+      auto capabilities = StringList(field, false, path, kDeployReadsPublished);
+      if (!capabilities) continue;
+      for (const auto& [capability, node] : *capabilities) {
+        if (!Contains(kCapabilities, capability)) {
+          Error(Where(*node), fmt::format("unknown capability '{}'{}: use CAPABILITY_IAM, "
+                                          "CAPABILITY_NAMED_IAM or CAPABILITY_AUTO_EXPAND",
+                                          capability, DidYouMeanHint(capability, kCapabilities)));
+        } else if (!Contains(environment.capabilities, capability)) {
+          environment.capabilities.push_back(capability);
+        }
+      }
+    } else if (field.key == "codedeploy") {
+      environment.codedeploy = ParseCodeDeploy(field, path);
+    } else if (field.key == "branches") {
+      auto globs = StringList(field, true, path, kDeployReadsPublished);
+      if (!globs) continue;
+      for (const auto& glob : *globs) environment.branches.push_back(glob.first);
+    } else if (field.key == "requires") {
+      auto others = StringList(field, false, path, kDeployReadsPublished);
+      if (!others) continue;
+      for (const auto& [other, node] : *others) {
+        if (other == environment.name) {
+          Error(Where(*node), fmt::format("{} requires itself", label));
+        } else if (!Contains(names, other)) {
+          Error(Where(*node), fmt::format("{} requires unknown environment '{}'{}", label, other,
+                                          DidYouMeanHint(other, names)));
+        } else if (!Contains(environment.required, other)) {
+          environment.required.push_back(other);
+          required.emplace_back(other, node);
+        }
+      }
+    } else {
+      UnknownKey(field, "in " + label, kEnvironmentKeys);
+    }
+  }
+  if (!has_region) {
+    Error(environment.where, fmt::format("{} has no 'region': add `region: eu-west-1`", label));
+  }
+  if (!has_stack) {
+    Error(environment.where, fmt::format("{} has no 'stack': add `stack: STACK_NAME`", label));
+  }
+}
+
+std::optional<std::string> Loader::EnvironmentString(const Entry& entry, std::string_view field) {
+  std::optional<std::string> text = String(entry);
+  if (!text || !NoExpression(*entry.value, field, kDeployReadsPublished)) return std::nullopt;
+  if (text->empty()) {
+    Error(ValueWhere(entry), fmt::format("'{}' is empty", field));
+    return std::nullopt;
+  }
+  return text;
+}
+
+void Loader::ParseEnvironmentParams(const Entry& entry, const std::string& field,
+                                    DeployEnvironment& environment) {
+  if (!entry.value->IsMap()) {
+    Error(ValueWhere(entry),
+          fmt::format("expected a mapping for '{}', got {} (write `params: {{Environment: "
+                      "staging}}`)",
+                      field, Describe(*entry.value)));
+    return;
+  }
+  for (const Entry& param : Entries(*entry.value)) {
+    if (param.key.empty() || param.key.size() > kMaxParameterNameBytes ||
+        !std::ranges::all_of(param.key, IsAlnum)) {
+      Error(Where(*param.key_node),
+            fmt::format("invalid parameter name '{}' in '{}': CloudFormation parameter names are "
+                        "letters and digits",
+                        param.key, field));
+    }
+    if (param.value->IsNull()) {
+      Error(ValueWhere(param), fmt::format("parameter '{}' in '{}' has no value: write \"\" for "
+                                           "an empty one",
+                                           param.key, field));
+      continue;
+    }
+    if (!param.value->IsScalar()) {
+      Error(ValueWhere(param),
+            fmt::format("expected a scalar for parameter '{}' in '{}', got {} (a "
+                        "CommaDelimitedList is one string: \"a,b\")",
+                        param.key, field, Describe(*param.value)));
+      continue;
+    }
+    if (NoExpression(*param.value, field + "." + param.key, kDeployReadsPublished)) {
+      environment.params.emplace_back(param.key, param.value->value);
+    }
+  }
+}
+
+std::optional<CodeDeployTarget> Loader::ParseCodeDeploy(const Entry& entry,
+                                                        const std::string& field) {
+  if (!entry.value->IsMap()) {
+    Error(ValueWhere(entry),
+          fmt::format("expected a mapping for '{}', got {} (write `codedeploy: {{application: "
+                      "APP, group: GROUP}}`)",
+                      field, Describe(*entry.value)));
+    return std::nullopt;
+  }
+  CodeDeployTarget target;
+  std::set<std::string> seen;
+  bool ok = true;
+  for (const Entry& key : Entries(*entry.value)) {
+    std::string* value = key.key == "application" ? &target.application
+                         : key.key == "group"     ? &target.group
+                         : key.key == "config"    ? &target.config
+                                                  : nullptr;
+    if (value == nullptr) {
+      UnknownKey(key, fmt::format("in '{}'", field), kCodeDeployKeys);
+      ok = false;
+      continue;
+    }
+    seen.insert(key.key);
+    auto text = EnvironmentString(key, field + "." + key.key);
+    if (text) *value = *text;
+    ok = ok && text;
+  }
+  for (const char* name : {"application", "group"}) {
+    if (seen.contains(name)) continue;
+    Error(ValueWhere(entry), fmt::format("'{}' has no '{}': add `{}: NAME`", field, name, name));
+    ok = false;
+  }
+  if (!ok) return std::nullopt;
+  return target;
+}
+
+void Loader::ParseLedger(const Entry& entry, Pipeline& pipeline) {
+  std::optional<std::string> url = String(entry);
+  if (!url || !NoExpression(*entry.value, "ledger", kLedgerOutsideBuilds)) return;
+  if (url->empty()) {
+    Error(ValueWhere(entry), "'ledger' is empty: remove it to record deploys in STATE/deployments");
+    return;
+  }
+  if (size_t end = url->find("://"); end != std::string::npos) {
+    const std::string scheme = url->substr(0, end);
+    const std::string_view rest = std::string_view(*url).substr(end + 3);
+    if (scheme != "s3" && scheme != "file") {
+      const std::vector<std::string> schemes = {"s3", "file"};
+      Error(ValueWhere(entry),
+            fmt::format("unknown scheme '{}' in 'ledger'{}: use s3://bucket/prefix, "
+                        "file:///abs/dir or a directory",
+                        scheme, DidYouMeanHint(scheme, schemes)));
+      return;
+    }
+    if (scheme == "s3" && (rest.empty() || rest.starts_with('/'))) {
+      Error(ValueWhere(entry), "'ledger' names no bucket: write s3://BUCKET/prefix");
+      return;
+    }
+    if (scheme == "file" && rest.empty()) {
+      Error(ValueWhere(entry), "'ledger' names no directory: write file:///abs/dir or a path");
+      return;
+    }
+  }
+  pipeline.ledger = *url;
+}
+
 // ---- expressions
 
-bool Loader::NoExpression(const YamlNode& node, std::string_view field) {
+bool Loader::NoExpression(const YamlNode& node, std::string_view field, std::string_view why) {
   size_t at = node.value.find("${{");
   if (at == std::string::npos) return true;
   Error(ExpressionLocator(source_, node, node.value).At(at),
-        fmt::format("expressions are not allowed in '{}': the runner needs its value before the "
-                    "build's values exist; write the value itself",
-                    field));
+        fmt::format("expressions are not allowed in '{}': {}; write the value itself", field, why));
   return false;
 }
 

@@ -986,5 +986,300 @@ TEST(PipelineLoaderTest, ManyErrorsOnOneLongLineStayFast) {
   }
 }
 
+// ---- environments and the ledger (SPEC section 7)
+
+// A valid file with `tail` (environments:, ledger:) after its one step.
+std::string WithEnvironments(const std::string& tail) {
+  return "version: 1\nsteps:\n  - id: a\n    run: x\n" + tail;
+}
+
+TEST(PipelineLoaderTest, LoadsEnvironmentsAndTheLedger) {
+  Pipeline p = Load(WithEnvironments(R"(environments:
+  stg:
+    region: eu-west-1
+    stack: orders-stg
+    role_arn: arn:aws:iam::111111111111:role/deployer
+    params: {Environment: staging, Size: 3, Empty: ""}
+    capabilities: [CAPABILITY_IAM, CAPABILITY_AUTO_EXPAND]
+    codedeploy: {application: orders, group: orders-stg, config: CodeDeployDefault.OneAtATime}
+    branches: [main, "release/*"]
+  prd:
+    region: us-gov-west-1
+    stack: orders-prd
+    role_arn: arn:aws-us-gov:iam::222222222222:role/ops/deploy.er+1
+    codedeploy: {application: orders, group: orders-prd}
+    branches: main
+    requires: [stg]
+ledger: s3://deploys/orders
+)"));
+  ASSERT_EQ(p.environments.size(), 2u);
+  const DeployEnvironment& stg = p.environments[0];
+  EXPECT_EQ(stg.name, "stg");
+  EXPECT_EQ(stg.where.line, 6);
+  EXPECT_EQ(stg.where.column, 3);
+  EXPECT_EQ(stg.region, "eu-west-1");
+  EXPECT_EQ(stg.stack, "orders-stg");
+  EXPECT_EQ(stg.role_arn, "arn:aws:iam::111111111111:role/deployer");
+  EXPECT_EQ(stg.params, (std::vector<std::pair<std::string, std::string>>{
+                            {"Environment", "staging"}, {"Size", "3"}, {"Empty", ""}}));
+  EXPECT_EQ(stg.capabilities,
+            (std::vector<std::string>{"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}));
+  ASSERT_TRUE(stg.codedeploy);
+  EXPECT_EQ(stg.codedeploy->application, "orders");
+  EXPECT_EQ(stg.codedeploy->group, "orders-stg");
+  EXPECT_EQ(stg.codedeploy->config, "CodeDeployDefault.OneAtATime");
+  EXPECT_EQ(stg.branches, (std::vector<std::string>{"main", "release/*"}));
+  EXPECT_TRUE(stg.required.empty());
+
+  const DeployEnvironment& prd = p.environments[1];
+  EXPECT_EQ(prd.name, "prd");
+  EXPECT_EQ(prd.region, "us-gov-west-1");
+  EXPECT_EQ(prd.role_arn, "arn:aws-us-gov:iam::222222222222:role/ops/deploy.er+1");
+  EXPECT_TRUE(prd.params.empty());
+  EXPECT_TRUE(prd.capabilities.empty());
+  ASSERT_TRUE(prd.codedeploy);
+  EXPECT_EQ(prd.codedeploy->config, "");  // the group's own
+  EXPECT_EQ(prd.branches, (std::vector<std::string>{"main"}));
+  EXPECT_EQ(prd.required, (std::vector<std::string>{"stg"}));
+  EXPECT_EQ(p.ledger, "s3://deploys/orders");
+
+  Pipeline minimal = Load(WithEnvironments("environments: {dev: {region: eu-west-1, stack: d}}\n"));
+  ASSERT_EQ(minimal.environments.size(), 1u);
+  EXPECT_FALSE(minimal.environments[0].codedeploy);
+  EXPECT_TRUE(minimal.environments[0].branches.empty());  // every branch
+  EXPECT_EQ(minimal.ledger, "");                          // STATE/deployments
+  EXPECT_TRUE(Load(WithSteps("  - id: a\n    run: x\n")).environments.empty());
+}
+
+TEST(PipelineLoaderTest, EveryEnvironmentErrorInOnePass) {
+  EXPECT_EQ(Errors(WithEnvironments(R"(environments:
+  Stg:
+    regoin: eu-west-1
+    stack: 1orders
+    role_arn: arn:aws:iam::1111:role/deployer
+    capabilities: [CAPABILITY_IAMM]
+    params: {Size: [1, 2], "Bad-Name": x, Missing: }
+    codedeploy: {application: orders, grop: g}
+  prd:
+    region: eu_west_1
+    stack: orders-prd
+    requires: [stgg, prd]
+)")),
+            "pipeline.yml:6:3: error: invalid environment name 'Stg': use lowercase letters, "
+            "digits, '_' and '-', starting with a letter\n"
+            "  Stg:\n"
+            "  ^\n"
+            "pipeline.yml:6:3: error: environment 'Stg' has no 'region': add `region: "
+            "eu-west-1`\n"
+            "  Stg:\n"
+            "  ^\n"
+            "pipeline.yml:7:5: error: unknown key 'regoin' in environment 'Stg' (did you mean "
+            "'region'?)\n"
+            "    regoin: eu-west-1\n"
+            "    ^\n"
+            "pipeline.yml:8:12: error: invalid stack name '1orders' in environment 'Stg': "
+            "CloudFormation wants a letter, then letters, digits and '-', at most 128 "
+            "characters\n"
+            "    stack: 1orders\n"
+            "           ^\n"
+            "pipeline.yml:9:15: error: invalid role_arn 'arn:aws:iam::1111:role/deployer' in "
+            "environment 'Stg': give an IAM role ARN such as "
+            "arn:aws:iam::111111111111:role/deployer\n"
+            "    role_arn: arn:aws:iam::1111:role/deployer\n"
+            "              ^\n"
+            "pipeline.yml:10:20: error: unknown capability 'CAPABILITY_IAMM' (did you mean "
+            "'CAPABILITY_IAM'?): use CAPABILITY_IAM, CAPABILITY_NAMED_IAM or "
+            "CAPABILITY_AUTO_EXPAND\n"
+            "    capabilities: [CAPABILITY_IAMM]\n"
+            "                   ^\n"
+            "pipeline.yml:11:20: error: expected a scalar for parameter 'Size' in "
+            "'environments.Stg.params', got a list (a CommaDelimitedList is one string: "
+            "\"a,b\")\n"
+            "    params: {Size: [1, 2], \"Bad-Name\": x, Missing: }\n"
+            "                   ^\n"
+            "pipeline.yml:11:28: error: invalid parameter name 'Bad-Name' in "
+            "'environments.Stg.params': CloudFormation parameter names are letters and digits\n"
+            "    params: {Size: [1, 2], \"Bad-Name\": x, Missing: }\n"
+            "                           ^\n"
+            "pipeline.yml:11:43: error: parameter 'Missing' in 'environments.Stg.params' has no "
+            "value: write \"\" for an empty one\n"
+            "    params: {Size: [1, 2], \"Bad-Name\": x, Missing: }\n"
+            "                                          ^\n"
+            "pipeline.yml:12:17: error: 'environments.Stg.codedeploy' has no 'group': add "
+            "`group: NAME`\n"
+            "    codedeploy: {application: orders, grop: g}\n"
+            "                ^\n"
+            "pipeline.yml:12:39: error: unknown key 'grop' in 'environments.Stg.codedeploy' (did "
+            "you mean 'group'?)\n"
+            "    codedeploy: {application: orders, grop: g}\n"
+            "                                      ^\n"
+            "pipeline.yml:14:13: error: invalid region 'eu_west_1' in environment 'prd': use an "
+            "AWS region such as eu-west-1\n"
+            "    region: eu_west_1\n"
+            "            ^\n"
+            "pipeline.yml:16:16: error: environment 'prd' requires unknown environment 'stgg' "
+            "(did you mean 'Stg'?)\n"
+            "    requires: [stgg, prd]\n"
+            "               ^\n"
+            "pipeline.yml:16:22: error: environment 'prd' requires itself\n"
+            "    requires: [stgg, prd]\n"
+            "                     ^\n");
+}
+
+TEST(PipelineLoaderTest, EnvironmentShapes) {
+  auto load = [](const std::string& fields) {
+    return WithEnvironments("environments:\n  stg: {" + fields + "}\n");
+  };
+  for (const std::string region :
+       {"eu-west-1", "us-east-2", "ap-southeast-4", "us-gov-east-1", "us-iso-east-1",
+        "cn-northwest-1", "eusc-de-east-1", "il-central-1"}) {
+    EXPECT_EQ(Load(load("region: " + region + ", stack: s")).environments[0].region, region);
+  }
+  for (const std::string region : {"eu-west", "EU-WEST-1", "eu-west-1a", "e-west-1", "eu--1",
+                                   "euwest1", "eu-west-123", "eu-west-"}) {
+    EXPECT_THAT(Errors(load("region: " + region + ", stack: s")),
+                HasSubstr("error: invalid region '" + region + "'"));
+  }
+  std::string longest(128, 'a');
+  for (const std::string stack : {"a", "Orders-Stg-2", longest.c_str()}) {
+    Load(load("region: eu-west-1, stack: " + stack));
+  }
+  for (const std::string& stack :
+       std::vector<std::string>{"-a", "a_b", "a.b", "2a", longest + "a"}) {
+    EXPECT_THAT(Errors(load("region: eu-west-1, stack: \"" + stack + "\"")),
+                HasSubstr("error: invalid stack name '" + stack + "'"));
+  }
+  for (const std::string& arn : std::vector<std::string>{
+           "arn:aws:iam::123456789012:role/r", "arn:aws-cn:iam::123456789012:role/a/b/Name_1=,.@-",
+           "arn:aws:iam::123456789012:role/" + std::string(64, 'r')}) {
+    EXPECT_EQ(Load(load("region: eu-west-1, stack: s, role_arn: \"" + arn + "\""))
+                  .environments[0]
+                  .role_arn,
+              arn);
+  }
+  for (const std::string& arn : std::vector<std::string>{
+           "arn:aws:iam::123456789012:user/u", "arn:aws:iam:eu-west-1:123456789012:role/r",
+           "arn:aws:iam::12345678901a:role/r", "arn:aws:iam::1234567890123:role/r",
+           "arn:aws:iam::123456789012:role/", "arn:aws:iam::123456789012:role/a//r",
+           "arn:gcp:iam::123456789012:role/r", "arn:aws:sts::123456789012:role/r",
+           "arn:aws:iam::123456789012:role/r r",
+           "arn:aws:iam::123456789012:role/" + std::string(65, 'r'), "deployer"}) {
+    EXPECT_THAT(Errors(load("region: eu-west-1, stack: s, role_arn: \"" + arn + "\"")),
+                HasSubstr("error: invalid role_arn '" + arn + "'"));
+  }
+  EXPECT_THAT(Errors(load("region: eu-west-1")),
+              HasSubstr("pipeline.yml:6:3: error: environment 'stg' has no 'stack': add `stack: "
+                        "STACK_NAME`"));
+  EXPECT_THAT(Errors(load("region: \"\", stack: s")),
+              HasSubstr("error: 'environments.stg.region' is empty"));
+  EXPECT_THAT(Errors(load("region: [eu-west-1], stack: s")),
+              HasSubstr("error: expected a string for 'region', got a list"));
+  EXPECT_THAT(Errors(load("region: eu-west-1, stack: s, codedeploy: orders")),
+              HasSubstr("error: expected a mapping for 'environments.stg.codedeploy', got a "
+                        "string (write `codedeploy: {application: APP, group: GROUP}`)"));
+  EXPECT_THAT(Errors(load("region: eu-west-1, stack: s, params: [a]")),
+              HasSubstr("error: expected a mapping for 'environments.stg.params', got a list"));
+  EXPECT_THAT(Errors(load("region: eu-west-1, stack: s, requires: stg")),
+              HasSubstr("error: expected a list for 'requires', got a string"));
+  EXPECT_THAT(Errors(load("region: eu-west-1, stack: s, branches: []")),
+              HasSubstr("error: 'branches' is an empty list"));
+  EXPECT_THAT(Errors(WithEnvironments("environments:\n  stg:\n")),
+              HasSubstr("pipeline.yml:6:3: error: expected a mapping for environment 'stg', got "
+                        "nothing (write `stg: {region: eu-west-1, stack: STACK}`)"));
+  EXPECT_THAT(Errors(WithEnvironments("environments: {}\n")),
+              HasSubstr("error: 'environments' is empty"));
+  EXPECT_THAT(Errors(WithEnvironments("environments: [stg]\n")),
+              HasSubstr("pipeline.yml:5:15: error: expected a mapping for 'environments', got a "
+                        "list"));
+  EXPECT_THAT(Errors(WithEnvironments("environments:\n  " + std::string(65, 'e') +
+                                      ": {region: eu-west-1, stack: s}\n")),
+              HasSubstr("error: environment name is 65 bytes long: at most 64"));
+  EXPECT_THAT(Errors(WithEnvironments("enviroments: {}\n")),
+              HasSubstr("pipeline.yml:5:1: error: unknown key 'enviroments' at the top level "
+                        "(did you mean 'environments'?)"));
+}
+
+TEST(PipelineLoaderTest, TwoEnvironmentsOnOneStackAreAnError) {
+  EXPECT_THAT(Errors(WithEnvironments(R"(environments:
+  stg: {region: eu-west-1, stack: orders}
+  prd: {region: eu-west-1, stack: orders}
+  dr: {region: eu-central-1, stack: orders}
+)")),
+              HasSubstr("pipeline.yml:7:3: error: environments 'stg' and 'prd' both deploy stack "
+                        "'orders' in eu-west-1: give each its own stack"));
+}
+
+TEST(PipelineLoaderTest, RequiresCyclesAreReportedOnce) {
+  EXPECT_EQ(Errors(WithEnvironments(R"(environments:
+  dev: {region: eu-west-1, stack: d, requires: [prd]}
+  stg: {region: eu-west-1, stack: s, requires: [dev]}
+  prd: {region: eu-west-1, stack: p, requires: [stg]}
+  qa: {region: eu-west-1, stack: q, requires: [dev]}
+)")),
+            "pipeline.yml:6:49: error: cycle in 'requires': dev -> prd -> stg -> dev\n"
+            "  dev: {region: eu-west-1, stack: d, requires: [prd]}\n"
+            "                                                ^\n");
+  EXPECT_THAT(Errors(WithEnvironments(R"(environments:
+  a: {region: eu-west-1, stack: a, requires: [b]}
+  b: {region: eu-west-1, stack: b, requires: [a]}
+)")),
+              HasSubstr("pipeline.yml:6:47: error: cycle in 'requires': a -> b -> a\n"));
+}
+
+TEST(PipelineLoaderTest, ExpressionsAreRefusedInEnvironmentsAndTheLedger) {
+  const std::string kWhy =
+      "a deploy reads only what the build published (its manifest.json), so no build value "
+      "exists to expand; write the value itself";
+  std::string errors = Errors(WithEnvironments(R"(environments:
+  stg:
+    region: "${{ vars.region }}"
+    stack: orders-${{ build.branch }}
+    params: {Version: "${{ build.id }}"}
+    branches: ["${{ build.branch }}"]
+    codedeploy: {application: orders, group: "g-${{ vars.x }}"}
+ledger: s3://b/${{ vars.y }}
+)"));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:7:14: error: expressions are not allowed in "
+                                "'environments.stg.region': " +
+                                kWhy));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:8:19: error: expressions are not allowed in "
+                                "'environments.stg.stack': " +
+                                kWhy));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:9:24: error: expressions are not allowed in "
+                                "'environments.stg.params.Version': " +
+                                kWhy));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:10:17: error: expressions are not allowed in "
+                                "'environments.stg.branches': " +
+                                kWhy));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:11:49: error: expressions are not allowed in "
+                                "'environments.stg.codedeploy.group': " +
+                                kWhy));
+  EXPECT_THAT(errors, HasSubstr("pipeline.yml:12:16: error: expressions are not allowed in "
+                                "'ledger': deploys and `runner deployments` read the ledger "
+                                "outside any build; write the value itself"));
+  EXPECT_THAT(errors, Not(HasSubstr("invalid")));  // one error per value
+}
+
+TEST(PipelineLoaderTest, LedgerLocations) {
+  for (const std::string ledger : {"s3://bkt/deploys/orders", "s3://bkt", "file:///srv/ledger",
+                                   "file://rel/dir", ".runner/deployments", "/srv/ledger"}) {
+    EXPECT_EQ(Load(WithEnvironments("ledger: " + ledger + "\n")).ledger, ledger);
+  }
+  EXPECT_EQ(Errors(WithEnvironments("ledger: s4://bkt/x\n")),
+            "pipeline.yml:5:9: error: unknown scheme 's4' in 'ledger' (did you mean 's3'?): use "
+            "s3://bucket/prefix, file:///abs/dir or a directory\n"
+            "ledger: s4://bkt/x\n"
+            "        ^\n");
+  EXPECT_THAT(Errors(WithEnvironments("ledger: s3:///x\n")),
+              HasSubstr("error: 'ledger' names no bucket: write s3://BUCKET/prefix"));
+  EXPECT_THAT(Errors(WithEnvironments("ledger: file://\n")),
+              HasSubstr("error: 'ledger' names no directory"));
+  EXPECT_THAT(Errors(WithEnvironments("ledger: \"\"\n")),
+              HasSubstr("error: 'ledger' is empty: remove it to record deploys in "
+                        "STATE/deployments"));
+  EXPECT_THAT(Errors(WithEnvironments("ledger: [a]\n")),
+              HasSubstr("error: expected a string for 'ledger', got a list"));
+}
+
 }  // namespace
 }  // namespace runner

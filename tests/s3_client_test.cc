@@ -614,6 +614,96 @@ TEST(S3ClientTest, CredentialErrorsAreReported) {
   EXPECT_TRUE(http.requests().empty());
 }
 
+// --- listing -------------------------------------------------------------------------------
+
+// A ListObjectsV2 answer holding `keys` (XML-escaped), truncated with `next` when not empty.
+HttpResponse ListPage(const std::vector<std::string>& keys, const std::string& next = "") {
+  std::string body =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult "
+      "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>bkt</Name>";
+  for (const std::string& key : keys) {
+    body += "<Contents><Key>" + key + "</Key><Size>1</Size></Contents>";
+  }
+  body += next.empty() ? "<IsTruncated>false</IsTruncated>"
+                       : "<IsTruncated>true</IsTruncated><NextContinuationToken>" + next +
+                             "</NextContinuationToken>";
+  return Ok(body + "</ListBucketResult>");
+}
+
+TEST(S3ClientTest, ListFollowsContinuationTokensPageAfterPage) {
+  FakeHttpClient http([](const HttpRequest& request, int index) -> Result<HttpResponse> {
+    if (request.method != "GET") return ErrorResponse(400, "Bad", "not a list");
+    if (index == 0) return ListPage({"stg/a.json", "stg/b &amp; c.json"}, "t1+/=");
+    if (index == 1) return ListPage({"stg/c.json", "stg/d.json"}, "t2");
+    return ListPage({"stg/e.json"});
+  });
+  StaticCredentials credentials;
+  auto keys = MakeClient(http, credentials)->ListObjects("bkt", "stg/", 2);
+  ASSERT_TRUE(keys.has_value()) << keys.error();
+  EXPECT_EQ(*keys, (std::vector<std::string>{"stg/a.json", "stg/b & c.json", "stg/c.json",
+                                             "stg/d.json", "stg/e.json"}));
+  auto requests = http.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[0].request.url,
+            "http://127.0.0.1:9000/bkt?list-type=2&max-keys=2&prefix=stg%2F");
+  EXPECT_EQ(requests[1].request.url,
+            "http://127.0.0.1:9000/bkt?list-type=2&max-keys=2&prefix=stg%2F"
+            "&continuation-token=t1%2B%2F%3D");
+  EXPECT_EQ(requests[2].request.url,
+            "http://127.0.0.1:9000/bkt?list-type=2&max-keys=2&prefix=stg%2F"
+            "&continuation-token=t2");
+  for (const auto& request : requests) {
+    EXPECT_EQ(request.request.method, "GET");
+    EXPECT_THAT(request.Header("authorization"), HasSubstr("Signature="));
+  }
+}
+
+TEST(S3ClientTest, ListOfAWholeBucketOnItsOwnHost) {
+  FakeHttpClient http([](const HttpRequest&, int) -> Result<HttpResponse> { return ListPage({}); });
+  StaticCredentials credentials;
+  auto options = TestOptions();
+  options.endpoint = "";
+  options.region = "eu-west-1";
+  auto keys = MakeClient(http, credentials, options)->ListObjects("bkt", "");
+  ASSERT_TRUE(keys.has_value()) << keys.error();
+  EXPECT_TRUE(keys->empty());
+  ASSERT_EQ(http.requests().size(), 1u);
+  EXPECT_EQ(http.requests()[0].request.url,
+            "https://bkt.s3.eu-west-1.amazonaws.com/?list-type=2&max-keys=1000");
+}
+
+TEST(S3ClientTest, ListErrors) {
+  StaticCredentials credentials;
+  auto list = [&](FakeHttpClient::Handler handler, int max_keys = kMaxListKeys) {
+    FakeHttpClient http(std::move(handler));
+    return MakeClient(http, credentials)->ListObjects("bkt", "stg/", max_keys);
+  };
+  EXPECT_EQ(list([](const HttpRequest&, int) -> Result<HttpResponse> {
+              return ErrorResponse(403, "AccessDenied", "Access Denied");
+            }).error(),
+            "AccessDenied: Access Denied (ListObjectsV2 s3://bkt/stg/ page 1)");
+  EXPECT_EQ(list([](const HttpRequest&, int) -> Result<HttpResponse> {
+              return ListPage({"stg/a"}, "same");
+            }).error(),
+            "ListObjectsV2 s3://bkt/stg/ page 2: the answer is truncated but gives no new "
+            "continuation token");
+  EXPECT_EQ(list([](const HttpRequest&, int) -> Result<HttpResponse> {
+              return Ok("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>");
+            }).error(),
+            "ListObjectsV2 s3://bkt/stg/ page 1: the answer is truncated but gives no new "
+            "continuation token");
+  EXPECT_EQ(
+      list([](const HttpRequest&, int) -> Result<HttpResponse> { return Ok("<Other/>"); }).error(),
+      "ListObjectsV2 s3://bkt/stg/ page 1: the answer is not a ListBucketResult");
+  EXPECT_THAT(
+      list([](const HttpRequest&, int) -> Result<HttpResponse> { return Ok("not xml"); }).error(),
+      HasSubstr("ListObjectsV2 s3://bkt/stg/ page 1: the answer is not a "
+                "ListBucketResult: "));
+  EXPECT_EQ(list(nullptr, 0).error(),
+            "ListObjectsV2 s3://bkt/stg/: max-keys 0 is not between 1 and 1000");
+  EXPECT_THAT(list(nullptr, 1001).error(), HasSubstr("max-keys 1001"));
+}
+
 TEST(DigestTest, Md5) {
   EXPECT_EQ(Md5Hex(""), "d41d8cd98f00b204e9800998ecf8427e");
   EXPECT_EQ(Md5Base64("hello"), "XUFAKrxLKna5cZ2REBfFkg==");

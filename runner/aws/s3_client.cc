@@ -348,6 +348,45 @@ Result<std::optional<S3ObjectInfo>> S3Client::HeadObject(const std::string& buck
   return info;
 }
 
+Result<std::vector<std::string>> S3Client::ListObjects(const std::string& bucket,
+                                                       const std::string& prefix, int max_keys) {
+  const std::string where = S3UrlOf(bucket, prefix);
+  if (max_keys < 1 || max_keys > kMaxListKeys) {
+    return Fail(fmt::format("ListObjectsV2 {}: max-keys {} is not between 1 and {}", where,
+                            max_keys, kMaxListKeys));
+  }
+  std::vector<std::string> keys;
+  std::string token;
+  for (int page = 1;; ++page) {
+    // The bucket itself: `/bucket` path-style, `/` on the bucket's host.
+    AwsRequest request = ObjectRequest("GET", bucket, "");
+    if (request.path.size() > 1) request.path.pop_back();
+    request.query = {{"list-type", "2"}, {"max-keys", std::to_string(max_keys)}};
+    if (!prefix.empty()) request.query.emplace_back("prefix", prefix);
+    if (!token.empty()) request.query.emplace_back("continuation-token", token);
+    request.what = fmt::format("ListObjectsV2 {} page {}", where, page);
+    AwsResult<HttpResponse> response = aws_->Send(request);
+    if (!response) return Fail(response.error().text);
+    auto answer = xml::Document::Parse(response->body);
+    if (!answer || answer->Root().Name() != "ListBucketResult") {
+      return Fail(fmt::format("{}: the answer is not a ListBucketResult{}", request.what,
+                              answer ? "" : ": " + answer.error()));
+    }
+    xml::Element result = answer->Root();
+    for (const xml::Element& object : result.Children("Contents")) {
+      keys.push_back(object.ChildText("Key"));
+    }
+    if (result.ChildText("IsTruncated") != "true") return keys;
+    std::string next = result.ChildText("NextContinuationToken");
+    // A server that repeats itself would otherwise be asked for ever.
+    if (next.empty() || next == token) {
+      return Fail(fmt::format("{}: the answer is truncated but gives no new continuation token",
+                              request.what));
+    }
+    token = std::move(next);
+  }
+}
+
 void S3Client::Abort(const std::string& bucket, const std::string& key,
                      const std::string& upload_id) {
   AwsRequest request = ObjectRequest("DELETE", bucket, key);

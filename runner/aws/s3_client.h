@@ -1,9 +1,9 @@
 // S3 and S3-compatible stores, on the generic request layer (aws_client.h): single PUT for
-// small objects, multipart with parts sent in parallel for large ones, conditional PUT, GET and
-// HEAD. Every object body and part carries x-amz-checksum-crc32c, which S3 verifies; its
-// x-amz-content-sha256 is UNSIGNED-PAYLOAD over https and the body's SHA-256 over http;
-// throttling, 5xx, dropped connections and stalls are retried per request with exponential
-// backoff and full jitter; a multipart upload that fails or is cancelled is aborted.
+// small objects, multipart with parts sent in parallel for large ones, conditional PUT, GET,
+// HEAD and listing. Every object body and part carries x-amz-checksum-crc32c, which S3
+// verifies; its x-amz-content-sha256 is UNSIGNED-PAYLOAD over https and the body's SHA-256 over
+// http; throttling, 5xx, dropped connections and stalls are retried per request with
+// exponential backoff and full jitter; a multipart upload that fails or is cancelled is aborted.
 // Credentials, Authorization headers and signatures never appear in a message or a log line.
 #pragma once
 
@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "runner/aws/aws_client.h"
 #include "runner/aws/credentials.h"
@@ -28,6 +29,8 @@ inline constexpr std::uint64_t kMiB = 1024 * 1024;
 inline constexpr std::uint64_t kMinPartSize = 5 * kMiB;
 inline constexpr std::uint64_t kMaxPartSize = 5 * 1024 * kMiB;
 inline constexpr int kMaxParts = 10000;
+// The most keys ListObjectsV2 returns in one answer.
+inline constexpr int kMaxListKeys = 1000;
 
 // How a bucket is addressed: `endpoint/bucket/key` or `bucket.endpoint/key`.
 enum class PathStyle {
@@ -114,6 +117,13 @@ class S3Client {
 
   // The object's size and ETag; nullopt when it does not exist.
   Result<std::optional<S3ObjectInfo>> HeadObject(const std::string& bucket, const std::string& key);
+
+  // Every key in `bucket` that starts with `prefix` (all of them for an empty prefix), in the
+  // order S3 gives them (UTF-8 binary order): ListObjectsV2 pages of `max_keys` (at most
+  // kMaxListKeys; smaller for tests), each next page asked with the previous one's
+  // continuation token.
+  Result<std::vector<std::string>> ListObjects(const std::string& bucket, const std::string& prefix,
+                                               int max_keys = kMaxListKeys);
 
   // Uploads the file at `path`, memory-mapped (never copied into memory): PutObject up to
   // part_size bytes, MultipartUpload above.

@@ -47,6 +47,16 @@ Status CheckStoreName(std::string_view name) {
       Shown(name), problem));
 }
 
+Status CheckStorePrefix(std::string_view prefix) {
+  if (prefix.empty()) return {};
+  std::string_view path = prefix.ends_with('/') ? prefix.substr(0, prefix.size() - 1) : prefix;
+  std::string problem = StorePathProblem(path);
+  if (problem.empty()) return {};
+  return Fail(fmt::format(
+      "'{}' cannot start names in a store: {}; a prefix is a relative path such as 'stg/'",
+      Shown(prefix), problem));
+}
+
 Status ArtifactStore::GetToFile(const std::string& name, const std::string& path) {
   auto bytes = Get(name);
   if (!bytes) return Fail(bytes.error());

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "runner/aws/credentials.h"
 #include "runner/aws/http.h"
@@ -67,6 +68,13 @@ class ArtifactStore {
   virtual Result<std::string> Get(const std::string& name) = 0;
   // Size and ETag of `name`; nullopt when it does not exist.
   virtual Result<std::optional<StoredObjectInfo>> Stat(const std::string& name) = 0;
+  // The names that start with `prefix` (a string prefix: "stg/" lists below stg, "stg/2026"
+  // the names there that start with 2026, "" every name), sorted bytewise. A prefix is refused
+  // as CheckStorePrefix says. S3: ListObjectsV2, page after page; an object no name can reach
+  // (a console's `dir/` marker, `a//b`) is left out. Local: the regular files below the root,
+  // without following symlinks, and without the temporary files of a write in progress
+  // (`.NAME.tmp.XXXXXX`); a root not created yet lists nothing.
+  virtual Result<std::vector<std::string>> List(const std::string& prefix) = 0;
 
   // Writes the bytes of `name` to `path` atomically.
   Status GetToFile(const std::string& name, const std::string& path);
@@ -79,6 +87,10 @@ class ArtifactStore {
 // a `.` or `..` segment. S3 would store such keys literally and a directory could not, so
 // both refuse them alike. The error names `name` and says what to do.
 Status CheckStoreName(std::string_view name);
+
+// Whether `prefix` can start names in a store: empty, or a name (CheckStoreName) that may end
+// in one '/'.
+Status CheckStorePrefix(std::string_view prefix);
 
 struct ArtifactStoreOptions {
   // A relative local store (`file://rel`, `rel/dir`) is relative to this absolute directory.

@@ -6,8 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <system_error>
 
 #include "runner/atomic_file.h"
 #include "runner/fs.h"
@@ -48,6 +50,14 @@ class Digests {
   EVP_MD_CTX* md5_;
   std::uint64_t size_ = 0;
 };
+
+// A file being written: AtomicFileWriter's and PutIfAbsent's temporary `.NAME.tmp.XXXXXX`.
+bool IsTemporary(std::string_view file) {
+  constexpr std::string_view kTmp = ".tmp.";
+  constexpr size_t kSuffix = 6;  // mkstemp's XXXXXX
+  return file.size() > 1 + kTmp.size() + kSuffix && file.starts_with('.') &&
+         file.substr(file.size() - kSuffix - kTmp.size(), kTmp.size()) == kTmp;
+}
 
 // A rename or link is durable only once its directory is synced.
 Status SyncDirectory(const std::string& dir) {
@@ -174,6 +184,33 @@ class LocalStore : public ArtifactStore {
     if (!bytes) return Fail(bytes.error());
     StoredObject object = ObjectOf(name, *bytes);
     return StoredObjectInfo{object.size, object.etag};
+  }
+
+  Result<std::vector<std::string>> List(const std::string& prefix) override {
+    if (Status ok = CheckStorePrefix(prefix); !ok) return Fail(ok.error());
+    // Only the directory the names share is walked: "stg/2026" lists in stg/.
+    const std::string below = prefix.substr(0, prefix.rfind('/') + 1);
+    if (!below.empty()) {
+      if (auto dir = PathOf(below.substr(0, below.size() - 1)); !dir) return Fail(dir.error());
+    }
+    const std::string dir = root_ + "/" + below;
+    std::vector<std::string> names;
+    std::error_code ec;
+    fs::recursive_directory_iterator it(dir, ec);
+    if (ec == std::errc::no_such_file_or_directory || ec == std::errc::not_a_directory) {
+      return names;  // nothing is stored below it
+    }
+    for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      const fs::directory_entry& entry = *it;
+      std::error_code type_ec;
+      if (entry.is_symlink(type_ec) || !entry.is_regular_file(type_ec)) continue;
+      if (IsTemporary(entry.path().filename().string())) continue;
+      std::string name = below + entry.path().string().substr(dir.size());
+      if (name.starts_with(prefix)) names.push_back(std::move(name));
+    }
+    if (ec) return Fail(fmt::format("cannot list {}: {}", UrlOf(below), ec.message()));
+    std::ranges::sort(names);
+    return names;
   }
 
  private:

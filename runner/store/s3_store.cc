@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace runner {
 
 namespace {
@@ -65,6 +67,25 @@ class S3Store : public ArtifactStore {
     }
     if (!*info) return std::nullopt;
     return StoredObjectInfo{(*info)->size, (*info)->etag};
+  }
+
+  Result<std::vector<std::string>> List(const std::string& prefix) override {
+    if (Status ok = CheckStorePrefix(prefix); !ok) return Fail(ok.error());
+    auto keys = client_->ListObjects(bucket_, prefix_ + prefix);
+    if (!keys) return Fail(keys.error());
+    std::vector<std::string> names;
+    for (const std::string& key : *keys) {
+      if (!key.starts_with(prefix_ + prefix)) {
+        return Fail(
+            fmt::format("ListObjectsV2 {}: the answer holds '{}', which does not start "
+                        "with the prefix",
+                        UrlOf(prefix), key));
+      }
+      std::string name = key.substr(prefix_.size());
+      if (CheckStoreName(name)) names.push_back(std::move(name));
+    }
+    std::ranges::sort(names);
+    return names;
   }
 
  private:
