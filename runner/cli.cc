@@ -11,6 +11,7 @@
 #include "runner/build.h"
 #include "runner/console.h"
 #include "runner/deploy/cfn_lint.h"
+#include "runner/deploy/deploy_cli.h"
 #include "runner/diagnostics.h"
 #include "runner/process.h"
 #include "runner/serve/build_job.h"
@@ -207,6 +208,33 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   CLI::App* serve = app.add_subcommand("serve", "build GitHub pushes, with build pages (webhooks)");
   serve->add_option("--config", serve_config, "the server's configuration (default: ./serve.yml)");
 
+  deploy::DeployCommand deploy_command;
+  std::vector<std::string> deploy_args;  // [BUILD_ID] [PIPELINE]
+  CLI::App* deploy = app.add_subcommand(
+      "deploy", "deploy a published build to an environment (a rollback: an older build)");
+  deploy->add_option("args", deploy_args, "BUILD_ID [PIPELINE]")->expected(0, 2);
+  deploy->add_option("--env", deploy_command.env, "the environment (pipeline's environments:)");
+  deploy->add_option("--manifest", deploy_command.manifest,
+                     "the build's manifest.json URL (default: from the build's record)");
+  deploy->add_option("--template", deploy_command.template_name,
+                     "the template's name in the build (default: template.yaml)");
+  deploy->add_option("--params", deploy_command.params_name,
+                     "the parameters file's name in the build (default: params.json)");
+  deploy->add_option("--pause", deploy_command.pause, "stop every deploy to ENV");
+  deploy->add_option("--resume", deploy_command.resume, "allow deploys to ENV again");
+  deploy->add_option("--reason", deploy_command.reason, "why, for --pause");
+  deploy->add_option("--workspace", options.workspace, "the pipeline's workspace");
+  deploy->add_option("--state-dir", options.state_dir,
+                     "build records (default: WORKSPACE/.runner)");
+
+  std::string deployments_env;
+  CLI::App* deployments =
+      app.add_subcommand("deployments", "what is deployed where, and the history");
+  AddPipelineArgument(deployments, options);
+  deployments->add_option("--env", deployments_env, "one environment only");
+  deployments->add_option("--state-dir", options.state_dir,
+                          "build records (default: WORKSPACE/.runner)");
+
   app.add_subcommand("version", "print the version");
 
   if (argc >= 2 && argv[1][0] != '-') {
@@ -240,6 +268,22 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   if (validate->parsed()) return Validate(options, kinds);
   if (plan->parsed()) return PrintPlan(options, kinds);
   if (serve->parsed()) return Serve(serve_config);
+  if (deploy->parsed()) {
+    if (deploy_command.pause.empty() && deploy_command.resume.empty() && !deploy_args.empty()) {
+      deploy_command.build_id = deploy_args[0];
+    }
+    size_t pipeline_at = deploy_command.build_id.empty() ? 0 : 1;
+    if (deploy_args.size() > pipeline_at) options.pipeline = deploy_args[pipeline_at];
+    auto request = MakeRequest(options);
+    if (!request) return kExitUsage;
+    deploy_command.request = std::move(*request);
+    return deploy::RunDeployCommand(deploy_command, kinds);
+  }
+  if (deployments->parsed()) {
+    auto request = MakeRequest(options);
+    if (!request) return kExitUsage;
+    return deploy::RunDeploymentsCommand(*request, deployments_env, kinds);
+  }
   std::printf("runner %s\n", RUNNER_VERSION);
   return 0;
 }

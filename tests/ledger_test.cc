@@ -53,7 +53,7 @@ std::vector<std::string> Builds(const std::vector<LedgerEntry>& entries) {
 
 TEST(DeployIdTest, TimeInUtcThenTheBuild) {
   EXPECT_EQ(DeployId(At(1, 13, 5, 1) + 999ms, "orders-main-158"),
-            "20261201T130501Z-orders-main-158");
+            "20261201T130501.000Z-orders-main-158");
   EXPECT_EQ(OutcomeName(DeployOutcome::kNoChange), "no-change");
 }
 
@@ -126,7 +126,7 @@ TEST_P(LedgerTest, HistoryIsOldestFirstAndEveryFieldReadsBack) {
             (std::vector<std::string>{"orders-main-157", "orders-main-158", "orders-main-159"}));
   const LedgerEntry& read = history[1];
   EXPECT_EQ(read.env, "stg");
-  EXPECT_EQ(read.deploy_id, "20261201T130501Z-orders-main-158");
+  EXPECT_EQ(read.deploy_id, "20261201T130501.000Z-orders-main-158");
   EXPECT_EQ(read.project, "orders");
   EXPECT_EQ(read.branch, "main");
   EXPECT_EQ(read.commit, second.commit);
@@ -142,10 +142,10 @@ TEST_P(LedgerTest, HistoryIsOldestFirstAndEveryFieldReadsBack) {
 
   auto names = Store()->List("");
   ASSERT_TRUE(names.has_value()) << names.error();
-  EXPECT_EQ(*names, (std::vector<std::string>{"prd/20261201T100000Z-orders-main-157.json",
-                                              "stg/20261130T090000Z-orders-main-157.json",
-                                              "stg/20261201T130501Z-orders-main-158.json",
-                                              "stg/20261201T150000Z-orders-main-159.json"}));
+  EXPECT_EQ(*names, (std::vector<std::string>{"prd/20261201T100000.000Z-orders-main-157.json",
+                                              "stg/20261130T090000.000Z-orders-main-157.json",
+                                              "stg/20261201T130501.000Z-orders-main-158.json",
+                                              "stg/20261201T150000.000Z-orders-main-159.json"}));
 }
 
 TEST_P(LedgerTest, LiveIsTheLatestSuccessOrNoChange) {
@@ -174,7 +174,7 @@ TEST_P(LedgerTest, AnEntryIsNeverOverwritten) {
   Status again = ledger_->Record(entry);
   ASSERT_FALSE(again.has_value());
   EXPECT_EQ(again.error(), "ledger: " + ledger_->url() +
-                               "stg/20261201T130501Z-orders-main-158.json is already in the "
+                               "stg/20261201T130501.000Z-orders-main-158.json is already in the "
                                "ledger: an entry is never overwritten");
   std::vector<LedgerEntry> history = History();
   ASSERT_EQ(history.size(), 1u);
@@ -227,10 +227,10 @@ TEST_P(LedgerTest, PauseAndResumeStayInTheHistory) {
   std::vector<LedgerEntry> history = History();
   EXPECT_EQ(Builds(history),
             (std::vector<std::string>{"orders-main-158", "paused", "resumed", "paused"}));
-  EXPECT_EQ(history[1].deploy_id, "20261201T140000Z-pause");
+  EXPECT_EQ(history[1].deploy_id, "20261201T140000.000Z-pause");
   EXPECT_EQ(history[1].who, "bob@ops");
   EXPECT_EQ(history[1].message, "incident 42");
-  EXPECT_EQ(history[2].deploy_id, "20261201T163000Z-resume");
+  EXPECT_EQ(history[2].deploy_id, "20261201T163000.000Z-resume");
   EXPECT_EQ(history[2].who, "carol@ops");
   // Neither is a deploy.
   auto live = ledger_->Live("stg");
@@ -241,7 +241,7 @@ TEST_P(LedgerTest, PauseAndResumeStayInTheHistory) {
 TEST_P(LedgerTest, ACorruptEntryIsReportedNotSkipped) {
   Record(Deploy("orders-main-157", At(1, 9, 0)));
   auto store = Store();
-  const std::string name = "stg/20261201T100000Z-orders-main-158.json";
+  const std::string name = "stg/20261201T100000.000Z-orders-main-158.json";
   ASSERT_TRUE(store->Put(name, "{\"version\": 1, \"env\": ", "application/json").has_value());
   for (auto result : {ledger_->History("stg").error(), ledger_->Live("stg").error(),
                       ledger_->Succeeded("stg", "orders-main-157").error()}) {
@@ -284,17 +284,17 @@ TEST(LedgerLocalTest, EntriesThatDoNotHoldTogetherAreRefused) {
   entry = Deploy("orders-main-158", At(1, 13, 5, 1));
   entry.deploy_id = "158";
   EXPECT_EQ(refused(entry),
-            "ledger: deploy id '158' is not 20261201T130501Z-orders-main-158: a deploy id is the "
+            "ledger: deploy id '158' is not 20261201T130501.000Z-orders-main-158: a deploy id is the "
             "start time (UTC) and the build id, so that ids sort by time");
   entry = Deploy("orders/main", At(1, 13, 0));
   EXPECT_EQ(refused(entry), "ledger: 'orders/main' is not a build id such as orders-main-158");
   entry = Deploy("orders-main-158", At(1, 13, 0));
   entry.who = "";
-  EXPECT_EQ(refused(entry), "ledger: deploy 20261201T130000Z-orders-main-158: 'who' is empty");
+  EXPECT_EQ(refused(entry), "ledger: deploy 20261201T130000.000Z-orders-main-158: 'who' is empty");
   entry = Deploy("orders-main-158", At(1, 13, 0));
   entry.finished = entry.started - 1s;
   EXPECT_EQ(refused(entry),
-            "ledger: deploy 20261201T130000Z-orders-main-158: finished before it started");
+            "ledger: deploy 20261201T130000.000Z-orders-main-158: finished before it started");
   entry = Deploy("orders-main-158", At(1, 13, 0), DeployOutcome::kPaused);
   EXPECT_EQ(refused(entry),
             "ledger: a 'paused' entry is written by pausing or resuming, not recorded");
@@ -308,7 +308,7 @@ TEST(LedgerLocalTest, EntriesThatDoNotHoldTogetherAreRefused) {
     if (file.is_regular_file()) files.push_back(file.path().string());
   }
   EXPECT_EQ(files, std::vector<std::string>{
-                       state.path() + "/deployments/stg/20261201T130000Z-orders-main-158.json"});
+                       state.path() + "/deployments/stg/20261201T130000.000Z-orders-main-158.json"});
 }
 
 TEST(LedgerLocalTest, TheEntryFileAndItsProblems) {
@@ -321,12 +321,12 @@ TEST(LedgerLocalTest, TheEntryFileAndItsProblems) {
   entry.outputs = {{"Url", "https://orders.example.com"}};
   entry.message = "UPDATE_COMPLETE";
   ASSERT_TRUE(ledger->Record(entry).has_value());
-  const std::string path = state / "ledger/stg/20261201T130501Z-orders-main-158.json";
+  const std::string path = state / "ledger/stg/20261201T130501.000Z-orders-main-158.json";
   const std::string text = ReadTextFile(path);
   EXPECT_EQ(text, R"({
   "version": 1,
   "env": "stg",
-  "deploy_id": "20261201T130501Z-orders-main-158",
+  "deploy_id": "20261201T130501.000Z-orders-main-158",
   "build_id": "orders-main-158",
   "project": "orders",
   "branch": "main",
@@ -370,10 +370,10 @@ TEST(LedgerLocalTest, TheEntryFileAndItsProblems) {
   EXPECT_EQ(
       problem("\"finished\": \"2026-12-01T13:09:31.000Z\"",
               "\"finished\": \"2026-12-01T13:00:00.000Z\""),
-      where + "deploy 20261201T130501Z-orders-main-158: finished before it started" + what_to_do);
+      where + "deploy 20261201T130501.000Z-orders-main-158: finished before it started" + what_to_do);
   EXPECT_EQ(problem("\"env\": \"stg\"", "\"env\": \"prd\""),
             where +
-                "it holds deploy '20261201T130501Z-orders-main-158' of environment 'prd', not "
+                "it holds deploy '20261201T130501.000Z-orders-main-158' of environment 'prd', not "
                 "what its name says" +
                 what_to_do);
   testing::WriteTextFile(path, text);

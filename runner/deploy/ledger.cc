@@ -288,12 +288,15 @@ std::string_view OutcomeName(DeployOutcome outcome) {
 }
 
 std::string DeployId(WallTime started, std::string_view build_id) {
-  std::time_t seconds =
-      std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(started));
+  auto whole = std::chrono::floor<std::chrono::seconds>(started);
+  std::time_t seconds = std::chrono::system_clock::to_time_t(whole);
+  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(started - whole).count();
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}", utc.tm_year + 1900, utc.tm_mon + 1,
-                     utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, build_id);
+  // Milliseconds, so that the same build deployed twice in a second (a retry) gets two ids.
+  return fmt::format("{:04}{:02}{:02}T{:02}{:02}{:02}.{:03}Z-{}", utc.tm_year + 1900,
+                     utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, millis,
+                     build_id);
 }
 
 Result<Ledger> Ledger::Open(std::string_view url, const std::string& state_dir,

@@ -33,7 +33,7 @@ std::string_view OutcomeName(DeployOutcome outcome);
 
 struct LedgerEntry {
   std::string env;
-  // DeployId(started, build_id), e.g. "20261201T130501Z-orders-main-158": ids sort by time.
+  // DeployId(started, build_id), e.g. "20261201T130501.042Z-orders-main-158": ids sort by time.
   // A pause or resume has DeployId(started, "pause") or (started, "resume").
   std::string deploy_id;
   std::string build_id;  // empty for a pause or resume

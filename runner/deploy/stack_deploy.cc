@@ -249,6 +249,11 @@ Result<StackDeployResult> Deployer::Run() {
   Log(fmt::format("{} stack {}: change set {}", create ? "creating" : "updating", request_.stack,
                   name));
   auto created = cfn_.CreateChangeSet(create_request);
+  if (!created && created.error().find("No updates are to be performed") != std::string::npos) {
+    // Some endpoints refuse the change set itself rather than fail it.
+    Log("no changes: the stack already is what this build describes");
+    return StackDeployResult{(*existing)->id, (*existing)->status, false, (*existing)->outputs};
+  }
   if (!created) return Fail(created.error());
   auto change_set = AwaitChangeSet(name);
   if (!change_set) return Fail(change_set.error());

@@ -1,0 +1,257 @@
+#include "runner/deploy/deploy_build.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include "runner/aws/autoscaling.h"
+#include "runner/aws/cloudformation.h"
+#include "runner/aws/credentials.h"
+#include "runner/aws/s3_client.h"
+#include "runner/aws/sts.h"
+#include "runner/deploy/cfn_lint.h"
+#include "runner/glob.h"
+#include "runner/sha256.h"
+#include "runner/store/artifact_store.h"
+#include "runner/store/manifest.h"
+#include "steps/params.h"
+
+namespace runner::deploy {
+
+namespace {
+
+constexpr size_t kMaxTemplateBody = 51200;  // CloudFormation's limit for TemplateBody
+
+// The manifest's store (its directory) and the manifest's file name within it.
+std::pair<std::string, std::string> SplitManifestUrl(const std::string& url) {
+  size_t slash = url.rfind('/');
+  if (slash == std::string::npos) return {".", url};
+  return {url.substr(0, slash + 1), url.substr(slash + 1)};
+}
+
+// An object of the build, read and checked against the manifest.
+Result<std::string> ReadChecked(ArtifactStore& store, const Manifest& manifest,
+                                const std::string& name) {
+  const ManifestObject* object = manifest.Find(name);
+  if (!object) {
+    std::vector<std::string> names;
+    for (const ManifestObject& entry : manifest.objects) names.push_back(entry.name);
+    return Fail(fmt::format("the build {} published no '{}' (its manifest lists {})",
+                            manifest.build.id, name, fmt::join(names, ", ")));
+  }
+  auto bytes = store.Get(object->name);
+  if (!bytes) return Fail(fmt::format("cannot read {}: {}", object->url, bytes.error()));
+  if (bytes->size() != object->size || Sha256Hex(*bytes) != object->sha256) {
+    return Fail(fmt::format(
+        "{} is not what the build published: {} bytes with sha256 {}, the manifest says {} "
+        "bytes with sha256 {}; refusing to deploy it",
+        object->url, bytes->size(), Sha256Hex(*bytes), object->size, object->sha256));
+  }
+  return bytes;
+}
+
+// An https URL CloudFormation can read the object at: through the configured S3 endpoint
+// (path style) or S3's regional virtual host. Empty for a local store.
+std::string TemplateUrl(const ManifestObject& object, const std::string& region,
+                        const Environment& env) {
+  constexpr std::string_view kS3 = "s3://";
+  if (!object.url.starts_with(kS3)) return "";
+  std::string rest = object.url.substr(kS3.size());
+  std::string bucket = rest.substr(0, rest.find('/'));
+  std::string endpoint = aws::ResolveS3Endpoint("", env);
+  if (!endpoint.empty()) {
+    while (endpoint.ends_with('/')) endpoint.pop_back();
+    return fmt::format("{}/{}/{}", endpoint, bucket, object.key);
+  }
+  return fmt::format("https://{}.s3.{}.amazonaws.com/{}", bucket, region, object.key);
+}
+
+// AWS_ENDPOINT_URL_SERVICE, else AWS_ENDPOINT_URL, else empty (AWS's own).
+std::string ServiceEndpoint(const Environment& env, std::string_view service) {
+  if (auto value = Lookup(env, fmt::format("AWS_ENDPOINT_URL_{}", service))) return *value;
+  return Lookup(env, "AWS_ENDPOINT_URL").value_or("");
+}
+
+// The checks that refuse a deploy before any AWS call.
+Status Admit(const DeployBuildRequest& request, const Manifest& manifest, Ledger& ledger) {
+  const DeployEnvironment& env = request.environment;
+  const std::string& branch = manifest.build.branch;
+  if (!env.branches.empty() && std::ranges::none_of(env.branches, [&](const std::string& glob) {
+        return GlobMatch(glob, branch);
+      })) {
+    return Fail(fmt::format("environment {} takes builds of {} only; {} is of branch '{}'",
+                            env.name, fmt::join(env.branches, ", "), manifest.build.id, branch));
+  }
+  auto paused = ledger.Paused(env.name);
+  if (!paused) return Fail(paused.error());
+  if (*paused) {
+    return Fail(fmt::format(
+        "environment {} is paused since {} by {}: {} (runner deploy "
+        "--resume {} allows deploys again)",
+        env.name, FormatTimestamp((*paused)->since), (*paused)->who, (*paused)->reason, env.name));
+  }
+  for (const std::string& required : env.required) {
+    auto done = ledger.Succeeded(required, manifest.build.id);
+    if (!done) return Fail(done.error());
+    if (!*done) {
+      return Fail(
+          fmt::format("environment {} requires {} first: {} has not been deployed there "
+                      "with success",
+                      env.name, required, manifest.build.id));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string DeployerName(const Environment& env) {
+  std::string user = Lookup(env, "USER").value_or(Lookup(env, "LOGNAME").value_or("unknown"));
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+  return user + "@" + host;
+}
+
+Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
+  auto log = [&](std::string_view line) {
+    if (request.log) request.log(line);
+  };
+  const DeployEnvironment& env = request.environment;
+  ArtifactStoreOptions store_options;
+  store_options.workspace = request.workspace;
+  store_options.env = request.env;
+  store_options.region = env.region;
+  store_options.cancelled = request.cancelled;
+
+  // 1. The build's own bytes.
+  auto [store_url, manifest_name] = SplitManifestUrl(request.manifest_url);
+  auto store = OpenArtifactStore(store_url, store_options);
+  if (!store) return Fail(store.error());
+  auto manifest_text = (*store)->Get(manifest_name);
+  if (!manifest_text) {
+    return Fail(fmt::format("cannot read the build's manifest {}: {}", request.manifest_url,
+                            manifest_text.error()));
+  }
+  auto manifest = ParseManifest(*manifest_text, request.manifest_url);
+  if (!manifest) return Fail(manifest.error());
+  auto template_body = ReadChecked(**store, *manifest, request.template_name);
+  if (!template_body) return Fail(template_body.error());
+  std::vector<std::pair<std::string, std::string>> parameters;
+  if (!request.params_name.empty()) {
+    auto params_text = ReadChecked(**store, *manifest, request.params_name);
+    if (!params_text) return Fail(params_text.error());
+    auto params = ParseParamsFile(*params_text, request.params_name);
+    if (!params) return Fail(params.error());
+    parameters = params->parameters.entries();
+  }
+  for (const auto& [key, value] : env.params) {
+    auto it = std::ranges::find(parameters, key, &std::pair<std::string, std::string>::first);
+    if (it == parameters.end()) {
+      parameters.emplace_back(key, value);
+    } else {
+      it->second = value;
+    }
+  }
+
+  // 2. What refuses a deploy before any AWS call.
+  auto ledger = Ledger::Open(request.ledger, request.state_dir, store_options);
+  if (!ledger) return Fail(ledger.error());
+  if (auto admitted = Admit(request, *manifest, *ledger); !admitted) return Fail(admitted.error());
+  Diagnostics lint(request.template_name, *template_body);
+  LintTemplate(*template_body, lint);
+  if (lint.HasErrors()) {
+    return Fail(fmt::format("the template fails the blue-green lint:\n{}", lint.Format()));
+  }
+  if (!lint.diagnostics().empty()) log(lint.Format());
+  std::string template_url =
+      TemplateUrl(*manifest->Find(request.template_name), env.region, request.env);
+  if (template_url.empty() && template_body->size() > kMaxTemplateBody) {
+    return Fail(
+        fmt::format("{} is {} bytes: a template over {} bytes must be published to S3 "
+                    "for CloudFormation to read it",
+                    request.template_name, template_body->size(), kMaxTemplateBody));
+  }
+
+  // 3. AWS, as the environment's role when it has one.
+  std::unique_ptr<aws::HttpClient> http = aws::MakeCurlHttpClient();
+  std::unique_ptr<aws::CredentialsProvider> own =
+      aws::MakeDefaultCredentialsChain(request.env, *http);
+  aws::CredentialsProvider* credentials = own.get();
+  std::unique_ptr<aws::StsClient> sts;
+  std::unique_ptr<aws::AssumeRoleCredentialsProvider> assumed;
+  aws::AwsTransportOptions transport;
+  transport.cancelled = request.cancelled;
+  if (!env.role_arn.empty()) {
+    aws::StsOptions sts_options;
+    static_cast<aws::AwsTransportOptions&>(sts_options) = transport;
+    sts_options.region = env.region;
+    sts_options.endpoint = ServiceEndpoint(request.env, "STS");
+    auto client = aws::StsClient::Create(*http, *own, sts_options);
+    if (!client) return Fail(client.error());
+    sts = std::move(*client);
+    aws::AssumeRoleRequest assume;
+    assume.role_arn = env.role_arn;
+    assume.session_name = "runner-" + env.name;
+    assumed = std::make_unique<aws::AssumeRoleCredentialsProvider>(*sts, assume);
+    credentials = assumed.get();
+    log(fmt::format("as {}", env.role_arn));
+  }
+  aws::CloudFormationOptions cfn_options;
+  static_cast<aws::AwsTransportOptions&>(cfn_options) = transport;
+  cfn_options.region = env.region;
+  cfn_options.endpoint = ServiceEndpoint(request.env, "CLOUDFORMATION");
+  auto cfn = aws::CloudFormationClient::Create(*http, *credentials, cfn_options);
+  if (!cfn) return Fail(cfn.error());
+  aws::AutoScalingOptions asg_options;
+  static_cast<aws::AwsTransportOptions&>(asg_options) = transport;
+  asg_options.region = env.region;
+  asg_options.endpoint = ServiceEndpoint(request.env, "AUTO_SCALING");
+  auto asg = aws::AutoScalingClient::Create(*http, *credentials, asg_options);
+  if (!asg) return Fail(asg.error());
+
+  StackDeployRequest stack;
+  stack.stack = env.stack;
+  stack.template_body = *template_body;
+  stack.template_url = template_url;
+  stack.parameters = std::move(parameters);
+  stack.capabilities = env.capabilities;
+  stack.build_id = manifest->build.id;
+  stack.poll_interval = request.poll_interval;
+  stack.kill_grace = request.kill_grace;
+  stack.log = request.log;
+  stack.cancelled = request.cancelled;
+
+  LedgerEntry entry;
+  entry.env = env.name;
+  entry.build_id = manifest->build.id;
+  entry.project = manifest->build.project;
+  entry.branch = manifest->build.branch;
+  entry.commit = manifest->build.commit;
+  entry.who = request.who;
+  entry.started = std::chrono::system_clock::now();
+  entry.deploy_id = DeployId(entry.started, entry.build_id);
+  log(fmt::format("deploying {} to {} (stack {} in {})", entry.build_id, env.name, env.stack,
+                  env.region));
+  auto deployed = DeployStack(**cfn, **asg, stack);
+  entry.finished = std::chrono::system_clock::now();
+  if (deployed) {
+    entry.outcome = deployed->changed ? DeployOutcome::kSuccess : DeployOutcome::kNoChange;
+    entry.changed = deployed->changed;
+    for (const auto& [key, value] : deployed->outputs) entry.outputs.emplace_back(key, value);
+  } else {
+    bool cancelled = request.cancelled && request.cancelled();
+    entry.outcome = cancelled ? DeployOutcome::kCancelled : DeployOutcome::kFailed;
+    entry.message = deployed.error();
+  }
+  Status recorded = ledger->Record(entry);
+  if (!deployed) {
+    return Fail(recorded ? deployed.error()
+                         : fmt::format("{} (and the ledger could not record it: {})",
+                                       deployed.error(), recorded.error()));
+  }
+  if (!recorded) {
+    return Fail(fmt::format("deployed, but the ledger could not record it: {}", recorded.error()));
+  }
+  return DeployBuildResult{std::move(*deployed), std::move(entry)};
+}
+
+}  // namespace runner::deploy

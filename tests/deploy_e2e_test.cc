@@ -1,0 +1,165 @@
+// `runner deploy` and `runner deployments` end to end (SPEC section 7): builds published to a
+// local store by `runner run`, deployed to CloudFormation as moto_server emulates it on
+// 127.0.0.1, rolled back, promoted, paused; skipped, saying so, where moto is not installed.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/e2e_util.h"
+#include "tests/moto_server.h"
+#include "tests/test_util.h"
+
+namespace runner::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr const char* kPipeline = R"(version: 1
+project: orders
+environments:
+  stg:
+    region: us-east-1
+    stack: orders-stg
+    branches: [main]
+  prd:
+    region: us-east-1
+    stack: orders-prd
+    requires: [stg]
+    params: {Stage: production}
+ledger: deployments
+steps:
+  - id: params
+    params:
+      dest: dist/params.json
+      values: {QueueName: "orders-${{ build.number }}", Stage: staging}
+  - id: publish
+    upload: {to: "store/${{ build.id }}/", files: [cfn/template.yaml, dist/params.json]}
+)";
+
+constexpr const char* kTemplate = R"(Parameters:
+  QueueName: {Type: String}
+  Stage: {Type: String}
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Ref QueueName
+      Tags: [{Key: stage, Value: !Ref Stage}]
+Outputs:
+  QueueName:
+    Value: !GetAtt Queue.QueueName
+)";
+
+class DeployE2eTest : public MotoServerTest {
+ protected:
+  void SetUp() override {
+    MotoServerTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    MakeGitRepo(dir_.path(), {{"pipeline.yml", kPipeline}, {"cfn/template.yaml", kTemplate}});
+    env_ = BaseEnv();
+    env_["AWS_ENDPOINT_URL"] = moto().endpoint();
+    env_["AWS_ACCESS_KEY_ID"] = "AKIDMOTO";
+    env_["AWS_SECRET_ACCESS_KEY"] = "moto-secret-key";
+    env_["AWS_REGION"] = "us-east-1";
+    env_["AWS_EC2_METADATA_DISABLED"] = "true";
+    env_["USER"] = "tester";
+  }
+
+  // Builds and publishes build NUMBER of `branch`.
+  void Publish(int number, const std::string& branch = "main") {
+    RunResult run = RunRunner({"run", "--branch", branch, "--build-number", std::to_string(number)},
+                              dir_.path(), env_);
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  }
+
+  RunResult Deploy(std::vector<std::string> args) {
+    args.insert(args.begin(), "deploy");
+    return RunRunner(args, dir_.path(), env_);
+  }
+
+  TempDir dir_;
+  std::map<std::string, std::string> env_;
+};
+
+TEST_F(DeployE2eTest, DeploysRollsBackAndPromotesFromTheBuildsOwnBytes) {
+  Publish(1);
+  // Build 2 adds a queue.
+  WriteTextFile(dir_.path() + "/cfn/template.yaml",
+                std::string(kTemplate) + "  Dead:\n    Value: !Ref Dead\n");
+  std::string with_dead = ReadTextFile(dir_.path() + "/cfn/template.yaml");
+  with_dead.replace(with_dead.find("Outputs:"), 0, "  Dead:\n    Type: AWS::SQS::Queue\n");
+  WriteTextFile(dir_.path() + "/cfn/template.yaml", with_dead);
+  Publish(2);
+
+  RunResult first = Deploy({"orders-main-1", "--env", "stg"});
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_THAT(first.out,
+              HasSubstr("deploying orders-main-1 to stg (stack orders-stg in us-east-1)"));
+  EXPECT_THAT(first.out, HasSubstr("creating stack orders-stg"));
+  EXPECT_THAT(first.out, HasSubstr("stg: orders-main-1 deployed (CREATE_COMPLETE)"));
+
+  RunResult second = Deploy({"orders-main-2", "--env", "stg"});
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
+  EXPECT_THAT(second.out, HasSubstr("updating stack orders-stg"));
+
+  // A rollback is a deploy of the older build.
+  RunResult rollback = Deploy({"orders-main-1", "--env", "stg"});
+  ASSERT_EQ(rollback.exit_code, 0) << rollback.out << rollback.err;
+  EXPECT_THAT(rollback.out, HasSubstr("stg: orders-main-1 deployed"));
+
+  RunResult again = Deploy({"orders-main-1", "--env", "stg"});
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_THAT(again.out, HasSubstr("already live, nothing changed"));
+
+  // prd requires stg: build 2 went there, a build 3 did not.
+  RunResult promoted = Deploy({"orders-main-2", "--env", "prd"});
+  ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+  Publish(3);
+  RunResult refused = Deploy({"orders-main-3", "--env", "prd"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("environment prd requires stg first: orders-main-3 has not "
+                                     "been deployed there with success"));
+
+  RunResult history = RunRunner({"deployments", "--env", "stg"}, dir_.path(), env_);
+  ASSERT_EQ(history.exit_code, 0) << history.err;
+  EXPECT_THAT(history.out, HasSubstr("orders-main-1"));
+  EXPECT_THAT(history.out, HasSubstr("no-change"));
+  EXPECT_THAT(history.out, HasSubstr("tester@"));
+  for (const RunResult* result : {&first, &second, &rollback, &promoted, &history}) {
+    EXPECT_THAT(result->out + result->err, Not(HasSubstr("moto-secret-key")));
+  }
+}
+
+TEST_F(DeployE2eTest, RefusesBeforeAnyAwsCallWhatTheEnvironmentDoesNotAllow) {
+  Publish(1, "feature/x");
+  RunResult branch = Deploy({"orders-feature-x-1", "--env", "stg"});
+  EXPECT_EQ(branch.exit_code, 1);
+  EXPECT_THAT(branch.err, HasSubstr("environment stg takes builds of main only; "
+                                    "orders-feature-x-1 is of branch 'feature/x'"));
+
+  Publish(2);
+  RunResult paused = Deploy({"--pause", "stg", "--reason", "incident 42"});
+  ASSERT_EQ(paused.exit_code, 0) << paused.err;
+  RunResult blocked = Deploy({"orders-main-2", "--env", "stg"});
+  EXPECT_EQ(blocked.exit_code, 1);
+  EXPECT_THAT(blocked.err, HasSubstr("environment stg is paused"));
+  EXPECT_THAT(blocked.err, HasSubstr("incident 42"));
+  ASSERT_EQ(Deploy({"--resume", "stg"}).exit_code, 0);
+
+  // Bytes changed after publishing are never deployed.
+  std::string stored = dir_.path() + "/store/orders-main-2/template.yaml";
+  WriteTextFile(stored, ReadTextFile(stored) + "# changed\n");
+  RunResult tampered = Deploy({"orders-main-2", "--env", "stg"});
+  EXPECT_EQ(tampered.exit_code, 1);
+  EXPECT_THAT(tampered.err, HasSubstr("is not what the build published"));
+
+  RunResult unknown = Deploy({"orders-main-2", "--env", "stag"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("no environment 'stag'"));
+  EXPECT_THAT(unknown.err, HasSubstr("did you mean 'stg'"));
+}
+
+}  // namespace
+}  // namespace runner::testing
