@@ -138,7 +138,7 @@ TEST_F(StackDeployMotoTest, RefusesADeployThatWouldTakeLiveInstancesOutOfService
 
 // CloudFormation's answers, scripted: what moto cannot do.
 class StackDeployFakeTest : public ::testing::Test {
- protected:
+ public:
   void SetUp() override {
     CloudFormationOptions options;
     options.endpoint = "http://127.0.0.1:1";
@@ -266,6 +266,91 @@ TEST_F(StackDeployFakeTest, AFailedUpdateStreamsItsEventsAndNamesTheFirstFailure
   EXPECT_LT(progress, failed) << "events are logged oldest first";
   EXPECT_EQ(log_.find("UPDATE_COMPLETE "), std::string::npos) << "another operation's event";
   EXPECT_EQ(log_.find("UPDATE_FAILED"), log_.rfind("UPDATE_FAILED")) << "an event twice";
+}
+
+// Answers for an update whose change set is ready at once; DescribeStacks after the execution
+// from `after_execute` (its Nth call).
+std::function<Result<HttpResponse>(const std::string&)> UpdateScript(
+    std::function<std::string(int)> after_execute) {
+  auto executed = std::make_shared<bool>(false);
+  auto polls = std::make_shared<int>(0);
+  return [=](const std::string& action) -> Result<HttpResponse> {
+    if (action == "DescribeStacks") {
+      return StackDeployFakeTest::Xml(StackDeployFakeTest::StackXml(
+          *executed ? after_execute((*polls)++) : std::string("UPDATE_COMPLETE")));
+    }
+    if (action == "CreateChangeSet") {
+      return StackDeployFakeTest::Xml(
+          "<CreateChangeSetResponse><CreateChangeSetResult><Id>arn:cs</Id><StackId>arn:s"
+          "</StackId></CreateChangeSetResult></CreateChangeSetResponse>");
+    }
+    if (action == "DescribeChangeSet") {
+      return StackDeployFakeTest::Xml(
+          "<DescribeChangeSetResponse><DescribeChangeSetResult><ChangeSetName>x</ChangeSetName>"
+          "<Status>CREATE_COMPLETE</Status><Changes><member><ResourceChange><Action>Modify"
+          "</Action><LogicalResourceId>Queue</LogicalResourceId><ResourceType>AWS::SQS::Queue"
+          "</ResourceType></ResourceChange></member></Changes></DescribeChangeSetResult>"
+          "</DescribeChangeSetResponse>");
+    }
+    if (action == "ExecuteChangeSet") *executed = true;
+    if (action == "DescribeStackEvents") {
+      return StackDeployFakeTest::Xml(
+          "<DescribeStackEventsResponse><DescribeStackEventsResult><StackEvents/>"
+          "</DescribeStackEventsResult></DescribeStackEventsResponse>");
+    }
+    return StackDeployFakeTest::Xml("<Response/>");
+  };
+}
+
+TEST_F(StackDeployFakeTest, ACancelRollsTheUpdateBackAndFollowsTheRollback) {
+  bool cancel = false;
+  answer_ = UpdateScript([&](int poll) {
+    if (poll == 1) cancel = true;
+    if (poll < 3) return std::string("UPDATE_IN_PROGRESS");
+    if (poll < 5) return std::string("UPDATE_ROLLBACK_IN_PROGRESS");
+    return std::string("UPDATE_ROLLBACK_COMPLETE");
+  });
+  StackDeployRequest request = Request();
+  request.cancelled = [&] { return cancel; };
+  auto result = DeployStack(*cfn_, *asg_, request);
+  ASSERT_FALSE(result);
+  EXPECT_THAT(result.error(), HasSubstr("UPDATE_ROLLBACK_COMPLETE"));
+  EXPECT_THAT(log_, HasSubstr("cancelled: cancelling the update of orders-stg"));
+  EXPECT_EQ(std::ranges::count(actions_, "CancelUpdateStack"), 1);
+  // Followed to the rollback's end: the last call is the DescribeStacks that saw it complete.
+  EXPECT_EQ(actions_.back(), "DescribeStacks");
+}
+
+TEST_F(StackDeployFakeTest, ThrottlingIsRetriedAndAFailedChangeSetSaysWhy) {
+  int throttled = 0;
+  answer_ = [&](const std::string& action) -> Result<HttpResponse> {
+    if (action == "DescribeStacks" && throttled++ == 0) {
+      HttpResponse response;
+      response.status = 400;
+      response.body =
+          "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate "
+          "exceeded</Message></Error></ErrorResponse>";
+      return response;
+    }
+    if (action == "DescribeStacks") return Xml(StackXml("UPDATE_COMPLETE"));
+    if (action == "CreateChangeSet") {
+      return Xml(
+          "<CreateChangeSetResponse><CreateChangeSetResult><Id>arn:cs</Id><StackId>arn:s"
+          "</StackId></CreateChangeSetResult></CreateChangeSetResponse>");
+    }
+    if (action == "DescribeChangeSet") {
+      return Xml(
+          "<DescribeChangeSetResponse><DescribeChangeSetResult><ChangeSetName>x"
+          "</ChangeSetName><Status>FAILED</Status><StatusReason>Parameter QueueName "
+          "must be set</StatusReason></DescribeChangeSetResult></DescribeChangeSetResponse>");
+    }
+    return Xml("<Response/>");
+  };
+  auto result = DeployStack(*cfn_, *asg_, Request());
+  ASSERT_FALSE(result);
+  EXPECT_THAT(result.error(), HasSubstr("failed: Parameter QueueName must be set"));
+  EXPECT_EQ(std::ranges::count(actions_, "DescribeStacks"), 2) << "the throttled call retried";
+  EXPECT_EQ(std::ranges::count(actions_, "ExecuteChangeSet"), 0);
 }
 
 TEST(ChangeSetNameTest, IsMadeOfTheBuildIdAndFitsCloudFormationsRule) {
