@@ -347,6 +347,10 @@ Result<Environment> Scheduler::StepEnvironment(const Step& step, const std::stri
   env.insert_or_assign("RUNNER_BUILD_NUMBER", context_.number);
   env.insert_or_assign("RUNNER_BUILD_ID", context_.id);
   env.insert_or_assign("RUNNER_WORKSPACE", context_.workspace);
+  // STATE, of STATE/builds/BUILD_ID: where a deploy's default ledger is (SPEC section 7).
+  env.insert_or_assign(
+      "RUNNER_STATE_DIR",
+      std::filesystem::path(options_.build_dir).parent_path().parent_path().string());
   env.insert_or_assign("RUNNER_STEP", step.id);
   env.insert_or_assign("RUNNER_OUTPUT", scratch + ".out");
   // Reproducible outputs (zip timestamps, compilers that honour it) take the commit's time.

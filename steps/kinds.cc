@@ -1,5 +1,6 @@
 #include "steps/kinds.h"
 
+#include "steps/deploy.h"
 #include "steps/packer.h"
 #include "steps/params.h"
 #include "steps/shell.h"
@@ -18,8 +19,7 @@ KindRegistry MakeRegistry() {
   kinds.Add<PackerKind>();
   kinds.Add<ParamsKind>();
   kinds.Add<UploadKind>();
-  // Named by the contract, not built yet.
-  kinds.Reserve("deploy");
+  kinds.Add<DeployKind>();
   return kinds;
 }
 

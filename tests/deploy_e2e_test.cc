@@ -161,5 +161,24 @@ TEST_F(DeployE2eTest, RefusesBeforeAnyAwsCallWhatTheEnvironmentDoesNotAllow) {
   EXPECT_THAT(unknown.err, HasSubstr("did you mean 'stg'"));
 }
 
+TEST_F(DeployE2eTest, ADeployStepHandsTheBuildItPublishedToTheStack) {
+  std::string pipeline = std::string(kPipeline) +
+                         "  - id: stg\n"
+                         "    deploy:\n"
+                         "      env: stg\n"
+                         "      manifest: \"${{ steps.publish.outputs.manifest_url }}\"\n";
+  WriteTextFile(dir_.path() + "/pipeline.yml", pipeline);
+  RunResult run = RunRunner({"run", "--branch", "main", "--build-number", "7"}, dir_.path(), env_);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::string report = ReadTextFile(dir_.path() + "/.runner/builds/orders-main-7/report.json");
+  EXPECT_THAT(report, HasSubstr("\"changed\": \"true\""));
+  EXPECT_THAT(report, HasSubstr("\"status\": \"CREATE_COMPLETE\""));
+  // (moto gives a stack made by change sets no outputs, so output_KEY is not seen here.)
+  std::string log = ReadTextFile(dir_.path() + "/.runner/builds/orders-main-7/logs/stg.log");
+  EXPECT_THAT(log, HasSubstr("deploying orders-main-7 to stg"));
+  RunResult history = RunRunner({"deployments"}, dir_.path(), env_);
+  EXPECT_THAT(history.out, HasSubstr("orders-main-7"));
+}
+
 }  // namespace
 }  // namespace runner::testing
