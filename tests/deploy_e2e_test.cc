@@ -26,6 +26,7 @@ environments:
   prd:
     region: us-east-1
     stack: orders-prd
+    role_arn: arn:aws:iam::123456789012:role/deployer
     requires: [stg]
     params: {Stage: production}
 ledger: deployments
@@ -116,6 +117,7 @@ TEST_F(DeployE2eTest, DeploysRollsBackAndPromotesFromTheBuildsOwnBytes) {
   // prd requires stg: build 2 went there, a build 3 did not.
   RunResult promoted = Deploy({"orders-main-2", "--env", "prd"});
   ASSERT_EQ(promoted.exit_code, 0) << promoted.out << promoted.err;
+  EXPECT_THAT(promoted.out, HasSubstr("as arn:aws:iam::123456789012:role/deployer"));
   Publish(3);
   RunResult refused = Deploy({"orders-main-3", "--env", "prd"});
   EXPECT_EQ(refused.exit_code, 1);

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "runner/config_node.h"
 #include "runner/deploy/deploy_build.h"
 #include "runner/deploy/ledger.h"
 #include "runner/diagnostics.h"
@@ -89,6 +90,21 @@ Result<std::string> ManifestOfRecord(const std::string& state_dir, const std::st
                   build_id));
 }
 
+// A literal of the deploy step's configuration, or `fallback`.
+std::string DeployStepValue(const Pipeline& pipeline, const DeployEnvironment& target,
+                            std::string_view key, std::string fallback) {
+  for (const Step& step : pipeline.steps) {
+    if (step.kind == nullptr || step.kind->name() != "deploy") continue;
+    const ConfigNode* env = step.config.Find("env");
+    bool ours = env ? env->scalar.text == target.name : &target == &pipeline.environments.front();
+    const ConfigNode* value = step.config.Find(key);
+    if (ours && value && value->type == ConfigNode::Type::kScalar && IsKnown(*value)) {
+      return value->scalar.text;
+    }
+  }
+  return fallback;
+}
+
 Result<Ledger> OpenLedger(const Loaded& loaded, const Environment& env) {
   ArtifactStoreOptions options;
   options.workspace = loaded.workspace;
@@ -134,8 +150,10 @@ int RunDeployCommand(const DeployCommand& command, const KindRegistry& kinds) {
   } else {
     request.manifest_url = command.manifest;
   }
-  request.template_name = command.template_name;
-  request.params_name = command.params_name;
+  request.template_name = command.template_name.value_or(
+      DeployStepValue(loaded->pipeline, *target, "template", "template.yaml"));
+  request.params_name = command.params_name.value_or(
+      DeployStepValue(loaded->pipeline, *target, "params", "params.json"));
   request.who = DeployerName(env);
   request.env = env;
   request.log = [](std::string_view line) {

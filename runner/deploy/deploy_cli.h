@@ -2,6 +2,7 @@
 // deploy, over deploy_build.h and ledger.h.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "runner/build.h"
@@ -14,8 +15,10 @@ struct DeployCommand {
   std::string build_id;  // empty with --pause or --resume
   std::string env;
   std::string manifest;  // --manifest URL; empty: from the build's record
-  std::string template_name = "template.yaml";
-  std::string params_name = "params.json";
+  // --template and --params; unset: those of the pipeline's deploy step to this environment,
+  // else template.yaml and params.json.
+  std::optional<std::string> template_name;
+  std::optional<std::string> params_name;
   std::string pause;  // --pause ENV
   std::string resume;
   std::string reason;  // --reason, for --pause
