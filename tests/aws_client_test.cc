@@ -18,14 +18,6 @@ using ::testing::Not;
 
 constexpr char kUrl[] = "http://127.0.0.1:4566/";
 
-Credentials TestCredentials() {
-  Credentials credentials;
-  credentials.access_key_id = "AKIDEXAMPLE";
-  credentials.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-  credentials.source = "test";
-  return credentials;
-}
-
 HttpResponse Response(int status, std::string body, Pairs headers = {}) {
   return FakeHttpClient::Ok(std::move(body), status, std::move(headers));
 }

@@ -30,14 +30,6 @@ constexpr char kChangeSetId[] =
     "arn:aws:cloudformation:eu-west-1:111111111111:changeSet/runner-157/"
     "1a2345b6-0000-00a0-a123-00abc0abc000";
 
-Credentials TestCredentials() {
-  Credentials credentials;
-  credentials.access_key_id = "AKIDEXAMPLE";
-  credentials.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-  credentials.source = "test";
-  return credentials;
-}
-
 HttpResponse Response(int status, std::string body) {
   return FakeHttpClient::Ok(std::move(body), status, {{"content-type", "text/xml"}});
 }

@@ -127,6 +127,15 @@ class FakeHttpClient : public HttpClient {
   std::vector<Recorded> requests_;
 };
 
+// Long-term keys of AWS's documentation examples.
+inline Credentials TestCredentials() {
+  Credentials credentials;
+  credentials.access_key_id = "AKIDEXAMPLE";
+  credentials.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+  credentials.source = "test";
+  return credentials;
+}
+
 // Always the same long-term keys.
 class StaticCredentialsProvider : public CredentialsProvider {
  public:

@@ -51,9 +51,9 @@ std::vector<std::string> Builds(const std::vector<LedgerEntry>& entries) {
   return ids;
 }
 
-TEST(DeployIdTest, TimeInUtcThenTheBuild) {
+TEST(DeployIdTest, TimeInUtcToTheMillisecondThenTheBuild) {
   EXPECT_EQ(DeployId(At(1, 13, 5, 1) + 999ms, "orders-main-158"),
-            "20261201T130501.000Z-orders-main-158");
+            "20261201T130501.999Z-orders-main-158");
   EXPECT_EQ(OutcomeName(DeployOutcome::kNoChange), "no-change");
 }
 
@@ -283,9 +283,10 @@ TEST(LedgerLocalTest, EntriesThatDoNotHoldTogetherAreRefused) {
   EXPECT_THAT(refused(entry), HasSubstr("'../x' is not an environment name"));
   entry = Deploy("orders-main-158", At(1, 13, 5, 1));
   entry.deploy_id = "158";
-  EXPECT_EQ(refused(entry),
-            "ledger: deploy id '158' is not 20261201T130501.000Z-orders-main-158: a deploy id is the "
-            "start time (UTC) and the build id, so that ids sort by time");
+  EXPECT_EQ(
+      refused(entry),
+      "ledger: deploy id '158' is not 20261201T130501.000Z-orders-main-158: a deploy id is the "
+      "start time (UTC) and the build id, so that ids sort by time");
   entry = Deploy("orders/main", At(1, 13, 0));
   EXPECT_EQ(refused(entry), "ledger: 'orders/main' is not a build id such as orders-main-158");
   entry = Deploy("orders-main-158", At(1, 13, 0));
@@ -307,8 +308,9 @@ TEST(LedgerLocalTest, EntriesThatDoNotHoldTogetherAreRefused) {
   for (const auto& file : std::filesystem::recursive_directory_iterator(state.path())) {
     if (file.is_regular_file()) files.push_back(file.path().string());
   }
-  EXPECT_EQ(files, std::vector<std::string>{
-                       state.path() + "/deployments/stg/20261201T130000.000Z-orders-main-158.json"});
+  EXPECT_EQ(files,
+            std::vector<std::string>{state.path() +
+                                     "/deployments/stg/20261201T130000.000Z-orders-main-158.json"});
 }
 
 TEST(LedgerLocalTest, TheEntryFileAndItsProblems) {
@@ -367,10 +369,10 @@ TEST(LedgerLocalTest, TheEntryFileAndItsProblems) {
                 what_to_do);
   EXPECT_EQ(problem("\"https://orders.example.com\"", "1"),
             where + "'outputs.Url' must be a string, found number" + what_to_do);
-  EXPECT_EQ(
-      problem("\"finished\": \"2026-12-01T13:09:31.000Z\"",
-              "\"finished\": \"2026-12-01T13:00:00.000Z\""),
-      where + "deploy 20261201T130501.000Z-orders-main-158: finished before it started" + what_to_do);
+  EXPECT_EQ(problem("\"finished\": \"2026-12-01T13:09:31.000Z\"",
+                    "\"finished\": \"2026-12-01T13:00:00.000Z\""),
+            where + "deploy 20261201T130501.000Z-orders-main-158: finished before it started" +
+                what_to_do);
   EXPECT_EQ(problem("\"env\": \"stg\"", "\"env\": \"prd\""),
             where +
                 "it holds deploy '20261201T130501.000Z-orders-main-158' of environment 'prd', not "

@@ -16,14 +16,6 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace aws;
 
-Credentials TestCredentials() {
-  Credentials credentials;
-  credentials.access_key_id = "AKIDEXAMPLE";
-  credentials.secret_access_key = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-  credentials.source = "test";
-  return credentials;
-}
-
 // A group rolled with MinInstancesInService from the parameter Keep, and a queue.
 constexpr char kTemplate[] = R"({
   "Parameters": {
