@@ -42,7 +42,8 @@ struct ServeConfig {
 };
 
 // Reads and checks FILE; every problem is reported (formatted diagnostics, FILE:LINE:COL, or
-// FILE: error: ... for an unreadable file) in the error, not only the first. Secrets and tokens are read from `environment`.
+// FILE: error: ... for an unreadable file) in the error, not only the first. Secrets and tokens are
+// read from `environment`.
 std::expected<ServeConfig, std::string> LoadServeConfig(const std::string& file,
                                                         const Environment& environment);
 
