@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <regex>
 
 #include "tests/e2e_util.h"
+#include "tests/fake_github.h"
 #include "tests/moto_server.h"
 #include "tests/test_util.h"
 
@@ -180,6 +182,119 @@ TEST_F(DeployE2eTest, ADeployStepHandsTheBuildItPublishedToTheStack) {
   EXPECT_THAT(log, HasSubstr("deploying orders-main-7 to stg"));
   RunResult history = RunRunner({"deployments"}, dir_.path(), env_);
   EXPECT_THAT(history.out, HasSubstr("orders-main-7"));
+}
+
+// CloudFormation as a scripted server on 127.0.0.1 (the fake GitHub server's HTTP, answering
+// AWS's Query API): an update that stays in progress until it is cancelled, which moto cannot do.
+class DeployFakeAwsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MakeGitRepo(dir_.path(), {{"pipeline.yml", kPipeline}, {"cfn/template.yaml", kTemplate}});
+    env_ = BaseEnv();
+    env_["AWS_ENDPOINT_URL"] = aws_.url();
+    env_["AWS_ACCESS_KEY_ID"] = "AKIDFAKE";
+    env_["AWS_SECRET_ACCESS_KEY"] = "fake-secret-key";
+    env_["AWS_REGION"] = "us-east-1";
+    env_["AWS_EC2_METADATA_DISABLED"] = "true";
+    aws_.SetHandler([this](const FakeRequest& request) { return Answer(request); });
+  }
+
+  static FakeResponse Xml(std::string body) {
+    FakeResponse response;
+    response.status = 200;
+    response.headers = {{"Content-Type", "text/xml"}};
+    response.body = std::move(body);
+    return response;
+  }
+
+  static std::string Param(const std::string& body, const std::string& name) {
+    std::smatch match;
+    if (!std::regex_search(body, match, std::regex("(?:^|&)" + name + "=([^&]*)"))) return "";
+    return match[1];
+  }
+
+  FakeResponse Answer(const FakeRequest& request) {
+    std::string action = Param(request.body, "Action");
+    std::lock_guard lock(mutex_);
+    if (action == "DescribeStacks") {
+      std::string status = "UPDATE_COMPLETE";
+      if (!token_.empty()) status = "UPDATE_IN_PROGRESS";
+      if (cancelled_)
+        status = rollback_polls_++ < 2 ? "UPDATE_ROLLBACK_IN_PROGRESS" : "UPDATE_ROLLBACK_COMPLETE";
+      return Xml(
+          "<DescribeStacksResponse><DescribeStacksResult><Stacks><member><StackId>arn:aws:"
+          "cloudformation:us-east-1:1:stack/orders-stg/1</StackId><StackName>orders-stg"
+          "</StackName><StackStatus>" +
+          status +
+          "</StackStatus><CreationTime>2026-12-01T10:00:00Z</CreationTime></member>"
+          "</Stacks></DescribeStacksResult></DescribeStacksResponse>");
+    }
+    if (action == "CreateChangeSet") {
+      return Xml(
+          "<CreateChangeSetResponse><CreateChangeSetResult><Id>arn:cs</Id><StackId>arn:s"
+          "</StackId></CreateChangeSetResult></CreateChangeSetResponse>");
+    }
+    if (action == "DescribeChangeSet") {
+      return Xml(
+          "<DescribeChangeSetResponse><DescribeChangeSetResult><ChangeSetName>x"
+          "</ChangeSetName><Status>CREATE_COMPLETE</Status><Changes><member>"
+          "<ResourceChange><Action>Modify</Action><LogicalResourceId>Queue"
+          "</LogicalResourceId><ResourceType>AWS::SQS::Queue</ResourceType><Replacement>"
+          "True</Replacement></ResourceChange></member></Changes>"
+          "</DescribeChangeSetResult></DescribeChangeSetResponse>");
+    }
+    if (action == "ExecuteChangeSet") token_ = Param(request.body, "ClientRequestToken");
+    if (action == "CancelUpdateStack") cancelled_ = true;
+    if (action == "DescribeStackEvents") {
+      std::string events;
+      if (!token_.empty()) {
+        events =
+            "<member><EventId>e1</EventId><Timestamp>2026-12-01T10:00:01Z</Timestamp>"
+            "<LogicalResourceId>Queue</LogicalResourceId><ResourceType>AWS::SQS::Queue"
+            "</ResourceType><ResourceStatus>UPDATE_IN_PROGRESS</ResourceStatus>"
+            "<ClientRequestToken>" +
+            token_ + "</ClientRequestToken></member>";
+      }
+      return Xml("<DescribeStackEventsResponse><DescribeStackEventsResult><StackEvents>" + events +
+                 "</StackEvents></DescribeStackEventsResult></DescribeStackEventsResponse>");
+    }
+    return Xml("<Response/>");
+  }
+
+  int Count(const std::string& action) {
+    int count = 0;
+    for (const FakeRequest& request : aws_.requests()) {
+      count += Param(request.body, "Action") == action;
+    }
+    return count;
+  }
+
+  TempDir dir_;
+  FakeGitHub aws_;
+  std::map<std::string, std::string> env_;
+  std::mutex mutex_;
+  std::string token_;
+  bool cancelled_ = false;
+  int rollback_polls_ = 0;
+};
+
+TEST_F(DeployFakeAwsTest, SigtermCancelsTheUpdateAndFollowsItsRollbackToTheEnd) {
+  RunResult run = RunRunner({"run", "--branch", "main", "--build-number", "1"}, dir_.path(), env_);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  RunnerProcess deploy({"deploy", "orders-main-1", "--env", "stg"}, dir_.path(), env_, dir_.path());
+  ASSERT_TRUE(AwaitCondition([&] { return Count("DescribeStackEvents") >= 2; }))
+      << "the update was never followed";
+  deploy.Signal(SIGTERM);
+  RunResult result = deploy.Wait(std::chrono::seconds(60));
+  EXPECT_EQ(result.exit_code, 143) << result.out << result.err;
+  EXPECT_EQ(Count("CancelUpdateStack"), 1);
+  EXPECT_THAT(result.out, HasSubstr("Modify  Queue (AWS::SQS::Queue)  REPLACEMENT"));
+  EXPECT_THAT(result.out, HasSubstr("UPDATE_IN_PROGRESS   Queue (AWS::SQS::Queue)"));
+  EXPECT_THAT(result.out, HasSubstr("cancelled: cancelling the update of orders-stg"));
+  EXPECT_THAT(result.err, HasSubstr("UPDATE_ROLLBACK_COMPLETE"));
+  EXPECT_THAT(result.out + result.err, Not(HasSubstr("fake-secret-key")));
+  RunResult history = RunRunner({"deployments", "--env", "stg"}, dir_.path(), env_);
+  EXPECT_THAT(history.out, HasSubstr("cancelled"));
 }
 
 }  // namespace

@@ -178,8 +178,9 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
   aws::CredentialsProvider* credentials = own.get();
   std::unique_ptr<aws::StsClient> sts;
   std::unique_ptr<aws::AssumeRoleCredentialsProvider> assumed;
+  // Not cancelled with the deploy: a cancel is itself calls to make (CancelUpdateStack, then
+  // following the rollback); each call is bounded by the transport's own timeouts.
   aws::AwsTransportOptions transport;
-  transport.cancelled = request.cancelled;
   if (!env.role_arn.empty()) {
     aws::StsOptions sts_options;
     static_cast<aws::AwsTransportOptions&>(sts_options) = transport;

@@ -31,7 +31,7 @@ struct DeployBuildRequest {
   std::function<void(std::string_view)> log;
   std::function<bool()> cancelled;
   Duration kill_grace = std::chrono::minutes(10);
-  Duration poll_interval = std::chrono::seconds(5);
+  Duration poll_interval = std::chrono::seconds(2);
 };
 
 struct DeployBuildResult {

@@ -212,11 +212,15 @@ Result<aws::Stack> Deployer::Follow(const std::string& token) {
                       "in AWS",
                       request_.stack, status, FormatDuration(request_.kill_grace)));
     }
-    if (request_.sleep) {
-      request_.sleep(request_.poll_interval);
+    if (give_up) {
+      // The rollback is followed at the same pace, whatever cancels.
+      if (request_.sleep) {
+        request_.sleep(request_.poll_interval);
+      } else {
+        std::this_thread::sleep_for(request_.poll_interval);
+      }
     } else {
-      // Not cut short by the cancel: the rollback is followed at the same pace.
-      std::this_thread::sleep_for(request_.poll_interval);
+      Sleep(request_.poll_interval);  // a cancel ends it early: the update is cancelled at once
     }
   }
 }
