@@ -36,7 +36,8 @@ steps:
   - id: params
     params:
       dest: dist/params.json
-      values: {QueueName: "orders-${{ build.number }}", Stage: staging}
+      values: {QueueName: "orders-${{ build.number }}", Stage: staging, DbPassword: s3cr3t-db-value,
+               Keep: "1"}
   - id: publish
     upload: {to: "store/${{ build.id }}/", files: [cfn/template.yaml, dist/params.json]}
 )";
@@ -44,12 +45,27 @@ steps:
 constexpr const char* kTemplate = R"(Parameters:
   QueueName: {Type: String}
   Stage: {Type: String}
+  DbPassword: {Type: String, NoEcho: true}
+  Keep: {Type: Number}
 Resources:
   Queue:
     Type: AWS::SQS::Queue
     Properties:
       QueueName: !Ref QueueName
-      Tags: [{Key: stage, Value: !Ref Stage}]
+      Tags: [{Key: stage, Value: !Ref Stage}, {Key: db, Value: !Ref DbPassword}]
+  Config:
+    Type: AWS::AutoScaling::LaunchConfiguration
+    Properties: {ImageId: ami-12c6146b, InstanceType: t2.micro}
+  Group:
+    Type: AWS::AutoScaling::AutoScalingGroup
+    UpdatePolicy:
+      AutoScalingRollingUpdate: {MinInstancesInService: !Ref Keep, MaxBatchSize: 4}
+    Properties:
+      AvailabilityZones: [us-east-1a]
+      LaunchConfigurationName: !Ref Config
+      MinSize: 2
+      MaxSize: 4
+      TerminationPolicies: [OldestLaunchConfiguration, OldestInstance]
 Outputs:
   QueueName:
     Value: !GetAtt Queue.QueueName
@@ -106,6 +122,11 @@ TEST_F(DeployE2eTest, DeploysRollsBackAndPromotesFromTheBuildsOwnBytes) {
   RunResult second = Deploy({"orders-main-2", "--env", "stg"});
   ASSERT_EQ(second.exit_code, 0) << second.out << second.err;
   EXPECT_THAT(second.out, HasSubstr("updating stack orders-stg"));
+  // The live group runs 2 (its MinSize): the build's Keep=1 would let a rolling update take one
+  // of them out of service.
+  EXPECT_THAT(second.out, HasSubstr("capacity: Keep=2 from group"));
+  EXPECT_THAT(second.out,
+              HasSubstr("live DesiredCapacity 2 (MaxSize 4; the build's value was '1')"));
 
   // A rollback is a deploy of the older build.
   RunResult rollback = Deploy({"orders-main-1", "--env", "stg"});
@@ -133,6 +154,7 @@ TEST_F(DeployE2eTest, DeploysRollsBackAndPromotesFromTheBuildsOwnBytes) {
   EXPECT_THAT(history.out, HasSubstr("tester@"));
   for (const RunResult* result : {&first, &second, &rollback, &promoted, &history}) {
     EXPECT_THAT(result->out + result->err, Not(HasSubstr("moto-secret-key")));
+    EXPECT_THAT(result->out + result->err, Not(HasSubstr("s3cr3t-db-value"))) << "a NoEcho value";
   }
 }
 
@@ -189,7 +211,11 @@ TEST_F(DeployE2eTest, ADeployStepHandsTheBuildItPublishedToTheStack) {
 class DeployFakeAwsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    MakeGitRepo(dir_.path(), {{"pipeline.yml", kPipeline}, {"cfn/template.yaml", kTemplate}});
+    MakeGitRepo(dir_.path(),
+                {{"pipeline.yml", kPipeline},
+                 {"cfn/template.yaml",
+                  "Parameters:\n  QueueName: {Type: String}\nResources:\n  Queue:\n    Type: "
+                  "AWS::SQS::Queue\n    Properties: {QueueName: !Ref QueueName}\n"}});
     env_ = BaseEnv();
     env_["AWS_ENDPOINT_URL"] = aws_.url();
     env_["AWS_ACCESS_KEY_ID"] = "AKIDFAKE";
@@ -218,7 +244,7 @@ class DeployFakeAwsTest : public ::testing::Test {
     std::lock_guard lock(mutex_);
     if (action == "DescribeStacks") {
       std::string status = "UPDATE_COMPLETE";
-      if (!token_.empty()) status = "UPDATE_IN_PROGRESS";
+      if (!token_.empty() && !finish_) status = "UPDATE_IN_PROGRESS";
       if (cancelled_)
         status = rollback_polls_++ < 2 ? "UPDATE_ROLLBACK_IN_PROGRESS" : "UPDATE_ROLLBACK_COMPLETE";
       return Xml(
@@ -226,8 +252,10 @@ class DeployFakeAwsTest : public ::testing::Test {
           "cloudformation:us-east-1:1:stack/orders-stg/1</StackId><StackName>orders-stg"
           "</StackName><StackStatus>" +
           status +
-          "</StackStatus><CreationTime>2026-12-01T10:00:00Z</CreationTime></member>"
-          "</Stacks></DescribeStacksResult></DescribeStacksResponse>");
+          "</StackStatus><CreationTime>2026-12-01T10:00:00Z</CreationTime><Outputs><member>"
+          "<OutputKey>QueueUrl</OutputKey><OutputValue>https://sqs.example/orders</OutputValue>"
+          "</member></Outputs></member></Stacks></DescribeStacksResult>"
+          "</DescribeStacksResponse>");
     }
     if (action == "CreateChangeSet") {
       return Xml(
@@ -275,8 +303,23 @@ class DeployFakeAwsTest : public ::testing::Test {
   std::mutex mutex_;
   std::string token_;
   bool cancelled_ = false;
+  bool finish_ = false;  // the update completes at once
   int rollback_polls_ = 0;
 };
+
+TEST_F(DeployFakeAwsTest, ADeployStepsOutputsAreTheStacksOutputs) {
+  finish_ = true;
+  WriteTextFile(dir_.path() + "/pipeline.yml",
+                std::string(kPipeline) +
+                    "  - id: stg\n    deploy: {env: stg, manifest: "
+                    "\"${{ steps.publish.outputs.manifest_url }}\"}\n");
+  RunResult run = RunRunner({"run", "--branch", "main", "--build-number", "3"}, dir_.path(), env_);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::string report = ReadTextFile(dir_.path() + "/.runner/builds/orders-main-3/report.json");
+  EXPECT_THAT(report, HasSubstr("\"output_QueueUrl\": \"https://sqs.example/orders\""));
+  EXPECT_THAT(report, HasSubstr("\"status\": \"UPDATE_COMPLETE\""));
+  EXPECT_THAT(report, HasSubstr("\"changed\": \"true\""));
+}
 
 TEST_F(DeployFakeAwsTest, SigtermCancelsTheUpdateAndFollowsItsRollbackToTheEnd) {
   RunResult run = RunRunner({"run", "--branch", "main", "--build-number", "1"}, dir_.path(), env_);
