@@ -220,6 +220,8 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
                      "the template's name in the build (default: template.yaml)");
   deploy->add_option("--params", deploy_command.params_name,
                      "the parameters file's name in the build (default: params.json)");
+  deploy->add_option("--revision", deploy_command.revision_name,
+                     "the CodeDeploy revision's name in the build (default: the deploy step's)");
   deploy->add_option("--pause", deploy_command.pause, "stop every deploy to ENV");
   deploy->add_option("--resume", deploy_command.resume, "allow deploys to ENV again");
   deploy->add_option("--reason", deploy_command.reason, "why, for --pause");

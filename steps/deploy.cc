@@ -53,11 +53,7 @@ DeployOptions DeployKind::Parse(const ConfigNode& config, Diagnostics& diags) co
   scalar("template", options.template_name);
   scalar("params", options.params_name);
   if (Require(config, "manifest", "deploy", diags)) scalar("manifest", options.manifest);
-  if (const ConfigNode* revision = config.Find("revision")) {
-    diags.Error(revision->where,
-                "deploy.revision: CodeDeploy deployments are not supported by this runner yet; "
-                "deploy the stack alone");
-  }
+  scalar("revision", options.revision);
   return options;
 }
 
@@ -83,6 +79,7 @@ Status DeployKind::Run(const DeployOptions& options, StepIo& io) const {
   request.manifest_url = options.manifest;
   request.template_name = options.template_name;
   request.params_name = options.params_name;
+  request.revision_name = options.revision;
   request.who = deploy::DeployerName(io.env());
   request.env = io.env();
   request.log = [&io](std::string_view line) { io.Log(std::string(line) + "\n"); };
@@ -95,6 +92,7 @@ Status DeployKind::Run(const DeployOptions& options, StepIo& io) const {
   io.SetOutput("changed", result->stack.changed ? "true" : "false");
   io.SetOutput("deploy_id", result->entry.deploy_id);
   for (const auto& [key, value] : result->stack.outputs) io.SetOutput("output_" + key, value);
+  if (!result->deployment_id.empty()) io.SetOutput("deployment_id", result->deployment_id);
   return {};
 }
 

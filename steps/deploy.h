@@ -7,10 +7,10 @@
 //   "${{ steps.publish.outputs.manifest_url }}"; the deploy reads only what it lists.
 // - `env` defaults to the first environment; `template` to template.yaml, `params` to
 //   params.json (object names in the manifest).
-// - `revision` (CodeDeploy) is refused for now with a clear error: CodeDeploy deployments come
-//   with their own issue.
-// - Outputs: `stack_id`, `status`, `changed` (true or false), `deploy_id`, and `output_KEY` for
-//   each stack output.
+// - `revision`: the CodeDeploy revision's object name; the environment needs `codedeploy:` and
+//   the build an s3:// store. The stack is deployed first, then the revision.
+// - Outputs: `stack_id`, `status`, `changed` (true or false), `deploy_id`, `output_KEY` for
+//   each stack output, and `deployment_id` with a revision.
 #pragma once
 
 #include <string>
@@ -24,6 +24,7 @@ struct DeployOptions {
   std::string manifest;
   std::string template_name = "template.yaml";
   std::string params_name = "params.json";
+  std::string revision;  // empty: none
 };
 
 class DeployKind : public TypedStepKind<DeployOptions> {

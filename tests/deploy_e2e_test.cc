@@ -307,6 +307,23 @@ class DeployFakeAwsTest : public ::testing::Test {
   int rollback_polls_ = 0;
 };
 
+TEST_F(DeployFakeAwsTest, ARevisionStoredOnlyLocallyIsRefusedBeforeAnyAwsCall) {
+  std::string pipeline = kPipeline;
+  pipeline.replace(pipeline.find("    branches: [main]"), 0,
+                   "    codedeploy: {application: orders, group: orders-stg}\n");
+  pipeline.replace(pipeline.find("files: [cfn/template.yaml"), 8, "files: [orders.zip, ");
+  WriteTextFile(dir_.path() + "/pipeline.yml", pipeline);
+  WriteTextFile(dir_.path() + "/orders.zip", "not really a zip");
+  RunResult run = RunRunner({"run", "--branch", "main", "--build-number", "4"}, dir_.path(), env_);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  RunResult deploy = RunRunner(
+      {"deploy", "orders-main-4", "--env", "stg", "--revision", "orders.zip"}, dir_.path(), env_);
+  EXPECT_EQ(deploy.exit_code, 1);
+  EXPECT_THAT(deploy.err, HasSubstr("the revision orders.zip is stored only at file://"));
+  EXPECT_THAT(deploy.err, HasSubstr("CodeDeploy reads revisions from S3"));
+  EXPECT_TRUE(aws_.requests().empty()) << "an AWS call was made";
+}
+
 TEST_F(DeployFakeAwsTest, ADeployStepsOutputsAreTheStacksOutputs) {
   finish_ = true;
   WriteTextFile(dir_.path() + "/pipeline.yml",

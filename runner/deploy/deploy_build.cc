@@ -3,12 +3,16 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "runner/aws/autoscaling.h"
 #include "runner/aws/cloudformation.h"
+#include "runner/aws/codedeploy.h"
 #include "runner/aws/credentials.h"
 #include "runner/aws/s3_client.h"
 #include "runner/aws/sts.h"
 #include "runner/deploy/cfn_lint.h"
+#include "runner/deploy/revision_deploy.h"
 #include "runner/glob.h"
 #include "runner/sha256.h"
 #include "runner/store/artifact_store.h"
@@ -152,6 +156,32 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
     }
   }
 
+  // The revision: in S3 (CodeDeploy reads it there), its bytes checked like the rest.
+  std::optional<aws::S3Revision> revision;
+  if (!request.revision_name.empty()) {
+    if (!env.codedeploy) {
+      return Fail(fmt::format("environment {} has no `codedeploy:` to deploy the revision {} with",
+                              env.name, request.revision_name));
+    }
+    auto bytes = ReadChecked(**store, *manifest, request.revision_name);
+    if (!bytes) return Fail(bytes.error());
+    const ManifestObject& object = *manifest->Find(request.revision_name);
+    constexpr std::string_view kS3 = "s3://";
+    if (!object.url.starts_with(kS3)) {
+      return Fail(
+          fmt::format("the revision {} is stored only at {}: CodeDeploy reads revisions "
+                      "from S3, so publish the build to an s3:// store",
+                      request.revision_name, object.url));
+    }
+    aws::S3Revision s3;
+    std::string rest = object.url.substr(kS3.size());
+    s3.bucket = rest.substr(0, rest.find('/'));
+    s3.key = object.key;
+    s3.etag = object.etag;
+    std::erase(s3.etag, '"');
+    revision = std::move(s3);
+  }
+
   // 2. What refuses a deploy before any AWS call.
   auto ledger = Ledger::Open(request.ledger, request.state_dir, store_options);
   if (!ledger) return Fail(ledger.error());
@@ -243,6 +273,38 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
     entry.outcome = cancelled ? DeployOutcome::kCancelled : DeployOutcome::kFailed;
     entry.message = deployed.error();
   }
+  std::string deployment_id;
+  if (deployed && revision) {
+    aws::CodeDeployOptions cd_options;
+    static_cast<aws::AwsTransportOptions&>(cd_options) = transport;
+    cd_options.region = env.region;
+    cd_options.endpoint = ServiceEndpoint(request.env, "CODEDEPLOY");
+    auto codedeploy = aws::CodeDeployClient::Create(*http, *credentials, cd_options);
+    RevisionDeployRequest revision_request;
+    revision_request.application = env.codedeploy->application;
+    revision_request.group = env.codedeploy->group;
+    revision_request.config = env.codedeploy->config;
+    revision_request.revision = *revision;
+    revision_request.description = manifest->build.id;
+    revision_request.poll_interval = request.poll_interval;
+    revision_request.kill_grace = request.kill_grace;
+    revision_request.log = request.log;
+    revision_request.cancelled = request.cancelled;
+    auto rolled = codedeploy ? DeployRevision(**codedeploy, revision_request)
+                             : Result<RevisionDeployResult>(Fail(codedeploy.error()));
+    entry.finished = std::chrono::system_clock::now();
+    if (rolled) {
+      deployment_id = rolled->deployment_id;
+      entry.outputs.emplace_back("deployment_id", deployment_id);
+      entry.changed = true;
+      entry.outcome = DeployOutcome::kSuccess;
+    } else {
+      bool cancelled = request.cancelled && request.cancelled();
+      entry.outcome = cancelled ? DeployOutcome::kCancelled : DeployOutcome::kFailed;
+      entry.message = rolled.error();
+      deployed = std::unexpected(rolled.error());
+    }
+  }
   Status recorded = ledger->Record(entry);
   if (!deployed) {
     return Fail(recorded ? deployed.error()
@@ -252,7 +314,7 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
   if (!recorded) {
     return Fail(fmt::format("deployed, but the ledger could not record it: {}", recorded.error()));
   }
-  return DeployBuildResult{std::move(*deployed), std::move(entry)};
+  return DeployBuildResult{std::move(*deployed), std::move(deployment_id), std::move(entry)};
 }
 
 }  // namespace runner::deploy

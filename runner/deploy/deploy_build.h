@@ -26,8 +26,11 @@ struct DeployBuildRequest {
   std::string manifest_url;
   std::string template_name;  // object names in the manifest
   std::string params_name;    // empty: the template's defaults and the environment's params
-  std::string who;            // USER@HOST, for the ledger
-  Environment env;            // credentials, endpoints (AWS_ENDPOINT_URL...)
+  // The CodeDeploy revision's object name; empty: none. Needs the environment's `codedeploy:`
+  // and the object in S3. Deployed once the stack is.
+  std::string revision_name;
+  std::string who;  // USER@HOST, for the ledger
+  Environment env;  // credentials, endpoints (AWS_ENDPOINT_URL...)
   std::function<void(std::string_view)> log;
   std::function<bool()> cancelled;
   Duration kill_grace = std::chrono::minutes(10);
@@ -36,7 +39,8 @@ struct DeployBuildRequest {
 
 struct DeployBuildResult {
   StackDeployResult stack;
-  LedgerEntry entry;  // as recorded
+  std::string deployment_id;  // the CodeDeploy deployment's; empty without a revision
+  LedgerEntry entry;          // as recorded
 };
 
 // Deploys the build. Every refusal and failure is an error with the reason; a deploy that

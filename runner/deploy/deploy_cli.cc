@@ -154,6 +154,8 @@ int RunDeployCommand(const DeployCommand& command, const KindRegistry& kinds) {
       DeployStepValue(loaded->pipeline, *target, "template", "template.yaml"));
   request.params_name = command.params_name.value_or(
       DeployStepValue(loaded->pipeline, *target, "params", "params.json"));
+  request.revision_name =
+      command.revision_name.value_or(DeployStepValue(loaded->pipeline, *target, "revision", ""));
   request.who = DeployerName(env);
   request.env = env;
   request.log = [](std::string_view line) {
@@ -181,6 +183,9 @@ int RunDeployCommand(const DeployCommand& command, const KindRegistry& kinds) {
               result->stack.status.c_str(), target->stack.c_str());
   for (const auto& [key, value] : result->stack.outputs) {
     std::printf("  output %s = %s\n", key.c_str(), value.c_str());
+  }
+  if (!result->deployment_id.empty()) {
+    std::printf("  CodeDeploy deployment %s succeeded\n", result->deployment_id.c_str());
   }
   return 0;
 }

@@ -19,7 +19,8 @@ struct DeployCommand {
   // else template.yaml and params.json.
   std::optional<std::string> template_name;
   std::optional<std::string> params_name;
-  std::string pause;  // --pause ENV
+  std::optional<std::string> revision_name;  // --revision; unset: the deploy step's, else none
+  std::string pause;                         // --pause ENV
   std::string resume;
   std::string reason;  // --reason, for --pause
 };
