@@ -10,6 +10,7 @@
 #include "tests/e2e_util.h"
 #include "tests/fake_github.h"
 #include "tests/moto_server.h"
+#include "tests/s3_server.h"
 #include "tests/test_util.h"
 
 namespace runner::testing {
@@ -240,6 +241,8 @@ class DeployFakeAwsTest : public ::testing::Test {
   }
 
   FakeResponse Answer(const FakeRequest& request) {
+    std::string target = request.Header("x-amz-target");
+    if (!target.empty()) return CodeDeployAnswer(target.substr(target.find('.') + 1), request);
     std::string action = Param(request.body, "Action");
     std::lock_guard lock(mutex_);
     if (action == "DescribeStacks") {
@@ -289,6 +292,28 @@ class DeployFakeAwsTest : public ::testing::Test {
     return Xml("<Response/>");
   }
 
+  // CodeDeploy (JSON 1.1): a deployment that succeeds on one instance.
+  FakeResponse CodeDeployAnswer(const std::string& operation, const FakeRequest& request) {
+    std::lock_guard lock(mutex_);
+    operations_.push_back(operation);
+    FakeResponse response = Xml("{}");
+    response.headers = {{"Content-Type", "application/x-amz-json-1.1"}};
+    if (operation == "CreateDeployment") {
+      create_body_ = request.body;
+      response.body = R"({"deploymentId": "d-1"})";
+    } else if (operation == "GetDeployment") {
+      response.body = R"({"deploymentInfo": {"deploymentId": "d-1", "status": "Succeeded",
+        "createTime": 1764590000, "deploymentOverview": {"Pending": 0, "InProgress": 0,
+        "Succeeded": 1, "Failed": 0, "Skipped": 0, "Ready": 0}}})";
+    } else if (operation == "ListDeploymentInstances") {
+      response.body = R"({"instancesList": ["i-a"]})";
+    } else if (operation == "BatchGetDeploymentInstances") {
+      response.body = R"({"instancesSummary": [{"instanceId": "i-a", "status": "Succeeded",
+        "lifecycleEvents": [{"lifecycleEventName": "ApplicationStart", "status": "Succeeded"}]}]})";
+    }
+    return response;
+  }
+
   int Count(const std::string& action) {
     int count = 0;
     for (const FakeRequest& request : aws_.requests()) {
@@ -305,7 +330,58 @@ class DeployFakeAwsTest : public ::testing::Test {
   bool cancelled_ = false;
   bool finish_ = false;  // the update completes at once
   int rollback_polls_ = 0;
+  std::vector<std::string> operations_;  // CodeDeploy's
+  std::string create_body_;              // CreateDeployment's
 };
+
+// The build published to S3 (s3rver), so that its revision can go to CodeDeploy.
+class DeployFakeAwsS3Test : public DeployFakeAwsTest {
+ protected:
+  void SetUp() override {
+    DeployFakeAwsTest::SetUp();
+    ASSERT_TRUE(s3_.ok());
+    env_["AWS_ENDPOINT_URL_S3"] = s3_.endpoint();
+    env_["AWS_ACCESS_KEY_ID"] = "S3RVER";
+    env_["AWS_SECRET_ACCESS_KEY"] = "S3RVER";
+  }
+  S3rver s3_;
+};
+
+TEST_F(DeployFakeAwsS3Test, TheStackThenTheRevisionAndTheLedgerRecordsBoth) {
+  finish_ = true;
+  std::string pipeline = kPipeline;
+  pipeline.replace(pipeline.find("    branches: [main]"), 0,
+                   "    codedeploy: {application: orders, group: orders-stg}\n");
+  pipeline.replace(pipeline.find("store/${{ build.id }}/"), 22, "s3://bkt/orders/${{ build.id }}/");
+  pipeline.replace(pipeline.find("files: [cfn/template.yaml"), 8, "files: [orders.zip, ");
+  pipeline +=
+      "  - id: stg\n    deploy: {env: stg, revision: orders.zip, manifest: "
+      "\"${{ steps.publish.outputs.manifest_url }}\"}\n";
+  WriteTextFile(dir_.path() + "/pipeline.yml", pipeline);
+  WriteTextFile(dir_.path() + "/orders.zip", "a revision\n");
+  RunResult run = RunRunner({"run", "--branch", "main", "--build-number", "5"}, dir_.path(), env_);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::string build = dir_.path() + "/.runner/builds/orders-main-5";
+  EXPECT_THAT(ReadTextFile(build + "/report.json"), HasSubstr("\"deployment_id\": \"d-1\""));
+  std::string log = ReadTextFile(build + "/logs/stg.log");
+  EXPECT_THAT(log, HasSubstr("CodeDeploy deployment d-1 of s3://bkt/orders/orders-main-5/"
+                             "orders.zip to orders/orders-stg"));
+  EXPECT_THAT(log, HasSubstr("i-a  ApplicationStart     Succeeded"));
+  EXPECT_LT(log.find("stack orders-stg is UPDATE_COMPLETE"), log.find("CodeDeploy deployment"))
+      << "the stack first, then the revision";
+  EXPECT_THAT(create_body_, HasSubstr(R"("key":"orders/orders-main-5/orders.zip")"));
+  EXPECT_THAT(create_body_, HasSubstr(R"("bundleType":"zip")"));
+  EXPECT_THAT(create_body_, Not(HasSubstr("\\\"")));  // the ETag without its quotes
+  bool recorded = false;
+  for (const auto& file :
+       std::filesystem::recursive_directory_iterator(dir_.path() + "/deployments")) {
+    if (file.path().extension() == ".json" &&
+        ReadTextFile(file.path()).find("\"deployment_id\": \"d-1\"") != std::string::npos) {
+      recorded = true;
+    }
+  }
+  EXPECT_TRUE(recorded) << "the ledger entry holds the CodeDeploy deployment";
+}
 
 TEST_F(DeployFakeAwsTest, ARevisionStoredOnlyLocallyIsRefusedBeforeAnyAwsCall) {
   std::string pipeline = kPipeline;
