@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <random>
-#include <thread>
 
 #include "runner/aws/sigv4.h"
 #include "runner/backoff.h"
@@ -97,12 +96,8 @@ void AwsClient::Sleep(milliseconds delay) const {
     options_.sleep(delay);
     return;
   }
-  // In slices, so that a cancelled build does not wait out a long backoff.
-  auto until = std::chrono::steady_clock::now() + delay;
-  while (std::chrono::steady_clock::now() < until && !Cancelled()) {
-    auto left = std::chrono::duration_cast<milliseconds>(until - std::chrono::steady_clock::now());
-    std::this_thread::sleep_for(std::min(left, milliseconds(50)));
-  }
+  // Cut short by a cancel, so that a cancelled build does not wait out a long backoff.
+  WaitUnlessCancelled(delay, options_.cancelled);
 }
 
 AwsResult<HttpResponse> AwsClient::Send(const AwsRequest& request) {

@@ -57,10 +57,9 @@ Result<std::string> ReadChecked(ArtifactStore& store, const Manifest& manifest,
 // (path style) or S3's regional virtual host. Empty for a local store.
 std::string TemplateUrl(const ManifestObject& object, const std::string& region,
                         const Environment& env) {
-  constexpr std::string_view kS3 = "s3://";
-  if (!object.url.starts_with(kS3)) return "";
-  std::string rest = object.url.substr(kS3.size());
-  std::string bucket = rest.substr(0, rest.find('/'));
+  auto s3 = aws::ParseS3Url(object.url);
+  if (!s3) return "";
+  const std::string& bucket = s3->bucket;
   std::string endpoint = aws::ResolveS3Endpoint("", env);
   if (!endpoint.empty()) {
     while (endpoint.ends_with('/')) endpoint.pop_back();
@@ -166,16 +165,15 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
     auto bytes = ReadChecked(**store, *manifest, request.revision_name);
     if (!bytes) return Fail(bytes.error());
     const ManifestObject& object = *manifest->Find(request.revision_name);
-    constexpr std::string_view kS3 = "s3://";
-    if (!object.url.starts_with(kS3)) {
+    auto location = aws::ParseS3Url(object.url);
+    if (!location) {
       return Fail(
           fmt::format("the revision {} is stored only at {}: CodeDeploy reads revisions "
                       "from S3, so publish the build to an s3:// store",
                       request.revision_name, object.url));
     }
     aws::S3Revision s3;
-    std::string rest = object.url.substr(kS3.size());
-    s3.bucket = rest.substr(0, rest.find('/'));
+    s3.bucket = location->bucket;
     s3.key = object.key;
     s3.etag = object.etag;
     std::erase(s3.etag, '"');

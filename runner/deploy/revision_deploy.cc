@@ -4,7 +4,8 @@
 
 #include <map>
 #include <optional>
-#include <thread>
+
+#include "runner/backoff.h"
 
 namespace runner::deploy {
 
@@ -64,11 +65,8 @@ class Follower {
 
   void Sleep(bool steady) const {
     if (request_.sleep) return request_.sleep(request_.poll_interval);
-    auto until = Clock::now() + request_.poll_interval;
-    while (Clock::now() < until && (steady || !Cancelled())) {
-      std::this_thread::sleep_for(
-          std::min<Clock::duration>(std::chrono::milliseconds(100), until - Clock::now()));
-    }
+    WaitUnlessCancelled(request_.poll_interval,
+                        steady ? std::function<bool()>() : request_.cancelled);
   }
 
   // Logs each lifecycle event whose status changed, and the log tail of a failed one.

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "runner/backoff.h"
 #include "runner/build_record.h"
 #include "runner/deploy/cfn_lint.h"
 
@@ -53,11 +54,7 @@ class Deployer {
 
 void Deployer::Sleep(Duration delay) const {
   if (request_.sleep) return request_.sleep(delay);
-  auto until = Clock::now() + delay;
-  while (Clock::now() < until && !Cancelled()) {
-    std::this_thread::sleep_for(
-        std::min<Clock::duration>(std::chrono::milliseconds(100), until - Clock::now()));
-  }
+  WaitUnlessCancelled(delay, request_.cancelled);
 }
 
 // The stack as it is once no operation of someone else's runs on it; nullopt when absent.

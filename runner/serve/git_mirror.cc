@@ -5,10 +5,10 @@
 #include <filesystem>
 #include <set>
 #include <string_view>
-#include <thread>
 #include <utility>
 
 #include "runner/atomic_file.h"
+#include "runner/backoff.h"
 
 namespace runner::serve {
 namespace {
@@ -122,18 +122,6 @@ int OnTransferProgress(const git_indexer_progress* /*stats*/, void* payload) {
 
 int OnSidebandProgress(const char* /*text*/, int /*length*/, void* payload) {
   return CancelNow(static_cast<FetchState*>(payload)) ? GIT_EUSER : 0;
-}
-
-// Waits `delay`, polling `cancelled`; false when it held.
-bool WaitUnlessCancelled(Duration delay, const std::function<bool()>& cancelled) {
-  auto deadline = std::chrono::steady_clock::now() + delay;
-  for (;;) {
-    if (cancelled && cancelled()) return false;
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return true;
-    std::this_thread::sleep_for(
-        std::min<std::chrono::steady_clock::duration>(kCancelPoll, deadline - now));
-  }
 }
 
 std::string Plural(int count, std::string_view one, std::string_view many) {
@@ -318,7 +306,7 @@ Result<std::string> GitMirror::ResolveCommit(const std::string& sha, const std::
                   (last_error.empty() ? "" : "; the last one failed: " + last_error));
     }
     if (fetches > 0) {
-      if (!WaitUnlessCancelled(delay, cancelled)) return stop(fetches);
+      if (!WaitUnlessCancelled(delay, cancelled, kCancelPoll)) return stop(fetches);
       delay = std::min(delay * 2, retry.max_delay);
     }
     if (cancelled && cancelled()) return stop(fetches);
