@@ -68,10 +68,17 @@ std::string TemplateUrl(const ManifestObject& object, const std::string& region,
   return fmt::format("https://{}.s3.{}.amazonaws.com/{}", bucket, region, object.key);
 }
 
-// AWS_ENDPOINT_URL_SERVICE, else AWS_ENDPOINT_URL, else empty (AWS's own).
-std::string ServiceEndpoint(const Environment& env, std::string_view service) {
-  if (auto value = Lookup(env, fmt::format("AWS_ENDPOINT_URL_{}", service))) return *value;
-  return Lookup(env, "AWS_ENDPOINT_URL").value_or("");
+// The options of a client of `service` in `region`, at AWS_ENDPOINT_URL_SERVICE, else
+// AWS_ENDPOINT_URL, else AWS's own endpoint. Not cancelled with the deploy: a cancel is itself
+// calls to make (CancelUpdateStack, StopDeployment, then following the rollback); each call is
+// bounded by the transport's own timeouts.
+template <class Options>
+Options ClientOptions(const std::string& region, const Environment& env, std::string_view service) {
+  Options options;
+  options.region = region;
+  auto endpoint = Lookup(env, fmt::format("AWS_ENDPOINT_URL_{}", service));
+  options.endpoint = endpoint ? *endpoint : Lookup(env, "AWS_ENDPOINT_URL").value_or("");
+  return options;
 }
 
 // The checks that refuse a deploy before any AWS call.
@@ -206,14 +213,8 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
   aws::CredentialsProvider* credentials = own.get();
   std::unique_ptr<aws::StsClient> sts;
   std::unique_ptr<aws::AssumeRoleCredentialsProvider> assumed;
-  // Not cancelled with the deploy: a cancel is itself calls to make (CancelUpdateStack, then
-  // following the rollback); each call is bounded by the transport's own timeouts.
-  aws::AwsTransportOptions transport;
   if (!env.role_arn.empty()) {
-    aws::StsOptions sts_options;
-    static_cast<aws::AwsTransportOptions&>(sts_options) = transport;
-    sts_options.region = env.region;
-    sts_options.endpoint = ServiceEndpoint(request.env, "STS");
+    auto sts_options = ClientOptions<aws::StsOptions>(env.region, request.env, "STS");
     auto client = aws::StsClient::Create(*http, *own, sts_options);
     if (!client) return Fail(client.error());
     sts = std::move(*client);
@@ -224,16 +225,12 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
     credentials = assumed.get();
     log(fmt::format("as {}", env.role_arn));
   }
-  aws::CloudFormationOptions cfn_options;
-  static_cast<aws::AwsTransportOptions&>(cfn_options) = transport;
-  cfn_options.region = env.region;
-  cfn_options.endpoint = ServiceEndpoint(request.env, "CLOUDFORMATION");
+  auto cfn_options =
+      ClientOptions<aws::CloudFormationOptions>(env.region, request.env, "CLOUDFORMATION");
   auto cfn = aws::CloudFormationClient::Create(*http, *credentials, cfn_options);
   if (!cfn) return Fail(cfn.error());
-  aws::AutoScalingOptions asg_options;
-  static_cast<aws::AwsTransportOptions&>(asg_options) = transport;
-  asg_options.region = env.region;
-  asg_options.endpoint = ServiceEndpoint(request.env, "AUTO_SCALING");
+  auto asg_options =
+      ClientOptions<aws::AutoScalingOptions>(env.region, request.env, "AUTO_SCALING");
   auto asg = aws::AutoScalingClient::Create(*http, *credentials, asg_options);
   if (!asg) return Fail(asg.error());
 
@@ -266,17 +263,10 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
     entry.outcome = deployed->changed ? DeployOutcome::kSuccess : DeployOutcome::kNoChange;
     entry.changed = deployed->changed;
     for (const auto& [key, value] : deployed->outputs) entry.outputs.emplace_back(key, value);
-  } else {
-    bool cancelled = request.cancelled && request.cancelled();
-    entry.outcome = cancelled ? DeployOutcome::kCancelled : DeployOutcome::kFailed;
-    entry.message = deployed.error();
   }
   std::string deployment_id;
   if (deployed && revision) {
-    aws::CodeDeployOptions cd_options;
-    static_cast<aws::AwsTransportOptions&>(cd_options) = transport;
-    cd_options.region = env.region;
-    cd_options.endpoint = ServiceEndpoint(request.env, "CODEDEPLOY");
+    auto cd_options = ClientOptions<aws::CodeDeployOptions>(env.region, request.env, "CODEDEPLOY");
     auto codedeploy = aws::CodeDeployClient::Create(*http, *credentials, cd_options);
     RevisionDeployRequest revision_request;
     revision_request.application = env.codedeploy->application;
@@ -297,11 +287,13 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
       entry.changed = true;
       entry.outcome = DeployOutcome::kSuccess;
     } else {
-      bool cancelled = request.cancelled && request.cancelled();
-      entry.outcome = cancelled ? DeployOutcome::kCancelled : DeployOutcome::kFailed;
-      entry.message = rolled.error();
       deployed = std::unexpected(rolled.error());
     }
+  }
+  if (!deployed) {
+    bool cancelled = request.cancelled && request.cancelled();
+    entry.outcome = cancelled ? DeployOutcome::kCancelled : DeployOutcome::kFailed;
+    entry.message = deployed.error();
   }
   Status recorded = ledger->Record(entry);
   if (!deployed) {
