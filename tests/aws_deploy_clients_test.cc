@@ -11,6 +11,7 @@
 #include "runner/aws/sts.h"
 #include "tests/fake_http_client.h"
 #include "tests/moto_server.h"
+#include "tests/test_util.h"
 
 namespace runner::aws {
 namespace {
@@ -19,6 +20,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
+using testing::Utc;
 
 constexpr char kUrl[] = "http://127.0.0.1:4566/";
 constexpr char kRole[] = "arn:aws:iam::111111111111:role/deployer";
@@ -71,18 +73,6 @@ std::string AssumeRoleAnswer(std::string_view key_id, std::string_view expiratio
   <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
 </AssumeRoleResponse>)",
                      key_id, kSecret, kToken, expiration);
-}
-
-std::chrono::system_clock::time_point Utc(int year, int month, int day, int hour, int minute,
-                                          int second) {
-  std::tm parts{};
-  parts.tm_year = year - 1900;
-  parts.tm_mon = month - 1;
-  parts.tm_mday = day;
-  parts.tm_hour = hour;
-  parts.tm_min = minute;
-  parts.tm_sec = second;
-  return std::chrono::system_clock::from_time_t(::timegm(&parts));
 }
 
 template <class Options>

@@ -14,6 +14,7 @@
 #include "runner/aws/s3_client.h"
 #include "tests/fake_http_client.h"
 #include "tests/moto_server.h"
+#include "tests/test_util.h"
 
 namespace runner::aws {
 namespace {
@@ -21,6 +22,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Pair;
+using testing::Utc;
 
 constexpr char kUrl[] = "http://127.0.0.1:4566/";
 constexpr char kStackId[] =
@@ -72,18 +74,6 @@ struct Fixture {
     return bodies;
   }
 };
-
-std::chrono::system_clock::time_point Utc(int year, int month, int day, int hour, int minute,
-                                          int second) {
-  std::tm parts{};
-  parts.tm_year = year - 1900;
-  parts.tm_mon = month - 1;
-  parts.tm_mday = day;
-  parts.tm_hour = hour;
-  parts.tm_min = minute;
-  parts.tm_sec = second;
-  return std::chrono::system_clock::from_time_t(::timegm(&parts));
-}
 
 // --- against a scripted HttpClient ---
 

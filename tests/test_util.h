@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -43,6 +45,19 @@ inline std::string ReadTextFile(const std::string& path) {
   std::ostringstream out;
   out << in.rdbuf();
   return out.str();
+}
+
+// A UTC time, to the second.
+inline std::chrono::system_clock::time_point Utc(int year, int month, int day, int hour, int minute,
+                                                 int second) {
+  std::tm parts{};
+  parts.tm_year = year - 1900;
+  parts.tm_mon = month - 1;
+  parts.tm_mday = day;
+  parts.tm_hour = hour;
+  parts.tm_min = minute;
+  parts.tm_sec = second;
+  return std::chrono::system_clock::from_time_t(::timegm(&parts));
 }
 
 }  // namespace runner::testing
