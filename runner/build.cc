@@ -119,7 +119,6 @@ class LiveRecord : public BuildObserver {
   void Write() {
     BuildRecord now = record_;
     now.status = "running";
-    now.finished = std::chrono::system_clock::now();
     // A view of a running build: the rename keeps it whole; no fsync for each step.
     (void)WriteFileAtomic(path_, ReportJson(now, masker_), /*sync=*/false);
   }

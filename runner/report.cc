@@ -29,8 +29,10 @@ std::string ReportJson(const BuildRecord& build, const SecretMasker& masker) {
                      {"trigger", text(context.trigger)}};
   report["status"] = build.status;
   report["started"] = FormatTimestamp(build.started);
-  report["finished"] = FormatTimestamp(build.finished);
-  report["duration_s"] = Seconds(build.started, build.finished);
+  // A running build (live.json) has not finished.
+  bool running = build.status == "running";
+  report["finished"] = running ? json(nullptr) : json(FormatTimestamp(build.finished));
+  report["duration_s"] = running ? json(nullptr) : json(Seconds(build.started, build.finished));
   json steps = json::array();
   for (const StepRecord& step : build.steps) {
     json outputs = json::object();

@@ -9,7 +9,8 @@
 
 namespace runner {
 
-// report.json's text. Every string value is masked.
+// report.json's text. Every string value is masked. A build whose status is `running` (the
+// live record, live.json) has `finished` and `duration_s` null.
 std::string ReportJson(const BuildRecord& build, const SecretMasker& masker);
 
 // junit.xml's text: one test case per step, a failure's message holding the log's tail.

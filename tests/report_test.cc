@@ -75,6 +75,16 @@ TEST(ReportTest, JsonHasTheContractFields) {
   EXPECT_TRUE(report["steps"][2]["log"].is_null());
 }
 
+TEST(ReportTest, ARunningBuildHasNotFinished) {
+  BuildRecord build = SampleBuild();
+  build.status = "running";
+  auto report = nlohmann::json::parse(ReportJson(build, SecretMasker({})));
+  EXPECT_EQ(report["status"], "running");
+  EXPECT_EQ(report["started"], "2023-11-14T22:13:20.000Z");
+  EXPECT_TRUE(report["finished"].is_null());
+  EXPECT_TRUE(report["duration_s"].is_null());
+}
+
 TEST(ReportTest, JunitHasOneCasePerStepAndEscapesTheLog) {
   SecretMasker masker({});
   std::string xml = JunitXml(SampleBuild(), masker);
