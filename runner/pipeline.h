@@ -78,6 +78,10 @@ struct CodeDeployTarget {
   std::string application;
   std::string group;
   std::string config;  // empty: the deployment group's own configuration
+  // `revision_store: s3://bucket/prefix/`: an S3 prefix in the environment's region (and
+  // account) that the revision is copied to first, since CodeDeploy reads a revision only from
+  // a bucket in its instances' region; empty: deploy the build's own object.
+  std::string revision_store;
 };
 
 // An entry of `environments:` (SPEC section 7), checked by the loader: the name is

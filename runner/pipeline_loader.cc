@@ -30,7 +30,8 @@ const std::vector<std::string> kEvents = {"push", "manual", "pull_request", "tag
 const std::vector<std::string> kNameRoots = {"build", "vars", "env", "steps"};
 const std::vector<std::string> kEnvironmentKeys = {
     "region", "stack", "role_arn", "params", "capabilities", "codedeploy", "branches", "requires"};
-const std::vector<std::string> kCodeDeployKeys = {"application", "group", "config"};
+const std::vector<std::string> kCodeDeployKeys = {"application", "group", "config",
+                                                  "revision_store"};
 const std::vector<std::string> kCapabilities = {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM",
                                                 "CAPABILITY_AUTO_EXPAND"};
 
@@ -1103,10 +1104,11 @@ std::optional<CodeDeployTarget> Loader::ParseCodeDeploy(const Entry& entry,
   std::set<std::string> seen;
   bool ok = true;
   for (const Entry& key : Entries(*entry.value)) {
-    std::string* value = key.key == "application" ? &target.application
-                         : key.key == "group"     ? &target.group
-                         : key.key == "config"    ? &target.config
-                                                  : nullptr;
+    std::string* value = key.key == "application"      ? &target.application
+                         : key.key == "group"          ? &target.group
+                         : key.key == "config"         ? &target.config
+                         : key.key == "revision_store" ? &target.revision_store
+                                                       : nullptr;
     if (value == nullptr) {
       UnknownKey(key, fmt::format("in '{}'", field), kCodeDeployKeys);
       ok = false;
@@ -1116,6 +1118,14 @@ std::optional<CodeDeployTarget> Loader::ParseCodeDeploy(const Entry& entry,
     auto text = EnvironmentString(key, field + "." + key.key);
     if (text) *value = *text;
     ok = ok && text;
+    if (text && key.key == "revision_store" &&
+        (!text->starts_with("s3://") || text->size() == 5 || text->at(5) == '/')) {
+      Error(ValueWhere(key),
+            fmt::format("'{}.revision_store' must be an S3 prefix in the environment's region, "
+                        "s3://BUCKET/PREFIX/ (CodeDeploy reads revisions from S3), not '{}'",
+                        field, *text));
+      ok = false;
+    }
   }
   for (const char* name : {"application", "group"}) {
     if (seen.contains(name)) continue;

@@ -54,6 +54,9 @@ struct UploadOptions {
   std::string kms_key_id;
   std::uint64_t part_size = 16 * aws::kMiB;
   int concurrency = 8;
+  // `amis`: the AMIs the build baked (a packer step's artifact_id, REGION:AMI pairs), recorded
+  // in the manifest for deploys to other regions (SPEC section 7).
+  std::vector<std::pair<std::string, std::string>> amis;
 };
 
 class UploadKind : public TypedStepKind<UploadOptions> {

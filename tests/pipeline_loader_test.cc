@@ -1007,7 +1007,7 @@ TEST(PipelineLoaderTest, LoadsEnvironmentsAndTheLedger) {
     region: us-gov-west-1
     stack: orders-prd
     role_arn: arn:aws-us-gov:iam::222222222222:role/ops/deploy.er+1
-    codedeploy: {application: orders, group: orders-prd}
+    codedeploy: {application: orders, group: orders-prd, revision_store: "s3://gov-revs/orders/"}
     branches: main
     requires: [stg]
 ledger: s3://deploys/orders
@@ -1039,6 +1039,8 @@ ledger: s3://deploys/orders
   EXPECT_TRUE(prd.capabilities.empty());
   ASSERT_TRUE(prd.codedeploy);
   EXPECT_EQ(prd.codedeploy->config, "");  // the group's own
+  EXPECT_EQ(prd.codedeploy->revision_store, "s3://gov-revs/orders/");
+  EXPECT_EQ(stg.codedeploy->revision_store, "");  // the build's own object
   EXPECT_EQ(prd.branches, (std::vector<std::string>{"main"}));
   EXPECT_EQ(prd.required, (std::vector<std::string>{"stg"}));
   EXPECT_EQ(p.ledger, "s3://deploys/orders");
@@ -1049,6 +1051,13 @@ ledger: s3://deploys/orders
   EXPECT_TRUE(minimal.environments[0].branches.empty());  // every branch
   EXPECT_EQ(minimal.ledger, "");                          // STATE/deployments
   EXPECT_TRUE(Load(WithSteps("  - id: a\n    run: x\n")).environments.empty());
+
+  EXPECT_THAT(Errors(WithEnvironments("environments:\n  dev:\n    region: eu-west-1\n"
+                                      "    stack: d\n    codedeploy: {application: a, group: g, "
+                                      "revision_store: /tmp/revs}\n")),
+              HasSubstr("pipeline.yml:9:60: error: 'environments.dev.codedeploy.revision_store' "
+                        "must be an S3 prefix in the environment's region, s3://BUCKET/PREFIX/ "
+                        "(CodeDeploy reads revisions from S3), not '/tmp/revs'"));
 }
 
 TEST(PipelineLoaderTest, EveryEnvironmentErrorInOnePass) {
