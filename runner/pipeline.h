@@ -78,6 +78,9 @@ struct CodeDeployTarget {
   std::string application;
   std::string group;
   std::string config;  // empty: the deployment group's own configuration
+  // `file_exists`: DISALLOW, OVERWRITE or RETAIN, for files on an instance that the previous
+  // deployment did not put there; empty: CodeDeploy's default (DISALLOW).
+  std::string file_exists;
   // `revision_store: s3://bucket/prefix/`: an S3 prefix in the environment's region (and
   // account) that the revision is copied to first, since CodeDeploy reads a revision only from
   // a bucket in its instances' region; empty: deploy the build's own object.

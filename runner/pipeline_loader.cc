@@ -30,8 +30,9 @@ const std::vector<std::string> kEvents = {"push", "manual", "pull_request", "tag
 const std::vector<std::string> kNameRoots = {"build", "vars", "env", "steps"};
 const std::vector<std::string> kEnvironmentKeys = {
     "region", "stack", "role_arn", "params", "capabilities", "codedeploy", "branches", "requires"};
-const std::vector<std::string> kCodeDeployKeys = {"application", "group", "config",
+const std::vector<std::string> kCodeDeployKeys = {"application", "group", "config", "file_exists",
                                                   "revision_store"};
+const std::vector<std::string> kFileExistsBehaviors = {"DISALLOW", "OVERWRITE", "RETAIN"};
 const std::vector<std::string> kCapabilities = {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM",
                                                 "CAPABILITY_AUTO_EXPAND"};
 
@@ -1107,6 +1108,7 @@ std::optional<CodeDeployTarget> Loader::ParseCodeDeploy(const Entry& entry,
     std::string* value = key.key == "application"      ? &target.application
                          : key.key == "group"          ? &target.group
                          : key.key == "config"         ? &target.config
+                         : key.key == "file_exists"    ? &target.file_exists
                          : key.key == "revision_store" ? &target.revision_store
                                                        : nullptr;
     if (value == nullptr) {
@@ -1118,6 +1120,14 @@ std::optional<CodeDeployTarget> Loader::ParseCodeDeploy(const Entry& entry,
     auto text = EnvironmentString(key, field + "." + key.key);
     if (text) *value = *text;
     ok = ok && text;
+    if (text && key.key == "file_exists" &&
+        std::ranges::find(kFileExistsBehaviors, *text) == kFileExistsBehaviors.end()) {
+      Error(ValueWhere(key), fmt::format("'{}.file_exists' is '{}': use DISALLOW, OVERWRITE or "
+                                         "RETAIN (what CodeDeploy does with a file already on the "
+                                         "instance that the last deployment did not put there)",
+                                         field, *text));
+      ok = false;
+    }
     if (text && key.key == "revision_store" &&
         (!text->starts_with("s3://") || text->size() == 5 || text->at(5) == '/')) {
       Error(ValueWhere(key),

@@ -436,7 +436,11 @@ environments:
     stack: orders-prd
     role_arn: arn:aws:iam::222222222222:role/deployer
     requires: [stg]
-    codedeploy: {application: orders, group: orders-prd, revision_store: "s3://bkt/revisions-eu/"}
+    codedeploy:
+      application: orders
+      group: orders-prd
+      file_exists: OVERWRITE
+      revision_store: "s3://bkt/revisions-eu/"
   dr:
     region: ap-southeast-2
     stack: orders-dr
@@ -507,6 +511,8 @@ steps:
   EXPECT_THAT(deployments[0].body, HasSubstr(R"("key":"orders/orders-main-8/orders.zip")"));
   EXPECT_THAT(deployments[1].body,
               HasSubstr(R"("key":"revisions-eu/orders/orders-main-8/orders.zip")"));
+  EXPECT_THAT(deployments[0].body, Not(HasSubstr("fileExistsBehavior")));
+  EXPECT_THAT(deployments[1].body, HasSubstr(R"("fileExistsBehavior":"OVERWRITE")"));
 
   // Deployed again, the copy already there is checked, not replaced.
   RunResult again = deploy("prd-eu");

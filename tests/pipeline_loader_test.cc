@@ -1007,7 +1007,8 @@ TEST(PipelineLoaderTest, LoadsEnvironmentsAndTheLedger) {
     region: us-gov-west-1
     stack: orders-prd
     role_arn: arn:aws-us-gov:iam::222222222222:role/ops/deploy.er+1
-    codedeploy: {application: orders, group: orders-prd, revision_store: "s3://gov-revs/orders/"}
+    codedeploy: {application: orders, group: orders-prd, revision_store: "s3://gov-revs/orders/",
+                 file_exists: RETAIN}
     branches: main
     requires: [stg]
 ledger: s3://deploys/orders
@@ -1041,6 +1042,8 @@ ledger: s3://deploys/orders
   EXPECT_EQ(prd.codedeploy->config, "");  // the group's own
   EXPECT_EQ(prd.codedeploy->revision_store, "s3://gov-revs/orders/");
   EXPECT_EQ(stg.codedeploy->revision_store, "");  // the build's own object
+  EXPECT_EQ(prd.codedeploy->file_exists, "RETAIN");
+  EXPECT_EQ(stg.codedeploy->file_exists, "");  // CodeDeploy's default
   EXPECT_EQ(prd.branches, (std::vector<std::string>{"main"}));
   EXPECT_EQ(prd.required, (std::vector<std::string>{"stg"}));
   EXPECT_EQ(p.ledger, "s3://deploys/orders");
@@ -1058,6 +1061,11 @@ ledger: s3://deploys/orders
               HasSubstr("pipeline.yml:9:60: error: 'environments.dev.codedeploy.revision_store' "
                         "must be an S3 prefix in the environment's region, s3://BUCKET/PREFIX/ "
                         "(CodeDeploy reads revisions from S3), not '/tmp/revs'"));
+  EXPECT_THAT(Errors(WithEnvironments("environments:\n  dev:\n    region: eu-west-1\n"
+                                      "    stack: d\n    codedeploy: {application: a, group: g, "
+                                      "file_exists: overwrite}\n")),
+              HasSubstr("'environments.dev.codedeploy.file_exists' is 'overwrite': use DISALLOW, "
+                        "OVERWRITE or RETAIN"));
 }
 
 TEST(PipelineLoaderTest, EveryEnvironmentErrorInOnePass) {

@@ -371,6 +371,8 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
     revision_request.application = env.codedeploy->application;
     revision_request.group = env.codedeploy->group;
     revision_request.config = env.codedeploy->config;
+    // The loader admitted only CodeDeploy's names.
+    revision_request.file_exists = aws::ParseFileExistsBehavior(env.codedeploy->file_exists);
     revision_request.revision = *revision;
     revision_request.description = manifest->build.id;
     revision_request.poll_interval = request.poll_interval;
