@@ -144,6 +144,55 @@ steps:
   EXPECT_FALSE(std::filesystem::exists(dir_ / ".runner/cache/entries"));
 }
 
+TEST_F(CacheE2eTest, AStepWhoseConfigurationUsesTheBuildNumberNeverHits) {
+  // Its expanded env differs per build, so its key does: correct, if never reused.
+  WriteTextFile(dir_ / "pipeline.yml", R"(version: 1
+project: app
+steps:
+  - id: stamp
+    env: {NUMBER: "${{ build.number }}"}
+    cache: {inputs: [src/a.txt]}
+    run: echo "$NUMBER" >> runs.txt
+)");
+  ASSERT_EQ(Run().exit_code, 0);
+  ASSERT_EQ(Run().exit_code, 0);
+  EXPECT_EQ(Runs(), 2);
+  EXPECT_NE(StepOf(Report("app-main-1"), "stamp")["cache"]["key"],
+            StepOf(Report("app-main-2"), "stamp")["cache"]["key"]);
+}
+
+TEST_F(CacheE2eTest, TheCacheHoldsTheMaskedLogAndNoSecretOutput) {
+  WriteTextFile(dir_ / "pipeline.yml", R"(version: 1
+project: app
+secrets: [TOKEN]
+steps:
+  - id: login
+    cache: {inputs: [src/a.txt]}
+    run: |
+      echo run >> runs.txt
+      echo "token is $TOKEN"
+  - id: leak
+    cache: {inputs: [src/a.txt]}
+    run: echo "token=$TOKEN" >> "$RUNNER_OUTPUT"
+)");
+  env_["TOKEN"] = "s3cr3t-t0ken-value";
+  RunResult first = Run();
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
+  EXPECT_EQ(StepOf(Report("app-main-1"), "leak")["cache"]["stored"], Json::array());
+  EXPECT_THAT(ReadTextFile(dir_ / ".runner/builds/app-main-1/logs/leak.log"),
+              HasSubstr("not stored: output 'token' holds a secret"));
+  RunResult second = Run();
+  ASSERT_EQ(second.exit_code, 0);
+  EXPECT_EQ(Runs(), 1);
+  EXPECT_THAT(ReadTextFile(dir_ / ".runner/builds/app-main-2/logs/login.log"),
+              HasSubstr("token is ***"));
+  for (const auto& file : std::filesystem::recursive_directory_iterator(dir_ / ".runner/cache")) {
+    if (file.is_regular_file()) {
+      EXPECT_THAT(ReadTextFile(file.path()), Not(HasSubstr("s3cr3t"))) << file.path();
+    }
+  }
+}
+
 TEST_F(CacheE2eTest, CacheMaxEvictsTheLocalCacheAfterTheBuild) {
   RunResult first = Run({"--cache-max", "0"});
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
