@@ -193,6 +193,27 @@ steps:
   }
 }
 
+TEST_F(CacheE2eTest, ABuiltInStepIsRestoredWithItsArtifacts) {
+  WriteTextFile(dir_ / "pipeline.yml", R"(version: 1
+project: app
+steps:
+  - id: package
+    cache: {inputs: [src/a.txt], outputs: [out.zip]}
+    zip: {dest: out.zip, files: [src/a.txt]}
+)");
+  ASSERT_EQ(Run().exit_code, 0);
+  Json first = StepOf(Report("app-main-1"), "package");
+  std::string zip = ReadTextFile(dir_ / "out.zip");
+  std::filesystem::remove(dir_ / "out.zip");
+  RunResult second = Run();
+  ASSERT_EQ(second.exit_code, 0) << second.out;
+  Json hit = StepOf(Report("app-main-2"), "package");
+  EXPECT_EQ(hit["cache"]["hit"], true);
+  EXPECT_EQ(hit["artifacts"], first["artifacts"]);
+  EXPECT_EQ(hit["outputs"], first["outputs"]);
+  EXPECT_EQ(ReadTextFile(dir_ / "out.zip"), zip);
+}
+
 TEST_F(CacheE2eTest, CacheMaxEvictsTheLocalCacheAfterTheBuild) {
   RunResult first = Run({"--cache-max", "0"});
   ASSERT_EQ(first.exit_code, 0) << first.out << first.err;
