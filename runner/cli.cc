@@ -17,6 +17,7 @@
 #include "runner/serve/build_job.h"
 #include "runner/serve/server.h"
 #include "runner/step_protocol.h"
+#include "steps/upload.h"
 
 namespace runner {
 
@@ -37,6 +38,7 @@ struct Options {
   std::string workspace;
   std::string state_dir;
   bool dry_run = false;
+  std::string cache_max;  // empty: the default
 };
 
 std::string SelfExe();
@@ -70,6 +72,14 @@ std::optional<BuildRequest> MakeRequest(const Options& options) {
   request.workspace = options.workspace;
   request.state_dir = options.state_dir;
   request.jobs = options.jobs;
+  if (!options.cache_max.empty()) {
+    auto bytes = ParseByteSize(options.cache_max);
+    if (!bytes) {
+      PrintError(fmt::format("--cache-max '{}': {}", options.cache_max, bytes.error()));
+      return std::nullopt;
+    }
+    request.cache_max = *bytes;
+  }
   request.environment = CurrentEnvironment();
   request.self_exe = SelfExe();
   return request;
@@ -195,6 +205,9 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
       run->add_option("-j,--jobs", options.jobs, "most steps running at once (default: CPU count)");
   AddContextOptions(run, options);
   run->add_flag("--dry-run", options.dry_run, "print the plan and exit; run nothing");
+  run->add_option("--cache-max", options.cache_max,
+                  "the most the local step cache (STATE/cache) keeps, e.g. 2GiB (default: 5GiB)")
+      ->type_name("SIZE");
 
   CLI::App* validate = app.add_subcommand("validate", "check a pipeline file");
   AddPipelineArgument(validate, options);

@@ -64,6 +64,8 @@ class UploadKind : public TypedStepKind<UploadOptions> {
   std::string_view name() const override { return "upload"; }
   // Time to abort multipart uploads after a cancel.
   Duration default_kill_grace() const override { return std::chrono::seconds(30); }
+  // Publishing is the effect of the build: never skipped.
+  CacheUse cache_use() const override { return CacheUse::kNever; }
   // The AWS credentials it signs with.
   std::vector<std::string> secret_env() const override;
 
