@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -145,15 +144,7 @@ class DirectoryQueue : public MessageQueue {
   }
 
  private:
-  Result<UniqueFd> Lock() const {
-    std::string path = dir_ + "/lock";
-    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    if (!fd.valid()) return Fail(fmt::format("cannot open {}: {}", path, ErrnoText(errno)));
-    while (::flock(fd.get(), LOCK_EX) != 0) {
-      if (errno != EINTR) return Fail(fmt::format("cannot lock {}: {}", path, ErrnoText(errno)));
-    }
-    return fd;
-  }
+  Result<UniqueFd> Lock() const { return LockFile(dir_ + "/lock"); }
 
   // The sequence number whose lease `receipt` still holds.
   Result<std::string> Holder(const std::string& receipt) const {

@@ -339,8 +339,12 @@ Result<Worker::Ending> Worker::Handle(const QueueEntry& entry, Heartbeat& heartb
     if (!put) return Fail(put.error());
     return Ending::kDone;
   }
-  auto mirror = serve::GitMirror::Open(
-      config_.state_dir + "/mirrors/" + SanitizeIdPart(repo->name) + ".git", repo->clone_url);
+  // Workers on one machine may share the state directory, and so the mirror: one at a time.
+  const std::string mirror_dir =
+      config_.state_dir + "/mirrors/" + SanitizeIdPart(repo->name) + ".git";
+  auto mirror_lock = LockFile(mirror_dir + ".lock");
+  if (!mirror_lock) return Fail(mirror_lock.error());
+  auto mirror = serve::GitMirror::Open(mirror_dir, repo->clone_url);
   if (!mirror) return Fail(mirror.error());
   if (auto fetched = mirror->Fetch(repo->token); !fetched) return Fail(fetched.error());
   if (entry.ref.starts_with("refs/heads/")) {
@@ -361,6 +365,7 @@ Result<Worker::Ending> Worker::Handle(const QueueEntry& entry, Heartbeat& heartb
   stdfs::remove_all(run_dir, ec);
   auto job = serve::PrepareJob(*mirror, entry, *repo, worktree, run_dir,
                                [&] { return Stopping() || heartbeat.lost(); });
+  mirror_lock->reset();
   Result<Ending> ending;
   if (!job) {
     if (Stopping() || heartbeat.lost()) {
