@@ -9,7 +9,6 @@
 #include <set>
 #include <thread>
 
-#include "runner/aws/aws_client.h"
 #include "tests/fake_http_client.h"
 #include "tests/moto_server.h"
 #include "tests/test_util.h"
@@ -94,18 +93,8 @@ class RecordsMotoTest : public testing::MotoServerTest {
     MotoServerTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
     http_ = aws::MakeCurlHttpClient();
-    aws::AwsClientOptions options;
-    options.service = "s3";
-    options.endpoint = moto().endpoint();
-    options.s3_rules = true;
-    auto aws = aws::AwsClient::Create(*http_, credentials_, options);
-    ASSERT_TRUE(aws) << aws.error();
-    aws::AwsRequest bucket;
-    bucket.method = "PUT";
-    bucket.path = "/records";
-    bucket.what = "CreateBucket records";
-    auto made = (*aws)->Send(bucket);
-    ASSERT_TRUE(made) << made.error().text;
+    Status made = moto().CreateBucket(*http_, credentials_, "records");
+    ASSERT_TRUE(made) << made.error();
   }
 
   std::unique_ptr<Records> Open() {

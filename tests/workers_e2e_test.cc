@@ -17,13 +17,13 @@
 #include <set>
 #include <sstream>
 
-#include "runner/aws/aws_client.h"
 #include "runner/aws/http.h"
 #include "runner/aws/sqs.h"
 #include "tests/e2e_util.h"
 #include "tests/fake_github.h"
 #include "tests/fake_http_client.h"
 #include "tests/moto_server.h"
+#include "tests/s3_server.h"
 #include "tests/test_util.h"
 
 namespace runner::testing {
@@ -33,8 +33,6 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr const char* kSecret = "hook secret 42";
-constexpr int kBranches = 5;
-constexpr int kPushes = 30;
 
 // Each build notes its start and end in EVENTS_FILE (appends of one short line, which do not
 // interleave), and holds while GATE_DIR/hold-BUILD_ID exists.
@@ -74,10 +72,18 @@ class WorkersE2eTest : public MotoServerTest {
     records_ = "file://" + (dir_ / "records");
   }
 
-  void UseMoto() {
+  // `rules`: the serve and the workers reach moto through tests/s3/fault_proxy.js with these.
+  void UseMoto(const std::string& rules = "") {
     MotoServerTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
     Prepare();
+    std::string endpoint = moto().endpoint();
+    if (!rules.empty()) {
+      proxy_ =
+          std::make_unique<FaultProxy>(std::stoi(endpoint.substr(endpoint.rfind(':') + 1)), rules);
+      ASSERT_TRUE(proxy_->ok());
+      endpoint = proxy_->endpoint();
+    }
     aws::StaticCredentialsProvider credentials(aws::TestCredentials());
     aws::SqsOptions options;
     options.endpoint = moto().endpoint();
@@ -90,24 +96,14 @@ class WorkersE2eTest : public MotoServerTest {
     auto url = (*sqs)->CreateQueue("builds.fifo",
                                    {{"FifoQueue", "true"}, {"RedrivePolicy", redrive.dump()}});
     ASSERT_TRUE(url) << url.error();
-    queue_ = *url;
-    aws::AwsClientOptions s3;
-    s3.service = "s3";
-    s3.endpoint = moto().endpoint();
-    s3.s3_rules = true;
-    auto client = aws::AwsClient::Create(*http_, credentials, s3);
-    ASSERT_TRUE(client) << client.error();
-    aws::AwsRequest bucket;
-    bucket.method = "PUT";
-    bucket.path = "/records";
-    bucket.what = "CreateBucket records";
-    auto made = (*client)->Send(bucket);
-    ASSERT_TRUE(made) << made.error().text;
+    queue_ = endpoint + url->substr(moto().endpoint().size());
+    Status made = moto().CreateBucket(*http_, credentials, "records");
+    ASSERT_TRUE(made) << made.error();
     records_ = "s3://records/runner/";
     aws_env_ = {{"AWS_ACCESS_KEY_ID", "testing"},
                 {"AWS_SECRET_ACCESS_KEY", "testing"},
                 {"AWS_REGION", "us-east-1"},
-                {"AWS_ENDPOINT_URL_S3", moto().endpoint()},
+                {"AWS_ENDPOINT_URL_S3", endpoint},
                 {"AWS_EC2_METADATA_DISABLED", "true"}};
   }
 
@@ -262,11 +258,12 @@ log_interval: 200ms
     return events;
   }
 
-  // 30 pushes over 5 branches, round robin; then each is built once or skipped as superseded,
-  // each branch one build at a time in order, the last push of every branch built.
-  void PushAndCheck(const std::set<int>& restarted = {}) {
+  // `pushes` pushes over `branches` branches, round robin; then each is built once or skipped
+  // as superseded, each branch one build at a time in order, the last push of every branch
+  // built. `restarted`: numbers of builds whose first attempt's worker was killed.
+  void PushAndCheck(int pushes, int branches, const std::set<int>& restarted = {}) {
     std::vector<std::string> ids;
-    for (int i = 0; i < kPushes; ++i) ids.push_back(Push(fmt::format("b{}", i % kBranches)));
+    for (int i = 0; i < pushes; ++i) ids.push_back(Push(fmt::format("b{}", i % branches)));
     std::set<std::string> unique(ids.begin(), ids.end());
     EXPECT_EQ(unique.size(), ids.size()) << "a build number was used twice";
     std::map<std::string, std::string> statuses;
@@ -280,8 +277,8 @@ log_interval: 200ms
         EXPECT_EQ(status, "success") << id << ": " << build.dump(1) << "\n" << Diagnostics();
       }
     }
-    for (int b = 0; b < kBranches; ++b) {
-      const std::string& last = ids[kPushes - kBranches + b];
+    for (int b = 0; b < branches; ++b) {
+      const std::string& last = ids[pushes - branches + b];
       EXPECT_EQ(statuses[last], "success") << "the last push of its branch: " << last;
     }
     // Per branch: start, end, start, end..., the numbers rising; each built build ended once.
@@ -319,6 +316,7 @@ log_interval: 200ms
   std::string src_, gate_, queue_, records_, base_;
   std::map<std::string, std::string> aws_env_;
   std::map<std::string, std::string> heads_;
+  std::unique_ptr<FaultProxy> proxy_;
   std::unique_ptr<RunnerProcess> server_;
   std::map<int, std::unique_ptr<RunnerProcess>> workers_;
   int pushes_ = 0;
@@ -329,7 +327,7 @@ TEST_F(WorkersE2eTest, ThreeWorkersOnADirectoryQueueBuildThirtyPushesOnceEachInO
   WriteConfig();
   StartServer();
   for (int i = 0; i < 3; ++i) StartWorker(i);
-  PushAndCheck();
+  PushAndCheck(30, 5);
 }
 
 // The worker that holds the first build is killed with SIGKILL while the build runs; the build
@@ -371,13 +369,31 @@ TEST_F(WorkersE2eTest, OnSqsAndS3AWorkerKilledMidBuildLeavesItsBuildToAnother) {
   json build = AwaitEnded(held);
   EXPECT_EQ(build.value("status", ""), "success") << build.dump(1) << Diagnostics();
   EXPECT_EQ(build.value("attempt", 0), 2);
-  PushAndCheck({1});
+  PushAndCheck(30, 5, {1});
   std::vector<Event> all = Events();
   EXPECT_EQ(std::count_if(all.begin(), all.end(),
                           [](const Event& e) {
                             return e.branch == "b0" && e.number == 1 && e.kind == "start";
                           }),
             2);
+}
+
+// SQS and S3 briefly out of reach: connections dropped and 503s, in runs shorter than the
+// clients' retries, on the server's and the workers' requests alike. Nothing is lost.
+TEST_F(WorkersE2eTest, SqsAndS3BrieflyUnreachableLoseNothing) {
+  UseMoto(R"([{"method": "POST", "skip": 10, "times": 3, "action": "drop"},
+              {"method": "POST", "skip": 40, "times": 3, "action": "503"},
+              {"method": "PUT", "skip": 5, "times": 3, "action": "drop"},
+              {"method": "PUT", "skip": 30, "times": 3, "action": "503"},
+              {"method": "GET", "skip": 20, "times": 3, "action": "drop"}])");
+  if (IsSkipped() || HasFatalFailure()) return;
+  WriteConfig();
+  StartServer();
+  for (int i = 0; i < 2; ++i) StartWorker(i);
+  PushAndCheck(10, 2);
+  std::string log = ReadTextFile(proxy_->log_path());
+  EXPECT_NE(log.find(R"("action":"drop")"), std::string::npos) << "no fault was injected";
+  EXPECT_NE(log.find(R"("action":"503")"), std::string::npos) << "no fault was injected";
 }
 
 TEST_F(WorkersE2eTest, ASigtermedWorkerPastItsGraceHandsItsBuildBack) {

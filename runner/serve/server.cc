@@ -224,12 +224,9 @@ Status BuildServer::Start() {
   queue_ = std::move(*queue);
   if (!config_.queue.empty()) {
     const Environment environment = CurrentEnvironment();
-    ArtifactStoreOptions store_options;
-    store_options.workspace = stdfs::current_path().string();
-    store_options.env = environment;
-    auto store = OpenArtifactStore(config_.records, std::move(store_options));
-    if (!store) return Fail(fmt::format("records: {}", store.error()));
-    records_ = std::make_unique<worker::Records>(std::move(*store));
+    auto records = worker::OpenRecords(config_.records, environment);
+    if (!records) return Fail(records.error());
+    records_ = std::move(*records);
     records_view_ =
         std::make_unique<RecordsView>(*records_, config_.state_dir + "/records-cache", follower_);
     queue::MessageQueueOptions queue_options;

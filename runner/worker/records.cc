@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <map>
 
 #include "runner/build_context.h"
@@ -158,6 +159,18 @@ Result<std::vector<std::string>> Records::BuildIds(std::size_t limit) {
     }
   }
   return ids;
+}
+
+Result<std::unique_ptr<Records>> OpenRecords(const std::string& url, const Environment& env,
+                                             std::function<void(std::string_view)> log) {
+  ArtifactStoreOptions options;
+  std::error_code ec;
+  options.workspace = std::filesystem::current_path(ec).string();
+  options.env = env;
+  options.log = std::move(log);
+  auto store = OpenArtifactStore(url, std::move(options));
+  if (!store) return Fail(fmt::format("records: {}", store.error()));
+  return std::make_unique<Records>(std::move(*store));
 }
 
 }  // namespace runner::worker

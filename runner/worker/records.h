@@ -80,4 +80,10 @@ class Records {
   std::unordered_map<std::string, std::int64_t> last_number_;  // by project, claimed here
 };
 
+// The records at `url` (s3://bucket/prefix/ or file:///dir/; a relative directory is relative
+// to the working directory), credentials and region from `env`; retry lines to `log` (optional).
+// The error names `records`.
+Result<std::unique_ptr<Records>> OpenRecords(const std::string& url, const Environment& env,
+                                             std::function<void(std::string_view)> log = nullptr);
+
 }  // namespace runner::worker

@@ -201,13 +201,10 @@ Status Worker::Start() {
     }
   }
   const Environment environment = CurrentEnvironment();
-  ArtifactStoreOptions store_options;
-  store_options.workspace = stdfs::current_path().string();
-  store_options.env = environment;
-  store_options.log = [](std::string_view line) { Say(std::string(line)); };
-  auto store = OpenArtifactStore(config_.records, std::move(store_options));
-  if (!store) return Fail(fmt::format("records: {}", store.error()));
-  records_ = std::make_unique<Records>(std::move(*store));
+  auto records = OpenRecords(config_.records, environment,
+                             [](std::string_view line) { Say(std::string(line)); });
+  if (!records) return Fail(records.error());
+  records_ = std::move(*records);
   queue::MessageQueueOptions queue_options;
   queue_options.env = environment;
   queue_options.max_receives = config_.max_receives;
