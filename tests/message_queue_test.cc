@@ -74,6 +74,10 @@ void CheckContract(MessageQueue& queue) {
   EXPECT_EQ(reappeared->receive_count, 2);
   ASSERT_TRUE(queue.Delete(reappeared->receipt));
 
+  auto max_receives = queue.MaxReceives();
+  ASSERT_TRUE(max_receives) << max_receives.error();
+  EXPECT_EQ(*max_receives, 10);
+
   auto depth = queue.Depth();
   ASSERT_TRUE(depth) << depth.error();
   EXPECT_EQ(depth->visible, 0);
@@ -82,7 +86,9 @@ void CheckContract(MessageQueue& queue) {
 
 TEST(DirectoryQueueTest, KeepsTheContract) {
   testing::TempDir dir;
-  auto queue = OpenMessageQueue("file://" + dir.path() + "/q", {});
+  MessageQueueOptions options;
+  options.max_receives = 10;
+  auto queue = OpenMessageQueue("file://" + dir.path() + "/q", options);
   ASSERT_TRUE(queue) << queue.error();
   CheckContract(**queue);
 }

@@ -396,6 +396,24 @@ TEST_F(WorkersE2eTest, SqsAndS3BrieflyUnreachableLoseNothing) {
   EXPECT_NE(log.find(R"("action":"503")"), std::string::npos) << "no fault was injected";
 }
 
+// A build no worker can handle (its repository gone) is received max_receives times, then goes
+// to the dead letters, and its page says so.
+TEST_F(WorkersE2eTest, APoisonBuildGoesToTheDeadLettersAndItsPageSaysSo) {
+  UseDirectories();
+  WriteConfig("max_receives: 2\n");
+  StartServer();
+  const std::string id = Push("b0");
+  std::filesystem::rename(src_, src_ + "-gone");
+  StartWorker(0);
+  json build = AwaitEnded(id);
+  EXPECT_EQ(build.value("status", ""), "error");
+  EXPECT_NE(build.value("reason", "").find("dead-letter queue after 2 receives"), std::string::npos)
+      << build.dump(1);
+  EXPECT_TRUE(AwaitCondition([&] {
+    return std::filesystem::exists(dir_ / "queue/dead/000000000001.json");
+  })) << Diagnostics();
+}
+
 TEST_F(WorkersE2eTest, ASigtermedWorkerPastItsGraceHandsItsBuildBack) {
   UseDirectories();
   WriteConfig("stop_grace: 1s\n");

@@ -134,6 +134,8 @@ class DirectoryQueue : public MessageQueue {
     return {};
   }
 
+  Result<int> MaxReceives() override { return max_receives_; }
+
   Result<QueueDepth> Depth() override {
     auto lock = Lock();
     if (!lock) return Fail(lock.error());

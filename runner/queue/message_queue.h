@@ -55,6 +55,9 @@ class MessageQueue {
   // Removes the message the receipt holds.
   virtual Status Delete(const std::string& receipt) = 0;
   virtual Result<QueueDepth> Depth() = 0;
+  // How many receives a message gets before it goes to the dead letters (SQS: the
+  // maxReceiveCount of the queue's RedrivePolicy); 0 when it never does.
+  virtual Result<int> MaxReceives() = 0;
 };
 
 struct MessageQueueOptions {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <nlohmann/json.hpp>
 
 namespace runner::queue {
 
@@ -12,13 +13,16 @@ namespace {
 // SQS's longest long poll.
 constexpr std::chrono::seconds kMaxWait{20};
 
+// SQS gives numbers as strings; 0 for anything else.
+std::int64_t Number(std::string_view text) {
+  std::int64_t value = 0;
+  std::from_chars(text.data(), text.data() + text.size(), value);
+  return value;
+}
+
 std::int64_t Number(const std::map<std::string, std::string>& attributes, const char* name) {
   auto it = attributes.find(name);
-  std::int64_t value = 0;
-  if (it != attributes.end()) {
-    std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
-  }
-  return value;
+  return it == attributes.end() ? 0 : Number(it->second);
 }
 
 class SqsQueue : public MessageQueue {
@@ -55,6 +59,20 @@ class SqsQueue : public MessageQueue {
 
   Status Delete(const std::string& receipt) override {
     return client_->DeleteMessage(url_, receipt);
+  }
+
+  Result<int> MaxReceives() override {
+    auto attributes = client_->GetQueueAttributes(url_, {"RedrivePolicy"});
+    if (!attributes) return Fail(attributes.error());
+    auto policy = attributes->find("RedrivePolicy");
+    if (policy == attributes->end()) return 0;
+    nlohmann::json parsed = nlohmann::json::parse(policy->second, nullptr, false);
+    // maxReceiveCount is a number, or a string holding one, as the console writes it.
+    if (!parsed.is_object()) return 0;
+    const nlohmann::json& count = parsed["maxReceiveCount"];
+    if (count.is_number_integer()) return count.get<int>();
+    if (count.is_string()) return static_cast<int>(Number(count.get<std::string>()));
+    return 0;
   }
 
   Result<QueueDepth> Depth() override {

@@ -180,6 +180,7 @@ class Worker {
   std::string name_;  // host:pid, in the records of attempts
   std::unique_ptr<Records> records_;
   std::unique_ptr<queue::MessageQueue> queue_;
+  int max_receives_ = 0;  // the queue's; 0: no dead letters
   std::unique_ptr<ProcessRunner> processes_;
   std::vector<std::string> child_env_;
   bool stopping_ = false;
@@ -212,6 +213,9 @@ Status Worker::Start() {
   auto queue = queue::OpenMessageQueue(config_.queue, std::move(queue_options));
   if (!queue) return Fail(queue.error());
   queue_ = std::move(*queue);
+  auto max_receives = queue_->MaxReceives();
+  if (!max_receives) return Fail(max_receives.error());
+  max_receives_ = *max_receives;
   child_env_ = serve::BuildEnvironment(config_, environment);
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
@@ -267,6 +271,13 @@ void Worker::Take(const queue::Message& message) {
   auto ending = Handle(*entry, heartbeat);
   if (!ending) {
     Say(fmt::format("{}: {}; handing it back to the queue", entry->id, ending.error()));
+    if (max_receives_ > 0 && message.receive_count >= max_receives_) {
+      // Its last receive: the queue moves it to the dead letters next, and the page says so.
+      (void)Record(*entry, "error",
+                   fmt::format("moved to the dead-letter queue after {} receives; the last "
+                               "attempt failed: {}",
+                               message.receive_count, ending.error()));
+    }
     ending = Ending::kRelease;
   }
   Status done;
