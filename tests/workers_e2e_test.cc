@@ -138,6 +138,7 @@ class WorkersE2eTest : public MotoServerTest {
   std::map<std::string, std::string> Env() {
     auto env = BaseEnv();
     env["HOOK_SECRET"] = kSecret;
+    env["GITHUB_TOKEN"] = "ghp_workertoken123";
     env["GATE_DIR"] = gate_;
     env["EVENTS_FILE"] = dir_ / "events";
     for (const auto& [name, value] : aws_env_) env[name] = value;
@@ -145,7 +146,8 @@ class WorkersE2eTest : public MotoServerTest {
   }
 
   void WriteConfig(const std::string& extra = "") {
-    WriteTextFile(dir_ / "serve.yml", fmt::format(R"(listen: 127.0.0.1:0
+    WriteTextFile(dir_ / "serve.yml",
+                  fmt::format(R"(listen: 127.0.0.1:0
 state_dir: {}
 queue: {}
 records: {}
@@ -156,8 +158,8 @@ log_interval: 200ms
   - name: acme/orders
     clone_url: file://{}
     secret_env: HOOK_SECRET
-)",
-                                                  dir_ / "state", queue_, records_, extra, src_));
+{})",
+                              dir_ / "state", queue_, records_, extra, src_, repo_extra_));
   }
 
   void StartServer() {
@@ -314,6 +316,7 @@ log_interval: 200ms
   TempDir dir_;
   std::unique_ptr<aws::HttpClient> http_ = aws::MakeCurlHttpClient();
   std::string src_, gate_, queue_, records_, base_;
+  std::string repo_extra_;  // more keys of the repository's entry
   std::map<std::string, std::string> aws_env_;
   std::map<std::string, std::string> heads_;
   std::unique_ptr<FaultProxy> proxy_;
@@ -416,7 +419,9 @@ TEST_F(WorkersE2eTest, APoisonBuildGoesToTheDeadLettersAndItsPageSaysSo) {
 
 TEST_F(WorkersE2eTest, ASigtermedWorkerPastItsGraceHandsItsBuildBack) {
   UseDirectories();
-  WriteConfig("stop_grace: 1s\n");
+  FakeGitHub github;
+  repo_extra_ = "    token_env: GITHUB_TOKEN\n";
+  WriteConfig("stop_grace: 1s\ngithub_api: " + github.url() + "\n");
   StartServer();
   StartWorker(0);
   const std::string held = "orders-b0-1";
@@ -435,6 +440,19 @@ TEST_F(WorkersE2eTest, ASigtermedWorkerPastItsGraceHandsItsBuildBack) {
   json build = AwaitEnded(held);
   EXPECT_EQ(build.value("status", ""), "success") << build.dump(1) << Diagnostics();
   EXPECT_EQ(build.value("attempt", 0), 2);
+  // The commit's statuses: queued by the server, running and then success from the workers.
+  EXPECT_TRUE(AwaitCondition([&] { return github.requests().size() >= 4; })) << Diagnostics();
+  std::vector<std::string> states;
+  for (const FakeRequest& request : github.requests()) {
+    states.push_back(json::parse(request.body).value("state", ""));
+  }
+  EXPECT_EQ(states, (std::vector<std::string>{"pending", "pending", "pending", "success"}));
+  // The token is in no output and no record.
+  std::string everything = Diagnostics();
+  for (const auto& file : std::filesystem::recursive_directory_iterator(dir_ / "records")) {
+    if (file.is_regular_file()) everything += ReadTextFile(file.path().string());
+  }
+  EXPECT_EQ(everything.find("ghp_workertoken123"), std::string::npos);
 }
 
 }  // namespace

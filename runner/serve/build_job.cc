@@ -114,6 +114,22 @@ std::vector<std::string> BuildEnvironment(const ServeConfig& config,
   return out;
 }
 
+CommitStatus EntryCommitStatus(const QueueEntry& entry, std::string state, std::string_view what,
+                               const std::string& base_url) {
+  CommitStatus status;
+  status.state = std::move(state);
+  status.target_url = base_url + "/builds/" + entry.id;
+  status.description = fmt::format("{} #{}: {}", entry.project, entry.number, what);
+  status.context = "runner/" + entry.project;
+  return status;
+}
+
+std::string CommitState(std::string_view result) {
+  if (result == "success") return "success";
+  if (result == "failed" || result == "timed_out") return "failure";
+  return "error";
+}
+
 Status WriteBuildJob(const std::string& path, const BuildJob& job) {
   std::string text = BuildJobToJson(job).dump(1, ' ', false, json::error_handler_t::replace);
   if (auto written = WriteFileAtomic(path, text); !written) return written;

@@ -13,6 +13,7 @@
 #include "runner/result.h"
 #include "runner/serve/build_queue.h"
 #include "runner/serve/git_mirror.h"
+#include "runner/serve/github_status.h"
 #include "runner/serve/serve_config.h"
 #include "runner/step_kind.h"
 
@@ -41,6 +42,13 @@ Result<BuildJob> PrepareJob(GitMirror& mirror, const QueueEntry& entry, const Re
 // admin token; the repositories' tokens stay (a build may fetch with them) and are masked.
 std::vector<std::string> BuildEnvironment(const ServeConfig& config,
                                           const Environment& environment);
+
+// The commit status of a queued build: `state`, linked to its page below `base_url`, described
+// as "PROJECT #NUMBER: WHAT", in the context runner/PROJECT.
+CommitStatus EntryCommitStatus(const QueueEntry& entry, std::string state, std::string_view what,
+                               const std::string& base_url);
+// The commit status state of a build's result: success, failure (failed, timed_out) or error.
+std::string CommitState(std::string_view result);
 
 // Writes the job file (mode 0600, atomically).
 Status WriteBuildJob(const std::string& path, const BuildJob& job);

@@ -105,11 +105,6 @@ std::string EntryStatus(const QueueEntry& entry) {
   }
 }
 
-// A build's commit-status description, at most 140 characters once cut by GitHubStatuses.
-std::string StatusDescription(const QueueEntry& entry, std::string_view what) {
-  return fmt::format("{} #{}: {}", entry.project, entry.number, what);
-}
-
 // Whether `authorization` ("Bearer TOKEN") holds `token`, compared in constant time.
 bool HasToken(std::string_view authorization, const std::string& token) {
   constexpr std::string_view kBearer = "Bearer ";
@@ -488,8 +483,7 @@ void BuildServer::End(const std::string& id, std::string result, std::string rea
   if (auto finished = queue_->Finish(id, result, reason); !finished) {
     std::fprintf(stderr, "runner serve: error: %s\n", finished.error().c_str());
   }
-  std::string state = result == "success" ? "success" : result == "failed" ? "failure" : "error";
-  SendStatus(build.entry, state, reason.empty() ? result : result + ": " + reason);
+  SendStatus(build.entry, CommitState(result), reason.empty() ? result : result + ": " + reason);
   std::printf("runner serve: %s %s\n", id.c_str(), result.c_str());
   std::fflush(stdout);
   running_.erase(it);
@@ -505,11 +499,7 @@ void BuildServer::Cancel(Running& build, const std::string& reason) {
 void BuildServer::SendStatus(const QueueEntry& entry, std::string state, std::string description) {
   const RepoConfig* repo = config_.FindRepo(entry.repository);
   if (!repo || repo->token.empty() || entry.after.empty()) return;
-  CommitStatus status;
-  status.state = std::move(state);
-  status.target_url = BuildUrl(entry.id);
-  status.description = StatusDescription(entry, description);
-  status.context = "runner/" + entry.project;
+  CommitStatus status = EntryCommitStatus(entry, std::move(state), description, config_.url);
   {
     std::lock_guard lock(status_mutex_);
     statuses_.push_back({repo, entry.after, std::move(status)});

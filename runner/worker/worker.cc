@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "runner/aws/http.h"
 #include "runner/backoff.h"
 #include "runner/build_context.h"
 #include "runner/build_record.h"
@@ -22,6 +23,7 @@
 #include "runner/serve/build_job.h"
 #include "runner/serve/build_queue.h"
 #include "runner/serve/git_mirror.h"
+#include "runner/serve/github_status.h"
 #include "runner/worker/log_shipper.h"
 #include "runner/worker/records.h"
 
@@ -168,6 +170,8 @@ class Worker {
   Result<Ending> Handle(const QueueEntry& entry, Heartbeat& heartbeat);
   Result<Ending> RunJob(const QueueEntry& entry, int attempt, const std::string& run_dir,
                         const std::string& worktree, Heartbeat& heartbeat);
+  // Posts the commit status of `entry` when its repository has a token; a failure is said.
+  void PostStatus(const QueueEntry& entry, std::string state, std::string_view what);
   // Records `entry` with `status` and `reason` and no steps, unless it has a record.
   Status Record(const QueueEntry& entry, std::string_view status, const std::string& reason);
   Status MarkAbandoned(const std::string& id, int attempt, const std::string& reason);
@@ -182,6 +186,7 @@ class Worker {
   std::unique_ptr<queue::MessageQueue> queue_;
   int max_receives_ = 0;  // the queue's; 0: no dead letters
   std::unique_ptr<ProcessRunner> processes_;
+  std::unique_ptr<aws::HttpClient> http_ = aws::MakeCurlHttpClient();  // GitHub's API
   std::vector<std::string> child_env_;
   bool stopping_ = false;
   Clock::time_point stop_deadline_;
@@ -294,6 +299,15 @@ void Worker::Take(const queue::Message& message) {
   if (!done) Say(fmt::format("{}: {}", entry->id, done.error()));
 }
 
+void Worker::PostStatus(const QueueEntry& entry, std::string state, std::string_view what) {
+  const RepoConfig* repo = config_.FindRepo(entry.repository);
+  if (!repo || repo->token.empty()) return;
+  serve::GitHubStatuses client(*http_, config_.github_api, repo->token);
+  Status posted = client.Post(repo->name, entry.after,
+                              serve::EntryCommitStatus(entry, std::move(state), what, config_.url));
+  if (!posted) Say(fmt::format("commit status for {}: {}", entry.after, posted.error()));
+}
+
 Status Worker::Record(const QueueEntry& entry, std::string_view status, const std::string& reason) {
   json record = serve::EntryRecord(entry, status);
   record["finished"] = Now();
@@ -301,7 +315,10 @@ Status Worker::Record(const QueueEntry& entry, std::string_view status, const st
   auto put = records_->store().PutIfAbsent(Records::BuildName(entry.id, "report.json"),
                                            record.dump(2) + "\n", "application/json");
   if (!put) return Fail(put.error());
-  Say(fmt::format("{} {}{}", entry.id, status, reason.empty() ? "" : ": " + reason));
+  const std::string what =
+      reason.empty() ? std::string(status) : fmt::format("{}: {}", status, reason);
+  Say(fmt::format("{} {}", entry.id, what));
+  if (*put) PostStatus(entry, serve::CommitState(status), what);
   return {};
 }
 
@@ -413,6 +430,7 @@ Result<Worker::Ending> Worker::RunJob(const QueueEntry& entry, int attempt,
     return Ending::kDone;
   }
   Say(fmt::format("{} started (attempt {})", entry.id, attempt));
+  PostStatus(entry, "pending", "running");
   LogShipper shipper(*records_, run_dir + "/builds/" + entry.id, entry.id, attempt);
   int exit_code = 0;
   std::string cancelled;
@@ -462,6 +480,14 @@ Result<Worker::Ending> Worker::RunJob(const QueueEntry& entry, int attempt,
   }
   auto published = shipper.Publish();
   if (!published) return Fail(published.error());
+  if (*published) {
+    auto report = ReadFile(run_dir + "/builds/" + entry.id + "/report.json");
+    json parsed = json::parse(report.value_or(""), nullptr, /*allow_exceptions=*/false);
+    std::string status = parsed.is_object() && parsed["status"].is_string()
+                             ? parsed["status"].get<std::string>()
+                             : "error";
+    PostStatus(entry, serve::CommitState(status), status);
+  }
   Say(fmt::format("{} {} (attempt {})", entry.id,
                   *published ? "recorded" : "already recorded by another attempt", attempt));
   return Ending::kDone;
