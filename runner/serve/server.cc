@@ -756,6 +756,11 @@ Response BuildServer::OnBuildPost(const Request& request) {
   if (!HasToken(request.Header("authorization"), config_.admin_token)) {
     return Text(401, "a valid admin token is needed (Authorization: Bearer TOKEN)");
   }
+  if (shared_queue_) {
+    return Text(409, fmt::format("{} of a build is not available with `queue:`: its build runs on "
+                                 "a worker; push again to build again",
+                                 action));
+  }
   if (!SafeName(id) || !queue_->Find(id)) return Text(404, fmt::format("no build {}", id));
   if (action == "cancel") {
     Post({Command::Type::kCancel, id, "cancelled from the build page"});
