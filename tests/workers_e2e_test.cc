@@ -372,6 +372,10 @@ TEST_F(WorkersE2eTest, OnSqsAndS3AWorkerKilledMidBuildLeavesItsBuildToAnother) {
   json build = AwaitEnded(held);
   EXPECT_EQ(build.value("status", ""), "success") << build.dump(1) << Diagnostics();
   EXPECT_EQ(build.value("attempt", 0), 2);
+  // The page's event stream of the step: the log copied from the records' chunks, then its end.
+  std::string stream = Get("/events/" + held + "/build").body;
+  EXPECT_NE(stream.find("building " + held), std::string::npos) << stream;
+  EXPECT_NE(stream.find("event: end"), std::string::npos) << stream;
   PushAndCheck(30, 5, {1});
   std::vector<Event> all = Events();
   EXPECT_EQ(std::count_if(all.begin(), all.end(),
