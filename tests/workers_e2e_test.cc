@@ -267,6 +267,8 @@ log_interval: 200ms
     std::vector<std::string> ids;
     for (int i = 0; i < pushes; ++i) ids.push_back(Push(fmt::format("b{}", i % branches)));
     std::set<std::string> unique(ids.begin(), ids.end());
+    json queue = json::parse(Get("/builds.json").body, nullptr, false)["queue"];
+    EXPECT_TRUE(queue.is_object() && queue["waiting"].is_number_integer()) << queue.dump();
     EXPECT_EQ(unique.size(), ids.size()) << "a build number was used twice";
     std::map<std::string, std::string> statuses;
     for (const std::string& id : ids) {

@@ -88,7 +88,7 @@ std::optional<std::string> RecordsView::Log(const std::string& id, const std::st
   }
   auto attempt = records_.LatestAttempt(id);
   if (!attempt || *attempt == 0) return std::nullopt;
-  const std::string prefix = Records::RunName(id, *attempt, "logs/" + step + "/");
+  const std::string prefix = Records::LogChunkPrefix(id, *attempt, step);
   auto names = records_.store().List(prefix);
   if (!names || names->empty()) return std::nullopt;
   std::string text;
@@ -160,7 +160,7 @@ void RecordsView::Update(const std::string& id, const std::string& step, Followe
   UniqueFd fd(::open(followed.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
   if (!fd.valid()) return;
   if (*attempt > 0) {
-    auto names = records_.store().List(Records::RunName(id, *attempt, "logs/" + step + "/"));
+    auto names = records_.store().List(Records::LogChunkPrefix(id, *attempt, step));
     if (!names) return;
     for (std::size_t i = static_cast<std::size_t>(followed.chunks); i < names->size(); ++i) {
       auto chunk = records_.store().Get((*names)[i]);

@@ -250,8 +250,15 @@ Status BuildServer::Start() {
   http_.Handle("POST", "/hooks/github", [this](const Request& r) { return OnHook(r); });
   http_.Handle("GET", "/", [this](const Request& r) { return OnBuildsList(r); });
   http_.Handle("GET", "/builds.json", [this](const Request&) {
-    return Json(200, {{"builds", BuildsJson()},
-                      {"now", FormatTimestamp(std::chrono::system_clock::now())}});
+    json body = {{"builds", BuildsJson()},
+                 {"now", FormatTimestamp(std::chrono::system_clock::now())}};
+    // With `queue:`, how many builds wait for a worker and how many workers hold one.
+    if (shared_queue_) {
+      if (auto depth = shared_queue_->Depth()) {
+        body["queue"] = {{"waiting", depth->visible}, {"taken", depth->in_flight}};
+      }
+    }
+    return Json(200, body);
   });
   http_.Handle("GET", "/static/app.js", [](const Request&) {
     return Asset("text/javascript; charset=utf-8", PageScript());

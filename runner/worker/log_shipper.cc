@@ -31,11 +31,12 @@ Result<std::string> ReadFrom(const std::string& path, std::uint64_t offset) {
   return data;
 }
 
-}  // namespace
-
+// The name of chunk `n` (from 1) of a step's log in attempt `attempt`.
 std::string ChunkName(const std::string& id, int attempt, const std::string& step, int n) {
-  return Records::RunName(id, attempt, fmt::format("logs/{}/{:06}", step, n));
+  return fmt::format("{}{:06}", Records::LogChunkPrefix(id, attempt, step), n);
 }
+
+}  // namespace
 
 Status LogShipper::Ship() {
   std::string first_error;

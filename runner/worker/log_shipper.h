@@ -45,7 +45,4 @@ class LogShipper {
   std::string live_;                     // the live.json shipped last
 };
 
-// The name of chunk `n` (from 1) of a step's log in attempt `attempt`.
-std::string ChunkName(const std::string& id, int attempt, const std::string& step, int n);
-
 }  // namespace runner::worker

@@ -36,6 +36,10 @@ std::string Records::RunName(const std::string& id, int attempt, std::string_vie
   return fmt::format("builds/{}/runs/{}/{}", id, attempt, name);
 }
 
+std::string Records::LogChunkPrefix(const std::string& id, int attempt, const std::string& step) {
+  return RunName(id, attempt, "logs/" + step + "/");
+}
+
 Result<std::int64_t> Records::Largest(const std::string& prefix) {
   auto names = store_->List(prefix);
   if (!names) return Fail(names.error());

@@ -67,6 +67,9 @@ class Records {
   // Names below the store: "builds/ID/NAME" and "builds/ID/runs/K/NAME".
   static std::string BuildName(const std::string& id, std::string_view name);
   static std::string RunName(const std::string& id, int attempt, std::string_view name);
+  // Where the log chunks of `step` in attempt `attempt` go: this, then the chunk's number in 6
+  // digits, from 1.
+  static std::string LogChunkPrefix(const std::string& id, int attempt, const std::string& step);
 
  private:
   // PutIfAbsent of PREFIX + N for N = `first`, `first` + 1, ... until one is free: that N.
