@@ -17,6 +17,7 @@
 #include "runner/serve/build_job.h"
 #include "runner/serve/server.h"
 #include "runner/step_protocol.h"
+#include "runner/worker/worker.h"
 #include "steps/upload.h"
 
 namespace runner {
@@ -90,13 +91,14 @@ std::string SelfExe() {
   return fs::read_symlink("/proc/self/exe", ignored).string();
 }
 
-int Serve(const std::string& config_file) {
-  auto config = serve::LoadServeConfig(config_file, CurrentEnvironment());
+// `runner serve` (`worker` false) or `runner worker`; `queue` non-empty overrides the file's.
+int Serve(const std::string& config_file, const std::string& queue, bool worker) {
+  auto config = serve::LoadServeConfig(config_file, CurrentEnvironment(), queue);
   if (!config) {
     std::fputs(config.error().c_str(), stderr);
     return kExitUsage;
   }
-  return serve::RunServe(*config, SelfExe());
+  return worker ? worker::RunWorker(*config, SelfExe()) : serve::RunServe(*config, SelfExe());
 }
 
 int Validate(const Options& options, const KindRegistry& kinds) {
@@ -220,6 +222,15 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   std::string serve_config = "serve.yml";
   CLI::App* serve = app.add_subcommand("serve", "build GitHub pushes, with build pages (webhooks)");
   serve->add_option("--config", serve_config, "the server's configuration (default: ./serve.yml)");
+  std::string serve_queue;
+  serve->add_option("--queue", serve_queue,
+                    "send builds to this queue for `runner worker` (an SQS FIFO queue URL or "
+                    "file:///DIR) instead of running them; overrides the file's `queue:`");
+  CLI::App* worker =
+      app.add_subcommand("worker", "take builds from the shared queue of `runner serve --queue`");
+  worker->add_option("--config", serve_config,
+                     "the server's configuration, with `queue:` and `records:` (default: "
+                     "./serve.yml)");
 
   deploy::DeployCommand deploy_command;
   std::vector<std::string> deploy_args;  // [BUILD_ID] [PIPELINE]
@@ -282,7 +293,8 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   if (run->parsed()) return Run(options, kinds);
   if (validate->parsed()) return Validate(options, kinds);
   if (plan->parsed()) return PrintPlan(options, kinds);
-  if (serve->parsed()) return Serve(serve_config);
+  if (serve->parsed()) return Serve(serve_config, serve_queue, /*worker=*/false);
+  if (worker->parsed()) return Serve(serve_config, "", /*worker=*/true);
   if (deploy->parsed()) {
     if (deploy_command.pause.empty() && deploy_command.resume.empty() && !deploy_args.empty()) {
       deploy_command.build_id = deploy_args[0];
