@@ -37,6 +37,7 @@ struct Options {
   std::string workspace;
   std::string state_dir;
   bool dry_run = false;
+  bool rebake = false;
 };
 
 std::string SelfExe();
@@ -71,6 +72,8 @@ std::optional<BuildRequest> MakeRequest(const Options& options) {
   request.state_dir = options.state_dir;
   request.jobs = options.jobs;
   request.environment = CurrentEnvironment();
+  // Read by the packer kind: the one kind that skips work by itself.
+  if (options.rebake) request.environment["RUNNER_REBAKE"] = "1";
   request.self_exe = SelfExe();
   return request;
 }
@@ -195,6 +198,9 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
       run->add_option("-j,--jobs", options.jobs, "most steps running at once (default: CPU count)");
   AddContextOptions(run, options);
   run->add_flag("--dry-run", options.dry_run, "print the plan and exit; run nothing");
+  run->add_flag("--rebake", options.rebake,
+                "bake every packer step's image even when AMIs of the same bake exist "
+                "(RUNNER_REBAKE=1 in the steps' environment)");
 
   CLI::App* validate = app.add_subcommand("validate", "check a pipeline file");
   AddPipelineArgument(validate, options);

@@ -323,17 +323,19 @@ TEST(PackerConfigTest, ParsesAndBuildsTheCommand) {
       "region": "eu-west-1"})");
   ASSERT_TRUE(config) << config.error();
   EXPECT_EQ(config->region, "eu-west-1");
-  auto argv = PackerBuildCommand("/usr/bin/packer", *config, "/w/packer/app.pkr.hcl",
-                                 {"/w/packer/prod.pkrvars.hcl", "/w/packer/extra.json"});
+  auto argv =
+      PackerBuildCommand("/usr/bin/packer", *config, "/w/packer/app.pkr.hcl",
+                         {"/w/packer/prod.pkrvars.hcl", "/w/packer/extra.json"}, "ami-0source");
   // No var value on the command line (issue 9): vars go through PKR_VAR_ or a private file.
   EXPECT_EQ(argv, (std::vector<std::string>{
                       "/usr/bin/packer", "build", "-machine-readable", "-color=false", "-var-file",
-                      "/w/packer/prod.pkrvars.hcl", "-var-file", "/w/packer/extra.json", "-only",
-                      "amazon-ebs.app,amazon-ebs.eu", "/w/packer/app.pkr.hcl"}));
+                      "/w/packer/prod.pkrvars.hcl", "-var-file", "/w/packer/extra.json", "-var",
+                      "source_ami=ami-0source", "-only", "amazon-ebs.app,amazon-ebs.eu",
+                      "/w/packer/app.pkr.hcl"}));
 
   auto minimal = ParseConfig(R"({"template": "t.json", "only": "a"})");
   ASSERT_TRUE(minimal) << minimal.error();
-  EXPECT_EQ(PackerBuildCommand("packer", *minimal, "t.json", {}),
+  EXPECT_EQ(PackerBuildCommand("packer", *minimal, "t.json", {}, ""),
             (std::vector<std::string>{"packer", "build", "-machine-readable", "-color=false",
                                       "-only", "a", "t.json"}));
 }
