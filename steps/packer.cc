@@ -685,8 +685,8 @@ Status PackerKind::Run(const PackerConfig& config, StepIo& io) const {
   if (auto baked = BakedAmisOf(parser.artifacts())) {
     if (Status tagged = TagBake(*baked, *key, io.build().id, clients); !tagged) {
       io.Log(fmt::format(
-          "runner: warning: the AMIs were not tagged for reuse, so a later build bakes again "
-          "(the runner needs ec2:CreateTags): {}\n",
+          "runner: warning: the AMIs were not tagged for reuse, so a later build bakes again: "
+          "{}\n",
           tagged.error()));
     } else {
       io.Log(fmt::format("runner: tagged {} with {} {}\n", AmiList(*baked), kBakeKeyTag, *key));
