@@ -367,14 +367,6 @@ class Ec2Clients {
   std::map<std::string, std::unique_ptr<aws::Ec2Client>> clients_;
 };
 
-// The newest image of `images` by CreationDate (then id, so that a tie is decided the same way
-// every time). REQUIRES: `images` is not empty.
-const aws::Ec2Image& Newest(const std::vector<aws::Ec2Image>& images) {
-  return *std::max_element(images.begin(), images.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.created, a.id) < std::tie(b.created, b.id);
-  });
-}
-
 // The most recent image `query` finds in `region`, logged.
 Result<std::string> ResolveSourceAmi(const SourceAmiQuery& query, const std::string& region,
                                      Ec2Clients& clients, StepIo& io) {
@@ -388,7 +380,10 @@ Result<std::string> ResolveSourceAmi(const SourceAmiQuery& query, const std::str
     shown.push_back(fmt::format("{}={}", name, fmt::join(values, ",")));
   }
   // A pending or failed image cannot be launched.
-  if (!has_state) request.filters.push_back({"state", {"available"}});
+  if (!has_state) {
+    request.filters.push_back({"state", {"available"}});
+    shown.push_back("state=available");
+  }
   auto images = clients.DescribeImages(region, request);
   if (!images) return Fail(fmt::format("packer.source_ami: {}", images.error()));
   if (images->empty()) {
@@ -397,7 +392,7 @@ Result<std::string> ResolveSourceAmi(const SourceAmiQuery& query, const std::str
         "filters, the owners and the region (packer.region, else AWS_REGION)",
         region, fmt::join(query.owners, ","), fmt::join(shown, ", ")));
   }
-  const aws::Ec2Image& newest = Newest(*images);
+  const aws::Ec2Image& newest = *aws::MostRecent(*images);
   io.Log(fmt::format(
       "runner: source_ami: {} ({}, created {}), the most recent of {} image(s) in {} of owners "
       "{} matching {}\n",
@@ -445,7 +440,7 @@ Result<std::optional<EarlierBake>> FindEarlierBake(const std::string& key, const
   if (at_home->empty()) {
     return miss(fmt::format("no available AMI in {} carries {} {}", home, kBakeKeyTag, key));
   }
-  const aws::Ec2Image& newest = Newest(*at_home);
+  const aws::Ec2Image& newest = *aws::MostRecent(*at_home);
   std::vector<std::string> regions = SplitList(newest.Tag(kBakeRegionsTag));
   const std::string count_text = newest.Tag(kBakeAmisTag);
   size_t count = 0;
@@ -456,43 +451,39 @@ Result<std::optional<EarlierBake>> FindEarlierBake(const std::string& key, const
     return miss(fmt::format("{} in {} carries {} but no valid {} and {} tags", newest.id, home,
                             kBakeKeyTag, kBakeRegionsTag, kBakeAmisTag));
   }
-  // (region, Packer build) -> the newest such AMI: two builds that baked the same key at once
-  // both tagged theirs.
-  std::map<std::pair<std::string, std::string>, std::pair<const aws::Ec2Image*, BakedAmi>> found;
-  std::vector<std::vector<aws::Ec2Image>> answers;
-  answers.reserve(regions.size());
+  // (region, Packer build) -> its AMIs: several builds may have made this bake (a --rebake, two
+  // at once), and any complete one will do.
+  std::map<std::pair<std::string, std::string>, std::vector<aws::Ec2Image>> found;
   for (const std::string& region : regions) {
-    if (region == home) {
-      answers.push_back(*at_home);
-    } else {
-      auto images = clients.DescribeImages(region, BakeQuery(key));
-      if (!images) return Fail(images.error());
-      answers.push_back(std::move(*images));
-    }
-    if (answers.back().empty()) {
+    auto images = region == home ? Result<std::vector<aws::Ec2Image>>(*at_home)
+                                 : clients.DescribeImages(region, BakeQuery(key));
+    if (!images) return Fail(images.error());
+    if (images->empty()) {
       return miss(
           fmt::format("the bake with {} {} made an AMI in {}, and none there is available any more",
                       kBakeKeyTag, key, region));
     }
-    for (const aws::Ec2Image& image : answers.back()) {
-      BakedAmi ami{region, image.id, image.Tag(kBakePackerBuildTag),
-                   SplitList(image.Tag(kBakeBuilderIdsTag))};
-      auto& slot = found[{region, ami.packer_build}];
-      if (!slot.first ||
-          std::tie(slot.first->created, slot.first->id) < std::tie(image.created, image.id)) {
-        slot = {&image, std::move(ami)};
-      }
+    for (aws::Ec2Image& image : *images) {
+      found[{region, image.Tag(kBakePackerBuildTag)}].push_back(std::move(image));
     }
   }
   if (found.size() != count) {
     return miss(fmt::format("{} of the {} AMIs of the bake with {} {} are available", found.size(),
                             count, kBakeKeyTag, key));
   }
+  // The AMIs of the build that made the newest one, where it made them all.
+  const std::string newest_build = newest.Tag(kBakeBuildTag);
   EarlierBake bake;
   std::set<std::string> builds;
-  for (auto& [where, entry] : found) {
-    bake.amis.push_back(std::move(entry.second));
-    std::string build = entry.first->Tag(kBakeBuildTag);
+  for (const auto& [where, images] : found) {
+    std::vector<aws::Ec2Image> same_build;
+    std::copy_if(
+        images.begin(), images.end(), std::back_inserter(same_build),
+        [&](const aws::Ec2Image& image) { return image.Tag(kBakeBuildTag) == newest_build; });
+    const aws::Ec2Image& image = *aws::MostRecent(same_build.empty() ? images : same_build);
+    bake.amis.push_back(
+        BakedAmi{where.first, image.id, where.second, SplitList(image.Tag(kBakeBuilderIdsTag))});
+    std::string build = image.Tag(kBakeBuildTag);
     if (builds.insert(build).second) bake.builds.push_back(build.empty() ? "?" : build);
   }
   return bake;

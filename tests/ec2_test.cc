@@ -162,6 +162,23 @@ TEST(Ec2ClientTest, AnImageWithABadCreationDateIsAnError) {
   EXPECT_THAT(images.error(), HasSubstr("creationDate"));
 }
 
+TEST(Ec2ClientTest, MostRecentIsByCreationDateNotByOrder) {
+  auto image = [](std::string id, int day) {
+    Ec2Image out;
+    out.id = std::move(id);
+    out.created = testing::Utc(2026, 6, day, 0, 0, 0);
+    return out;
+  };
+  EXPECT_EQ(MostRecent({}), nullptr);
+  std::vector<Ec2Image> images = {image("ami-0march", 3), image("ami-0june", 20),
+                                  image("ami-0jan", 1)};
+  EXPECT_EQ(MostRecent(images)->id, "ami-0june");
+  images.push_back(image("ami-0june2", 20));  // as recent: the greater id, whatever the order
+  EXPECT_EQ(MostRecent(images)->id, "ami-0june2");
+  std::reverse(images.begin(), images.end());
+  EXPECT_EQ(MostRecent(images)->id, "ami-0june2");
+}
+
 TEST(Ec2ClientTest, CreateTagsSendsEveryResourceAndTag) {
   FakeHttpClient http;
   StaticCredentialsProvider credentials(TestCredentials());

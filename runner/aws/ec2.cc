@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <tuple>
+
 #include "runner/aws/query_api.h"
 #include "runner/xml.h"
 
@@ -71,6 +74,13 @@ std::string Ec2Image::Tag(std::string_view key) const {
     if (name == key) return value;
   }
   return {};
+}
+
+const Ec2Image* MostRecent(const std::vector<Ec2Image>& images) {
+  if (images.empty()) return nullptr;
+  return &*std::max_element(images.begin(), images.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.created, a.id) < std::tie(b.created, b.id);
+  });
 }
 
 Result<std::unique_ptr<Ec2Client>> Ec2Client::Create(HttpClient& http,

@@ -53,6 +53,10 @@ struct Ec2Image {
   std::string Tag(std::string_view key) const;
 };
 
+// The most recent of `images` by CreationDate (of two equally recent, the greater id, so that
+// the choice is the same every time); nullptr when there is none.
+const Ec2Image* MostRecent(const std::vector<Ec2Image>& images);
+
 // Thread-safe: calls may be made from several threads at once.
 class Ec2Client {
  public:
