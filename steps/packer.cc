@@ -489,9 +489,10 @@ Result<std::optional<EarlierBake>> FindEarlierBake(const std::string& key, const
   return bake;
 }
 
-// Tags each AMI of the bake in its region. The largest value a tag holds.
+// The longest value an EC2 tag holds.
 constexpr size_t kMaxTagValue = 256;
 
+// Tags each AMI of the bake in its region (see the tags in the header).
 Status TagBake(const std::vector<BakedAmi>& amis, const std::string& key,
                const std::string& build_id, Ec2Clients& clients) {
   std::set<std::string> regions;

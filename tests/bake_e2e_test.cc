@@ -191,15 +191,16 @@ TEST_F(BakeE2eTest, RebakeCacheOffAndAChangedVarBake) {
   EXPECT_EQ(Bakes(), 5u) << Log(7);
 }
 
+// A pipeline whose one packer step has no region and this `source_ami`.
+std::string SourceAmiPipeline(const std::string& source_ami) {
+  return "version: 1\nproject: orders\nsteps:\n  - id: bake\n    packer:\n"
+         "      template: packer/app.pkr.hcl\n      source_ami: " +
+         source_ami + "\n";
+}
+
 TEST_F(BakeE2eTest, SourceAmiIsTheMostRecentMatchAndPartOfTheKey) {
-  WriteTextFile(dir_ / "pipeline.yml", R"(version: 1
-project: orders
-steps:
-  - id: bake
-    packer:
-      template: packer/app.pkr.hcl
-      source_ami: {owners: [self], filters: {name: "base-*"}}
-)");
+  WriteTextFile(dir_ / "pipeline.yml",
+                SourceAmiPipeline(R"({owners: [self], filters: {name: "base-*"}})"));
   env_["BAKE_REGIONS"] = "eu-west-1";
   aws::DescribeImagesRequest bases;
   bases.owners = {"self"};
@@ -237,14 +238,10 @@ steps:
   EXPECT_THAT(ReadTextFile(dir_ / "builds"), HasSubstr("-var source_ami=" + newer_id + " "));
   EXPECT_THAT(ReadTextFile(dir_ / "builds"), Not(HasSubstr(old_id)));
 
-  WriteTextFile(dir_ / "pipeline.yml", R"(version: 1
-project: orders
-steps:
-  - id: bake
-    packer:
-      template: packer/app.pkr.hcl
-      source_ami: {owners: [self, amazon], filters: {name: "nothing-*", architecture: x86_64}}
-)");
+  WriteTextFile(
+      dir_ / "pipeline.yml",
+      SourceAmiPipeline(
+          R"({owners: [self, amazon], filters: {name: "nothing-*", architecture: x86_64}})"));
   RunResult none = RunRunner({"run", "--branch", "main", "--build-number", "4"}, dir_.path(), env_);
   EXPECT_EQ(none.exit_code, 1);
   EXPECT_THAT(none.out + none.err,

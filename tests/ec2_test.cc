@@ -218,28 +218,24 @@ TEST(Ec2ClientTest, ThrottlingIsRetried) {
 
 class Ec2MotoTest : public testing::MotoServerTest {
  protected:
-  // RegisterImage, which the runner never calls (Packer does): through the request layer.
-  std::string Register(const std::string& region, const std::string& name) {
+  // A call the runner never makes (Packer does): through the request layer.
+  AwsResult<QueryAnswer> Call(const std::string& region, std::string_view action,
+                              const Pairs& params) {
     AwsClientOptions options;
     options.service = "ec2";
     options.region = region;
     options.endpoint = moto().endpoint();
     auto aws = AwsClient::Create(http_, credentials_, options);
     EXPECT_TRUE(aws.has_value()) << aws.error();
-    auto answer = SendEc2Query(**aws, "RegisterImage", kEc2Version,
-                               {{"Name", name}, {"RootDeviceName", "/dev/xvda"}}, "register");
+    return SendEc2Query(**aws, action, kEc2Version, params, std::string(action));
+  }
+  std::string Register(const std::string& region, const std::string& name) {
+    auto answer = Call(region, "RegisterImage", {{"Name", name}, {"RootDeviceName", "/dev/xvda"}});
     EXPECT_TRUE(answer.has_value()) << answer.error().text;
     return answer ? answer->result.ChildText("imageId") : "";
   }
   void Deregister(const std::string& region, const std::string& id) {
-    AwsClientOptions options;
-    options.service = "ec2";
-    options.region = region;
-    options.endpoint = moto().endpoint();
-    auto aws = AwsClient::Create(http_, credentials_, options);
-    ASSERT_TRUE(aws.has_value()) << aws.error();
-    auto answer =
-        SendEc2Query(**aws, "DeregisterImage", kEc2Version, {{"ImageId", id}}, "deregister");
+    auto answer = Call(region, "DeregisterImage", {{"ImageId", id}});
     ASSERT_TRUE(answer.has_value()) << answer.error().text;
   }
   std::unique_ptr<Ec2Client> In(const std::string& region) {
