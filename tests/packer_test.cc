@@ -799,7 +799,7 @@ TEST(PackerTemplatesTest, AwsAmiTemplateValidatesOffline) {
   WriteTextFile(dir / "orders.zip", "PK\x05\x06" + std::string(18, '\0'));
   std::string output;
   EXPECT_EQ(PackerValidate({"-var", "app_zip=" + (dir / "orders.zip"), "-var",
-                            "build_id=orders-main-7", "packer/aws-ami.pkr.hcl"},
+                            "source_ami=ami-0123456789abcdef0", "packer/aws-ami.pkr.hcl"},
                            &output),
             0)
       << output;
@@ -811,7 +811,8 @@ TEST(PackerTemplatesTest, AwsAmiTemplateValidatesOffline) {
 
   // And Packer does check it: the revision must exist.
   output.clear();
-  EXPECT_NE(PackerValidate({"-var", "app_zip=" + (dir / "missing.zip"), "packer/aws-ami.pkr.hcl"},
+  EXPECT_NE(PackerValidate({"-var", "app_zip=" + (dir / "missing.zip"), "-var",
+                            "source_ami=ami-0123456789abcdef0", "packer/aws-ami.pkr.hcl"},
                            &output),
             0);
   EXPECT_NE(output.find("missing.zip"), std::string::npos) << output;
@@ -822,6 +823,9 @@ TEST(PackerTemplatesTest, AwsAmiPipelineUsesTheTemplate) {
   EXPECT_NE(text.find("template: pipelines/packer/aws-ami.pkr.hcl"), std::string::npos);
   EXPECT_NE(text.find("steps.bake.outputs.ami_id"), std::string::npos);
   EXPECT_NE(text.find("amis: ${{ steps.bake.outputs.artifact_id }}"), std::string::npos);
+  // The source AMI is the runner's to resolve, and nothing per build reaches the bake's key.
+  EXPECT_NE(text.find("source_ami:"), std::string::npos);
+  EXPECT_EQ(text.find("build_id: ${{ build.id }}"), std::string::npos);
 }
 
 TEST(PackerTemplatesTest, ExampleBakeRunsOffline) {
