@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "runner/aws/query_api.h"
+#include "runner/aws/service_client.h"
 #include "runner/xml.h"
 
 namespace runner::aws {
@@ -86,13 +87,8 @@ const Ec2Image* MostRecent(const std::vector<Ec2Image>& images) {
 Result<std::unique_ptr<Ec2Client>> Ec2Client::Create(HttpClient& http,
                                                      CredentialsProvider& credentials,
                                                      Ec2Options options) {
-  AwsClientOptions aws;
-  static_cast<AwsTransportOptions&>(aws) = options;
-  aws.service = "ec2";
-  aws.region = std::move(options.region);
-  aws.endpoint = std::move(options.endpoint);
-  auto client = AwsClient::Create(http, credentials, std::move(aws));
-  if (!client) return Fail("EC2: " + client.error());
+  auto client = CreateServiceClient(http, credentials, "ec2", "EC2", options);
+  if (!client) return Fail(client.error());
   return std::unique_ptr<Ec2Client>(new Ec2Client(std::move(*client)));
 }
 
