@@ -40,6 +40,7 @@ struct Options {
   std::string state_dir;
   bool dry_run = false;
   std::string cache_max;  // empty: the default
+  bool rebake = false;
 };
 
 std::string SelfExe();
@@ -82,6 +83,8 @@ std::optional<BuildRequest> MakeRequest(const Options& options) {
     request.cache_max = *bytes;
   }
   request.environment = CurrentEnvironment();
+  // Read by the packer kind: the one kind that skips work by itself.
+  if (options.rebake) request.environment["RUNNER_REBAKE"] = "1";
   request.self_exe = SelfExe();
   return request;
 }
@@ -210,6 +213,9 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   run->add_option("--cache-max", options.cache_max,
                   "the most the local step cache (STATE/cache) keeps, e.g. 2GiB (default: 5GiB)")
       ->type_name("SIZE");
+  run->add_flag("--rebake", options.rebake,
+                "bake every packer step's image even when AMIs of the same bake exist "
+                "(RUNNER_REBAKE=1 in the steps' environment)");
 
   CLI::App* validate = app.add_subcommand("validate", "check a pipeline file");
   AddPipelineArgument(validate, options);

@@ -8,12 +8,19 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
 
+#include "runner/aws/credentials.h"
+#include "runner/aws/ec2.h"
+#include "runner/aws/http.h"
+#include "runner/cache/cache_key.h"
 #include "runner/config_node.h"
 #include "runner/fs.h"
 #include "runner/process.h"
@@ -59,6 +66,39 @@ std::vector<std::string> NonEmptyList(const ConfigNode& node, std::string_view w
   for (const ConfigNode* item : *items) {
     if (item->scalar.text.empty()) diags.Error(item->where, fmt::format("'{}' is empty", what));
     out.push_back(item->scalar.text);
+  }
+  return out;
+}
+
+// NonEmptyList, and at least one item.
+std::vector<std::string> AtLeastOne(const ConfigNode& node, std::string_view what,
+                                    std::string_view hint, Diagnostics& diags) {
+  std::vector<std::string> out = NonEmptyList(node, what, diags);
+  if (out.empty() && node.type == ConfigNode::Type::kList) {
+    diags.Error(node.where, fmt::format("'{}' is empty: {}", what, hint));
+  }
+  return out;
+}
+
+SourceAmiQuery ParseSourceAmi(const ConfigNode& node, Diagnostics& diags) {
+  SourceAmiQuery out;
+  if (!ExpectMap(node, "packer.source_ami", diags)) return out;
+  CheckKeys(node, {"owners", "filters"}, "packer.source_ami", diags);
+  if (const ConfigNode* owners = Require(node, "owners", "packer.source_ami", diags)) {
+    out.owners = AtLeastOne(
+        *owners, "packer.source_ami.owners",
+        "name the accounts whose images may be used (self, amazon, an account id)", diags);
+  }
+  const ConfigNode* filters = Require(node, "filters", "packer.source_ami", diags);
+  if (!filters || !ExpectMap(*filters, "packer.source_ami.filters", diags)) return out;
+  if (filters->fields.empty()) {
+    diags.Error(filters->where,
+                "'packer.source_ami.filters' is empty: name at least one DescribeImages filter, "
+                "such as name: \"debian-12-amd64-*\"");
+  }
+  for (const auto& [name, value] : filters->fields) {
+    std::string what = "packer.source_ami.filters." + name;
+    out.filters.emplace_back(name, AtLeastOne(value, what, "give the values to match", diags));
   }
   return out;
 }
@@ -163,10 +203,11 @@ struct RunResult {
   bool leftovers = false;  // children still running when we stopped waiting
 };
 
-// Runs Packer to its end through the step's supervision, logging its output as it comes.
+// Runs Packer to its end through the step's supervision, logging its stderr as it comes and
+// what `stdout_log` makes of each piece of its stdout.
 Result<RunResult> RunPacker(const std::vector<std::string>& argv,
                             const std::vector<std::string>& env, StepIo& io,
-                            PackerOutputParser& out) {
+                            const std::function<std::string(std::string_view)>& stdout_log) {
   ProcessRunner& processes = io.processes();
   if (io.cancelled())
     return RunResult{.started = false, .cancel_signal = processes.received_signal()};
@@ -207,7 +248,7 @@ Result<RunResult> RunPacker(const std::vector<std::string>& argv,
           break;
         case ProcessEvent::Type::kOutput:
           if (event.id != *id) break;
-          log(event.stream == ProcessEvent::Stream::kStdout ? out.Feed(event.data)
+          log(event.stream == ProcessEvent::Stream::kStdout ? stdout_log(event.data)
                                                             : err.Feed(event.data));
           break;
         case ProcessEvent::Type::kDone:
@@ -219,9 +260,38 @@ Result<RunResult> RunPacker(const std::vector<std::string>& argv,
       }
     }
   }
-  log(out.Finish());
   log(err.Finish());
   return result;
+}
+
+// The step's failure when the run was cancelled; nullopt when it was not.
+std::optional<std::string> Cancelled(const RunResult& run) {
+  if (!run.started) {
+    return fmt::format("cancelled{} before Packer was started",
+                       run.cancel_signal ? " by " + DescribeSignal(run.cancel_signal) : "");
+  }
+  if (run.cancel_signal != 0) {
+    return fmt::format("cancelled by {}: Packer stopped its builds and exited with status {}",
+                       DescribeSignal(run.cancel_signal), run.exit_code);
+  }
+  return std::nullopt;
+}
+
+// `packer version`'s output, trimmed: part of the bake's key.
+Result<std::string> PackerVersion(const std::string& packer, const Environment& env, StepIo& io) {
+  std::string out;
+  auto run = RunPacker({packer, "version"}, ToEnvp(env), io, [&out](std::string_view data) {
+    out.append(data);
+    return std::string();
+  });
+  if (!run) return Fail(run.error());
+  if (auto cancelled = Cancelled(*run)) return Fail(*cancelled);
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  if (run->exit_code != 0 || out.empty()) {
+    return Fail(fmt::format("`{} version` failed (exit status {}{}): is it Packer?", packer,
+                            run->exit_code, out.empty() ? ", no output" : ""));
+  }
+  return out;
 }
 
 // One line of an error message for the step's status: Packer's errors span lines.
@@ -258,6 +328,245 @@ void AddFileArtifacts(const std::vector<PackerArtifact>& artifacts, StepIo& io) 
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// AWS: the source AMI and earlier bakes.
+
+// The EC2 clients of a step, one per region, made when first needed (a bake that uses no AMI
+// never reaches for credentials), sharing one HTTP client and credentials chain.
+class Ec2Clients {
+ public:
+  explicit Ec2Clients(StepIo& io) : io_(io) {}
+
+  Result<aws::Ec2Client*> In(const std::string& region) {
+    if (auto it = clients_.find(region); it != clients_.end()) return it->second.get();
+    if (!http_) {
+      http_ = aws::MakeCurlHttpClient();
+      credentials_ = aws::MakeDefaultCredentialsChain(io_.env(), *http_);
+    }
+    aws::Ec2Options options;
+    options.region = region;
+    options.endpoint = aws::EndpointFromEnvironment(io_.env(), "EC2");
+    options.log = [this](std::string_view line) { io_.Log(fmt::format("runner: {}\n", line)); };
+    options.cancelled = [this] { return io_.cancelled(); };
+    auto client = aws::Ec2Client::Create(*http_, *credentials_, std::move(options));
+    if (!client) return Fail(client.error());
+    return (clients_[region] = std::move(*client)).get();
+  }
+
+  Result<std::vector<aws::Ec2Image>> DescribeImages(const std::string& region,
+                                                    const aws::DescribeImagesRequest& request) {
+    auto ec2 = In(region);
+    if (!ec2) return Fail(ec2.error());
+    return (*ec2)->DescribeImages(request);
+  }
+
+ private:
+  StepIo& io_;
+  std::unique_ptr<aws::HttpClient> http_;
+  std::unique_ptr<aws::CredentialsProvider> credentials_;
+  std::map<std::string, std::unique_ptr<aws::Ec2Client>> clients_;
+};
+
+// The most recent image `query` finds in `region`, logged.
+Result<std::string> ResolveSourceAmi(const SourceAmiQuery& query, const std::string& region,
+                                     Ec2Clients& clients, StepIo& io) {
+  aws::DescribeImagesRequest request;
+  request.owners = query.owners;
+  bool has_state = false;
+  std::vector<std::string> shown;
+  for (const auto& [name, values] : query.filters) {
+    request.filters.push_back({name, values});
+    has_state = has_state || name == "state";
+    shown.push_back(fmt::format("{}={}", name, fmt::join(values, ",")));
+  }
+  // A pending or failed image cannot be launched.
+  if (!has_state) {
+    request.filters.push_back({"state", {"available"}});
+    shown.push_back("state=available");
+  }
+  auto images = clients.DescribeImages(region, request);
+  if (!images) return Fail(fmt::format("packer.source_ami: {}", images.error()));
+  if (images->empty()) {
+    return Fail(fmt::format(
+        "packer.source_ami: no available image in {} of owners {} matches {}: check the "
+        "filters, the owners and the region (packer.region, else AWS_REGION)",
+        region, fmt::join(query.owners, ","), fmt::join(shown, ", ")));
+  }
+  const aws::Ec2Image& newest = *aws::MostRecent(*images);
+  io.Log(fmt::format(
+      "runner: source_ami: {} ({}, created {}), the most recent of {} image(s) in {} of owners "
+      "{} matching {}\n",
+      newest.id, newest.name, newest.creation_date, images->size(), region,
+      fmt::join(query.owners, ","), fmt::join(shown, ", ")));
+  return newest.id;
+}
+
+std::vector<std::string> SplitList(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    size_t comma = text.find(',');
+    if (comma != 0) out.emplace_back(text.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+// DescribeImages of the available images of this account that carry the bake's key.
+aws::DescribeImagesRequest BakeQuery(const std::string& key) {
+  aws::DescribeImagesRequest request;
+  request.owners = {"self"};
+  request.filters = {{fmt::format("tag:{}", kBakeKeyTag), {key}}, {"state", {"available"}}};
+  return request;
+}
+
+// An earlier bake with the key whose every AMI is available.
+struct EarlierBake {
+  std::vector<BakedAmi> amis;
+  std::vector<std::string> builds;  // the runner builds that made them
+};
+
+// Looks for the bake with `key` from `home`: its newest AMI there says which regions it made
+// AMIs in and how many; every one of them must be available. nullopt, with the reason logged,
+// when it is not so.
+Result<std::optional<EarlierBake>> FindEarlierBake(const std::string& key, const std::string& home,
+                                                   Ec2Clients& clients, StepIo& io) {
+  auto miss = [&io](const std::string& why) -> std::optional<EarlierBake> {
+    io.Log(fmt::format("runner: {}: baking\n", why));
+    return std::nullopt;
+  };
+  auto at_home = clients.DescribeImages(home, BakeQuery(key));
+  if (!at_home) return Fail(at_home.error());
+  if (at_home->empty()) {
+    return miss(fmt::format("no available AMI in {} carries {} {}", home, kBakeKeyTag, key));
+  }
+  const aws::Ec2Image& newest = *aws::MostRecent(*at_home);
+  std::vector<std::string> regions = SplitList(newest.Tag(kBakeRegionsTag));
+  const std::string count_text = newest.Tag(kBakeAmisTag);
+  size_t count = 0;
+  auto [end, error] =
+      std::from_chars(count_text.data(), count_text.data() + count_text.size(), count);
+  if (regions.empty() || count == 0 || error != std::errc() ||
+      end != count_text.data() + count_text.size()) {
+    return miss(fmt::format("{} in {} carries {} but no valid {} and {} tags", newest.id, home,
+                            kBakeKeyTag, kBakeRegionsTag, kBakeAmisTag));
+  }
+  // (region, Packer build) -> its AMIs: several builds may have made this bake (a --rebake, two
+  // at once), and any complete one will do.
+  std::map<std::pair<std::string, std::string>, std::vector<aws::Ec2Image>> found;
+  for (const std::string& region : regions) {
+    auto images = region == home ? Result<std::vector<aws::Ec2Image>>(*at_home)
+                                 : clients.DescribeImages(region, BakeQuery(key));
+    if (!images) return Fail(images.error());
+    if (images->empty()) {
+      return miss(
+          fmt::format("the bake with {} {} made an AMI in {}, and none there is available any more",
+                      kBakeKeyTag, key, region));
+    }
+    for (aws::Ec2Image& image : *images) {
+      found[{region, image.Tag(kBakePackerBuildTag)}].push_back(std::move(image));
+    }
+  }
+  if (found.size() != count) {
+    return miss(fmt::format("{} of the {} AMIs of the bake with {} {} are available", found.size(),
+                            count, kBakeKeyTag, key));
+  }
+  // The AMIs of the build that made the newest one, where it made them all.
+  const std::string newest_build = newest.Tag(kBakeBuildTag);
+  EarlierBake bake;
+  std::set<std::string> builds;
+  for (const auto& [where, images] : found) {
+    std::vector<aws::Ec2Image> same_build;
+    std::copy_if(
+        images.begin(), images.end(), std::back_inserter(same_build),
+        [&](const aws::Ec2Image& image) { return image.Tag(kBakeBuildTag) == newest_build; });
+    const aws::Ec2Image& image = *aws::MostRecent(same_build.empty() ? images : same_build);
+    bake.amis.push_back(
+        BakedAmi{where.first, image.id, where.second, SplitList(image.Tag(kBakeBuilderIdsTag))});
+    std::string build = image.Tag(kBakeBuildTag);
+    if (builds.insert(build).second) bake.builds.push_back(build.empty() ? "?" : build);
+  }
+  return bake;
+}
+
+// The longest value an EC2 tag holds.
+constexpr size_t kMaxTagValue = 256;
+
+// Tags each AMI of the bake in its region (see the tags in the header).
+Status TagBake(const std::vector<BakedAmi>& amis, const std::string& key,
+               const std::string& build_id, Ec2Clients& clients) {
+  std::set<std::string> regions;
+  for (const BakedAmi& ami : amis) regions.insert(ami.region);
+  std::string region_list = fmt::format("{}", fmt::join(regions, ","));
+  if (region_list.size() > kMaxTagValue) {
+    return Fail(fmt::format("the {} regions of the bake do not fit in one tag", regions.size()));
+  }
+  for (const BakedAmi& ami : amis) {
+    std::string builder_ids = fmt::format("{}", fmt::join(ami.builder_ids, ","));
+    if (builder_ids.size() > kMaxTagValue) {
+      return Fail(fmt::format("the builder ids of {} do not fit in one tag", ami.ami));
+    }
+    auto ec2 = clients.In(ami.region);
+    if (!ec2) return Fail(ec2.error());
+    Status tagged =
+        (*ec2)->CreateTags({ami.ami}, {{std::string(kBakeKeyTag), key},
+                                       {std::string(kBakeBuildTag), build_id},
+                                       {std::string(kBakeRegionsTag), region_list},
+                                       {std::string(kBakeAmisTag), std::to_string(amis.size())},
+                                       {std::string(kBakePackerBuildTag), ami.packer_build},
+                                       {std::string(kBakeBuilderIdsTag), builder_ids}});
+    if (!tagged) return tagged;
+  }
+  return {};
+}
+
+std::string AmiList(const std::vector<BakedAmi>& amis) {
+  std::vector<std::string> parts;
+  for (const BakedAmi& ami : amis) parts.push_back(ami.region + ":" + ami.ami);
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+// Why this step bakes whatever earlier bakes there are; nullopt when it may reuse one.
+std::optional<std::string> RebakeReason(const Environment& env) {
+  if (Lookup(env, "RUNNER_CACHE") == "off") return "the step's cache is off (cache: false)";
+  if (auto rebake = Lookup(env, "RUNNER_REBAKE"); rebake && !rebake->empty() && *rebake != "0") {
+    return "--rebake (RUNNER_REBAKE is set)";
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------------------
+// The bake's key.
+
+// The files of a directory template that Packer reads.
+bool IsTemplateFile(std::string_view name) {
+  return name.ends_with(".pkr.hcl") || name.ends_with(".pkr.json") ||
+         name.ends_with(".pkrvars.hcl") || name.ends_with(".pkrvars.json");
+}
+
+Result<std::string> ContentDigest(const std::string& path) {
+  auto digest = FileSha256Hex(path);
+  if (!digest)
+    return Fail(fmt::format("cannot read {} for the bake's key: {}", path, digest.error()));
+  return digest;
+}
+
+// The regular file in the workspace that a var's value names (from `dir`, else the workspace);
+// nullopt when it names none.
+std::optional<std::string> FileNamedBy(const std::string& value, const std::string& dir,
+                                       const std::string& workspace) {
+  if (value.empty()) return std::nullopt;
+  for (const std::string& base : {dir, workspace}) {
+    std::string candidate = Join(base, value);
+    struct stat st;
+    if (::stat(candidate.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    auto resolved = ResolveInWorkspace(candidate, "/", workspace);
+    if (!resolved) return std::nullopt;
+    return *resolved;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Status PackerKind::Run(const PackerConfig& config, StepIo& io) const {
@@ -276,6 +585,43 @@ Status PackerKind::Run(const PackerConfig& config, StepIo& io) const {
   // Packer otherwise asks checkpoint.hashicorp.com for news on every run; a build host may
   // well be offline.
   env.try_emplace("CHECKPOINT_DISABLE", "1");
+
+  // The region earlier bakes are looked for in: where the AMI is built.
+  Ec2Clients clients(io);
+  std::string home = config.region;
+  BakeInputs inputs{*template_path, var_files, io.dir(), io.workspace(), "", ""};
+  if (config.source_ami) {
+    if (home.empty()) home = aws::DefaultRegion(env);
+    auto ami = ResolveSourceAmi(*config.source_ami, home, clients, io);
+    if (!ami) return Fail(ami.error());
+    inputs.source_ami = *ami;
+  }
+  auto version = PackerVersion(*packer, env, io);
+  if (!version) return Fail(version.error());
+  inputs.packer_version = *version;
+  auto key = BakeKey(config, inputs);
+  if (!key) return Fail(key.error());
+  io.Log(fmt::format("runner: bake key {} ({})\n", *key, *version));
+
+  if (auto reason = RebakeReason(env)) {
+    io.Log(fmt::format("runner: baking whatever earlier bakes there are: {}\n", *reason));
+  } else if (!home.empty()) {
+    auto earlier = FindEarlierBake(*key, home, clients, io);
+    if (!earlier) {
+      if (io.cancelled()) return Fail("cancelled while looking for an earlier bake");
+      io.Log(fmt::format("runner: warning: cannot look for an earlier bake ({}); baking\n",
+                         earlier.error()));
+    } else if (*earlier) {
+      auto outputs = OutputsOfBake((*earlier)->amis, config.region);
+      if (!outputs) return Fail(outputs.error());
+      io.Log(fmt::format("runner: bake skipped: AMIs {} carry {} {} (built by {})\n",
+                         AmiList((*earlier)->amis), kBakeKeyTag, *key,
+                         fmt::join((*earlier)->builds, ", ")));
+      for (const auto& [name, value] : *outputs) io.SetOutput(name, value);
+      return {};
+    }
+  }
+
   // Never on the command line: see PackerVarsVia.
   PrivateVarFile vars_file;
   if (!config.vars.empty()) {
@@ -290,26 +636,22 @@ Status PackerKind::Run(const PackerConfig& config, StepIo& io) const {
       var_files.push_back(vars_file.path());
     }
   }
-  std::vector<std::string> argv = PackerBuildCommand(*packer, config, *template_path, var_files);
+  std::vector<std::string> argv =
+      PackerBuildCommand(*packer, config, *template_path, var_files, inputs.source_ami);
 
   std::string shown;
   for (const auto& arg : argv) shown += (shown.empty() ? "" : " ") + arg;
   io.Log("runner: " + shown + "\n");
 
   PackerOutputParser parser;
-  auto run = RunPacker(argv, ToEnvp(env), io, parser);
+  auto run = RunPacker(argv, ToEnvp(env), io,
+                       [&parser](std::string_view data) { return parser.Feed(data); });
   if (!run) return Fail(run.error());
+  if (std::string rest = parser.Finish(); !rest.empty()) io.Log(rest);
   if (run->leftovers) {
     io.Log("runner: Packer left processes running; the runner will stop them\n");
   }
-  if (!run->started) {
-    return Fail(fmt::format("cancelled{} before Packer was started",
-                            run->cancel_signal ? " by " + DescribeSignal(run->cancel_signal) : ""));
-  }
-  if (run->cancel_signal != 0) {
-    return Fail(fmt::format("cancelled by {}: Packer stopped its builds and exited with status {}",
-                            DescribeSignal(run->cancel_signal), run->exit_code));
-  }
+  if (auto cancelled = Cancelled(*run)) return Fail(*cancelled);
   // Packer 1.6.6 exits 0 when a build fails to prepare (a missing script): look at every run.
   std::string template_on_disk = Join(io.dir(), *template_path);
   std::string template_dir = IsDirectory(template_on_disk)
@@ -331,13 +673,130 @@ Status PackerKind::Run(const PackerConfig& config, StepIo& io) const {
   if (!outputs) return Fail(outputs.error());
   for (const auto& [name, value] : *outputs) io.SetOutput(name, value);
   AddFileArtifacts(parser.artifacts(), io);
+
+  if (auto baked = BakedAmisOf(parser.artifacts())) {
+    if (Status tagged = TagBake(*baked, *key, io.build().id, clients); !tagged) {
+      io.Log(fmt::format(
+          "runner: warning: the AMIs were not tagged for reuse, so a later build bakes again: "
+          "{}\n",
+          tagged.error()));
+    } else {
+      io.Log(fmt::format("runner: tagged {} with {} {}\n", AmiList(*baked), kBakeKeyTag, *key));
+      if (home.empty()) {
+        io.Log(
+            "runner: set packer.region (the region the AMI is built in) to let a later build "
+            "reuse this bake\n");
+      }
+    }
+  }
   return {};
+}
+
+Result<std::string> BakeKey(const PackerConfig& config, const BakeInputs& inputs) {
+  CacheKey key("bake");
+  key.Add("template", config.template_path);
+  const std::string template_on_disk = Join(inputs.dir, inputs.template_path);
+  if (IsDirectory(template_on_disk)) {
+    std::vector<std::string> names;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(template_on_disk, error)) {
+      std::string name = entry.path().filename().string();
+      if (IsTemplateFile(name) && entry.is_regular_file()) names.push_back(name);
+    }
+    if (error) {
+      return Fail(
+          fmt::format("cannot list {} for the bake's key: {}", template_on_disk, error.message()));
+    }
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) {
+      auto digest = ContentDigest(template_on_disk + "/" + name);
+      if (!digest) return Fail(digest.error());
+      key.Add("template-file", name);
+      key.Add("template-file-sha256", *digest);
+    }
+  } else {
+    auto digest = ContentDigest(template_on_disk);
+    if (!digest) return Fail(digest.error());
+    key.Add("template-sha256", *digest);
+  }
+  for (size_t i = 0; i < config.var_files.size() && i < inputs.var_files.size(); ++i) {
+    auto digest = ContentDigest(Join(inputs.dir, inputs.var_files[i]));
+    if (!digest) return Fail(digest.error());
+    key.Add("var-file", config.var_files[i]);
+    key.Add("var-file-sha256", *digest);
+  }
+  auto vars = config.vars;
+  std::sort(vars.begin(), vars.end());
+  for (const auto& [name, value] : vars) {
+    key.Add("var", name);
+    key.Add("var-value", value);
+    if (auto file = FileNamedBy(value, inputs.dir, inputs.workspace)) {
+      auto digest = ContentDigest(*file);
+      if (!digest) return Fail(digest.error());
+      key.Add("var-value-file-sha256", *digest);
+    }
+  }
+  for (const std::string& name : config.only) key.Add("only", name);
+  key.Add("packer-version", inputs.packer_version);
+  key.Add("source-ami", inputs.source_ami);
+  return key.FinishHex();
+}
+
+std::optional<std::vector<BakedAmi>> BakedAmisOf(const std::vector<PackerArtifact>& artifacts) {
+  std::vector<PackerArtifact> distinct = DistinctArtifacts(artifacts);
+  std::stable_sort(distinct.begin(), distinct.end(),
+                   [](const PackerArtifact& a, const PackerArtifact& b) {
+                     return std::tie(a.build, a.index) < std::tie(b.build, b.index);
+                   });
+  std::map<std::pair<std::string, std::string>, BakedAmi> amis;  // (region, build) ->
+  for (const PackerArtifact& artifact : distinct) {
+    auto pairs = ParseAmiList(artifact.id);
+    if (!pairs) return std::nullopt;
+    for (const auto& [region, id] : *pairs) {
+      BakedAmi& ami = amis[{region, artifact.build}];
+      if (ami.ami.empty()) ami = BakedAmi{region, id, artifact.build, {}};
+      // Two AMIs of one build in one region: not what an AMI builder makes.
+      if (ami.ami != id) return std::nullopt;
+      if (std::find(ami.builder_ids.begin(), ami.builder_ids.end(), artifact.builder_id) ==
+          ami.builder_ids.end()) {
+        ami.builder_ids.push_back(artifact.builder_id);
+      }
+    }
+  }
+  if (amis.empty()) return std::nullopt;
+  std::vector<BakedAmi> out;
+  for (auto& [where, ami] : amis) out.push_back(std::move(ami));
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> OutputsOfBake(
+    const std::vector<BakedAmi>& amis, const std::string& region) {
+  std::map<std::string, std::vector<const BakedAmi*>> builds;
+  for (const BakedAmi& ami : amis) builds[ami.packer_build].push_back(&ami);
+  std::vector<PackerArtifact> artifacts;
+  for (const auto& [build, members] : builds) {
+    std::vector<std::string> pairs;
+    for (const BakedAmi* ami : members) pairs.push_back(ami->region + ":" + ami->ami);
+    std::sort(pairs.begin(), pairs.end());
+    std::string id = fmt::format("{}", fmt::join(pairs, ","));
+    const std::vector<std::string>& builder_ids = members.front()->builder_ids;
+    for (size_t i = 0; i < builder_ids.size(); ++i) {
+      PackerArtifact artifact;
+      artifact.build = build;
+      artifact.index = static_cast<int>(i);
+      artifact.builder_id = builder_ids[i];
+      artifact.id = id;
+      artifacts.push_back(std::move(artifact));
+    }
+  }
+  return PackerOutputs(artifacts, region);
 }
 
 PackerConfig PackerKind::Parse(const ConfigNode& config, Diagnostics& diags) const {
   PackerConfig out;
   if (!ExpectMap(config, "packer", diags)) return out;
-  CheckKeys(config, {"template", "vars", "var_files", "only", "region"}, "packer", diags);
+  CheckKeys(config, {"template", "vars", "var_files", "only", "region", "source_ami"}, "packer",
+            diags);
   if (const ConfigNode* node = Require(config, "template", "packer", diags)) {
     if (ExpectScalar(*node, "packer.template", diags) && node->scalar.text.empty()) {
       diags.Error(node->where, "'packer.template' is empty: name a template file or directory");
@@ -351,6 +810,11 @@ PackerConfig PackerKind::Parse(const ConfigNode& config, Diagnostics& diags) con
       SourceLocation where = i < vars->key_locations.size() ? vars->key_locations[i] : vars->where;
       if (name.empty() || name.find('=') != std::string::npos) {
         diags.Error(where, fmt::format("'{}' is not a Packer variable name", name));
+      }
+      if (name == "source_ami" && config.Find("source_ami")) {
+        diags.Error(where,
+                    "'packer.vars.source_ami' and 'packer.source_ami' both set the source AMI: "
+                    "keep one");
       }
       if (ExpectScalar(value, "packer.vars." + name, diags)) {
         out.vars.emplace_back(name, value.scalar.text);
@@ -372,6 +836,9 @@ PackerConfig PackerKind::Parse(const ConfigNode& config, Diagnostics& diags) con
                               out.region));
     }
   }
+  if (const ConfigNode* node = config.Find("source_ami")) {
+    out.source_ami = ParseSourceAmi(*node, diags);
+  }
   return out;
 }
 
@@ -389,11 +856,16 @@ Result<std::string> FindPacker(const Environment& env, const std::string& dir) {
 
 std::vector<std::string> PackerBuildCommand(const std::string& packer, const PackerConfig& config,
                                             const std::string& template_path,
-                                            const std::vector<std::string>& var_files) {
+                                            const std::vector<std::string>& var_files,
+                                            const std::string& source_ami) {
   std::vector<std::string> argv = {packer, "build", "-machine-readable", "-color=false"};
   for (const auto& file : var_files) {
     argv.push_back("-var-file");
     argv.push_back(file);
+  }
+  if (!source_ami.empty()) {
+    argv.push_back("-var");
+    argv.push_back("source_ami=" + source_ami);
   }
   if (!config.only.empty()) {
     std::string only;

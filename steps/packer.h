@@ -2,6 +2,15 @@
 // Packer's human lines to the step log and turns its `artifact` lines into outputs
 // (`artifact_id`, `artifacts`, `ami_id`, `ami_REGION`).
 //
+// Bake skipping (SPEC section 8): `source_ami` is resolved with DescribeImages and pinned as
+// `-var source_ami=ami-...`; the bake's key (BakeKey) covers every input of the bake. Each AMI
+// a bake makes is tagged with the key (the tags below, in the AMI's region). Before baking, the
+// AMIs with the key are looked for in the step's region (`region`, else the region the source
+// AMI was resolved in): when the newest one's `runner:bake-regions` and `runner:bake-amis` say
+// that every AMI of that bake is still available, Packer is not run and the outputs are the
+// ones that bake had. `RUNNER_CACHE=off` (the step's `cache: false`) or `RUNNER_REBAKE` (`runner
+// run --rebake`) in the step's environment bakes anyway, and still tags.
+//
 // Cancellation: Packer runs through the step's process supervision (StepIo::processes()) in
 // the step's own process group (own_process_group = false), so the SIGINT or SIGTERM the runner
 // sends to the step's group reaches Packer, its plugins and its provisioners' scripts once, the
@@ -25,6 +34,13 @@
 
 namespace runner {
 
+// `source_ami: {owners: [...], filters: {name: "...", ...}}`: the most recent image of these
+// owners that matches every filter (DescribeImages' filter names; a value may be a list).
+struct SourceAmiQuery {
+  std::vector<std::string> owners;
+  std::vector<std::pair<std::string, std::vector<std::string>>> filters;  // in file order
+};
+
 // The configuration of a packer step.
 struct PackerConfig {
   std::string template_path;                              // as written
@@ -32,7 +48,19 @@ struct PackerConfig {
   std::vector<std::string> var_files;
   std::vector<std::string> only;
   std::string region;  // empty: the first region's AMI is `ami_id`
+  std::optional<SourceAmiQuery> source_ami;
 };
+
+// The tags every AMI of a bake gets, in its region.
+inline constexpr std::string_view kBakeKeyTag = "runner:bake-key";
+inline constexpr std::string_view kBakeBuildTag = "runner:bake-build";  // the runner build's id
+// Every region the bake made an AMI in, sorted, comma-joined; and how many AMIs it made.
+inline constexpr std::string_view kBakeRegionsTag = "runner:bake-regions";
+inline constexpr std::string_view kBakeAmisTag = "runner:bake-amis";
+// The Packer build that made the AMI ("amazon-ebs.app") and the builder ids of its artifacts
+// that hold it, in Packer's index order ("mitchellh.amazonebs,packer.post-processor.manifest").
+inline constexpr std::string_view kBakePackerBuildTag = "runner:bake-packer-build";
+inline constexpr std::string_view kBakeBuilderIdsTag = "runner:bake-builder-ids";
 
 class PackerKind : public TypedStepKind<PackerConfig> {
  public:
@@ -53,13 +81,16 @@ class PackerKind : public TypedStepKind<PackerConfig> {
 // on the PATH of `env`. Relative paths are taken from `dir`. An error says how to get one.
 Result<std::string> FindPacker(const Environment& env, const std::string& dir);
 
-// argv of `packer build -machine-readable -color=false [-var-file F]... [-only A,B] TEMPLATE`,
-// with `template_path` and `var_files` as given (already resolved). It never holds a value of
-// `vars`: a command line is visible to every user (`ps`), and a var may hold a secret. Vars
-// reach Packer as PackerVarsVia says.
+// argv of `packer build -machine-readable -color=false [-var-file F]... [-var
+// source_ami=AMI] [-only A,B] TEMPLATE`, with `template_path` and `var_files` as given (already
+// resolved) and the resolved `source_ami` when not empty (an AMI id is no secret, and last on
+// the command line it wins over any var file). It never holds a value of `vars`: a command
+// line is visible to every user (`ps`), and a var may hold a secret. Vars reach Packer as
+// PackerVarsVia says.
 std::vector<std::string> PackerBuildCommand(const std::string& packer, const PackerConfig& config,
                                             const std::string& template_path,
-                                            const std::vector<std::string>& var_files);
+                                            const std::vector<std::string>& var_files,
+                                            const std::string& source_ami);
 
 // How `vars` reach Packer, by the template's syntax as Packer 1.6.6 decides it: for HCL2 (a
 // directory, `*.pkr.hcl`, `*.pkr.json`) the environment, `PKR_VAR_name=value` (typed like
@@ -212,5 +243,42 @@ std::optional<std::vector<std::pair<std::string, std::string>>> ParseAmiList(std
 // empty id is never passed on.
 Result<std::vector<std::pair<std::string, std::string>>> PackerOutputs(
     const std::vector<PackerArtifact>& artifacts, const std::string& region);
+
+// What a bake's key covers besides the configuration, as the run found it.
+struct BakeInputs {
+  std::string template_path;           // as Packer gets it: absolute, or relative to `dir`
+  std::vector<std::string> var_files;  // the same
+  std::string dir;                     // where Packer runs (absolute)
+  std::string workspace;               // absolute
+  std::string packer_version;          // `packer version`'s output
+  std::string source_ami;              // the resolved source AMI; empty: none
+};
+
+// The bake's key: CacheKey("bake") over the template (its path as written and its content;
+// for a directory, the name and content of every *.pkr.hcl, *.pkr.json and *.pkrvars.* file
+// in it), each var file's path and content, every var's name and value (sorted by name) and,
+// when the value names a regular file in the workspace (from `dir`, else the workspace), that
+// file's content; `only`; the Packer version; the source AMI. Nothing else: not the build's
+// number or id, not the region, not a file's mtime. An error names a file it cannot read.
+Result<std::string> BakeKey(const PackerConfig& config, const BakeInputs& inputs);
+
+// One AMI of a bake, as its tags describe it.
+struct BakedAmi {
+  std::string region;
+  std::string ami;
+  std::string packer_build;              // "amazon-ebs.app"
+  std::vector<std::string> builder_ids;  // of the artifacts that hold it, in Packer's order
+};
+
+// The AMIs of a bake's artifacts (DistinctArtifacts), sorted by region and Packer build;
+// nullopt when an artifact is not an AMI list (a `file` build's): such a bake's outputs cannot
+// be rebuilt from AMIs alone, so it is never reused.
+std::optional<std::vector<BakedAmi>> BakedAmisOf(const std::vector<PackerArtifact>& artifacts);
+
+// The outputs the bake of `amis` had, as PackerOutputs gave them: each Packer build's
+// artifacts, one per builder id, hold the sorted `region:ami` pairs of its AMIs (as Packer
+// writes them).
+Result<std::vector<std::pair<std::string, std::string>>> OutputsOfBake(
+    const std::vector<BakedAmi>& amis, const std::string& region);
 
 }  // namespace runner

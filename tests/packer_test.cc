@@ -323,17 +323,19 @@ TEST(PackerConfigTest, ParsesAndBuildsTheCommand) {
       "region": "eu-west-1"})");
   ASSERT_TRUE(config) << config.error();
   EXPECT_EQ(config->region, "eu-west-1");
-  auto argv = PackerBuildCommand("/usr/bin/packer", *config, "/w/packer/app.pkr.hcl",
-                                 {"/w/packer/prod.pkrvars.hcl", "/w/packer/extra.json"});
+  auto argv =
+      PackerBuildCommand("/usr/bin/packer", *config, "/w/packer/app.pkr.hcl",
+                         {"/w/packer/prod.pkrvars.hcl", "/w/packer/extra.json"}, "ami-0source");
   // No var value on the command line (issue 9): vars go through PKR_VAR_ or a private file.
   EXPECT_EQ(argv, (std::vector<std::string>{
                       "/usr/bin/packer", "build", "-machine-readable", "-color=false", "-var-file",
-                      "/w/packer/prod.pkrvars.hcl", "-var-file", "/w/packer/extra.json", "-only",
-                      "amazon-ebs.app,amazon-ebs.eu", "/w/packer/app.pkr.hcl"}));
+                      "/w/packer/prod.pkrvars.hcl", "-var-file", "/w/packer/extra.json", "-var",
+                      "source_ami=ami-0source", "-only", "amazon-ebs.app,amazon-ebs.eu",
+                      "/w/packer/app.pkr.hcl"}));
 
   auto minimal = ParseConfig(R"({"template": "t.json", "only": "a"})");
   ASSERT_TRUE(minimal) << minimal.error();
-  EXPECT_EQ(PackerBuildCommand("packer", *minimal, "t.json", {}),
+  EXPECT_EQ(PackerBuildCommand("packer", *minimal, "t.json", {}, ""),
             (std::vector<std::string>{"packer", "build", "-machine-readable", "-color=false",
                                       "-only", "a", "t.json"}));
 }
@@ -797,7 +799,7 @@ TEST(PackerTemplatesTest, AwsAmiTemplateValidatesOffline) {
   WriteTextFile(dir / "orders.zip", "PK\x05\x06" + std::string(18, '\0'));
   std::string output;
   EXPECT_EQ(PackerValidate({"-var", "app_zip=" + (dir / "orders.zip"), "-var",
-                            "build_id=orders-main-7", "packer/aws-ami.pkr.hcl"},
+                            "source_ami=ami-0123456789abcdef0", "packer/aws-ami.pkr.hcl"},
                            &output),
             0)
       << output;
@@ -809,7 +811,8 @@ TEST(PackerTemplatesTest, AwsAmiTemplateValidatesOffline) {
 
   // And Packer does check it: the revision must exist.
   output.clear();
-  EXPECT_NE(PackerValidate({"-var", "app_zip=" + (dir / "missing.zip"), "packer/aws-ami.pkr.hcl"},
+  EXPECT_NE(PackerValidate({"-var", "app_zip=" + (dir / "missing.zip"), "-var",
+                            "source_ami=ami-0123456789abcdef0", "packer/aws-ami.pkr.hcl"},
                            &output),
             0);
   EXPECT_NE(output.find("missing.zip"), std::string::npos) << output;
@@ -820,6 +823,9 @@ TEST(PackerTemplatesTest, AwsAmiPipelineUsesTheTemplate) {
   EXPECT_NE(text.find("template: pipelines/packer/aws-ami.pkr.hcl"), std::string::npos);
   EXPECT_NE(text.find("steps.bake.outputs.ami_id"), std::string::npos);
   EXPECT_NE(text.find("amis: ${{ steps.bake.outputs.artifact_id }}"), std::string::npos);
+  // The source AMI is the runner's to resolve, and nothing per build reaches the bake's key.
+  EXPECT_NE(text.find("source_ami:"), std::string::npos);
+  EXPECT_EQ(text.find("build_id: ${{ build.id }}"), std::string::npos);
 }
 
 TEST(PackerTemplatesTest, ExampleBakeRunsOffline) {
@@ -1023,5 +1029,274 @@ TEST(PackerHardeningTest, OutputParserIsLinearAndBounded) {
   EXPECT_EQ(parts, 3u);
 }
 
+// --- Bake skipping (issue 13) ---------------------------------------------------------------
+
+TEST(PackerBakeConfigTest, SourceAmiIsParsed) {
+  auto config = ParseConfig(R"({"template": "t.pkr.hcl", "source_ami": {
+      "owners": ["136693071363", "self"],
+      "filters": {"name": "debian-12-amd64-*", "architecture": ["x86_64", "arm64"]}}})");
+  ASSERT_TRUE(config) << config.error();
+  ASSERT_TRUE(config->source_ami);
+  EXPECT_EQ(config->source_ami->owners, (std::vector<std::string>{"136693071363", "self"}));
+  ASSERT_EQ(config->source_ami->filters.size(), 2u);
+  EXPECT_EQ(config->source_ami->filters[0].first, "name");
+  EXPECT_EQ(config->source_ami->filters[0].second, (std::vector<std::string>{"debian-12-amd64-*"}));
+  EXPECT_EQ(config->source_ami->filters[1].second, (std::vector<std::string>{"x86_64", "arm64"}));
+  EXPECT_FALSE(ParseConfig(R"({"template": "t"})")->source_ami);
+}
+
+TEST(PackerBakeConfigTest, SourceAmiProblemsAtTheirPlace) {
+  std::string out = Validate(R"(template: t.pkr.hcl
+vars: {source_ami: ami-1}
+source_ami:
+  owner: [self]
+  filters: {}
+)");
+  EXPECT_NE(out.find("pipeline.yml:2:8: error: 'packer.vars.source_ami' and 'packer.source_ami' "
+                     "both set the source AMI"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("pipeline.yml:4:3: error: unknown key 'owner' in packer.source_ami (did you "
+                     "mean 'owners'?)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("pipeline.yml:4:3: error: packer.source_ami: missing 'owners'"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("pipeline.yml:5:12: error: 'packer.source_ami.filters' is empty"),
+            std::string::npos)
+      << out;
+  std::string lists = Validate(R"(template: t.pkr.hcl
+source_ami: {owners: [], filters: {name: [], state: ""}}
+)");
+  EXPECT_NE(lists.find("pipeline.yml:2:22: error: 'packer.source_ami.owners' is empty: name the "
+                       "accounts"),
+            std::string::npos)
+      << lists;
+  EXPECT_NE(lists.find("pipeline.yml:2:42: error: 'packer.source_ami.filters.name' is empty"),
+            std::string::npos)
+      << lists;
+  EXPECT_NE(lists.find("pipeline.yml:2:53: error: 'packer.source_ami.filters.state' is empty"),
+            std::string::npos)
+      << lists;
+  EXPECT_NE(Validate("template: t\nsource_ami: ami-1\n")
+                .find("pipeline.yml:2:13: error: expected a mapping for 'packer.source_ami'"),
+            std::string::npos);
+}
+
+// A workspace with a template of each form, var files and a file a var names.
+class BakeKeyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WriteTextFile(dir_ / "app.pkr.hcl", "source \"amazon-ebs\" \"app\" {}\n");
+    WriteTextFile(dir_ / "packer/main.pkr.hcl", "build {}\n");
+    WriteTextFile(dir_ / "packer/vars.pkr.json", "{}\n");
+    WriteTextFile(dir_ / "packer/prod.pkrvars.hcl", "size = 2\n");
+    WriteTextFile(dir_ / "packer/README.md", "notes\n");
+    WriteTextFile(dir_ / "prod.pkrvars.hcl", "color = \"blue\"\n");
+    WriteTextFile(dir_ / "dist/app.zip", "zip bytes");
+    config_.template_path = "app.pkr.hcl";
+    config_.var_files = {"prod.pkrvars.hcl"};
+    config_.vars = {{"app_zip", "dist/app.zip"}, {"version", "1.2"}};
+    config_.only = {"amazon-ebs.app"};
+    inputs_ = {"app.pkr.hcl", {"prod.pkrvars.hcl"}, dir_.path(),
+               dir_.path(),   "Packer v1.6.6",      "ami-0source"};
+  }
+  std::string Key() { return Key(config_, inputs_); }
+  std::string Key(const PackerConfig& config, const BakeInputs& inputs) {
+    auto key = BakeKey(config, inputs);
+    EXPECT_TRUE(key) << key.error();
+    return key ? *key : "";
+  }
+
+  TempDir dir_;
+  PackerConfig config_;
+  BakeInputs inputs_;
+};
+
+TEST_F(BakeKeyTest, EveryInputChangesTheKey) {
+  const std::string base = Key();
+  EXPECT_EQ(base.size(), 64u);
+  EXPECT_EQ(Key(), base);  // the same inputs, the same key
+  std::set<std::string> keys = {base};
+  auto changed = [&](const std::string& what, const std::string& key) {
+    EXPECT_TRUE(keys.insert(key).second) << what << " did not change the key";
+  };
+  auto with_file = [&](const std::string& what, const std::string& path, const std::string& text) {
+    std::string before = ReadTextFile(dir_ / path);
+    WriteTextFile(dir_ / path, text);
+    changed(what, Key());
+    WriteTextFile(dir_ / path, before);
+    EXPECT_EQ(Key(), base) << what;
+  };
+  with_file("the template's content", "app.pkr.hcl", "source \"amazon-ebs\" \"web\" {}\n");
+  with_file("a var file's content", "prod.pkrvars.hcl", "color = \"red\"\n");
+  with_file("the content of a file a var names", "dist/app.zip", "other zip bytes");
+
+  PackerConfig config = config_;
+  config.vars[1].second = "1.3";
+  changed("a var's value", Key(config, inputs_));
+  config = config_;
+  config.vars.emplace_back("extra", "x");
+  changed("another var", Key(config, inputs_));
+  config = config_;
+  config.only = {"amazon-ebs.web"};
+  changed("only", Key(config, inputs_));
+  BakeInputs inputs = inputs_;
+  inputs.packer_version = "Packer v1.7.0";
+  changed("the Packer version", Key(config_, inputs));
+  inputs = inputs_;
+  inputs.source_ami = "ami-0newer";
+  changed("the source AMI", Key(config_, inputs));
+
+  // The var's file moved: the value (its name) is part of the key too.
+  WriteTextFile(dir_ / "dist/v2/app.zip", "zip bytes");
+  config = config_;
+  config.vars[0].second = "dist/v2/app.zip";
+  changed("the name of the file a var names", Key(config, inputs_));
+}
+
+TEST_F(BakeKeyTest, OrderOfVarsAndMtimesDoNotChangeTheKey) {
+  const std::string base = Key();
+  PackerConfig config = config_;
+  std::reverse(config.vars.begin(), config.vars.end());
+  EXPECT_EQ(Key(config, inputs_), base);
+  for (const char* file : {"app.pkr.hcl", "prod.pkrvars.hcl", "dist/app.zip"}) {
+    std::filesystem::last_write_time(
+        dir_ / file, std::filesystem::last_write_time(dir_ / file) - std::chrono::hours(24));
+  }
+  EXPECT_EQ(Key(), base);
+  // A template given as its path in the workspace (not found in the step's dir) is the same.
+  BakeInputs inputs = inputs_;
+  inputs.template_path = dir_ / "app.pkr.hcl";
+  EXPECT_EQ(Key(config_, inputs), base);
+}
+
+TEST_F(BakeKeyTest, DirectoryTemplateCoversItsPackerFilesOnly) {
+  config_.template_path = "packer";
+  inputs_.template_path = "packer";
+  const std::string base = Key();
+  WriteTextFile(dir_ / "packer/README.md", "other notes\n");
+  EXPECT_EQ(Key(), base);  // not a file Packer reads
+  for (const char* file :
+       {"packer/main.pkr.hcl", "packer/vars.pkr.json", "packer/prod.pkrvars.hcl"}) {
+    std::string before = ReadTextFile(dir_ / file);
+    WriteTextFile(dir_ / file, before + "# changed\n");
+    EXPECT_NE(Key(), base) << file;
+    WriteTextFile(dir_ / file, before);
+  }
+  EXPECT_EQ(Key(), base);
+  // A renamed file is another input, although its content is the same.
+  std::filesystem::rename(dir_ / "packer/main.pkr.hcl", dir_ / "packer/build.pkr.hcl");
+  EXPECT_NE(Key(), base);
+}
+
+TEST_F(BakeKeyTest, FilesOutsideTheWorkspaceAreNamesOnly) {
+  TempDir outside;
+  WriteTextFile(outside / "secret.txt", "one");
+  config_.vars = {{"file", outside / "secret.txt"}};
+  const std::string base = Key();
+  WriteTextFile(outside / "secret.txt", "two");
+  EXPECT_EQ(Key(), base);
+}
+
+TEST_F(BakeKeyTest, AnUnreadableTemplateIsAnErrorNamingIt) {
+  inputs_.template_path = "missing.pkr.hcl";
+  auto key = BakeKey(config_, inputs_);
+  ASSERT_FALSE(key);
+  EXPECT_NE(key.error().find("missing.pkr.hcl"), std::string::npos) << key.error();
+  EXPECT_NE(key.error().find("bake's key"), std::string::npos) << key.error();
+}
+
+TEST(PackerBakedAmisTest, OutputsRebuiltFromTheAmisAreTheBakesOwn) {
+  PackerOutputParser parser;
+  parser.Feed(kAmazonEbs);
+  auto amis = BakedAmisOf(parser.artifacts());
+  ASSERT_TRUE(amis);
+  ASSERT_EQ(amis->size(), 2u);
+  EXPECT_EQ((*amis)[0].region, "eu-west-1");
+  EXPECT_EQ((*amis)[0].ami, "ami-0a1b");
+  EXPECT_EQ((*amis)[0].packer_build, "amazon-ebs.orders");
+  // The build's artifact and the manifest post-processor's repeat of it: one builder id each.
+  EXPECT_EQ((*amis)[0].builder_ids, (std::vector<std::string>{"mitchellh.amazonebs"}));
+  EXPECT_EQ((*amis)[1].region, "us-east-1");
+  for (const std::string region : {"", "us-east-1"}) {
+    auto baked = PackerOutputs(parser.artifacts(), region);
+    auto rebuilt = OutputsOfBake(*amis, region);
+    ASSERT_TRUE(baked && rebuilt);
+    EXPECT_EQ(ToMap(*rebuilt), ToMap(*baked)) << region;
+  }
+
+  // Two builds, one with a manifest post-processor of another builder id.
+  std::vector<PackerArtifact> two = {
+      MakeArtifact("amazon-ebs.web", 0, "mitchellh.amazonebs", "eu-west-1:ami-0w"),
+      MakeArtifact("amazon-ebs.web", 1, "packer.post-processor.manifest", "eu-west-1:ami-0w"),
+      MakeArtifact("amazon-ebs.app", 0, "mitchellh.amazonebs",
+                   "eu-west-1:ami-0a,us-east-1:ami-0e")};
+  auto both = BakedAmisOf(two);
+  ASSERT_TRUE(both);
+  EXPECT_EQ(both->size(), 3u);
+  auto rebuilt = OutputsOfBake(*both, "");
+  ASSERT_TRUE(rebuilt) << rebuilt.error();
+  EXPECT_EQ(ToMap(*rebuilt), ToMap(*PackerOutputs(two, "")));
+}
+
+TEST(PackerBakedAmisTest, ABakeWithOtherArtifactsIsNotReusable) {
+  EXPECT_FALSE(BakedAmisOf({MakeArtifact("file.image", 0, "packer.file", "File")}));
+  EXPECT_FALSE(
+      BakedAmisOf({MakeArtifact("amazon-ebs.app", 0, "mitchellh.amazonebs", "eu-west-1:ami-0a"),
+                   MakeArtifact("file.image", 0, "packer.file", "File")}));
+  EXPECT_FALSE(BakedAmisOf({}));
+}
+
+// A step's run reaches AWS only for AMIs: a bake of files needs no credentials, and says its key.
+TEST(PackerBakeRunTest, AFileBakeNeedsNoAws) {
+  TempDir dir;
+  FakeStepIo io(dir.path());
+  io.env_["AWS_ENDPOINT_URL"] = "http://127.0.0.1:1";  // nothing listens: any call would fail
+  Status status =
+      Execute(Config(R"({"template": ")" + kData + R"(/build.json", "only": ["image"]})"), io);
+  ASSERT_TRUE(status) << status.error() << "\n" << io.log;
+  EXPECT_NE(io.log.find("runner: bake key "), std::string::npos) << io.log;
+  EXPECT_EQ(io.log.find("warning"), std::string::npos) << io.log;
+}
+
+// Looking for an earlier bake and tagging are a cache's lookup and store: when EC2 cannot be
+// reached, the step bakes and succeeds, saying what it could not do.
+TEST(PackerBakeRunTest, AnUnreachableEc2IsAWarningAndABake) {
+  TempDir dir;
+  // A Packer that "builds" an AMI: it prints the artifact lines amazon-ebs prints.
+  WriteTextFile(dir / "fake-packer",
+                "#!/bin/bash\n"
+                "if [ \"$1\" = version ]; then echo 'Packer v1.6.6'; exit 0; fi\n"
+                "echo 1,amazon-ebs.app,artifact,0,builder-id,mitchellh.amazonebs\n"
+                "echo 1,amazon-ebs.app,artifact,0,id,eu-west-1:ami-0abc\n"
+                "echo 1,amazon-ebs.app,artifact,0,end\n");
+  ::chmod((dir / "fake-packer").c_str(), 0755);
+  WriteTextFile(dir / "app.pkr.hcl", "");
+  FakeStepIo io(dir.path());
+  io.env_["PACKER"] = dir / "fake-packer";
+  io.env_["AWS_ENDPOINT_URL"] = "http://127.0.0.1:1";  // nothing listens there
+  io.env_["AWS_ACCESS_KEY_ID"] = "AKIDEXAMPLE";
+  io.env_["AWS_SECRET_ACCESS_KEY"] = "not-a-real-secret";
+  Status status = Execute(Config(R"({"template": "app.pkr.hcl", "region": "eu-west-1"})"), io);
+  ASSERT_TRUE(status) << status.error() << "\n" << io.log;
+  EXPECT_NE(io.log.find("runner: warning: cannot look for an earlier bake (POST "
+                        "http://127.0.0.1:1/: Failed to connect"),
+            std::string::npos)
+      << io.log;
+  EXPECT_NE(io.log.find("(EC2 DescribeImages in eu-west-1 (owners self, tag:runner:bake-key="),
+            std::string::npos)
+      << io.log;
+  EXPECT_NE(io.log.find("runner: warning: the AMIs were not tagged for reuse, so a later build "
+                        "bakes again: POST http://127.0.0.1:1/"),
+            std::string::npos)
+      << io.log;
+  EXPECT_NE(io.log.find("(EC2 CreateTags ami-0abc in eu-west-1, after 6 attempts)"),
+            std::string::npos)
+      << io.log;
+  EXPECT_EQ(io.outputs["ami_id"], "ami-0abc");
+  EXPECT_EQ(io.log.find("not-a-real-secret"), std::string::npos);
+}
 }  // namespace
 }  // namespace runner

@@ -4,17 +4,23 @@
 // `us-east-1:ami-...,eu-west-1:ami-...`, which the runner's packer step turns into the outputs
 // ami_id, ami_us_east_1 and ami_eu_west_1.
 //
-// Check it without AWS: packer validate -var app_zip=dist/orders.zip aws-ami.pkr.hcl
+// The runner resolves the source AMI (the step's `source_ami`: the newest Debian 12 image) and
+// passes it as `source_ami`, so that it is part of the bake's key. Nothing that changes from
+// build to build is a variable (the AMI's name takes the time instead): an unchanged revision
+// on the same source AMI is the same bake, and the runner reuses its AMIs (README, "Baking
+// AMIs, and skipping a bake"); the runner tags them with the build that made them.
+//
+// Check it without AWS:
+//   packer validate -var app_zip=dist/orders.zip -var source_ami=ami-0123456789abcdef0 aws-ami.pkr.hcl
 
 variable "app_zip" {
   type        = string
   description = "The revision zip to install (the package step's output)."
 }
 
-variable "build_id" {
+variable "source_ami" {
   type        = string
-  default     = "local"
-  description = "The runner's build id, for the AMI's name and tags."
+  description = "The AMI to start from (the runner resolves the packer step's source_ami)."
 }
 
 variable "region" {
@@ -27,12 +33,6 @@ variable "copy_region" {
   default = "eu-west-1"
 }
 
-variable "manifest" {
-  type        = string
-  default     = "packer-manifest.json"
-  description = "Where Packer's manifest post-processor records the build."
-}
-
 variable "instance_type" {
   type    = string
   default = "t3.micro"
@@ -43,26 +43,16 @@ source "amazon-ebs" "orders" {
   ami_regions   = [var.copy_region]
   instance_type = var.instance_type
   ssh_username  = "admin"
-  ami_name      = "orders-${var.build_id}"
-
-  source_ami_filter {
-    filters = {
-      name                = "debian-12-amd64-*"
-      architecture        = "x86_64"
-      root-device-type    = "ebs"
-      virtualization-type = "hvm"
-    }
-    owners      = ["136693071363"] // Debian
-    most_recent = true
-  }
+  ami_name      = "orders-${formatdate("YYYYMMDD-hhmmss", timestamp())}"
+  source_ami    = var.source_ami
 
   tags = {
-    Name    = "orders-${var.build_id}"
-    BuildId = var.build_id
-    Service = "orders"
+    Name      = "orders"
+    Service   = "orders"
+    SourceAmi = var.source_ami
   }
   run_tags = {
-    Name = "packer-orders-${var.build_id}"
+    Name = "packer-orders"
   }
 }
 
@@ -86,10 +76,5 @@ build {
       "orders --self-test",
       "orders --version",
     ]
-  }
-
-  post-processor "manifest" {
-    output     = var.manifest
-    strip_path = true
   }
 }

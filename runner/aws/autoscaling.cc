@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "runner/aws/query_api.h"
+#include "runner/aws/service_client.h"
 #include "runner/xml.h"
 
 namespace runner::aws {
@@ -25,13 +26,8 @@ Result<int> ChildInt(const xml::Element& element, std::string_view name, std::st
 
 Result<std::unique_ptr<AutoScalingClient>> AutoScalingClient::Create(
     HttpClient& http, CredentialsProvider& credentials, AutoScalingOptions options) {
-  AwsClientOptions aws;
-  static_cast<AwsTransportOptions&>(aws) = options;
-  aws.service = "autoscaling";
-  aws.region = std::move(options.region);
-  aws.endpoint = std::move(options.endpoint);
-  auto client = AwsClient::Create(http, credentials, std::move(aws));
-  if (!client) return Fail("Auto Scaling: " + client.error());
+  auto client = CreateServiceClient(http, credentials, "autoscaling", "Auto Scaling", options);
+  if (!client) return Fail(client.error());
   return std::unique_ptr<AutoScalingClient>(new AutoScalingClient(std::move(*client)));
 }
 

@@ -64,6 +64,14 @@ Endpoint DefaultEndpoint(std::string_view service, std::string_view region) {
   return {"https", fmt::format("{}.{}.{}", service, region, suffix)};
 }
 
+std::string EndpointFromEnvironment(const Environment& env, std::string_view service_id) {
+  for (const std::string& name :
+       {fmt::format("AWS_ENDPOINT_URL_{}", service_id), std::string("AWS_ENDPOINT_URL")}) {
+    if (auto value = Lookup(env, name); value && !value->empty()) return *value;
+  }
+  return {};
+}
+
 Result<std::unique_ptr<AwsClient>> AwsClient::Create(HttpClient& http,
                                                      CredentialsProvider& credentials,
                                                      AwsClientOptions options) {

@@ -96,6 +96,11 @@ struct Endpoint {
 Result<Endpoint> ParseEndpoint(std::string_view url);
 // https://SERVICE.REGION.amazonaws.com (.com.cn in China).
 Endpoint DefaultEndpoint(std::string_view service, std::string_view region);
+// The endpoint `env` configures for a service, as the AWS CLI and SDKs read it:
+// AWS_ENDPOINT_URL_<SERVICE_ID> (`service_id` as AWS spells it in that variable: "EC2", "S3",
+// "CLOUDFORMATION"), else AWS_ENDPOINT_URL; empty (AWS's own endpoint) when neither is set to
+// a value.
+std::string EndpointFromEnvironment(const Environment& env, std::string_view service_id);
 
 // Thread-safe: requests may be sent from several threads at once.
 class AwsClient {

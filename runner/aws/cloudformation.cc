@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "runner/aws/query_api.h"
+#include "runner/aws/service_client.h"
 #include "runner/xml.h"
 
 namespace runner::aws {
@@ -89,13 +90,8 @@ bool IsEmptyChangeSet(const ChangeSet& change_set) {
 
 Result<std::unique_ptr<CloudFormationClient>> CloudFormationClient::Create(
     HttpClient& http, CredentialsProvider& credentials, CloudFormationOptions options) {
-  AwsClientOptions aws;
-  static_cast<AwsTransportOptions&>(aws) = options;
-  aws.service = "cloudformation";
-  aws.region = std::move(options.region);
-  aws.endpoint = std::move(options.endpoint);
-  auto client = AwsClient::Create(http, credentials, std::move(aws));
-  if (!client) return Fail("CloudFormation: " + client.error());
+  auto client = CreateServiceClient(http, credentials, "cloudformation", "CloudFormation", options);
+  if (!client) return Fail(client.error());
   return std::unique_ptr<CloudFormationClient>(new CloudFormationClient(std::move(*client)));
 }
 

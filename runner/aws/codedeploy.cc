@@ -6,6 +6,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "runner/aws/service_client.h"
+
 namespace runner::aws {
 
 namespace {
@@ -140,13 +142,8 @@ bool IsTerminal(std::string_view status) {
 Result<std::unique_ptr<CodeDeployClient>> CodeDeployClient::Create(HttpClient& http,
                                                                    CredentialsProvider& credentials,
                                                                    CodeDeployOptions options) {
-  AwsClientOptions aws;
-  static_cast<AwsTransportOptions&>(aws) = options;
-  aws.service = "codedeploy";
-  aws.region = std::move(options.region);
-  aws.endpoint = std::move(options.endpoint);
-  auto client = AwsClient::Create(http, credentials, std::move(aws));
-  if (!client) return Fail("CodeDeploy: " + client.error());
+  auto client = CreateServiceClient(http, credentials, "codedeploy", "CodeDeploy", options);
+  if (!client) return Fail(client.error());
   return std::unique_ptr<CodeDeployClient>(new CodeDeployClient(std::move(*client)));
 }
 

@@ -6,8 +6,12 @@
 
 namespace runner::aws {
 
-AwsResult<QueryAnswer> SendQuery(AwsClient& aws, std::string_view action, std::string_view version,
-                                 const Pairs& params, std::string what) {
+namespace {
+
+// Sends the request and parses its answer, whose result element is named `result_name`, either
+// the root itself or a child of it.
+AwsResult<QueryAnswer> Send(AwsClient& aws, std::string_view action, std::string_view version,
+                            const Pairs& params, std::string what, const std::string& result_name) {
   AwsRequest request = QueryRequest(action, version, params);
   request.what = std::move(what);
   AwsResult<HttpResponse> response = aws.Send(request);
@@ -21,9 +25,23 @@ AwsResult<QueryAnswer> SendQuery(AwsClient& aws, std::string_view action, std::s
   // libxml2's reason may quote the body, and an STS answer holds a secret: it is left out.
   Result<xml::Document> document = xml::Document::Parse(response->body);
   if (!document) return failure("the answer is not well-formed XML");
-  xml::Element result = document->Root().Child(fmt::format("{}Result", action));
-  if (!result) return failure(fmt::format("the answer holds no {}Result", action));
+  xml::Element root = document->Root();
+  xml::Element result = root.Name() == result_name ? root : root.Child(result_name);
+  if (!result) return failure(fmt::format("the answer holds no {}", result_name));
   return QueryAnswer{std::move(*document), result};
+}
+
+}  // namespace
+
+AwsResult<QueryAnswer> SendQuery(AwsClient& aws, std::string_view action, std::string_view version,
+                                 const Pairs& params, std::string what) {
+  return Send(aws, action, version, params, std::move(what), fmt::format("{}Result", action));
+}
+
+AwsResult<QueryAnswer> SendEc2Query(AwsClient& aws, std::string_view action,
+                                    std::string_view version, const Pairs& params,
+                                    std::string what) {
+  return Send(aws, action, version, params, std::move(what), fmt::format("{}Response", action));
 }
 
 Result<std::optional<std::chrono::system_clock::time_point>> ChildTime(const xml::Element& element,

@@ -1,5 +1,6 @@
-// Calls of the Query protocol (CloudFormation, Auto Scaling, STS) and their XML answers:
-// `<ACTIONResponse><ACTIONResult>...</ACTIONResult><ResponseMetadata>...</ACTIONResponse>`.
+// Calls of the Query protocol (CloudFormation, Auto Scaling, STS, EC2) and their XML answers:
+// `<ACTIONResponse><ACTIONResult>...</ACTIONResult><ResponseMetadata>...</ACTIONResponse>`, and
+// EC2's dialect, whose fields sit right in `<ACTIONResponse>`.
 #pragma once
 
 #include <chrono>
@@ -26,6 +27,11 @@ struct QueryAnswer {
 // a secret.
 AwsResult<QueryAnswer> SendQuery(AwsClient& aws, std::string_view action, std::string_view version,
                                  const Pairs& params, std::string what);
+
+// As SendQuery for EC2, whose answer has no <ACTIONResult>: `result` is its <ACTIONResponse>.
+AwsResult<QueryAnswer> SendEc2Query(AwsClient& aws, std::string_view action,
+                                    std::string_view version, const Pairs& params,
+                                    std::string what);
 
 // The time in the child `name` of `element` (ParseIsoTime); nullopt when there is no such
 // child; an error naming `what` and the field when the text is not a time.

@@ -176,10 +176,7 @@ Result<S3Url> ParseS3Url(std::string_view url) {
 
 std::string ResolveS3Endpoint(std::string_view configured, const Environment& env) {
   if (!configured.empty()) return std::string(configured);
-  for (std::string_view name : {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}) {
-    if (auto value = Lookup(env, name); value && !value->empty()) return *value;
-  }
-  return {};
+  return EndpointFromEnvironment(env, "S3");
 }
 
 std::string S3UrlOf(std::string_view bucket, std::string_view key) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "runner/aws/query_api.h"
+#include "runner/aws/service_client.h"
 #include "runner/xml.h"
 
 namespace runner::aws {
@@ -20,13 +21,8 @@ constexpr std::chrono::seconds kRefreshBackoff{10};
 Result<std::unique_ptr<StsClient>> StsClient::Create(HttpClient& http,
                                                      CredentialsProvider& credentials,
                                                      StsOptions options) {
-  AwsClientOptions aws;
-  static_cast<AwsTransportOptions&>(aws) = options;
-  aws.service = "sts";
-  aws.region = std::move(options.region);
-  aws.endpoint = std::move(options.endpoint);
-  auto client = AwsClient::Create(http, credentials, std::move(aws));
-  if (!client) return Fail("STS: " + client.error());
+  auto client = CreateServiceClient(http, credentials, "sts", "STS", options);
+  if (!client) return Fail(client.error());
   return std::unique_ptr<StsClient>(new StsClient(std::move(*client)));
 }
 

@@ -76,8 +76,7 @@ template <class Options>
 Options ClientOptions(const std::string& region, const Environment& env, std::string_view service) {
   Options options;
   options.region = region;
-  auto endpoint = Lookup(env, fmt::format("AWS_ENDPOINT_URL_{}", service));
-  options.endpoint = endpoint ? *endpoint : Lookup(env, "AWS_ENDPOINT_URL").value_or("");
+  options.endpoint = aws::EndpointFromEnvironment(env, service);
   return options;
 }
 
