@@ -106,6 +106,9 @@ struct ArtifactStoreOptions {
   int concurrency = 8;
   // Progress and retry lines (never a secret); called from several threads. Optional.
   std::function<void(std::string_view)> log;
+  // Called with a part's size as each part of a multipart upload is stored (S3), from several
+  // threads. Optional.
+  std::function<void(std::uint64_t)> part_sent;
   // True stops the transfers in progress ("cancelled"). Optional.
   std::function<bool()> cancelled;
   // For tests: the HTTP client and credentials of an S3 store (default: libcurl with
