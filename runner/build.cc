@@ -11,6 +11,7 @@
 
 #include "runner/atomic_file.h"
 #include "runner/fs.h"
+#include "runner/glob.h"
 #include "runner/masker.h"
 #include "runner/pipeline_loader.h"
 #include "runner/report.h"
@@ -215,10 +216,30 @@ std::expected<PreparedBuild, BuildFailure> PrepareBuild(const BuildRequest& requ
   return build;
 }
 
+bool WritesSharedCache(const Pipeline& pipeline, const BuildContext& context) {
+  if (context.event == "pull_request") return false;
+  return std::ranges::any_of(pipeline.cache_write, [&](const std::string& glob) {
+    return GlobMatch(glob, context.branch);
+  });
+}
+
 std::expected<BuildRecord, BuildFailure> RunPreparedBuild(const PreparedBuild& build,
                                                           const BuildRequest& request,
                                                           ProcessRunner& processes,
                                                           BuildObserver& observer) {
+  StepCacheOptions cache_options;
+  cache_options.dir = build.state_dir + "/cache";
+  if (!build.pipeline.cache_store.empty()) {
+    ArtifactStoreOptions store_options;
+    store_options.workspace = build.context.workspace;
+    store_options.env = request.environment;
+    auto shared = OpenArtifactStore(build.pipeline.cache_store, std::move(store_options));
+    if (!shared) return Failure("cache_store: " + shared.error());
+    cache_options.shared = std::move(*shared);
+    cache_options.write_shared = WritesSharedCache(build.pipeline, build.context);
+  }
+  StepCache cache(std::move(cache_options));
+
   std::string build_dir = build.state_dir + "/builds/" + build.context.id;
   std::error_code ec;
   if (fs::exists(build_dir, ec)) {
@@ -240,10 +261,15 @@ std::expected<BuildRecord, BuildFailure> RunPreparedBuild(const PreparedBuild& b
   options.scratch_dir = (*scratch)->dir();
   options.environment = request.environment;
   options.self_exe = request.self_exe;
+  options.cache = &cache;
   LiveRecord live(observer, masker, build_dir + "/live.json");
   Scheduler scheduler(build.pipeline, build.plan, build.context, build.values, masker, processes,
                       request.live_record ? live : observer, options);
   BuildRecord record = scheduler.Run();
+  // The cache only saves work: what goes wrong with it is a warning, never a failed build.
+  for (Status kept : {cache.SaveStatData(), cache.Evict(request.cache_max)}) {
+    if (!kept) observer.PipelineWarnings("runner: warning: cache: " + kept.error() + "\n");
+  }
   if (auto written = WriteReports(build_dir, record, masker); !written) {
     record.records_error = written.error();
     if (record.exit_code == 0) record.exit_code = 1;

@@ -12,6 +12,7 @@
 
 #include "runner/build_context.h"
 #include "runner/build_record.h"
+#include "runner/cache/step_cache.h"
 #include "runner/environment.h"
 #include "runner/pipeline.h"
 #include "runner/plan.h"
@@ -46,6 +47,9 @@ struct BuildRequest {
   // build. It is a view only: a failure to write it does not fail the build.
   bool live_record = false;
   std::string self_exe;  // this binary, for kinds that run as `runner __step`
+  // The most the local step cache (STATE/cache) keeps after the build; least recently used
+  // entries go first (SPEC section 8).
+  std::uint64_t cache_max = kDefaultCacheMaxBytes;
 };
 
 // Why a build did not start: the pipeline's diagnostics (formatted, may be empty) and, for a
@@ -83,6 +87,10 @@ struct PreparedBuild {
 std::expected<PreparedBuild, BuildFailure> PrepareBuild(const BuildRequest& request,
                                                         const KindRegistry& kinds,
                                                         bool allocate_number);
+
+// Whether a build writes to the pipeline's shared cache: its branch matches `cache_write`, and
+// it is not a pull request's (whose branch name its author chose, a fork's `main` too).
+bool WritesSharedCache(const Pipeline& pipeline, const BuildContext& context);
 
 // Runs a prepared build: creates STATE/builds/BUILD_ID (refused when it exists, since every
 // build keeps its own record), runs the plan, and writes report.json and junit.xml. A record

@@ -30,6 +30,14 @@ enum class StepStatus { kPending, kRunning, kSuccess, kFailed, kTimedOut, kSkipp
 // "success", "failed", "timed_out", "skipped", "cancelled" (and "pending", "running").
 std::string_view StatusName(StepStatus status);
 
+// What the step cache did for a step (SPEC section 8, report.json's `cache`).
+struct StepCacheRecord {
+  bool hit = false;
+  std::string key;
+  std::string from;                 // hit: the build that ran the step
+  std::vector<std::string> stored;  // miss: where the result was stored ("local", a URL)
+};
+
 struct StepRecord {
   std::string id;
   std::string name;
@@ -47,6 +55,7 @@ struct StepRecord {
   std::string log_error;
   std::string message;   // why it failed, timed out, was skipped or cancelled
   std::string log_tail;  // the end of the (masked) log, for junit.xml and the console
+  std::optional<StepCacheRecord> cache;  // set when the step has a key
 };
 
 struct BuildRecord {

@@ -17,6 +17,8 @@
 #include "runner/serve/build_job.h"
 #include "runner/serve/server.h"
 #include "runner/step_protocol.h"
+#include "runner/worker/worker.h"
+#include "steps/upload.h"
 
 namespace runner {
 
@@ -37,6 +39,7 @@ struct Options {
   std::string workspace;
   std::string state_dir;
   bool dry_run = false;
+  std::string cache_max;  // empty: the default
 };
 
 std::string SelfExe();
@@ -70,6 +73,14 @@ std::optional<BuildRequest> MakeRequest(const Options& options) {
   request.workspace = options.workspace;
   request.state_dir = options.state_dir;
   request.jobs = options.jobs;
+  if (!options.cache_max.empty()) {
+    auto bytes = ParseByteSize(options.cache_max);
+    if (!bytes) {
+      PrintError(fmt::format("--cache-max '{}': {}", options.cache_max, bytes.error()));
+      return std::nullopt;
+    }
+    request.cache_max = *bytes;
+  }
   request.environment = CurrentEnvironment();
   request.self_exe = SelfExe();
   return request;
@@ -80,13 +91,14 @@ std::string SelfExe() {
   return fs::read_symlink("/proc/self/exe", ignored).string();
 }
 
-int Serve(const std::string& config_file) {
-  auto config = serve::LoadServeConfig(config_file, CurrentEnvironment());
+// `runner serve` (`worker` false) or `runner worker`; `queue` non-empty overrides the file's.
+int Serve(const std::string& config_file, const std::string& queue, bool worker) {
+  auto config = serve::LoadServeConfig(config_file, CurrentEnvironment(), queue);
   if (!config) {
     std::fputs(config.error().c_str(), stderr);
     return kExitUsage;
   }
-  return serve::RunServe(*config, SelfExe());
+  return worker ? worker::RunWorker(*config, SelfExe()) : serve::RunServe(*config, SelfExe());
 }
 
 int Validate(const Options& options, const KindRegistry& kinds) {
@@ -195,6 +207,9 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
       run->add_option("-j,--jobs", options.jobs, "most steps running at once (default: CPU count)");
   AddContextOptions(run, options);
   run->add_flag("--dry-run", options.dry_run, "print the plan and exit; run nothing");
+  run->add_option("--cache-max", options.cache_max,
+                  "the most the local step cache (STATE/cache) keeps, e.g. 2GiB (default: 5GiB)")
+      ->type_name("SIZE");
 
   CLI::App* validate = app.add_subcommand("validate", "check a pipeline file");
   AddPipelineArgument(validate, options);
@@ -207,6 +222,15 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   std::string serve_config = "serve.yml";
   CLI::App* serve = app.add_subcommand("serve", "build GitHub pushes, with build pages (webhooks)");
   serve->add_option("--config", serve_config, "the server's configuration (default: ./serve.yml)");
+  std::string serve_queue;
+  serve->add_option("--queue", serve_queue,
+                    "send builds to this queue for `runner worker` (an SQS FIFO queue URL or "
+                    "file:///DIR) instead of running them; overrides the file's `queue:`");
+  CLI::App* worker =
+      app.add_subcommand("worker", "take builds from the shared queue of `runner serve --queue`");
+  worker->add_option("--config", serve_config,
+                     "the server's configuration, with `queue:` and `records:` (default: "
+                     "./serve.yml)");
 
   deploy::DeployCommand deploy_command;
   std::vector<std::string> deploy_args;  // [BUILD_ID] [PIPELINE]
@@ -269,7 +293,8 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   if (run->parsed()) return Run(options, kinds);
   if (validate->parsed()) return Validate(options, kinds);
   if (plan->parsed()) return PrintPlan(options, kinds);
-  if (serve->parsed()) return Serve(serve_config);
+  if (serve->parsed()) return Serve(serve_config, serve_queue, /*worker=*/false);
+  if (worker->parsed()) return Serve(serve_config, "", /*worker=*/true);
   if (deploy->parsed()) {
     if (deploy_command.pause.empty() && deploy_command.resume.empty() && !deploy_args.empty()) {
       deploy_command.build_id = deploy_args[0];

@@ -175,6 +175,10 @@ void Console::StepFinished(const StepRecord& step) {
   std::string detail =
       step.message.empty() || step.status == StepStatus::kSuccess ? "" : ": " + step.message;
   if (!step.log_error.empty()) detail += "; " + step.log_error;
+  if (step.cache && step.cache->hit) {
+    detail +=
+        fmt::format(" (cache hit {} from {})", step.cache->key.substr(0, 12), step.cache->from);
+  }
   if (terminal_) {
     ClearStatus();
     Write(fmt::format("[{}/{}] {} {}{}{}\n", finished_, total_, step.id, status, detail,

@@ -56,27 +56,36 @@ struct Walker {
     for (const std::string& name : names) {
       std::string child_source = Join(source, name);
       std::string child_relative = Join(relative, name);
-      // Resolved by its whole source path, so that a message names the path the user sees.
-      Result<std::string> child = ResolveInWorkspace(child_source, dir, workspace);
-      if (!child) return Fail(child.error());
+      // `real` is resolved and inside the workspace, so an entry of it that is no symlink is
+      // too: only a link needs resolving (a readlink per component of its path).
+      std::string child = real + "/" + name;
       struct stat st;
-      if (::stat(child->c_str(), &st) != 0) {
-        return Fail("'" + child_source + "' points to nothing: " + ErrnoText(errno));
+      if (::lstat(child.c_str(), &st) != 0) {
+        return Fail("cannot stat '" + child_source + "': " + ErrnoText(errno));
+      }
+      if (S_ISLNK(st.st_mode)) {
+        // Resolved by its whole source path, so that a message names the path the user sees.
+        Result<std::string> target = ResolveInWorkspace(child_source, dir, workspace);
+        if (!target) return Fail(target.error());
+        child = std::move(*target);
+        if (::stat(child.c_str(), &st) != 0) {
+          return Fail("'" + child_source + "' points to nothing: " + ErrnoText(errno));
+        }
       }
       if (S_ISDIR(st.st_mode)) {
         // A link to a directory above it would be walked forever.
-        if (IsWithin(real, *child)) {
-          return Fail("symlink '" + child_source + "' points to its own parent " + *child +
+        if (IsWithin(real, child)) {
+          return Fail("symlink '" + child_source + "' points to its own parent " + child +
                       ": a loop");
         }
-        SelectedFile found{*child, child_source, child_relative, true};
+        SelectedFile found{child, child_source, child_relative, true};
         if (Excluded(found)) continue;
         if (!pattern.empty() && !any_depth && SplitPath(child_relative).size() >= depth) continue;
         if (options.directories && pattern.empty()) out.push_back(found);
-        if (Status walked = Walk(*child, child_source, child_relative); !walked) return walked;
+        if (Status walked = Walk(child, child_source, child_relative); !walked) return walked;
       } else if (S_ISREG(st.st_mode)) {
         if (!pattern.empty() && !GlobMatch(pattern, child_relative)) continue;
-        Select({*child, child_source, child_relative});
+        Select({child, child_source, child_relative});
       }
     }
     return {};

@@ -1,6 +1,7 @@
 #include "runner/fs.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +31,15 @@ Status WriteAll(int fd, std::string_view data) {
     data.remove_prefix(static_cast<size_t>(n));
   }
   return {};
+}
+
+Result<UniqueFd> LockFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Fail("cannot open " + path + ": " + ErrnoText(errno));
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return Fail("cannot lock " + path + ": " + ErrnoText(errno));
+  }
+  return fd;
 }
 
 Result<std::string> ReadFile(const std::string& path) {

@@ -41,6 +41,10 @@ class UniqueFd {
 // failure alone: the caller names the file.
 Status WriteAll(int fd, std::string_view data);
 
+// Opens `path` (created when missing, mode 0644) and takes an exclusive flock on it, waiting
+// for it: held until the descriptor is closed. Errors name the file.
+Result<UniqueFd> LockFile(const std::string& path);
+
 // Reads a whole file. Errors read "cannot read PATH: REASON".
 Result<std::string> ReadFile(const std::string& path);
 

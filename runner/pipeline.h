@@ -78,6 +78,13 @@ struct CodeDeployTarget {
   std::string application;
   std::string group;
   std::string config;  // empty: the deployment group's own configuration
+  // `file_exists`: DISALLOW, OVERWRITE or RETAIN, for files on an instance that the previous
+  // deployment did not put there; empty: CodeDeploy's default (DISALLOW).
+  std::string file_exists;
+  // `revision_store: s3://bucket/prefix/`: an S3 prefix in the environment's region (and
+  // account) that the revision is copied to first, since CodeDeploy reads a revision only from
+  // a bucket in its instances' region; empty: deploy the build's own object.
+  std::string revision_store;
 };
 
 // An entry of `environments:` (SPEC section 7), checked by the loader: the name is
@@ -97,6 +104,18 @@ struct DeployEnvironment {
   SourceLocation where;  // of the environment's name
 };
 
+// A step's `cache:` (SPEC section 8). `cache: false` is `enabled` false and nothing else.
+struct StepCacheConfig {
+  bool enabled = true;
+  // Files whose path, exec bit and content are part of the key: patterns as runner/file_select.h
+  // reads them, relative to the step's directory; one starting with `!` leaves out what it
+  // matches.
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;  // files and directories restored on a hit
+  std::vector<std::string> env;      // variables whose values are part of the key
+  SourceLocation where;              // of the value of `cache:`
+};
+
 class StepKind;  // runner/step_kind.h
 
 struct Step {
@@ -109,9 +128,10 @@ struct Step {
   std::optional<TemplateString> dir;
   std::optional<Duration> timeout;
   RetryPolicy retry;
-  std::optional<Duration> kill_grace;  // nullopt: the kind's default
-  const StepKind* kind = nullptr;      // from the registry the loader was given
-  ConfigNode config;                   // the value of the kind's key
+  std::optional<Duration> kill_grace;    // nullopt: the kind's default
+  std::optional<StepCacheConfig> cache;  // nullopt: no `cache:` (the generic cache is not used)
+  const StepKind* kind = nullptr;        // from the registry the loader was given
+  ConfigNode config;                     // the value of the kind's key
 
   // The kind's name: "run", "zip", ...
   std::string_view kind_name() const;
@@ -130,6 +150,11 @@ struct Pipeline {
   // Where deploys are recorded (`ledger:`): s3://bucket/prefix, file:///abs/dir or a
   // directory (relative to the workspace). Empty: STATE/deployments.
   std::string ledger;
+  // The shared step cache (`cache_store:`, SPEC section 8): a store URL as `ledger`. Empty: the
+  // local cache (STATE/cache) only.
+  std::string cache_store;
+  // `cache_write:`: branch globs whose builds write to cache_store.
+  std::vector<std::string> cache_write = {"main"};
 
   const Step* FindStep(std::string_view id) const;
 };

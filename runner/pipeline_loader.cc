@@ -20,17 +20,21 @@ namespace {
 
 constexpr int kMaxRetryLimit = 100;
 
-const std::vector<std::string> kTopKeys = {"version", "project", "env",          "secrets", "vars",
-                                           "timeout", "steps",   "environments", "ledger"};
-const std::vector<std::string> kStepKeys = {"id",  "name",    "needs", "when",      "env",
-                                            "dir", "timeout", "retry", "kill_grace"};
+const std::vector<std::string> kTopKeys = {"version", "project",     "env",        "secrets",
+                                           "vars",    "timeout",     "steps",      "environments",
+                                           "ledger",  "cache_store", "cache_write"};
+const std::vector<std::string> kStepKeys = {"id",  "name",    "needs", "when",       "env",
+                                            "dir", "timeout", "retry", "kill_grace", "cache"};
+const std::vector<std::string> kCacheKeys = {"inputs", "outputs", "env"};
 const std::vector<std::string> kWhenKeys = {"branch", "event", "changed"};
 const std::vector<std::string> kRetryKeys = {"limit", "delay"};
 const std::vector<std::string> kEvents = {"push", "manual", "pull_request", "tag"};
 const std::vector<std::string> kNameRoots = {"build", "vars", "env", "steps"};
 const std::vector<std::string> kEnvironmentKeys = {
     "region", "stack", "role_arn", "params", "capabilities", "codedeploy", "branches", "requires"};
-const std::vector<std::string> kCodeDeployKeys = {"application", "group", "config"};
+const std::vector<std::string> kCodeDeployKeys = {"application", "group", "config", "file_exists",
+                                                  "revision_store"};
+const std::vector<std::string> kFileExistsBehaviors = {"DISALLOW", "OVERWRITE", "RETAIN"};
 const std::vector<std::string> kCapabilities = {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM",
                                                 "CAPABILITY_AUTO_EXPAND"};
 
@@ -42,6 +46,8 @@ constexpr std::string_view kDeployReadsPublished =
     "exists to expand";
 constexpr std::string_view kLedgerOutsideBuilds =
     "deploys and `runner deployments` read the ledger outside any build";
+constexpr std::string_view kCacheBeforeBuild =
+    "the cache is looked up with the step's key, which these values are part of";
 
 // An environment's name is a directory of the ledger (ENV/DEPLOY_ID.json).
 constexpr size_t kMaxEnvironmentNameBytes = 64;
@@ -286,7 +292,12 @@ class Loader {
   void ParseEnvironmentParams(const Entry& entry, const std::string& field,
                               DeployEnvironment& environment);
   std::optional<CodeDeployTarget> ParseCodeDeploy(const Entry& entry, const std::string& field);
-  void ParseLedger(const Entry& entry, Pipeline& pipeline);
+  // A store URL (`ledger`, `cache_store`): s3://bucket/prefix, file:///abs/dir or a directory;
+  // nullopt after reporting what is wrong. `empty` says what an empty value should be instead.
+  std::optional<std::string> StoreUrl(const Entry& entry, std::string_view why,
+                                      std::string_view empty);
+  std::optional<StepCacheConfig> ParseCache(const Entry& entry, const StepDraft& draft);
+  void CheckCacheUse(const Step& step, const Entry& entry);
   void ParseStepId(StepDraft& draft);
   void ParseStepNeeds(StepDraft& draft);
   void ReportCycles();
@@ -478,7 +489,22 @@ void Loader::Load(const YamlNode& root, Pipeline& pipeline) {
   if (const Entry* environments = find("environments")) {
     ParseEnvironments(*environments, pipeline);
   }
-  if (const Entry* ledger = find("ledger")) ParseLedger(*ledger, pipeline);
+  if (const Entry* ledger = find("ledger")) {
+    auto url =
+        StoreUrl(*ledger, kLedgerOutsideBuilds, "remove it to record deploys in STATE/deployments");
+    if (url) pipeline.ledger = *url;
+  }
+  if (const Entry* store = find("cache_store")) {
+    auto url =
+        StoreUrl(*store, kNeededFirst, "remove it to use the local cache (STATE/cache) only");
+    if (url) pipeline.cache_store = *url;
+  }
+  if (const Entry* write = find("cache_write")) {
+    if (auto globs = StringList(*write, true, "cache_write")) {
+      pipeline.cache_write.clear();
+      for (const auto& [glob, node] : *globs) pipeline.cache_write.push_back(glob);
+    }
+  }
 }
 
 std::vector<EnvEntry> Loader::ParseEnv(const Entry& entry, Context context, StepDraft* step) {
@@ -681,6 +707,7 @@ void Loader::ReportCycles() {
 void Loader::ParseStepBody(StepDraft& draft) {
   Step& step = draft.step;
   std::vector<const Entry*> kinds;
+  const Entry* cache_entry = nullptr;
   for (const Entry& entry : draft.entries) {
     const std::string& key = entry.key;
     if (key == "id" || key == "needs") {
@@ -700,6 +727,9 @@ void Loader::ParseStepBody(StepDraft& draft) {
       step.kill_grace = ParseDurationValue(entry);
     } else if (key == "retry") {
       if (auto retry = ParseRetry(entry, draft)) step.retry = *retry;
+    } else if (key == "cache") {
+      step.cache = ParseCache(entry, draft);
+      cache_entry = &entry;
     } else if (const StepKind* kind = options_.kinds ? options_.kinds->Find(key) : nullptr) {
       kinds.push_back(&entry);
       step.kind = kind;
@@ -729,6 +759,7 @@ void Loader::ParseStepBody(StepDraft& draft) {
           fmt::format("{} has more than one kind ('{}' and '{}'): give each its own step",
                       draft.Label(), kinds[0]->key, kinds[1]->key));
   }
+  if (cache_entry) CheckCacheUse(step, *cache_entry);
   if (step.name.empty()) step.name = step.id;
 }
 
@@ -1103,10 +1134,12 @@ std::optional<CodeDeployTarget> Loader::ParseCodeDeploy(const Entry& entry,
   std::set<std::string> seen;
   bool ok = true;
   for (const Entry& key : Entries(*entry.value)) {
-    std::string* value = key.key == "application" ? &target.application
-                         : key.key == "group"     ? &target.group
-                         : key.key == "config"    ? &target.config
-                                                  : nullptr;
+    std::string* value = key.key == "application"      ? &target.application
+                         : key.key == "group"          ? &target.group
+                         : key.key == "config"         ? &target.config
+                         : key.key == "file_exists"    ? &target.file_exists
+                         : key.key == "revision_store" ? &target.revision_store
+                                                       : nullptr;
     if (value == nullptr) {
       UnknownKey(key, fmt::format("in '{}'", field), kCodeDeployKeys);
       ok = false;
@@ -1116,6 +1149,22 @@ std::optional<CodeDeployTarget> Loader::ParseCodeDeploy(const Entry& entry,
     auto text = EnvironmentString(key, field + "." + key.key);
     if (text) *value = *text;
     ok = ok && text;
+    if (text && key.key == "file_exists" &&
+        std::ranges::find(kFileExistsBehaviors, *text) == kFileExistsBehaviors.end()) {
+      Error(ValueWhere(key), fmt::format("'{}.file_exists' is '{}': use DISALLOW, OVERWRITE or "
+                                         "RETAIN (what CodeDeploy does with a file already on the "
+                                         "instance that the last deployment did not put there)",
+                                         field, *text));
+      ok = false;
+    }
+    if (text && key.key == "revision_store" &&
+        (!text->starts_with("s3://") || text->size() == 5 || text->at(5) == '/')) {
+      Error(ValueWhere(key),
+            fmt::format("'{}.revision_store' must be an S3 prefix in the environment's region, "
+                        "s3://BUCKET/PREFIX/ (CodeDeploy reads revisions from S3), not '{}'",
+                        field, *text));
+      ok = false;
+    }
   }
   for (const char* name : {"application", "group"}) {
     if (seen.contains(name)) continue;
@@ -1126,34 +1175,105 @@ std::optional<CodeDeployTarget> Loader::ParseCodeDeploy(const Entry& entry,
   return target;
 }
 
-void Loader::ParseLedger(const Entry& entry, Pipeline& pipeline) {
+std::optional<std::string> Loader::StoreUrl(const Entry& entry, std::string_view why,
+                                            std::string_view empty) {
   std::optional<std::string> url = String(entry);
-  if (!url || !NoExpression(*entry.value, "ledger", kLedgerOutsideBuilds)) return;
+  if (!url || !NoExpression(*entry.value, entry.key, why)) return std::nullopt;
   if (url->empty()) {
-    Error(ValueWhere(entry), "'ledger' is empty: remove it to record deploys in STATE/deployments");
-    return;
+    Error(ValueWhere(entry), fmt::format("'{}' is empty: {}", entry.key, empty));
+    return std::nullopt;
   }
   if (size_t end = url->find("://"); end != std::string::npos) {
     const std::string scheme = url->substr(0, end);
     const std::string_view rest = std::string_view(*url).substr(end + 3);
     if (scheme != "s3" && scheme != "file") {
       const std::vector<std::string> schemes = {"s3", "file"};
-      Error(ValueWhere(entry),
-            fmt::format("unknown scheme '{}' in 'ledger'{}: use s3://bucket/prefix, "
-                        "file:///abs/dir or a directory",
-                        scheme, DidYouMeanHint(scheme, schemes)));
-      return;
+      Error(ValueWhere(entry), fmt::format("unknown scheme '{}' in '{}'{}: use s3://bucket/prefix, "
+                                           "file:///abs/dir or a directory",
+                                           scheme, entry.key, DidYouMeanHint(scheme, schemes)));
+      return std::nullopt;
     }
     if (scheme == "s3" && (rest.empty() || rest.starts_with('/'))) {
-      Error(ValueWhere(entry), "'ledger' names no bucket: write s3://BUCKET/prefix");
-      return;
+      Error(ValueWhere(entry),
+            fmt::format("'{}' names no bucket: write s3://BUCKET/prefix", entry.key));
+      return std::nullopt;
     }
     if (scheme == "file" && rest.empty()) {
-      Error(ValueWhere(entry), "'ledger' names no directory: write file:///abs/dir or a path");
-      return;
+      Error(ValueWhere(entry),
+            fmt::format("'{}' names no directory: write file:///abs/dir or a path", entry.key));
+      return std::nullopt;
     }
   }
-  pipeline.ledger = *url;
+  return url;
+}
+
+// ---- the step cache (SPEC section 8)
+
+std::optional<StepCacheConfig> Loader::ParseCache(const Entry& entry, const StepDraft& draft) {
+  StepCacheConfig cache;
+  cache.where = ValueWhere(entry);
+  if (entry.value->IsScalar() && entry.value->value == "false") {
+    cache.enabled = false;
+    return cache;
+  }
+  if (!entry.value->IsMap()) {
+    Error(ValueWhere(entry),
+          fmt::format(
+              "expected a mapping or `false` for 'cache', got {} (write `cache: {{inputs: "
+              "[\"src/**\"], outputs: [dist/app]}}`, or `cache: false`)",
+              entry.value->IsScalar() ? "'" + entry.value->value + "'" : Describe(*entry.value)));
+    return std::nullopt;
+  }
+  bool ok = true;
+  for (const Entry& field : Entries(*entry.value)) {
+    if (!Contains(kCacheKeys, field.key)) {
+      UnknownKey(field, fmt::format("in 'cache' of {}", draft.Label()), kCacheKeys);
+      ok = false;
+      continue;
+    }
+    auto items = StringList(field, false, "cache." + field.key, kCacheBeforeBuild);
+    if (!items) {
+      ok = false;
+      continue;
+    }
+    std::vector<std::string>& list = field.key == "inputs"    ? cache.inputs
+                                     : field.key == "outputs" ? cache.outputs
+                                                              : cache.env;
+    for (const auto& [text, node] : *items) {
+      std::string_view pattern = text;
+      if (field.key == "inputs" && pattern.starts_with('!')) pattern.remove_prefix(1);
+      if (field.key == "env" && !IsIdentifier(text, false)) {
+        Error(Where(*node),
+              fmt::format("invalid environment variable name '{}' in 'cache.env': use letters, "
+                          "digits and '_', not starting with a digit",
+                          text));
+        ok = false;
+      } else if (field.key != "env" && (pattern.empty() || pattern.front() == '/')) {
+        Error(Where(*node),
+              fmt::format("'cache.{}' takes paths relative to the step's directory, got '{}'",
+                          field.key, text));
+        ok = false;
+      }
+      list.push_back(text);
+    }
+  }
+  if (!ok) return std::nullopt;
+  return cache;
+}
+
+void Loader::CheckCacheUse(const Step& step, const Entry& entry) {
+  if (!step.kind || !step.cache || !step.cache->enabled) return;
+  if (step.kind->cache_use() == CacheUse::kOwn) {
+    Error(ValueWhere(entry),
+          fmt::format("'{}' steps cache themselves: 'cache' takes only `false` here (to "
+                      "never reuse a result)",
+                      step.kind_name()));
+  } else if (step.kind->cache_use() == CacheUse::kNever) {
+    Error(ValueWhere(entry),
+          fmt::format("'{}' steps are never cached: what they do must happen in every build; "
+                      "remove 'cache'",
+                      step.kind_name()));
+  }
 }
 
 // ---- expressions

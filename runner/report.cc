@@ -62,6 +62,15 @@ std::string ReportJson(const BuildRecord& build, const SecretMasker& masker) {
     };
     if (!step.message.empty()) entry["message"] = text(step.message);
     if (!step.log_error.empty()) entry["log_error"] = text(step.log_error);
+    if (step.cache) {
+      json cache = {{"hit", step.cache->hit}, {"key", step.cache->key}};
+      if (step.cache->hit) {
+        cache["from"] = text(step.cache->from);
+      } else {
+        cache["stored"] = step.cache->stored;
+      }
+      entry["cache"] = std::move(cache);
+    }
     steps.push_back(std::move(entry));
   }
   report["steps"] = std::move(steps);

@@ -81,7 +81,9 @@ struct Scheduler::Active {
   std::string log_error;                     // the first write to the log that failed
   // Started as `runner __step`, which reports artifacts and errors through scratch files.
   bool through_step_protocol = false;
-  std::optional<Progress> progress;  // the last record read
+  std::string cwd;                       // the step's directory, resolved
+  std::optional<std::string> cache_key;  // the step was keyed and missed: stored on success
+  std::optional<Progress> progress;      // the last record read
 };
 
 Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildContext& context,
@@ -362,6 +364,8 @@ Result<Environment> Scheduler::StepEnvironment(const Step& step, const std::stri
       std::filesystem::path(options_.build_dir).parent_path().parent_path().string());
   env.insert_or_assign("RUNNER_STEP", step.id);
   env.insert_or_assign("RUNNER_OUTPUT", scratch + ".out");
+  // A kind that caches itself (packer) reads it to never reuse a result (SPEC section 8).
+  if (step.cache && !step.cache->enabled) env.insert_or_assign("RUNNER_CACHE", "off");
   // Reproducible outputs (zip timestamps, compilers that honour it) take the commit's time.
   if (context_.commit_time && !env.contains("SOURCE_DATE_EPOCH")) {
     env.insert_or_assign("SOURCE_DATE_EPOCH", std::to_string(*context_.commit_time));
@@ -369,13 +373,12 @@ Result<Environment> Scheduler::StepEnvironment(const Step& step, const std::stri
   return env;
 }
 
-Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active) {
+Result<Scheduler::StepSetup> Scheduler::PrepareStep(const Step& step, Active& active) {
   // Emptied for every attempt: outputs come from the attempt that succeeded.
   active.scratch = options_.scratch_dir + "/" + step.id;
-  const std::string& scratch = active.scratch;
   auto cwd = StepDirectory(step);
   if (!cwd) return Fail(cwd.error());
-  auto env = StepEnvironment(step, scratch);
+  auto env = StepEnvironment(step, active.scratch);
   if (!env) return Fail(env.error());
   lookup_error_.clear();
   auto config = ExpandConfig(step.config, [&](std::string_view name) { return LookupName(name); });
@@ -383,24 +386,27 @@ Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active) {
     return Fail(std::string(step.kind_name()) + "." +
                 (lookup_error_.empty() ? config.error() : lookup_error_));
   }
+  active.cwd = *cwd;
+  return StepSetup{std::move(*cwd), std::move(*env), std::move(*config)};
+}
+
+Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active, StepSetup setup) {
+  const std::string& scratch = active.scratch;
   Status created;
   CreatePrivateFile(scratch + ".out", "", created);
   ProcessSpec spec;
-  std::optional<std::vector<std::string>> command = step.kind->Command(*config);
+  std::optional<std::vector<std::string>> command = step.kind->Command(setup.config);
   active.through_step_protocol = !command;
   if (command) {
     spec.argv = std::move(*command);
   } else {
-    StepRequest request{std::string(step.kind_name()),
-                        *cwd,
-                        pipeline_.path,
-                        KillGrace(step),
-                        context_,
-                        std::move(*config)};
-    env->insert_or_assign(kStepConfigVar, scratch + ".request");
-    env->insert_or_assign(kStepArtifactsVar, scratch + ".artifacts");
-    env->insert_or_assign(kStepErrorVar, scratch + ".error");
-    env->insert_or_assign(kStepProgressVar, scratch + ".progress");
+    StepRequest request{
+        std::string(step.kind_name()), setup.cwd, pipeline_.path, KillGrace(step), context_,
+        std::move(setup.config)};
+    setup.env.insert_or_assign(kStepConfigVar, scratch + ".request");
+    setup.env.insert_or_assign(kStepArtifactsVar, scratch + ".artifacts");
+    setup.env.insert_or_assign(kStepErrorVar, scratch + ".error");
+    setup.env.insert_or_assign(kStepProgressVar, scratch + ".progress");
     ::unlink((scratch + ".progress").c_str());  // an earlier attempt's
     active.progress.reset();
     CreatePrivateFile(scratch + ".artifacts", "", created);
@@ -409,8 +415,8 @@ Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active) {
     spec.argv = {options_.self_exe, "__step"};
   }
   if (!created) return Fail(created.error());
-  spec.env = ToEnvp(*env);
-  spec.cwd = *cwd;
+  spec.env = ToEnvp(setup.env);
+  spec.cwd = std::move(setup.cwd);
   spec.kill_grace = KillGrace(step);
   return spec;
 }
@@ -430,7 +436,10 @@ void Scheduler::Launch(size_t index) {
   active->attempt_started = steady_clock::now();
   if (step.timeout) active->deadline = active->attempt_started + *step.timeout;
 
-  auto spec = StepProcess(step, *active);
+  auto setup = PrepareStep(step, *active);
+  if (setup && record.attempts == 1 && RestoreFromCache(index, *active, *setup)) return;
+  auto spec = setup ? StepProcess(step, *active, std::move(*setup))
+                    : Result<ProcessSpec>(Fail(setup.error()));
   auto started = spec ? processes_.Start(*spec) : Result<int>(Fail(spec.error()));
   if (!started) {
     AppendLog(index, "runner: " + started.error() + "\n");
@@ -438,6 +447,97 @@ void Scheduler::Launch(size_t index) {
     return;
   }
   active->process_id = *started;
+}
+
+StepKeyParts Scheduler::CacheKeyParts(const Step& step, const StepSetup& setup) const {
+  StepKeyParts parts;
+  parts.kind = step.kind_name();
+  parts.config = &setup.config;
+  auto workspace = ResolvePath(context_.workspace, context_.workspace);
+  parts.dir = WorkspaceRelative(setup.cwd, workspace.value_or(context_.workspace));
+  std::vector<std::string> names;
+  for (const auto& [name, value] : values_.env) names.push_back(name);
+  for (const EnvEntry& entry : step.env) names.push_back(entry.name);
+  for (const std::string& name : names) {
+    bool seen = std::ranges::find(parts.env, name, &std::pair<std::string, std::string>::first) !=
+                parts.env.end();
+    if (!seen) parts.env.emplace_back(name, Lookup(setup.env, name).value_or(""));
+  }
+  for (const std::string& name : step.cache->env) {
+    parts.declared_env.emplace_back(name, Lookup(setup.env, name));
+  }
+  parts.inputs = step.cache->inputs;
+  return parts;
+}
+
+bool Scheduler::RestoreFromCache(size_t index, Active& active, const StepSetup& setup) {
+  const Step& step = *plan_.steps[index].step;
+  if (!options_.cache || !step.cache || !step.cache->enabled ||
+      step.kind->cache_use() != CacheUse::kGeneric) {
+    return false;
+  }
+  StepKeyParts parts = CacheKeyParts(step, setup);
+  FileDigests& digests = options_.cache->digests();
+  std::uint64_t read_before = digests.files_read();
+  SteadyTime keying = steady_clock::now();
+  auto key = StepKey(parts, setup.cwd, context_.workspace, digests);
+  if (!key) {
+    AppendLog(index, "runner: cache: not used: " + key.error() + "\n");
+    return false;
+  }
+  auto took = std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - keying);
+  std::string keyed =
+      fmt::format("{} input files read, the others known by their stat data; {:.1f} ms",
+                  digests.files_read() - read_before, took.count() / 1000.0);
+  StepRecord& record = record_.steps[index];
+  active.cache_key = *key;
+  record.cache = StepCacheRecord{false, *key, "", {}};
+  auto hit = options_.cache->Restore(*key, setup.cwd, context_.workspace,
+                                     [&](std::string_view text) { AppendLog(index, text); });
+  if (!hit) {
+    AppendLog(index, fmt::format("runner: cache miss {} ({})\n", *key, keyed));
+    return false;
+  }
+  AppendLog(index, fmt::format("runner: cache hit {} (from {}, stored by {}; {}): the step did not "
+                               "run; the log of that run follows\n",
+                               *key, hit->store, hit->entry.build, keyed));
+  AppendLog(index, hit->log);
+  record.outputs = std::move(hit->entry.outputs);
+  record.artifacts = std::move(hit->entry.artifacts);
+  record.cache->hit = true;
+  record.cache->from = hit->entry.build;
+  record.exit_code = 0;
+  active.cache_key.reset();
+  FinishStep(index, StepStatus::kSuccess, "");
+  return true;
+}
+
+void Scheduler::StoreInCache(size_t index, Active& active) {
+  StepRecord& record = record_.steps[index];
+  if (!active.cache_key || !record.log_error.empty()) return;
+  const Step& step = *plan_.steps[index].step;
+  auto note = [&](std::string_view text) {
+    std::string masked = masker_.Mask(text);
+    WriteLog(active, masked);
+    AppendTail(record, masked, 2 * kTailBytes);
+  };
+  // An entry is a file that outlives the build: a secret must not reach it, and an output that
+  // holds one cannot be stored masked (a later step needs the value).
+  for (const auto& [name, value] : record.outputs) {
+    if (masker_.Mask(value) != value) {
+      note("runner: cache: not stored: output '" + name + "' holds a secret\n");
+      return;
+    }
+  }
+  auto log = ReadFile(options_.build_dir + "/" + record.log);
+  if (!log) {
+    note("runner: cache: not stored: " + log.error() + "\n");
+    return;
+  }
+  CacheEntry entry{*active.cache_key, step.id, context_.id, record.outputs,
+                   record.artifacts,  {},      {}};
+  record.cache->stored = options_.cache->Store(std::move(entry), step.cache->outputs, *log,
+                                               active.cwd, context_.workspace, note);
 }
 
 Scheduler::Active* Scheduler::FindActiveStep(size_t index) {
@@ -627,6 +727,7 @@ void Scheduler::FinishStep(size_t index, StepStatus status, std::string message)
   if (!rest.empty()) observer_.StepOutput(record, rest);
   record.log_error = active.log_error;
   ReadProgress(active);
+  if (status == StepStatus::kSuccess) StoreInCache(index, active);
   if (!active.scratch.empty()) {
     for (const char* suffix : kScratchSuffixes) ::unlink((active.scratch + suffix).c_str());
   }

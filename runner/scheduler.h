@@ -10,6 +10,7 @@
 
 #include "runner/build_context.h"
 #include "runner/build_record.h"
+#include "runner/cache/step_cache.h"
 #include "runner/environment.h"
 #include "runner/masker.h"
 #include "runner/pipeline.h"
@@ -67,6 +68,8 @@ struct SchedulerOptions {
   std::string scratch_dir;
   Environment environment;  // the runner's own
   std::string self_exe;     // this binary, which runs built-in steps as `runner __step`
+  // The step cache (SPEC section 8); null: every step runs.
+  StepCache* cache = nullptr;
 };
 
 class Scheduler {
@@ -93,8 +96,21 @@ class Scheduler {
   Result<std::string> Expand(std::string_view text);
   Result<std::string> StepDirectory(const Step& step);
   Result<Environment> StepEnvironment(const Step& step, const std::string& scratch);
+  // What an attempt of a step runs with: its directory, environment and expanded configuration.
+  struct StepSetup {
+    std::string cwd;
+    Environment env;
+    ConfigNode config;
+  };
+  Result<StepSetup> PrepareStep(const Step& step, Active& active);
   // What to start for this attempt, with its scratch files created.
-  Result<ProcessSpec> StepProcess(const Step& step, Active& active);
+  Result<ProcessSpec> StepProcess(const Step& step, Active& active, StepSetup setup);
+  // What a cached step's key covers, from its setup.
+  StepKeyParts CacheKeyParts(const Step& step, const StepSetup& setup) const;
+  // Keys a cached step and, on a hit, finishes it from the cache: true when it did.
+  bool RestoreFromCache(size_t index, Active& active, const StepSetup& setup);
+  // Stores a step that succeeded and was keyed.
+  void StoreInCache(size_t index, Active& active);
   void HandleEvent(const ProcessEvent& event);
   void FinishAttempt(size_t index, int exit_code);
   void FinishStep(size_t index, StepStatus status, std::string message);

@@ -34,6 +34,13 @@ namespace runner {
 
 inline constexpr Duration kDefaultKillGrace = std::chrono::seconds(10);
 
+// How the step cache (SPEC section 8) applies to a kind.
+enum class CacheUse {
+  kGeneric,  // `cache: {inputs, outputs, env}` keys and restores the step (runner/cache)
+  kOwn,      // the kind caches itself (packer: AMI tags); only `cache: false` is accepted
+  kNever,    // an effect every build must have (publishing, deploying): `cache:` is an error
+};
+
 // What an executing step reaches (inside `runner __step`).
 class StepIo {
  public:
@@ -72,6 +79,7 @@ class StepKind {
   virtual std::string_view name() const = 0;
   // Between a cancelled step's signal and SIGKILL, unless the step sets `kill_grace`.
   virtual Duration default_kill_grace() const { return kDefaultKillGrace; }
+  virtual CacheUse cache_use() const { return CacheUse::kGeneric; }
   // Environment variables whose values this kind reads as credentials: masked in every build,
   // whether or not the pipeline lists them in `secrets`.
   virtual std::vector<std::string> secret_env() const { return {}; }

@@ -32,6 +32,8 @@ class DeployKind : public TypedStepKind<DeployOptions> {
   std::string_view name() const override { return "deploy"; }
   // A cancelled update is rolled back and followed (SPEC section 7).
   Duration default_kill_grace() const override { return std::chrono::minutes(10); }
+  // Deploying is the effect of the build: never skipped.
+  CacheUse cache_use() const override { return CacheUse::kNever; }
   std::vector<std::string> secret_env() const override;
 
  protected:

@@ -39,6 +39,8 @@ class PackerKind : public TypedStepKind<PackerConfig> {
   std::string_view name() const override { return "packer"; }
   // Packer must be let clean up what it created in AWS (SPEC section 5).
   Duration default_kill_grace() const override { return std::chrono::minutes(10); }
+  // Bakes are cached through their AMIs' `runner:bake-key` tags (SPEC section 8).
+  CacheUse cache_use() const override { return CacheUse::kOwn; }
   // Public for tests of the configuration alone.
   PackerConfig Parse(const ConfigNode& config, Diagnostics& diags) const override;
 

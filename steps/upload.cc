@@ -27,14 +27,15 @@
 #include "runner/store/manifest.h"
 #include "runner/worker_pool.h"
 #include "runner/workspace_path.h"
+#include "steps/packer.h"
 
 namespace runner {
 
 namespace {
 
-const std::vector<std::string> kConfigKeys = {"to",         "files",      "region",
-                                              "endpoint",   "path_style", "sse",
-                                              "kms_key_id", "part_size",  "concurrency"};
+const std::vector<std::string> kConfigKeys = {"to",          "files", "region",     "endpoint",
+                                              "path_style",  "sse",   "kms_key_id", "part_size",
+                                              "concurrency", "amis"};
 constexpr int kMaxConcurrency = 64;
 
 std::string ContentType(std::string_view name) {
@@ -195,6 +196,7 @@ Status UploadToStore(const UploadOptions& options, const std::vector<UploadSourc
     out.sha256 = object->sha256;
     out.etag = object->etag;
     out.parts = object->parts;
+    out.version_id = object->version_id;
     parts_sent = 0;
     files_sent += out.size;
     report();
@@ -226,6 +228,7 @@ Status UploadToStore(const UploadOptions& options, const std::vector<UploadSourc
   manifest.url = url;
   manifest.created = NowIso8601();
   manifest.objects = objects;
+  manifest.amis = options.amis;
   auto written =
       (*store)->PutIfAbsent("manifest.json", RenderManifest(manifest), "application/json");
   if (!written) return Fail("upload: " + written.error());
@@ -312,6 +315,26 @@ UploadOptions UploadKind::Parse(const ConfigNode& config, Diagnostics& diags) co
   if (const ConfigNode* concurrency = config.Find("concurrency")) {
     if (auto value = ExpectInteger(*concurrency, "upload.concurrency", 1, kMaxConcurrency, diags)) {
       options.concurrency = static_cast<int>(*value);
+    }
+  }
+  if (const ConfigNode* amis = known("amis")) {
+    auto pairs = ParseAmiList(amis->scalar.text);
+    if (!pairs) {
+      diags.Error(amis->where,
+                  fmt::format("upload.amis '{}' is not a list of REGION:AMI pairs: give the "
+                              "bake's `${{{{ steps.ID.outputs.artifact_id }}}}`",
+                              amis->scalar.text));
+    } else {
+      for (const auto& [region, ami] : *pairs) {
+        auto same =
+            std::ranges::find(options.amis, region, &std::pair<std::string, std::string>::first);
+        if (same == options.amis.end()) {
+          options.amis.emplace_back(region, ami);
+        } else if (same->second != ami) {
+          diags.Error(amis->where, fmt::format("upload.amis names two AMIs for {}: {} and {}",
+                                               region, same->second, ami));
+        }
+      }
     }
   }
   return options;

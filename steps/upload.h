@@ -54,6 +54,9 @@ struct UploadOptions {
   std::string kms_key_id;
   std::uint64_t part_size = 16 * aws::kMiB;
   int concurrency = 8;
+  // `amis`: the AMIs the build baked (a packer step's artifact_id, REGION:AMI pairs), recorded
+  // in the manifest for deploys to other regions (SPEC section 7).
+  std::vector<std::pair<std::string, std::string>> amis;
 };
 
 class UploadKind : public TypedStepKind<UploadOptions> {
@@ -61,6 +64,8 @@ class UploadKind : public TypedStepKind<UploadOptions> {
   std::string_view name() const override { return "upload"; }
   // Time to abort multipart uploads after a cancel.
   Duration default_kill_grace() const override { return std::chrono::seconds(30); }
+  // Publishing is the effect of the build: never skipped.
+  CacheUse cache_use() const override { return CacheUse::kNever; }
   // The AWS credentials it signs with.
   std::vector<std::string> secret_env() const override;
 

@@ -7,8 +7,11 @@
 #include <filesystem>
 #include <regex>
 
+#include "runner/aws/s3_client.h"
+#include "runner/sha256.h"
 #include "tests/e2e_util.h"
 #include "tests/fake_github.h"
+#include "tests/fake_http_client.h"
 #include "tests/moto_server.h"
 #include "tests/s3_server.h"
 #include "tests/test_util.h"
@@ -274,6 +277,16 @@ class DeployFakeAwsTest : public ::testing::Test {
           "True</Replacement></ResourceChange></member></Changes>"
           "</DescribeChangeSetResult></DescribeChangeSetResponse>");
     }
+    if (action == "AssumeRole") {
+      // The role's keys are s3rver's, so that the revision's copy (S3) can be signed with them;
+      // its session token tells the role's requests from the deployer's own.
+      return Xml(
+          "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>S3RVER"
+          "</AccessKeyId><SecretAccessKey>S3RVER</SecretAccessKey><SessionToken>" +
+          std::string(kSessionToken) +
+          "</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>"
+          "</AssumeRoleResult></AssumeRoleResponse>");
+    }
     if (action == "ExecuteChangeSet") token_ = Param(request.body, "ClientRequestToken");
     if (action == "CancelUpdateStack") cancelled_ = true;
     if (action == "DescribeStackEvents") {
@@ -312,6 +325,30 @@ class DeployFakeAwsTest : public ::testing::Test {
         "lifecycleEvents": [{"lifecycleEventName": "ApplicationStart", "status": "Succeeded"}]}]})";
     }
     return response;
+  }
+
+  static constexpr const char* kSessionToken = "the-role-session-token";
+
+  // The requests of `action` (a Query API action or a CodeDeploy operation).
+  std::vector<FakeRequest> RequestsOf(const std::string& action) {
+    std::vector<FakeRequest> found;
+    for (const FakeRequest& request : aws_.requests()) {
+      std::string target = request.Header("x-amz-target");
+      if (Param(request.body, "Action") == action || target.ends_with("." + action)) {
+        found.push_back(request);
+      }
+    }
+    return found;
+  }
+
+  // The region a request was signed for.
+  static std::string SignedRegion(const FakeRequest& request) {
+    std::smatch match;
+    std::string authorization = request.Header("authorization");
+    if (!std::regex_search(authorization, match, std::regex("Credential=[^/]+/[0-9]+/([^/]+)/"))) {
+      return "";
+    }
+    return match[1];
   }
 
   int Count(const std::string& action) {
@@ -381,6 +418,130 @@ TEST_F(DeployFakeAwsS3Test, TheStackThenTheRevisionAndTheLedgerRecordsBoth) {
     }
   }
   EXPECT_TRUE(recorded) << "the ledger entry holds the CodeDeploy deployment";
+}
+
+// Seed 004: one build, baked in two regions, promoted from staging to another region in another
+// account and refused where it baked no AMI; the same revision bytes, checked, every time.
+TEST_F(DeployFakeAwsS3Test, PromotesOneBuildAcrossRegionsAndAccounts) {
+  finish_ = true;
+  WriteTextFile(dir_.path() + "/pipeline.yml", R"(version: 1
+project: orders
+environments:
+  stg:
+    region: us-east-1
+    stack: orders-stg
+    codedeploy: {application: orders, group: orders-stg}
+  prd-eu:
+    region: eu-west-1
+    stack: orders-prd
+    role_arn: arn:aws:iam::222222222222:role/deployer
+    requires: [stg]
+    codedeploy:
+      application: orders
+      group: orders-prd
+      file_exists: OVERWRITE
+      revision_store: "s3://bkt/revisions-eu/"
+  dr:
+    region: ap-southeast-2
+    stack: orders-dr
+    requires: [stg]
+ledger: deployments
+steps:
+  - id: bake
+    run: echo "artifact_id=us-east-1:ami-0east,eu-west-1:ami-0west" >> "$RUNNER_OUTPUT"
+  - id: params
+    params: {dest: dist/params.json, values: {AmiId: "${{ steps.bake.outputs.ami_id }}", QueueName: q}}
+  - id: publish
+    upload:
+      to: "s3://bkt/orders/${{ build.id }}/"
+      files: [orders.zip, cfn/template.yaml, dist/params.json]
+      amis: "${{ steps.bake.outputs.artifact_id }}"
+)");
+  // (A run step stands for the bake: its artifact_id is what a packer step gives.)
+  std::string pipeline = ReadTextFile(dir_.path() + "/pipeline.yml");
+  pipeline.replace(pipeline.find("steps.bake.outputs.ami_id"), 25, "vars.ami");
+  pipeline.replace(pipeline.find("steps:\n"), 0, "vars: {ami: ami-0east}\n");
+  WriteTextFile(dir_.path() + "/pipeline.yml", pipeline);
+  WriteTextFile(
+      dir_.path() + "/cfn/template.yaml",
+      "Parameters:\n  AmiId: {Type: String}\n  QueueName: {Type: String}\nResources:\n"
+      "  Queue:\n    Type: AWS::SQS::Queue\n    Properties: {QueueName: !Ref QueueName}\n");
+  WriteTextFile(dir_.path() + "/orders.zip", "the revision's bytes\n");
+  RunResult run = RunRunner({"run", "--branch", "main", "--build-number", "8"}, dir_.path(), env_);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  auto deploy = [&](const std::string& env) {
+    return RunRunner({"deploy", "orders-main-8", "--env", env, "--revision", "orders.zip"},
+                     dir_.path(), env_);
+  };
+
+  // A region the bake made no AMI in: refused before any AWS call.
+  RunResult dr = deploy("dr");
+  EXPECT_EQ(dr.exit_code, 1);
+  EXPECT_THAT(dr.err, HasSubstr("environment dr is in ap-southeast-2, but the build orders-main-8 "
+                                "baked AMIs only in us-east-1, eu-west-1: parameter AmiId "
+                                "(ami-0east, of us-east-1) has no AMI there"));
+  RunResult early = deploy("prd-eu");
+  EXPECT_EQ(early.exit_code, 1);
+  EXPECT_THAT(early.err, HasSubstr("environment prd-eu requires stg first"));
+  EXPECT_TRUE(aws_.requests().empty()) << "an AWS call was made";
+
+  RunResult stg = deploy("stg");
+  ASSERT_EQ(stg.exit_code, 0) << stg.out << stg.err;
+  RunResult prd = deploy("prd-eu");
+  ASSERT_EQ(prd.exit_code, 0) << prd.out << prd.err;
+  EXPECT_THAT(prd.out, HasSubstr("parameter AmiId: ami-0west, the build's AMI in eu-west-1"));
+  EXPECT_THAT(prd.out, HasSubstr("revision copied to s3://bkt/revisions-eu/orders/orders-main-8/"
+                                 "orders.zip (sha256 " +
+                                 Sha256Hex("the revision's bytes\n") + ")"));
+
+  std::vector<FakeRequest> change_sets = RequestsOf("CreateChangeSet");
+  ASSERT_EQ(change_sets.size(), 2u);
+  EXPECT_EQ(SignedRegion(change_sets[0]), "us-east-1");
+  EXPECT_EQ(Param(change_sets[0].body, "Parameters.member.1.ParameterValue"), "ami-0east");
+  EXPECT_EQ(change_sets[0].Header("x-amz-security-token"), "") << "stg is the deployer's own";
+  EXPECT_EQ(SignedRegion(change_sets[1]), "eu-west-1");
+  EXPECT_EQ(Param(change_sets[1].body, "Parameters.member.1.ParameterValue"), "ami-0west");
+  EXPECT_EQ(change_sets[1].Header("x-amz-security-token"), kSessionToken) << "as the role";
+  ASSERT_EQ(RequestsOf("AssumeRole").size(), 1u);
+  EXPECT_THAT(RequestsOf("AssumeRole")[0].body, HasSubstr("222222222222"));
+
+  std::vector<FakeRequest> deployments = RequestsOf("CreateDeployment");
+  ASSERT_EQ(deployments.size(), 2u);
+  EXPECT_EQ(SignedRegion(deployments[1]), "eu-west-1");
+  EXPECT_THAT(deployments[0].body, HasSubstr(R"("key":"orders/orders-main-8/orders.zip")"));
+  EXPECT_THAT(deployments[1].body,
+              HasSubstr(R"("key":"revisions-eu/orders/orders-main-8/orders.zip")"));
+  EXPECT_THAT(deployments[0].body, Not(HasSubstr("fileExistsBehavior")));
+  EXPECT_THAT(deployments[1].body, HasSubstr(R"("fileExistsBehavior":"OVERWRITE")"));
+
+  // Deployed again, the copy already there is checked, not replaced.
+  RunResult again = deploy("prd-eu");
+  ASSERT_EQ(again.exit_code, 0) << again.out << again.err;
+  EXPECT_THAT(again.out, HasSubstr("revision already at s3://bkt/revisions-eu/orders/orders-main-8/"
+                                   "orders.zip, the same bytes"));
+
+  // Other bytes where the build's revision or its copy should be: never deployed.
+  std::unique_ptr<aws::HttpClient> http = aws::MakeCurlHttpClient();
+  aws::StaticCredentialsProvider keys(aws::Credentials{"S3RVER", "S3RVER", "", {}, "test"});
+  aws::S3ClientOptions options;
+  options.endpoint = s3_.endpoint();
+  options.region = "us-east-1";
+  auto s3 = aws::S3Client::Create(*http, keys, options);
+  ASSERT_TRUE(s3.has_value()) << s3.error();
+  ASSERT_TRUE((*s3)->PutObject("bkt", "revisions-eu/orders/orders-main-8/orders.zip", "other\n",
+                               "application/zip"));
+  RunResult copy_changed = deploy("prd-eu");
+  EXPECT_EQ(copy_changed.exit_code, 1);
+  EXPECT_THAT(copy_changed.err, HasSubstr("holds other bytes than the build published"));
+  ASSERT_TRUE(
+      (*s3)->PutObject("bkt", "orders/orders-main-8/orders.zip", "other\n", "application/zip"));
+  RunResult build_changed = deploy("prd-eu");
+  EXPECT_EQ(build_changed.exit_code, 1);
+  EXPECT_THAT(build_changed.err, HasSubstr("is not what the build published"));
+  EXPECT_EQ(RequestsOf("CreateDeployment").size(), 3u) << "only the three good deploys";
+  for (const RunResult* result : {&stg, &prd, &again, &copy_changed, &build_changed}) {
+    EXPECT_THAT(result->out + result->err, Not(HasSubstr(kSessionToken)));
+  }
 }
 
 TEST_F(DeployFakeAwsTest, ARevisionStoredOnlyLocallyIsRefusedBeforeAnyAwsCall) {

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/hmac.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -22,11 +23,15 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "runner/hex.h"
+#include "tests/test_util.h"
 
 namespace runner::testing {
 
@@ -239,5 +244,32 @@ class FakeGitHub {
   std::function<FakeResponse(const FakeRequest&)> handler_;
   std::vector<FakeRequest> requests_;
 };
+
+// GitHub's X-Hub-Signature-256 of a delivery's body.
+inline std::string SignDelivery(std::string_view body, std::string_view secret) {
+  unsigned char digest[32];
+  unsigned int size = sizeof digest;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest, &size);
+  return "sha256=" + HexEncode(std::string_view(reinterpret_cast<char*>(digest), size));
+}
+
+// A push delivery of GitHub's own example (shared/testdata), of acme/orders, whose clone URL
+// is the repository at `repo_dir`.
+inline nlohmann::json PushPayload(const std::string& ref, const std::string& before,
+                                  const std::string& after, const std::string& repo_dir) {
+  nlohmann::json payload = nlohmann::json::parse(
+      ReadTextFile(std::string(RUNNER_SOURCE_DIR) +
+                   "/../shared/testdata/github-webhooks/push-with-new-branch.payload.json"));
+  payload["ref"] = ref;
+  payload["before"] = before;
+  payload["after"] = after;
+  payload["created"] = before == std::string(40, '0');
+  payload["deleted"] = false;
+  payload["repository"]["full_name"] = "acme/orders";
+  payload["repository"]["clone_url"] = "file://" + repo_dir;
+  payload["repository"]["default_branch"] = "main";
+  return payload;
+}
 
 }  // namespace runner::testing

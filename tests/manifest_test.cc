@@ -9,6 +9,7 @@ namespace runner {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 Manifest Sample() {
   Manifest manifest;
@@ -28,6 +29,7 @@ Manifest Sample() {
   cfn.name = "cfn/stack.yaml";
   cfn.size = 120;
   cfn.parts = 0;
+  cfn.version_id = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY";  // a versioned bucket's
   manifest.objects = {app, cfn};
   return manifest;
 }
@@ -74,7 +76,36 @@ TEST(ManifestTest, RoundTrips) {
   ASSERT_NE(parsed->Find("cfn/stack.yaml"), nullptr);
   EXPECT_EQ(parsed->Find("cfn/stack.yaml")->size, 120u);
   EXPECT_EQ(parsed->Find("app.zip")->parts, 2);
+  EXPECT_EQ(parsed->Find("app.zip")->version_id, "");
+  EXPECT_EQ(parsed->Find("cfn/stack.yaml")->version_id, "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY");
   EXPECT_EQ(parsed->Find("nope"), nullptr);
+}
+
+TEST(ManifestTest, TheBakesAmisRoundTripInItsOrder) {
+  Manifest manifest = Sample();
+  EXPECT_THAT(RenderManifest(manifest), Not(HasSubstr("amis"))) << "none given, none written";
+  manifest.amis = {{"us-east-1", "ami-0east"}, {"eu-west-1", "ami-0west"}};
+  std::string text = RenderManifest(manifest);
+  EXPECT_THAT(text, HasSubstr(R"("amis": {
+    "us-east-1": "ami-0east",
+    "eu-west-1": "ami-0west"
+  })"));
+  auto parsed = ParseManifest(text, "m");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error();
+  EXPECT_EQ(parsed->amis, manifest.amis);
+  ASSERT_NE(parsed->AmiIn("eu-west-1"), nullptr);
+  EXPECT_EQ(*parsed->AmiIn("eu-west-1"), "ami-0west");
+  EXPECT_EQ(parsed->AmiIn("ap-south-1"), nullptr);
+
+  auto with = [&](std::string from, std::string to) {
+    std::string changed = text;
+    changed.replace(changed.find(from), from.size(), to);
+    return ParseManifest(changed, "m");
+  };
+  EXPECT_THAT(with("\"ami-0west\"", "7").error(),
+              HasSubstr("m: amis.eu-west-1: expected a string"));
+  EXPECT_THAT(with(R"("amis": {)", R"("amis": [], "x": {)").error(),
+              HasSubstr("amis: expected an object of REGION: AMI"));
 }
 
 TEST(ManifestTest, BuildContextFields) {

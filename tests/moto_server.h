@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "runner/aws/aws_client.h"
 #include "runner/spawn.h"
 #include "tests/test_util.h"
 
@@ -106,6 +107,23 @@ class MotoServer {
   // names localhost.
   std::string TemplateUrl(const std::string& bucket, const std::string& key) const {
     return "http://localhost:" + std::to_string(port_) + "/" + bucket + "/" + key;
+  }
+  // Makes the S3 bucket `name` (S3Client makes none); the error names the request.
+  Status CreateBucket(aws::HttpClient& http, aws::CredentialsProvider& credentials,
+                      const std::string& name) const {
+    aws::AwsClientOptions options;
+    options.service = "s3";
+    options.endpoint = endpoint();
+    options.s3_rules = true;
+    auto client = aws::AwsClient::Create(http, credentials, options);
+    if (!client) return Fail(client.error());
+    aws::AwsRequest request;
+    request.method = "PUT";
+    request.path = "/" + name;
+    request.what = "CreateBucket " + name;
+    auto made = (*client)->Send(request);
+    if (!made) return Fail(made.error().text);
+    return {};
   }
 
  private:

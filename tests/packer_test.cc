@@ -819,7 +819,7 @@ TEST(PackerTemplatesTest, AwsAmiPipelineUsesTheTemplate) {
   std::string text = ReadTextFile(kPipelines + "/aws-ami.yml");
   EXPECT_NE(text.find("template: pipelines/packer/aws-ami.pkr.hcl"), std::string::npos);
   EXPECT_NE(text.find("steps.bake.outputs.ami_id"), std::string::npos);
-  EXPECT_NE(text.find("steps.bake.outputs.ami_eu_west_1"), std::string::npos);
+  EXPECT_NE(text.find("amis: ${{ steps.bake.outputs.artifact_id }}"), std::string::npos);
 }
 
 TEST(PackerTemplatesTest, ExampleBakeRunsOffline) {

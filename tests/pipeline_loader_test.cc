@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "steps/kinds.h"
 #include "tests/test_kinds.h"
 
 namespace runner {
@@ -1007,7 +1008,8 @@ TEST(PipelineLoaderTest, LoadsEnvironmentsAndTheLedger) {
     region: us-gov-west-1
     stack: orders-prd
     role_arn: arn:aws-us-gov:iam::222222222222:role/ops/deploy.er+1
-    codedeploy: {application: orders, group: orders-prd}
+    codedeploy: {application: orders, group: orders-prd, revision_store: "s3://gov-revs/orders/",
+                 file_exists: RETAIN}
     branches: main
     requires: [stg]
 ledger: s3://deploys/orders
@@ -1039,6 +1041,10 @@ ledger: s3://deploys/orders
   EXPECT_TRUE(prd.capabilities.empty());
   ASSERT_TRUE(prd.codedeploy);
   EXPECT_EQ(prd.codedeploy->config, "");  // the group's own
+  EXPECT_EQ(prd.codedeploy->revision_store, "s3://gov-revs/orders/");
+  EXPECT_EQ(stg.codedeploy->revision_store, "");  // the build's own object
+  EXPECT_EQ(prd.codedeploy->file_exists, "RETAIN");
+  EXPECT_EQ(stg.codedeploy->file_exists, "");  // CodeDeploy's default
   EXPECT_EQ(prd.branches, (std::vector<std::string>{"main"}));
   EXPECT_EQ(prd.required, (std::vector<std::string>{"stg"}));
   EXPECT_EQ(p.ledger, "s3://deploys/orders");
@@ -1049,6 +1055,18 @@ ledger: s3://deploys/orders
   EXPECT_TRUE(minimal.environments[0].branches.empty());  // every branch
   EXPECT_EQ(minimal.ledger, "");                          // STATE/deployments
   EXPECT_TRUE(Load(WithSteps("  - id: a\n    run: x\n")).environments.empty());
+
+  EXPECT_THAT(Errors(WithEnvironments("environments:\n  dev:\n    region: eu-west-1\n"
+                                      "    stack: d\n    codedeploy: {application: a, group: g, "
+                                      "revision_store: /tmp/revs}\n")),
+              HasSubstr("pipeline.yml:9:60: error: 'environments.dev.codedeploy.revision_store' "
+                        "must be an S3 prefix in the environment's region, s3://BUCKET/PREFIX/ "
+                        "(CodeDeploy reads revisions from S3), not '/tmp/revs'"));
+  EXPECT_THAT(Errors(WithEnvironments("environments:\n  dev:\n    region: eu-west-1\n"
+                                      "    stack: d\n    codedeploy: {application: a, group: g, "
+                                      "file_exists: overwrite}\n")),
+              HasSubstr("'environments.dev.codedeploy.file_exists' is 'overwrite': use DISALLOW, "
+                        "OVERWRITE or RETAIN"));
 }
 
 TEST(PipelineLoaderTest, EveryEnvironmentErrorInOnePass) {
@@ -1279,6 +1297,84 @@ TEST(PipelineLoaderTest, LedgerLocations) {
                         "STATE/deployments"));
   EXPECT_THAT(Errors(WithEnvironments("ledger: [a]\n")),
               HasSubstr("error: expected a string for 'ledger', got a list"));
+}
+
+// ---- the step cache (SPEC section 8)
+
+TEST(PipelineLoaderTest, ReadsTheStepCacheAndTheSharedStore) {
+  Pipeline p = Load(R"(version: 1
+cache_store: s3://bkt/cache/
+cache_write: [main, "release/*"]
+steps:
+  - id: compile
+    cache:
+      inputs: ["src/**", "!**/*.md"]
+      outputs: [dist/app]
+      env: [CC]
+    run: make
+  - id: bake
+    cache: false
+    run: make image
+  - id: plain
+    run: true
+)");
+  EXPECT_EQ(p.cache_store, "s3://bkt/cache/");
+  EXPECT_EQ(p.cache_write, (std::vector<std::string>{"main", "release/*"}));
+  ASSERT_TRUE(p.steps[0].cache.has_value());
+  EXPECT_TRUE(p.steps[0].cache->enabled);
+  EXPECT_EQ(p.steps[0].cache->inputs, (std::vector<std::string>{"src/**", "!**/*.md"}));
+  EXPECT_EQ(p.steps[0].cache->outputs, std::vector<std::string>{"dist/app"});
+  EXPECT_EQ(p.steps[0].cache->env, std::vector<std::string>{"CC"});
+  ASSERT_TRUE(p.steps[1].cache.has_value());
+  EXPECT_FALSE(p.steps[1].cache->enabled);
+  EXPECT_FALSE(p.steps[2].cache.has_value());
+
+  Pipeline defaults = Load(WithSteps("  - {id: a, run: x}\n"));
+  EXPECT_EQ(defaults.cache_store, "");
+  EXPECT_EQ(defaults.cache_write, std::vector<std::string>{"main"});
+}
+
+TEST(PipelineLoaderTest, BadCacheValuesAreErrorsAtTheirPlace) {
+  EXPECT_EQ(Errors(WithSteps("  - id: a\n    run: x\n    cache: {inputs: [src], outptus: [d]}\n")),
+            "pipeline.yml:5:28: error: unknown key 'outptus' in 'cache' of step 'a' (did you mean "
+            "'outputs'?)\n"
+            "    cache: {inputs: [src], outptus: [d]}\n"
+            "                           ^\n");
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    cache: true\n")),
+              HasSubstr("pipeline.yml:5:12: error: expected a mapping or `false` for 'cache', "
+                        "got 'true'"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    cache: {inputs: [/etc/passwd]}\n")),
+              HasSubstr("pipeline.yml:5:22: error: 'cache.inputs' takes paths relative to the "
+                        "step's directory, got '/etc/passwd'"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    cache: {env: [1CC]}\n")),
+              HasSubstr("pipeline.yml:5:19: error: invalid environment variable name '1CC' in "
+                        "'cache.env'"));
+  EXPECT_THAT(Errors(WithSteps("  - id: a\n    run: x\n    cache: {inputs: \"${{ vars.x }}\"}\n")),
+              HasSubstr("error: expected a list for 'inputs', got a string"));
+  EXPECT_THAT(
+      Errors(WithSteps("  - id: a\n    run: x\n    cache: {inputs: [\"${{ build.id }}\"]}\n")),
+      HasSubstr("error: expressions are not allowed in 'cache.inputs'"));
+  EXPECT_THAT(Errors("version: 1\ncache_store: s4://x\nsteps:\n  - {id: a, run: x}\n"),
+              HasSubstr("pipeline.yml:2:14: error: unknown scheme 's4' in 'cache_store'"));
+  EXPECT_THAT(Errors("version: 1\ncache_write: []\nsteps:\n  - {id: a, run: x}\n"),
+              HasSubstr("pipeline.yml:2:14: error: 'cache_write' is an empty list"));
+}
+
+TEST(PipelineLoaderTest, KindsThatPublishOrCacheThemselvesRefuseTheGenericCache) {
+  LoadOptions options;
+  options.kinds = &BuiltinKinds();
+  EXPECT_THAT(Errors(WithSteps("  - id: up\n    upload: {to: s3://b/p/, files: [a]}\n"
+                               "    cache: {inputs: [a]}\n"),
+                     options),
+              HasSubstr("pipeline.yml:5:12: error: 'upload' steps are never cached"));
+  EXPECT_THAT(Errors(WithSteps("  - id: bake\n    packer: {template: t.pkr.hcl}\n"
+                               "    cache: {inputs: [a]}\n"),
+                     options),
+              HasSubstr("pipeline.yml:5:12: error: 'packer' steps cache themselves: 'cache' takes "
+                        "only `false` here"));
+  Pipeline p = Load(
+      WithSteps("  - id: bake\n    packer: {template: t.pkr.hcl}\n    cache: false\n"), options);
+  EXPECT_FALSE(p.steps[0].cache->enabled);
 }
 
 }  // namespace

@@ -253,6 +253,18 @@ TEST(S3ClientTest, ServerSideEncryptionHeaders) {
   }
 }
 
+TEST(S3ClientTest, AVersionedBucketsVersionIdIsKept) {
+  FakeHttpClient http([](const HttpRequest&, int) {
+    return Ok("", {{"etag", "\"5d41402abc4b2a76b9719d911017c592\""},
+                   {"x-amz-version-id", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"}});
+  });
+  StaticCredentials credentials;
+  auto client = MakeClient(http, credentials);
+  auto object = client->PutObject("bkt", "orders.zip", "hello", "application/zip");
+  ASSERT_TRUE(object.has_value()) << object.error();
+  EXPECT_EQ(object->version_id, "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY");
+}
+
 TEST(S3ClientTest, MultipartSendsEveryPartWithItsCrc32cAndCompletesInOrder) {
   FakeHttpClient http(MultipartServer);
   StaticCredentials credentials;

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "runner/store/artifact_store.h"
 #include "tests/test_util.h"
 
 extern char** environ;
@@ -166,6 +167,15 @@ class S3rver {
   std::unique_ptr<ChildProcess> process_;
   std::optional<int> port_;
 };
+
+// The options of an artifact store on s3rver at `endpoint`: its credentials, us-east-1.
+inline ArtifactStoreOptions S3rverStoreOptions(const std::string& endpoint) {
+  ArtifactStoreOptions options;
+  options.env = {{"AWS_ACCESS_KEY_ID", "S3RVER"}, {"AWS_SECRET_ACCESS_KEY", "S3RVER"}};
+  options.region = "us-east-1";
+  options.endpoint = endpoint;
+  return options;
+}
 
 // tests/s3/fault_proxy.js in front of `target_port`, applying `rules_json`; every request is
 // logged as a JSON line to log_path().

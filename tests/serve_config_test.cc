@@ -86,6 +86,47 @@ TEST_F(ServeConfigTest, ReportsEveryProblemAtItsPlace) {
   EXPECT_NE(error.find("repos[1]: missing 'clone_url'"), std::string::npos) << error;
 }
 
+TEST_F(ServeConfigTest, ManyMachinesSettingsAndTheirChecks) {
+  const std::string repos =
+      "repos:\n"
+      "  - name: acme/orders\n"
+      "    clone_url: https://github.com/acme/orders.git\n"
+      "    secret_env: HOOK\n";
+  auto config = Load(repos +
+                     "queue: https://sqs.eu-west-1.amazonaws.com/111111111111/builds.fifo\n"
+                     "records: s3://bucket/runner/\n"
+                     "visibility_timeout: 2m\n"
+                     "poll_wait: 5s\n"
+                     "log_interval: 1s\n"
+                     "max_receives: 3\n");
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_EQ(config->queue, "https://sqs.eu-west-1.amazonaws.com/111111111111/builds.fifo");
+  EXPECT_EQ(config->records, "s3://bucket/runner/");
+  EXPECT_EQ(config->visibility_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(config->poll_wait, std::chrono::seconds(5));
+  EXPECT_EQ(config->log_interval, std::chrono::seconds(1));
+  EXPECT_EQ(config->max_receives, 3);
+
+  // --queue wins over the file's.
+  std::string file = dir_.path() + "/serve.yml";
+  auto given = LoadServeConfig(file, environment_, "file:///var/lib/runner/queue");
+  ASSERT_TRUE(given) << given.error();
+  EXPECT_EQ(given->queue, "file:///var/lib/runner/queue");
+
+  auto bad = Load(repos +
+                  "queue: file:///q\n"
+                  "visibility_timeout: 1s\n"
+                  "poll_wait: 30s\n");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("queue: needs 'records' too"), std::string::npos) << bad.error();
+  EXPECT_NE(bad.error().find("serve.yml:6:21: error: visibility_timeout: expected from 3s"),
+            std::string::npos)
+      << bad.error();
+  EXPECT_NE(bad.error().find("serve.yml:7:12: error: poll_wait: expected from 1s to 20s"),
+            std::string::npos)
+      << bad.error();
+}
+
 TEST_F(ServeConfigTest, AMissingFileIsAnErrorNamingIt) {
   auto config = LoadServeConfig(dir_.path() + "/absent.yml", environment_);
   ASSERT_FALSE(config);

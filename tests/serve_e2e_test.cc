@@ -3,7 +3,6 @@
 // GitHub API, and is stopped and restarted by the test.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <openssl/hmac.h>
 
 #include <chrono>
 #include <filesystem>
@@ -11,7 +10,6 @@
 #include <regex>
 
 #include "runner/aws/http.h"
-#include "runner/hex.h"
 #include "tests/e2e_util.h"
 #include "tests/fake_github.h"
 #include "tests/test_util.h"
@@ -45,14 +43,6 @@ steps:
     when: {changed: ["docs/**"]}
     run: echo docs changed
 )yaml";
-
-std::string Sign(std::string_view body, std::string_view secret) {
-  unsigned char digest[32];
-  unsigned int size = sizeof digest;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest, &size);
-  return "sha256=" + HexEncode(std::string_view(reinterpret_cast<char*>(digest), size));
-}
 
 std::string FormEncode(std::string_view text) {
   std::string out = "payload=";
@@ -174,23 +164,11 @@ class ServeE2eTest : public ::testing::Test {
                 {{"content-type", form ? "application/x-www-form-urlencoded" : "application/json"},
                  {"x-github-event", event},
                  {"x-github-delivery", delivery},
-                 {"x-hub-signature-256", Sign(body, secret)}});
+                 {"x-hub-signature-256", SignDelivery(body, secret)}});
   }
 
-  // A push delivery of GitHub's own example, pointed at this test's repository.
   json Push(const std::string& ref, const std::string& before, const std::string& after) {
-    json payload = json::parse(
-        ReadTextFile(std::string(RUNNER_SOURCE_DIR) +
-                     "/../shared/testdata/github-webhooks/push-with-new-branch.payload.json"));
-    payload["ref"] = ref;
-    payload["before"] = before;
-    payload["after"] = after;
-    payload["created"] = before == std::string(40, '0');
-    payload["deleted"] = false;
-    payload["repository"]["full_name"] = "acme/orders";
-    payload["repository"]["clone_url"] = "file://" + src_;
-    payload["repository"]["default_branch"] = "main";
-    return payload;
+    return PushPayload(ref, before, after, src_);
   }
 
   // Delivers a push and returns the id of the build it queued.

@@ -334,6 +334,27 @@ TEST(UploadTest, LocalStoreCopiesAtomicallyWithAManifest) {
   EXPECT_EQ(io.artifacts[0].url, "file://" + root + "/app.zip");
 }
 
+TEST(UploadTest, TheBakesAmisGoIntoTheManifest) {
+  TempDir dir;
+  WriteTextFile(dir / "cfn/stack.yaml", "Resources: {}\n");
+  FakeStepIo io(dir.path());
+  Status status =
+      UploadKind().Execute(testing::ExpandedConfig(R"({"to": "store/", "files": ["cfn/stack.yaml"],
+                      "amis": "eu-west-1:ami-0west,us-east-1:ami-0east"})"),
+                           io);
+  ASSERT_TRUE(status.has_value()) << status.error();
+  Json manifest = Json::parse(ReadTextFile(dir / "store/manifest.json"));
+  EXPECT_EQ(manifest["amis"],
+            Json::parse(R"({"eu-west-1": "ami-0west", "us-east-1": "ami-0east"})"));
+
+  EXPECT_THAT(Validate("upload: {to: s/, files: [a], amis: \"ami-0west\"}\n"),
+              HasSubstr("upload.amis 'ami-0west' is not a list of REGION:AMI pairs: give the "
+                        "bake's `${{ steps.ID.outputs.artifact_id }}`"));
+  EXPECT_THAT(Validate("upload: {to: s/, files: [a], amis: \"eu-west-1:ami-1,eu-west-1:ami-2\"}\n"),
+              HasSubstr("upload.amis names two AMIs for eu-west-1: ami-1 and ami-2"));
+  EXPECT_EQ(Validate("upload: {to: s/, files: [a], amis: \"${{ vars.amis }}\"}\n"), "");
+}
+
 TEST(UploadTest, LocalStoreByFileUrl) {
   TempDir dir;
   TempDir store;

@@ -123,7 +123,9 @@ std::optional<AwsError> ErrorInBody(const HttpResponse& response) {
 }
 
 bool IsRetryable(const AwsError& error) {
-  static constexpr std::array<std::string_view, 16> kCodes = {
+  // ConditionalRequestConflict (409): a conditional write raced another on the same key; AWS
+  // says to retry it.
+  static constexpr std::array<std::string_view, 17> kCodes = {
       "SlowDown",
       "Throttling",
       "ThrottlingException",
@@ -139,7 +141,8 @@ bool IsRetryable(const AwsError& error) {
       "ServiceUnavailable",
       "RequestTimeout",
       "BadDigest",
-      "IncompleteBody"};
+      "IncompleteBody",
+      "ConditionalRequestConflict"};
   if (error.status == 0 || error.status >= 500 || error.status == 429) return true;
   return std::find(kCodes.begin(), kCodes.end(), error.code) != kCodes.end();
 }

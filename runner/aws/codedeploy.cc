@@ -86,6 +86,18 @@ std::string_view BehaviorName(FileExistsBehavior behavior) {
   return "DISALLOW";
 }
 
+}  // namespace
+
+std::optional<FileExistsBehavior> ParseFileExistsBehavior(std::string_view name) {
+  for (auto behavior : {FileExistsBehavior::kDisallow, FileExistsBehavior::kOverwrite,
+                        FileExistsBehavior::kRetain}) {
+    if (BehaviorName(behavior) == name) return behavior;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
 Result<LifecycleEvent> ReadEvent(const Json& json, std::string_view what) {
   LifecycleEvent event;
   event.name = String(json, "lifecycleEventName");

@@ -41,6 +41,8 @@ struct S3Revision {
 // What CodeDeploy does with a file of the revision that is already on the instance but was not
 // put there by the previous deployment.
 enum class FileExistsBehavior { kDisallow, kOverwrite, kRetain };
+// "DISALLOW", "OVERWRITE", "RETAIN" (CodeDeploy's names); nullopt for another.
+std::optional<FileExistsBehavior> ParseFileExistsBehavior(std::string_view name);
 
 struct AutoRollback {
   bool enabled = true;

@@ -304,6 +304,7 @@ Result<std::optional<S3Object>> S3Client::Put(const std::string& bucket, const s
   object.size = body.size();
   object.sha256 = sha256;
   object.etag = response->Header("etag");
+  object.version_id = response->Header("x-amz-version-id");
   return object;
 }
 
@@ -543,6 +544,7 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
         aws_->Log(fmt::format("{}: completed by an earlier attempt whose answer was lost",
                               complete.what));
         object.etag = etag;
+        object.version_id = found->Header("x-amz-version-id");
         return object;
       }
     }
@@ -555,6 +557,7 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
     object.etag = result->Root().Find("ETag").Text();
   }
   if (object.etag.empty()) object.etag = completed->Header("etag");
+  object.version_id = completed->Header("x-amz-version-id");
   return object;
 }
 

@@ -77,9 +77,10 @@ struct S3Object {
   std::string bucket;
   std::string key;
   std::uint64_t size = 0;
-  std::string sha256;  // hex, of the whole content
-  std::string etag;    // as S3 returned it, quotes included
-  int parts = 0;       // 0 for a single PUT
+  std::string sha256;      // hex, of the whole content
+  std::string etag;        // as S3 returned it, quotes included
+  int parts = 0;           // 0 for a single PUT
+  std::string version_id;  // x-amz-version-id, in a versioned bucket; else empty
 };
 
 // What HEAD tells of a stored object.

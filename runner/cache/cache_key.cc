@@ -5,8 +5,8 @@
 
 namespace runner {
 
-CacheKey::CacheKey(std::string_view purpose) {
-  Add("runner-cache-key", std::to_string(kCacheKeyVersion));
+CacheKey::CacheKey(std::string_view purpose, int version) {
+  Add("runner-cache-key", std::to_string(version));
   Add("purpose", purpose);
 }
 

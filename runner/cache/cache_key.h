@@ -18,7 +18,8 @@ inline constexpr int kCacheKeyVersion = 1;
 class CacheKey {
  public:
   // `purpose` names what is keyed ("step", "bake"), so keys of different uses never meet.
-  explicit CacheKey(std::string_view purpose);
+  // `version` is the key format's (another one only in tests).
+  explicit CacheKey(std::string_view purpose, int version = kCacheKeyVersion);
 
   void Add(std::string_view tag, std::string_view value);
 

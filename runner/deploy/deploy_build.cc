@@ -81,6 +81,92 @@ Options ClientOptions(const std::string& region, const Environment& env, std::st
   return options;
 }
 
+using Parameters = std::vector<std::pair<std::string, std::string>>;
+
+// A build baked in several regions (its manifest's `amis`): every parameter that names one of
+// its AMIs takes the AMI of the environment's region. A region the bake made no AMI in is an
+// error: the AMI named would not exist there.
+Status TakeRegionalAmis(const Manifest& manifest, const DeployEnvironment& env,
+                        Parameters& parameters, const std::function<void(std::string_view)>& log) {
+  const std::string* here = manifest.AmiIn(env.region);
+  for (auto& [key, value] : parameters) {
+    auto baked = std::ranges::find(manifest.amis, value, &Parameters::value_type::second);
+    if (baked == manifest.amis.end()) continue;
+    if (here == nullptr) {
+      std::vector<std::string> regions;
+      for (const auto& [region, ami] : manifest.amis) regions.push_back(region);
+      return Fail(fmt::format(
+          "environment {} is in {}, but the build {} baked AMIs only in {}: parameter {} "
+          "({}, of {}) has no AMI there; add {} to the bake's regions (ami_regions) and deploy "
+          "a build made with it",
+          env.name, env.region, manifest.build.id, fmt::join(regions, ", "), key, value,
+          baked->first, env.region));
+    }
+    if (value != *here) {
+      log(fmt::format("parameter {}: {}, the build's AMI in {} (not {}, of {})", key, *here,
+                      env.region, value, baked->first));
+      value = *here;
+    }
+  }
+  return {};
+}
+
+// The revision as CodeDeploy is given it: the build's own object, or, with the environment's
+// `revision_store`, a copy of its checked bytes there (under the same key, put once; an object
+// already there must be the same bytes).
+Result<aws::S3Revision> RevisionIn(const DeployEnvironment& env, const ManifestObject& object,
+                                   const std::string& bytes, ArtifactStoreOptions options,
+                                   const std::function<void(std::string_view)>& log) {
+  std::string etag = object.etag;
+  std::string version = object.version_id;
+  std::string url = object.url;
+  if (!env.codedeploy->revision_store.empty()) {
+    options.region = env.region;
+    auto store = OpenArtifactStore(env.codedeploy->revision_store, options);
+    if (!store) return Fail(store.error());
+    url = (*store)->UrlOf(object.key);
+    // Looked at first, as the upload step does: not every S3-compatible store honours the
+    // condition of PutIfAbsent.
+    auto present = (*store)->Stat(object.key);
+    if (!present) return Fail(fmt::format("cannot read {}: {}", url, present.error()));
+    if (*present) {
+      // Its ETag goes to CodeDeploy, which refuses the object should it change after this.
+      auto there = (*store)->Get(object.key);
+      if (!there) return Fail(fmt::format("cannot read {}: {}", url, there.error()));
+      if (std::string digest = Sha256Hex(*there); digest != object.sha256) {
+        return Fail(fmt::format(
+            "{} holds other bytes than the build published (sha256 {}, the manifest says {}): "
+            "refusing to deploy them; remove that object or use another revision_store",
+            url, digest, object.sha256));
+      }
+      etag = (*present)->etag;
+      version.clear();  // the latest, which holds these bytes
+      log(fmt::format("revision already at {}, the same bytes (sha256 {})", url, object.sha256));
+    } else {
+      auto copied = (*store)->PutIfAbsent(object.key, bytes, "application/zip");
+      if (!copied) {
+        return Fail(fmt::format("cannot copy the revision to {}: {}", url, copied.error()));
+      }
+      if (!*copied) {
+        return Fail(fmt::format(
+            "another deploy copied the revision to {} at the same time: deploy again", url));
+      }
+      etag = (*copied)->etag;
+      version = (*copied)->version_id;
+      log(fmt::format("revision copied to {} (sha256 {})", url, object.sha256));
+    }
+  }
+  auto location = aws::ParseS3Url(url);  // S3, as DeployBuild checked before any AWS call
+  if (!location) return Fail(location.error());
+  aws::S3Revision revision;
+  revision.bucket = location->bucket;
+  revision.key = location->key;
+  revision.etag = etag;
+  std::erase(revision.etag, '"');
+  revision.version = version;
+  return revision;
+}
+
 // The checks that refuse a deploy before any AWS call.
 Status Admit(const DeployBuildRequest& request, const Manifest& manifest, Ledger& ledger) {
   const DeployEnvironment& env = request.environment;
@@ -145,7 +231,7 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
   if (!manifest) return Fail(manifest.error());
   auto template_body = ReadChecked(**store, *manifest, request.template_name);
   if (!template_body) return Fail(template_body.error());
-  std::vector<std::pair<std::string, std::string>> parameters;
+  Parameters parameters;
   if (!request.params_name.empty()) {
     auto params_text = ReadChecked(**store, *manifest, request.params_name);
     if (!params_text) return Fail(params_text.error());
@@ -153,8 +239,11 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
     if (!params) return Fail(params.error());
     parameters = params->parameters.entries();
   }
+  if (Status taken = TakeRegionalAmis(*manifest, env, parameters, log); !taken) {
+    return Fail(taken.error());
+  }
   for (const auto& [key, value] : env.params) {
-    auto it = std::ranges::find(parameters, key, &std::pair<std::string, std::string>::first);
+    auto it = std::ranges::find(parameters, key, &Parameters::value_type::first);
     if (it == parameters.end()) {
       parameters.emplace_back(key, value);
     } else {
@@ -162,8 +251,9 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
     }
   }
 
-  // The revision: in S3 (CodeDeploy reads it there), its bytes checked like the rest.
-  std::optional<aws::S3Revision> revision;
+  // The revision: its bytes checked like the rest; in S3 (CodeDeploy reads it there), in the
+  // environment's region (copied there when it has a `revision_store`).
+  std::optional<std::string> revision_bytes;
   if (!request.revision_name.empty()) {
     if (!env.codedeploy) {
       return Fail(fmt::format("environment {} has no `codedeploy:` to deploy the revision {} with",
@@ -172,19 +262,13 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
     auto bytes = ReadChecked(**store, *manifest, request.revision_name);
     if (!bytes) return Fail(bytes.error());
     const ManifestObject& object = *manifest->Find(request.revision_name);
-    auto location = aws::ParseS3Url(object.url);
-    if (!location) {
+    if (env.codedeploy->revision_store.empty() && !aws::ParseS3Url(object.url)) {
       return Fail(
           fmt::format("the revision {} is stored only at {}: CodeDeploy reads revisions "
                       "from S3, so publish the build to an s3:// store",
                       request.revision_name, object.url));
     }
-    aws::S3Revision s3;
-    s3.bucket = location->bucket;
-    s3.key = object.key;
-    s3.etag = object.etag;
-    std::erase(s3.etag, '"');
-    revision = std::move(s3);
+    revision_bytes = std::move(*bytes);
   }
 
   // 2. What refuses a deploy before any AWS call.
@@ -197,8 +281,12 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
     return Fail(fmt::format("the template fails the blue-green lint:\n{}", lint.Format()));
   }
   if (!lint.diagnostics().empty()) log(lint.Format());
-  std::string template_url =
-      TemplateUrl(*manifest->Find(request.template_name), env.region, request.env);
+  // The checked bytes themselves go to CloudFormation (TemplateBody), so no other account or
+  // region needs to read the build's store; only a template too large for that is read from S3.
+  std::string template_url;
+  if (template_body->size() > kMaxTemplateBody) {
+    template_url = TemplateUrl(*manifest->Find(request.template_name), env.region, request.env);
+  }
   if (template_url.empty() && template_body->size() > kMaxTemplateBody) {
     return Fail(
         fmt::format("{} is {} bytes: a template over {} bytes must be published to S3 "
@@ -233,6 +321,17 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
       ClientOptions<aws::AutoScalingOptions>(env.region, request.env, "AUTO_SCALING");
   auto asg = aws::AutoScalingClient::Create(*http, *credentials, asg_options);
   if (!asg) return Fail(asg.error());
+
+  std::optional<aws::S3Revision> revision;
+  if (revision_bytes) {
+    ArtifactStoreOptions copy_options = store_options;
+    copy_options.http = http.get();
+    copy_options.credentials = credentials;
+    auto in_region = RevisionIn(env, *manifest->Find(request.revision_name), *revision_bytes,
+                                std::move(copy_options), log);
+    if (!in_region) return Fail(in_region.error());
+    revision = std::move(*in_region);
+  }
 
   StackDeployRequest stack;
   stack.stack = env.stack;
@@ -272,6 +371,8 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
     revision_request.application = env.codedeploy->application;
     revision_request.group = env.codedeploy->group;
     revision_request.config = env.codedeploy->config;
+    // The loader admitted only CodeDeploy's names.
+    revision_request.file_exists = aws::ParseFileExistsBehavior(env.codedeploy->file_exists);
     revision_request.revision = *revision;
     revision_request.description = manifest->build.id;
     revision_request.poll_interval = request.poll_interval;

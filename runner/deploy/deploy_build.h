@@ -44,7 +44,10 @@ struct DeployBuildResult {
 };
 
 // Deploys the build. Every refusal and failure is an error with the reason; a deploy that
-// reached AWS is in the ledger either way (the error then says so too).
+// reached CloudFormation is in the ledger either way (the error then says so too). A build
+// baked in several regions gives the environment the AMI of its region (TakeRegionalAmis in
+// the .cc); a revision goes to CodeDeploy from the environment's `revision_store` when it has
+// one, copied there first.
 Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request);
 
 // Who deploys: $USER (or $LOGNAME) @ the host name.

@@ -126,6 +126,7 @@ Result<RevisionDeployResult> DeployRevision(aws::CodeDeployClient& codedeploy,
   create.application = request.application;
   create.group = request.group;
   create.config = request.config;
+  create.file_exists_behavior = request.file_exists;
   create.revision = request.revision;
   create.auto_rollback = aws::AutoRollback{};
   create.description = request.description;

@@ -18,7 +18,8 @@ namespace runner::deploy {
 struct RevisionDeployRequest {
   std::string application;
   std::string group;
-  std::string config;  // empty: the group's own
+  std::string config;                                  // empty: the group's own
+  std::optional<aws::FileExistsBehavior> file_exists;  // nullopt: CodeDeploy's (DISALLOW)
   aws::S3Revision revision;
   std::string description;  // the build id
   Duration poll_interval = std::chrono::seconds(5);

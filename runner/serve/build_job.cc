@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -70,6 +71,63 @@ Result<BuildJob> BuildJobFromJson(const json& object) {
     job.jobs = jobs->get<int>();
   }
   return job;
+}
+
+Result<BuildJob> PrepareJob(GitMirror& mirror, const QueueEntry& entry, const RepoConfig& repo,
+                            const std::string& worktree, const std::string& state_dir,
+                            const std::function<bool()>& cancelled) {
+  auto commit = mirror.ResolveCommit(entry.after, repo.token, FetchRetry{}, cancelled);
+  if (!commit) return Fail(commit.error());
+  auto changed = mirror.ChangedFiles(entry.before, *commit, entry.default_branch);
+  if (!changed) return Fail(changed.error());
+  if (std::filesystem::exists(worktree)) (void)RemoveWorktree(worktree);
+  if (auto checked = mirror.CheckoutWorktree(*commit, worktree); !checked) {
+    return Fail(checked.error());
+  }
+  BuildJob job;
+  job.pipeline = worktree + "/" + repo.pipeline;
+  job.state_dir = state_dir;
+  BuildContext& context = job.context;
+  context.project = entry.project;
+  context.branch = entry.branch;
+  context.commit = *commit;
+  context.short_commit = commit->substr(0, 7);
+  context.number = std::to_string(entry.number);
+  context.id = entry.id;
+  context.event = entry.event;
+  context.trigger = entry.trigger;
+  context.workspace = worktree;
+  context.changed_files = std::move(*changed);
+  if (auto time = mirror.CommitTime(*commit)) context.commit_time = *time;
+  if (!repo.token_env.empty()) job.secret_env.push_back(repo.token_env);
+  return job;
+}
+
+std::vector<std::string> BuildEnvironment(const ServeConfig& config,
+                                          const Environment& environment) {
+  std::vector<std::string> hidden = {config.admin_token_env};
+  for (const RepoConfig& repo : config.repos) hidden.push_back(repo.secret_env);
+  std::vector<std::string> out;
+  for (const auto& [name, value] : environment) {
+    if (std::ranges::find(hidden, name) == hidden.end()) out.push_back(name + "=" + value);
+  }
+  return out;
+}
+
+CommitStatus EntryCommitStatus(const QueueEntry& entry, std::string state, std::string_view what,
+                               const std::string& base_url) {
+  CommitStatus status;
+  status.state = std::move(state);
+  status.target_url = base_url + "/builds/" + entry.id;
+  status.description = fmt::format("{} #{}: {}", entry.project, entry.number, what);
+  status.context = "runner/" + entry.project;
+  return status;
+}
+
+std::string CommitState(std::string_view result) {
+  if (result == "success") return "success";
+  if (result == "failed" || result == "timed_out") return "failure";
+  return "error";
 }
 
 Status WriteBuildJob(const std::string& path, const BuildJob& job) {

@@ -4,12 +4,17 @@
 // whole build context from the webhook (SPEC section 4): nothing is detected, no number taken.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "runner/build_context.h"
 #include "runner/result.h"
+#include "runner/serve/build_queue.h"
+#include "runner/serve/git_mirror.h"
+#include "runner/serve/github_status.h"
+#include "runner/serve/serve_config.h"
 #include "runner/step_kind.h"
 
 namespace runner::serve {
@@ -24,6 +29,26 @@ struct BuildJob {
 
 nlohmann::ordered_json BuildJobToJson(const BuildJob& job);
 Result<BuildJob> BuildJobFromJson(const nlohmann::ordered_json& json);
+
+// Fetches the commit of `entry` into `mirror` (polling `cancelled`), checks it out in a fresh
+// work tree at `worktree` (one left there by a stopped build is removed first), and makes the
+// job that builds it with its record under `state_dir`: the whole context from the push, the
+// changed files from Git, the repository's token masked.
+Result<BuildJob> PrepareJob(GitMirror& mirror, const QueueEntry& entry, const RepoConfig& repo,
+                            const std::string& worktree, const std::string& state_dir,
+                            const std::function<bool()>& cancelled);
+
+// What a build child's environment is: the server's own without the webhook secrets and the
+// admin token; the repositories' tokens stay (a build may fetch with them) and are masked.
+std::vector<std::string> BuildEnvironment(const ServeConfig& config,
+                                          const Environment& environment);
+
+// The commit status of a queued build: `state`, linked to its page below `base_url`, described
+// as "PROJECT #NUMBER: WHAT", in the context runner/PROJECT.
+CommitStatus EntryCommitStatus(const QueueEntry& entry, std::string state, std::string_view what,
+                               const std::string& base_url);
+// The commit status state of a build's result: success, failure (failed, timed_out) or error.
+std::string CommitState(std::string_view result);
 
 // Writes the job file (mode 0600, atomically).
 Status WriteBuildJob(const std::string& path, const BuildJob& job);

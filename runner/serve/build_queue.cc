@@ -74,6 +74,8 @@ bool IsDeliveryToken(std::string_view delivery) {
   });
 }
 
+}  // namespace
+
 Status CheckDelivery(std::string_view delivery) {
   if (IsDeliveryToken(delivery)) return {};
   return Fail(fmt::format(
@@ -107,21 +109,22 @@ Status CheckNewBuild(const NewBuild& build) {
   return CheckDelivery(build.delivery);
 }
 
-std::string EntryFileName(std::int64_t seq) { return fmt::format("{:0{}}.json", seq, kSeqDigits); }
-
-// The seq an entry file's name spells, or nullopt for any other name.
-std::optional<std::int64_t> SeqOfFileName(std::string_view name) {
-  if (name.size() != kSeqDigits + 5 || !name.ends_with(".json")) return std::nullopt;
-  std::int64_t seq = 0;
-  for (char c : name.substr(0, kSeqDigits)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    seq = seq * 10 + (c - '0');
-  }
-  if (seq == 0) return std::nullopt;
-  return seq;
+QueueEntry EntryOf(const NewBuild& build) {
+  QueueEntry entry;
+  entry.repository = build.repository;
+  entry.project = build.project;
+  entry.branch = build.branch;
+  entry.ref = build.ref;
+  entry.event = build.event;
+  entry.before = build.before;
+  entry.after = build.after;
+  entry.default_branch = build.default_branch;
+  entry.delivery = build.delivery;
+  entry.trigger = build.trigger;
+  return entry;
 }
 
-std::string Serialize(const QueueEntry& entry) {
+std::string EntryToJson(const QueueEntry& entry) {
   Json json = Json::object();
   json["id"] = entry.id;  // first, for whoever reads the file; the loop below keeps its place
   json["seq"] = entry.seq;
@@ -131,16 +134,14 @@ std::string Serialize(const QueueEntry& entry) {
   return json.dump(2) + "\n";
 }
 
-Result<QueueEntry> ParseEntry(const std::string& path, std::int64_t seq) {
-  Result<std::string> text = ReadFile(path);
-  if (!text) return Fail(text.error());
+Result<QueueEntry> EntryFromJson(std::string_view text, std::string_view where) {
   auto corrupt = [&](std::string_view what) {
     return Fail(
         fmt::format("corrupt queue entry {}: {} (the build it held is not lost: repair "
-                    "or remove the file and start again)",
-                    path, what));
+                    "or remove it and start again)",
+                    where, what));
   };
-  Json json = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  Json json = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (json.is_discarded()) return corrupt("not JSON (cut short?)");
   if (!json.is_object()) return corrupt("not a JSON object");
   QueueEntry entry;
@@ -159,8 +160,6 @@ Result<QueueEntry> ParseEntry(const std::string& path, std::int64_t seq) {
     }
     entry.*member = it->get<std::int64_t>();
   }
-  if (entry.seq != seq)
-    return corrupt(fmt::format("'seq' is {}, the name says {}", entry.seq, seq));
   auto state = json.find("state");
   if (state == json.end() || !state->is_string()) {
     return corrupt("'state' missing or not a string");
@@ -172,6 +171,51 @@ Result<QueueEntry> ParseEntry(const std::string& path, std::int64_t seq) {
   }
   entry.state = known->first;
   if (entry.id.empty()) return corrupt("'id' is empty");
+  return entry;
+}
+
+nlohmann::json EntryRecord(const QueueEntry& entry, std::string_view status) {
+  using nlohmann::json;
+  auto time = [](const std::string& text) { return text.empty() ? json(nullptr) : json(text); };
+  return json{{"build",
+               {{"project", entry.project},
+                {"branch", entry.branch},
+                {"commit", entry.after},
+                {"number", std::to_string(entry.number)},
+                {"id", entry.id},
+                {"event", entry.event},
+                {"trigger", entry.trigger}}},
+              {"status", status},
+              {"started", time(entry.started_at)},
+              {"finished", time(entry.finished_at)},
+              {"duration_s", nullptr},
+              {"steps", json::array()}};
+}
+
+namespace {
+
+std::string EntryFileName(std::int64_t seq) { return fmt::format("{:0{}}.json", seq, kSeqDigits); }
+
+// The seq an entry file's name spells, or nullopt for any other name.
+std::optional<std::int64_t> SeqOfFileName(std::string_view name) {
+  if (name.size() != kSeqDigits + 5 || !name.ends_with(".json")) return std::nullopt;
+  std::int64_t seq = 0;
+  for (char c : name.substr(0, kSeqDigits)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    seq = seq * 10 + (c - '0');
+  }
+  if (seq == 0) return std::nullopt;
+  return seq;
+}
+
+Result<QueueEntry> ParseEntry(const std::string& path, std::int64_t seq) {
+  Result<std::string> text = ReadFile(path);
+  if (!text) return Fail(text.error());
+  Result<QueueEntry> entry = EntryFromJson(*text, path);
+  if (entry && entry->seq != seq) {
+    return Fail(fmt::format("corrupt queue entry {}: 'seq' is {}, the name says {}", path,
+                            entry->seq, seq));
+  }
   return entry;
 }
 
@@ -287,7 +331,7 @@ Status BuildQueue::Load() {
 }
 
 Status BuildQueue::Persist(const QueueEntry& entry) const {
-  return WriteFileAtomic(dir_ + "/entries/" + EntryFileName(entry.seq), Serialize(entry),
+  return WriteFileAtomic(dir_ + "/entries/" + EntryFileName(entry.seq), EntryToJson(entry),
                          /*sync=*/true, /*sync_directory=*/true);
 }
 
@@ -351,18 +395,7 @@ Result<Enqueued> BuildQueue::Enqueue(const NewBuild& build) {
     if (seen->second != 0) out.entry = entries_.at(seen->second);
     return out;
   }
-  QueueEntry entry;
-  entry.repository = build.repository;
-  entry.project = build.project;
-  entry.branch = build.branch;
-  entry.ref = build.ref;
-  entry.event = build.event;
-  entry.before = build.before;
-  entry.after = build.after;
-  entry.default_branch = build.default_branch;
-  entry.delivery = build.delivery;
-  entry.trigger = build.trigger;
-  Result<QueueEntry> added = Add(std::move(entry));
+  Result<QueueEntry> added = Add(EntryOf(build));
   if (!added) return Fail(added.error());
   out.entry = std::move(*added);
   Result<std::vector<QueueEntry>> skipped = Supersede(out.entry);

@@ -35,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -102,6 +103,20 @@ struct Enqueued {
   // (cancel_running) and reports the outcome with Finish.
   std::vector<QueueEntry> running_same_branch;
 };
+
+// Whether `delivery` is a token that may name a file (see Enqueue).
+Status CheckDelivery(std::string_view delivery);
+// Whether `build` can be accepted, as Enqueue checks it.
+Status CheckNewBuild(const NewBuild& build);
+// A queued entry of `build`'s push fields (no id, number or seq yet).
+QueueEntry EntryOf(const NewBuild& build);
+// An entry as the entry files hold it, and back; the error names `where` and what is wrong.
+std::string EntryToJson(const QueueEntry& entry);
+Result<QueueEntry> EntryFromJson(std::string_view text, std::string_view where);
+
+// The record of a build that has none of its own (queued, skipped, abandoned before it ran) in
+// report.json's form: the build, `status`, its times, no steps.
+nlohmann::json EntryRecord(const QueueEntry& entry, std::string_view status);
 
 // Thread-safe. One per directory: a second Open of the same directory, from this process or
 // another, fails while the first is alive.

@@ -367,6 +367,25 @@ Result<std::vector<std::string>> GitMirror::ChangedFiles(const std::string& befo
   return paths;
 }
 
+Result<std::string> GitMirror::RefCommit(const std::string& ref) {
+  git_oid tip;
+  int rc = git_reference_name_to_id(&tip, repo_.get(), ref.c_str());
+  if (rc == GIT_ENOTFOUND) return std::string();
+  if (rc != 0) {
+    return Fail("cannot read " + ref + " in the mirror " + dir_ + ": " + git::LastGitError());
+  }
+  git_object* peeled = nullptr;
+  if (git_object_lookup(&peeled, repo_.get(), &tip, GIT_OBJECT_ANY) == 0) {
+    git_object* commit = nullptr;
+    if (git_object_peel(&commit, peeled, GIT_OBJECT_COMMIT) == 0) {
+      tip = *git_object_id(commit);
+      git_object_free(commit);
+    }
+    git_object_free(peeled);
+  }
+  return OidText(&tip);
+}
+
 Result<std::int64_t> GitMirror::CommitTime(const std::string& commit) {
   Result<git::CommitPtr> found = LookupCommit(commit);
   if (!found) return Fail(found.error());

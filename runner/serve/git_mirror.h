@@ -76,6 +76,10 @@ class GitMirror {
   Result<std::vector<std::string>> ChangedFiles(const std::string& before, const std::string& after,
                                                 const std::string& default_branch);
 
+  // The commit `ref` (refs/heads/NAME) points at in the mirror, as of the last fetch; empty when
+  // the mirror has no such ref.
+  Result<std::string> RefCommit(const std::string& ref);
+
   // The committer time of `commit`, in seconds since the epoch.
   Result<std::int64_t> CommitTime(const std::string& commit);
 

@@ -17,15 +17,18 @@ namespace {
 constexpr size_t kMaxConfigBytes = size_t{1} << 20;
 
 const std::vector<std::string> kTopKeys = {
-    "listen", "url", "repos", "jobs", "state_dir", "github_api", "admin_token_env", "stop_grace"};
+    "listen",          "url",         "repos", "jobs",    "state_dir",          "github_api",
+    "admin_token_env", "stop_grace",  "queue", "records", "visibility_timeout", "poll_wait",
+    "log_interval",    "max_receives"};
 const std::vector<std::string> kRepoKeys = {"name",       "clone_url", "pipeline",      "project",
                                             "secret_env", "token_env", "cancel_running"};
 
 // Reads one file's YAML tree into a ServeConfig, reporting every problem to `diags`.
 class ConfigReader {
  public:
-  ConfigReader(Diagnostics& diags, const Environment& environment)
-      : diags_(diags), environment_(environment) {}
+  // `queue_given`: --queue set config.queue, which the file's `queue:` does not replace.
+  ConfigReader(Diagnostics& diags, const Environment& environment, bool queue_given)
+      : diags_(diags), environment_(environment), queue_given_(queue_given) {}
 
   void Read(const YamlNode& root, ServeConfig& config) {
     if (root.type != YamlNode::Type::kMap) {
@@ -47,25 +50,27 @@ class ConfigReader {
           config.admin_token = Secret(value, "admin_token_env", config.admin_token_env);
         }
       } else if (name == "jobs") {
-        std::string text;
-        if (!Scalar(value, "jobs", text)) continue;
-        int jobs = 0;
-        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), jobs);
-        if (error != std::errc() || end != text.data() + text.size() || jobs < 1 || jobs > 256) {
-          diags_.Error(value.where, fmt::format("jobs: expected a whole number from 1 to 256, "
-                                                "got '{}'",
-                                                text));
-        } else {
-          config.jobs = jobs;
-        }
+        Count(value, "jobs", 256, config.jobs);
+      } else if (name == "max_receives") {
+        Count(value, "max_receives", 1000, config.max_receives);
       } else if (name == "stop_grace") {
-        std::string text;
-        if (!Scalar(value, "stop_grace", text)) continue;
-        if (auto grace = ParseDuration(text)) {
-          config.stop_grace = *grace;
-        } else {
-          diags_.Error(value.where, fmt::format("stop_grace: {}", grace.error()));
-        }
+        DurationValue(value, "stop_grace", {}, {}, config.stop_grace);
+      } else if (name == "visibility_timeout") {
+        // SQS's range, and at least 3 s for a heartbeat every third of it.
+        DurationValue(value, "visibility_timeout", std::chrono::seconds(3), std::chrono::hours(12),
+                      config.visibility_timeout);
+      } else if (name == "poll_wait") {
+        // SQS's longest long poll.
+        DurationValue(value, "poll_wait", std::chrono::seconds(1), std::chrono::seconds(20),
+                      config.poll_wait);
+      } else if (name == "log_interval") {
+        DurationValue(value, "log_interval", std::chrono::milliseconds(100),
+                      std::chrono::minutes(1), config.log_interval);
+      } else if (name == "queue") {
+        std::string file_queue;
+        if (Scalar(value, "queue", file_queue) && !queue_given_) config.queue = file_queue;
+      } else if (name == "records") {
+        Scalar(value, "records", config.records);
       } else if (name == "repos") {
         Repos(value, config);
       } else {
@@ -77,6 +82,7 @@ class ConfigReader {
       diags_.Error(root.where, "repos: at least one repository is needed");
     }
     CheckListen(root, config);
+    CheckMachines(root, config);
     if (config.url.empty()) config.url = "http://" + config.listen;
     while (config.url.size() > 1 && config.url.back() == '/') config.url.pop_back();
     while (config.github_api.size() > 1 && config.github_api.back() == '/') {
@@ -193,6 +199,44 @@ class ConfigReader {
     }
   }
 
+  // A whole number from 1 to `max`.
+  void Count(const YamlNode& value, std::string_view what, int max, int& out) {
+    std::string text;
+    if (!Scalar(value, what, text)) return;
+    int number = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (error != std::errc() || end != text.data() + text.size() || number < 1 || number > max) {
+      diags_.Error(value.where, fmt::format("{}: expected a whole number from 1 to {}, got '{}'",
+                                            what, max, text));
+    } else {
+      out = number;
+    }
+  }
+
+  // A duration; from `min` to `max` unless both are zero.
+  void DurationValue(const YamlNode& value, std::string_view what, Duration min, Duration max,
+                     Duration& out) {
+    std::string text;
+    if (!Scalar(value, what, text)) return;
+    auto duration = ParseDuration(text);
+    if (!duration) {
+      diags_.Error(value.where, fmt::format("{}: {}", what, duration.error()));
+    } else if (max.count() > 0 && (*duration < min || *duration > max)) {
+      diags_.Error(value.where, fmt::format("{}: expected from {} to {}, got '{}'", what,
+                                            FormatDuration(min), FormatDuration(max), text));
+    } else {
+      out = *duration;
+    }
+  }
+
+  void CheckMachines(const YamlNode& root, const ServeConfig& config) {
+    if (!config.queue.empty() && config.records.empty()) {
+      diags_.Error(root.where,
+                   "queue: needs 'records' too (s3://bucket/prefix/ or file:///dir/), where the "
+                   "workers keep the records, logs and build numbers that serve shows");
+    }
+  }
+
   void CheckListen(const YamlNode& root, const ServeConfig& config) {
     size_t colon = config.listen.rfind(':');
     bool ok = colon != std::string::npos && colon > 0 && colon + 1 < config.listen.size() &&
@@ -204,6 +248,7 @@ class ConfigReader {
 
   Diagnostics& diags_;
   const Environment& environment_;
+  const bool queue_given_;
 };
 
 }  // namespace
@@ -216,7 +261,8 @@ const RepoConfig* ServeConfig::FindRepo(std::string_view name) const {
 }
 
 std::expected<ServeConfig, std::string> LoadServeConfig(const std::string& file,
-                                                        const Environment& environment) {
+                                                        const Environment& environment,
+                                                        const std::string& queue) {
   auto source = ReadFileAtMost(file, kMaxConfigBytes + 1);
   if (!source) {
     Diagnostics unreadable(file, "");
@@ -239,7 +285,8 @@ std::expected<ServeConfig, std::string> LoadServeConfig(const std::string& file,
   }
   ServeConfig config;
   config.file = file;
-  ConfigReader(diags, environment).Read(documents->front(), config);
+  config.queue = queue;
+  ConfigReader(diags, environment, !queue.empty()).Read(documents->front(), config);
   if (diags.HasErrors()) return std::unexpected(diags.Format());
   std::error_code ec;
   config.state_dir = std::filesystem::absolute(config.state_dir, ec).lexically_normal().string();

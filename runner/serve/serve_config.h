@@ -38,13 +38,29 @@ struct ServeConfig {
   // How long running builds may go on after SIGTERM before they are cancelled.
   Duration stop_grace = std::chrono::minutes(10);
 
+  // Many machines (SPEC section 10): with `queue`, serve sends builds there and `runner worker`
+  // builds them; `records` (required then) holds records, logs, numbers and delivery marks.
+  std::string queue;    // an SQS FIFO queue URL, or file:///DIR for a directory queue
+  std::string records;  // s3://bucket/prefix/ or file:///dir/
+  // How long a worker's message stays invisible between two heartbeats (which come every third
+  // of it); a dead worker's build is taken by another once it runs out.
+  Duration visibility_timeout = std::chrono::minutes(5);
+  // The long poll of a worker waiting for a build (at most 20 s, SQS's longest).
+  Duration poll_wait = std::chrono::seconds(20);
+  // How often a worker ships the logs of a running build to the records.
+  Duration log_interval = std::chrono::seconds(2);
+  // Directory queue only: receives after which a message goes to DIR/dead (SQS: the queue's
+  // RedrivePolicy).
+  int max_receives = 5;
+
   const RepoConfig* FindRepo(std::string_view name) const;
 };
 
 // Reads and checks FILE; every problem is reported (formatted diagnostics, FILE:LINE:COL, or
 // FILE: error: ... for an unreadable file) in the error, not only the first. Secrets and tokens are
-// read from `environment`.
+// read from `environment`. `queue` non-empty (--queue) replaces the file's `queue:`.
 std::expected<ServeConfig, std::string> LoadServeConfig(const std::string& file,
-                                                        const Environment& environment);
+                                                        const Environment& environment,
+                                                        const std::string& queue = "");
 
 }  // namespace runner::serve

@@ -23,6 +23,7 @@
 #include "runner/fs.h"
 #include "runner/glob.h"
 #include "runner/process.h"
+#include "runner/queue/message_queue.h"
 #include "runner/serve/build_job.h"
 #include "runner/serve/build_queue.h"
 #include "runner/serve/git_mirror.h"
@@ -30,7 +31,10 @@
 #include "runner/serve/http_server.h"
 #include "runner/serve/log_follower.h"
 #include "runner/serve/pages.h"
+#include "runner/serve/records_view.h"
 #include "runner/serve/webhook.h"
+#include "runner/sha256.h"
+#include "runner/worker/records.h"
 
 namespace runner::serve {
 
@@ -101,11 +105,6 @@ std::string EntryStatus(const QueueEntry& entry) {
   }
 }
 
-// A build's commit-status description, at most 140 characters once cut by GitHubStatuses.
-std::string StatusDescription(const QueueEntry& entry, std::string_view what) {
-  return fmt::format("{} #{}: {}", entry.project, entry.number, what);
-}
-
 // Whether `authorization` ("Bearer TOKEN") holds `token`, compared in constant time.
 bool HasToken(std::string_view authorization, const std::string& token) {
   constexpr std::string_view kBearer = "Bearer ";
@@ -161,6 +160,10 @@ class BuildServer {
 
   Response OnHook(const Request& request);
   Response OnPush(const RepoConfig& repo, const std::string& delivery, const std::string& body);
+  // With `queue:`: the build goes to the shared queue for the workers.
+  Response SendToQueue(const NewBuild& build);
+  // Marks a delivery that queues nothing (a ping, a deletion); false when seen before.
+  Result<bool> MarkDelivery(const std::string& delivery);
   Response OnBuildsList(const Request& request);
   Response OnBuildGet(const Request& request);
   Response OnBuildPost(const Request& request);
@@ -175,6 +178,10 @@ class BuildServer {
   std::string self_exe_;
   std::unique_ptr<aws::HttpClient> http_client_;
   std::unique_ptr<BuildQueue> queue_;
+  // With `queue:`: the shared queue and the records of every worker, which the pages show.
+  std::unique_ptr<queue::MessageQueue> shared_queue_;
+  std::unique_ptr<worker::Records> records_;
+  std::unique_ptr<RecordsView> records_view_;
   std::unique_ptr<ProcessRunner> processes_;
   Server http_;
   LogFollower follower_;
@@ -210,6 +217,20 @@ Status BuildServer::Start() {
   auto queue = BuildQueue::Open(config_.state_dir + "/queue");
   if (!queue) return Fail(queue.error());
   queue_ = std::move(*queue);
+  if (!config_.queue.empty()) {
+    const Environment environment = CurrentEnvironment();
+    auto records = worker::OpenRecords(config_.records, environment);
+    if (!records) return Fail(records.error());
+    records_ = std::move(*records);
+    records_view_ =
+        std::make_unique<RecordsView>(*records_, config_.state_dir + "/records-cache", follower_);
+    queue::MessageQueueOptions queue_options;
+    queue_options.env = environment;
+    queue_options.max_receives = config_.max_receives;
+    auto shared = queue::OpenMessageQueue(config_.queue, std::move(queue_options));
+    if (!shared) return Fail(shared.error());
+    shared_queue_ = std::move(*shared);
+  }
   for (const QueueEntry& entry : queue_->abandoned_at_open()) {
     SendStatus(entry, "error", "abandoned: the server stopped while it ran");
   }
@@ -224,19 +245,20 @@ Status BuildServer::Start() {
     stdfs::remove(job.path(), ec);
   }
 
-  // Builds see the server's environment without the webhook secrets and the admin token; the
-  // repositories' tokens stay (a build may fetch with them) and are masked.
-  std::vector<std::string> hidden = {config_.admin_token_env};
-  for (const RepoConfig& repo : config_.repos) hidden.push_back(repo.secret_env);
-  for (const auto& [name, value] : CurrentEnvironment()) {
-    if (std::ranges::find(hidden, name) == hidden.end()) child_env_.push_back(name + "=" + value);
-  }
+  child_env_ = BuildEnvironment(config_, CurrentEnvironment());
 
   http_.Handle("POST", "/hooks/github", [this](const Request& r) { return OnHook(r); });
   http_.Handle("GET", "/", [this](const Request& r) { return OnBuildsList(r); });
   http_.Handle("GET", "/builds.json", [this](const Request&) {
-    return Json(200, {{"builds", BuildsJson()},
-                      {"now", FormatTimestamp(std::chrono::system_clock::now())}});
+    json body = {{"builds", BuildsJson()},
+                 {"now", FormatTimestamp(std::chrono::system_clock::now())}};
+    // With `queue:`, how many builds wait for a worker and how many workers hold one.
+    if (shared_queue_) {
+      if (auto depth = shared_queue_->Depth()) {
+        body["queue"] = {{"waiting", depth->visible}, {"taken", depth->in_flight}};
+      }
+    }
+    return Json(200, body);
   });
   http_.Handle("GET", "/static/app.js", [](const Request&) {
     return Asset("text/javascript; charset=utf-8", PageScript());
@@ -262,9 +284,14 @@ int BuildServer::Run() {
   }
   std::printf("runner serve: listening on %s (port %u), state in %s\n", config_.listen.c_str(),
               http_.port(), config_.state_dir.c_str());
+  if (shared_queue_) {
+    std::printf("runner serve: builds go to %s, records in %s\n", shared_queue_->Describe().c_str(),
+                records_->store().url().c_str());
+  }
   std::fflush(stdout);
   Loop();
   http_.Stop();
+  records_view_.reset();
   {
     std::lock_guard lock(status_mutex_);
     status_stop_ = true;
@@ -365,34 +392,12 @@ void BuildServer::Prepare(Running* build) {
   auto mirror = GitMirror::Open(mirror_dir, repo->clone_url);
   if (!mirror) return fail(mirror.error());
   auto cancelled = build->cancelled;
-  auto commit = mirror->ResolveCommit(entry.after, repo->token, FetchRetry{},
-                                      [cancelled] { return cancelled->load(); });
-  if (!commit) return fail(commit.error());
-  auto changed = mirror->ChangedFiles(entry.before, *commit, entry.default_branch);
-  if (!changed) return fail(changed.error());
   build->worktree = config_.state_dir + "/worktrees/" + entry.id;
-  if (stdfs::exists(build->worktree)) (void)RemoveWorktree(build->worktree);
-  if (auto checked = mirror->CheckoutWorktree(*commit, build->worktree); !checked) {
-    return fail(checked.error());
-  }
-  BuildJob job;
-  job.pipeline = build->worktree + "/" + repo->pipeline;
-  job.state_dir = config_.state_dir;
-  BuildContext& context = job.context;
-  context.project = entry.project;
-  context.branch = entry.branch;
-  context.commit = *commit;
-  context.short_commit = commit->substr(0, 7);
-  context.number = std::to_string(entry.number);
-  context.id = entry.id;
-  context.event = entry.event;
-  context.trigger = entry.trigger;
-  context.workspace = build->worktree;
-  context.changed_files = std::move(*changed);
-  if (auto time = mirror->CommitTime(*commit)) context.commit_time = *time;
-  if (!repo->token_env.empty()) job.secret_env.push_back(repo->token_env);
+  auto job = PrepareJob(*mirror, entry, *repo, build->worktree, config_.state_dir,
+                        [cancelled] { return cancelled->load(); });
+  if (!job) return fail(job.error());
   build->job_file = config_.state_dir + "/jobs/" + entry.id + ".json";
-  if (auto written = WriteBuildJob(build->job_file, job); !written) return fail(written.error());
+  if (auto written = WriteBuildJob(build->job_file, *job); !written) return fail(written.error());
   Post({Command::Type::kPrepared, entry.id, ""});
 }
 
@@ -485,8 +490,7 @@ void BuildServer::End(const std::string& id, std::string result, std::string rea
   if (auto finished = queue_->Finish(id, result, reason); !finished) {
     std::fprintf(stderr, "runner serve: error: %s\n", finished.error().c_str());
   }
-  std::string state = result == "success" ? "success" : result == "failed" ? "failure" : "error";
-  SendStatus(build.entry, state, reason.empty() ? result : result + ": " + reason);
+  SendStatus(build.entry, CommitState(result), reason.empty() ? result : result + ": " + reason);
   std::printf("runner serve: %s %s\n", id.c_str(), result.c_str());
   std::fflush(stdout);
   running_.erase(it);
@@ -502,11 +506,7 @@ void BuildServer::Cancel(Running& build, const std::string& reason) {
 void BuildServer::SendStatus(const QueueEntry& entry, std::string state, std::string description) {
   const RepoConfig* repo = config_.FindRepo(entry.repository);
   if (!repo || repo->token.empty() || entry.after.empty()) return;
-  CommitStatus status;
-  status.state = std::move(state);
-  status.target_url = BuildUrl(entry.id);
-  status.description = StatusDescription(entry, description);
-  status.context = "runner/" + entry.project;
+  CommitStatus status = EntryCommitStatus(entry, std::move(state), description, config_.url);
   {
     std::lock_guard lock(status_mutex_);
     statuses_.push_back({repo, entry.after, std::move(status)});
@@ -555,7 +555,7 @@ Response BuildServer::OnHook(const Request& request) {
     return Text(401, fmt::format("signature refused: {}", DescribeSignatureCheck(check)));
   }
   if (event == "ping") {
-    if (auto marked = queue_->MarkDelivery(delivery); !marked) return Text(500, marked.error());
+    if (auto marked = MarkDelivery(delivery); !marked) return Text(500, marked.error());
     return Text(200, "pong");
   }
   if (event != "push") return Text(202, fmt::format("ignored: '{}' events are not built", event));
@@ -567,7 +567,7 @@ Response BuildServer::OnPush(const RepoConfig& repo, const std::string& delivery
   auto push = ParsePushEvent(body);
   if (!push) return Text(400, push.error());
   if (push->deleted || IsZeroCommit(push->after)) {
-    auto marked = queue_->MarkDelivery(delivery);
+    auto marked = MarkDelivery(delivery);
     if (!marked) return Text(500, marked.error());
     return Text(202, fmt::format("ignored: {} was deleted", push->ref));
   }
@@ -582,6 +582,7 @@ Response BuildServer::OnPush(const RepoConfig& repo, const std::string& delivery
   build.default_branch = push->default_branch;
   build.delivery = delivery;
   build.trigger = "webhook";
+  if (shared_queue_) return SendToQueue(build);
   auto queued = queue_->Enqueue(build);
   if (!queued) return Text(500, queued.error());
   if (queued->duplicate) {
@@ -605,9 +606,82 @@ Response BuildServer::OnPush(const RepoConfig& repo, const std::string& delivery
   return Json(202, {{"id", entry.id}, {"url", BuildUrl(entry.id)}});
 }
 
+Result<bool> BuildServer::MarkDelivery(const std::string& delivery) {
+  if (!records_) return queue_->MarkDelivery(delivery);
+  if (Status valid = CheckDelivery(delivery); !valid) return Fail(valid.error());
+  return records_->MarkDelivery(delivery, R"({"queued": false})");
+}
+
+// The number is claimed, then the delivery marked, the build recorded as queued and its
+// branch's head raised (so that a worker holding an older build of the branch skips it), then
+// the message sent, and the mark updated to say so. A crash between the mark and the update
+// leaves a mark that is not `queued`: a redelivery sends the recorded build again (the queue
+// drops a second copy sent within five minutes, the workers one already recorded).
+Response BuildServer::SendToQueue(const NewBuild& build) {
+  if (Status valid = CheckNewBuild(build); !valid) return Text(400, valid.error());
+  auto seen = records_->Delivery(build.delivery);
+  if (!seen) return Text(500, seen.error());
+  QueueEntry entry;
+  if (*seen) {
+    json mark = json::parse(**seen, nullptr, /*allow_exceptions=*/false);
+    std::string id =
+        mark.is_object() && mark["id"].is_string() ? mark["id"].get<std::string>() : std::string();
+    if (id.empty() || mark["queued"] == true) {
+      return Json(200,
+                  {{"duplicate", true}, {"build", id}, {"url", id.empty() ? "" : BuildUrl(id)}});
+    }
+    auto text = records_->store().Get(worker::Records::BuildName(id, "entry.json"));
+    if (!text) return Text(500, text.error());
+    auto parsed =
+        EntryFromJson(*text, records_->store().UrlOf(worker::Records::BuildName(id, "entry.json")));
+    if (!parsed) return Text(500, parsed.error());
+    entry = std::move(*parsed);
+  } else {
+    auto number = records_->ClaimNumber(build.project, build.branch);
+    if (!number) return Text(500, number.error());
+    entry = EntryOf(build);
+    entry.number = *number;
+    entry.seq = *number;
+    entry.id = fmt::format("{}-{}-{}", SanitizeIdPart(build.project), SanitizeIdPart(build.branch),
+                           entry.number);
+    entry.enqueued_at = FormatTimestamp(std::chrono::system_clock::now());
+    json mark = {{"id", entry.id}, {"queued", false}};
+    auto marked = records_->MarkDelivery(build.delivery, mark.dump());
+    if (!marked) return Text(500, marked.error());
+    if (!*marked) return Json(200, {{"duplicate", true}});  // a concurrent delivery of it
+    auto put = records_->store().Put(worker::Records::BuildName(entry.id, "entry.json"),
+                                     EntryToJson(entry), "application/json");
+    if (!put) return Text(500, put.error());
+    if (auto head = records_->SetHead(entry.project, entry.branch, entry.number); !head) {
+      return Text(500, head.error());
+    }
+  }
+  // One group per repository and branch, so that a branch builds one at a time, in order; a
+  // digest, since SQS allows only 128 printable ASCII characters.
+  const std::string group = Sha256Hex(entry.repository + "\n" + entry.ref);
+  if (auto sent = shared_queue_->Send(EntryToJson(entry), group, entry.delivery); !sent) {
+    return Text(500, sent.error());
+  }
+  json mark = {{"id", entry.id}, {"queued", true}};
+  if (auto updated = records_->UpdateDelivery(entry.delivery, mark.dump()); !updated) {
+    std::fprintf(stderr, "runner serve: %s\n", updated.error().c_str());
+  }
+  SendStatus(entry, "pending", "queued");
+  return Json(202, {{"id", entry.id}, {"url", BuildUrl(entry.id)}});
+}
+
 // The builds, newest first, each as its record without the steps.
 json BuildServer::BuildsJson() const {
   json rows = json::array();
+  if (records_view_) {
+    auto builds = records_view_->Builds(kBuildsShown);
+    if (!builds) {
+      std::fprintf(stderr, "runner serve: %s\n", builds.error().c_str());
+      return rows;
+    }
+    for (json& row : *builds) rows.push_back(std::move(row));
+    return rows;
+  }
   for (const QueueEntry& entry : queue_->List(kBuildsShown)) {
     json row = BuildJson(entry);
     row.erase("steps");
@@ -618,6 +692,7 @@ json BuildServer::BuildsJson() const {
 
 // report.json once written; live.json while it runs; else what the queue knows.
 std::optional<json> BuildServer::BuildJson(const std::string& id) const {
+  if (records_view_) return records_view_->Build(id);
   std::optional<QueueEntry> entry = queue_->Find(id);
   if (!entry) return std::nullopt;
   return BuildJson(*entry);
@@ -628,22 +703,7 @@ json BuildServer::BuildJson(const QueueEntry& entry) const {
   std::optional<json> record = ReadJsonFile(dir + "/report.json");
   if (!record) record = ReadJsonFile(dir + "/live.json");
   if (!record) record = ReadJsonFile(dir + "/report.json");  // written meanwhile
-  if (!record) {
-    auto time = [](const std::string& text) { return text.empty() ? json(nullptr) : json(text); };
-    record = json{{"build",
-                   {{"project", entry.project},
-                    {"branch", entry.branch},
-                    {"commit", entry.after},
-                    {"number", std::to_string(entry.number)},
-                    {"id", entry.id},
-                    {"event", entry.event},
-                    {"trigger", entry.trigger}}},
-                  {"status", EntryStatus(entry)},
-                  {"started", time(entry.started_at)},
-                  {"finished", time(entry.finished_at)},
-                  {"duration_s", nullptr},
-                  {"steps", json::array()}};
-  }
+  if (!record) record = EntryRecord(entry, EntryStatus(entry));
   (*record)["repository"] = entry.repository;
   if (!entry.reason.empty()) (*record)["reason"] = entry.reason;
   // The queue has the last word on a build that ended without its record saying so.
@@ -672,6 +732,11 @@ Response BuildServer::OnBuildGet(const Request& request) {
   if (tail.starts_with("/logs/") && tail.ends_with(".log")) {
     std::string step(tail.substr(6, tail.size() - 10));
     if (!SafeName(step)) return Text(404, "no such log");
+    if (records_view_) {
+      auto log = records_view_->Log(id, step);
+      if (!log) return Text(404, fmt::format("build {} has no log for step '{}'", id, step));
+      return Text(200, std::move(*log));
+    }
     auto text = ReadFile(config_.state_dir + "/builds/" + id + "/logs/" + step + ".log");
     if (!text) return Text(404, fmt::format("build {} has no log for step '{}'", id, step));
     return Text(200, std::move(*text));
@@ -697,6 +762,11 @@ Response BuildServer::OnBuildPost(const Request& request) {
   }
   if (!HasToken(request.Header("authorization"), config_.admin_token)) {
     return Text(401, "a valid admin token is needed (Authorization: Bearer TOKEN)");
+  }
+  if (shared_queue_) {
+    return Text(409, fmt::format("{} of a build is not available with `queue:`: its build runs on "
+                                 "a worker; push again to build again",
+                                 action));
   }
   if (!SafeName(id) || !queue_->Find(id)) return Text(404, fmt::format("no build {}", id));
   if (action == "cancel") {
@@ -741,10 +811,15 @@ void BuildServer::OnLogEvents(const Request& request, std::shared_ptr<Stream> st
     stream->Close();
     return;
   }
+  const bool shared = records_view_ != nullptr;
   FollowLogEvents(
-      follower_, config_.state_dir + "/builds/" + id + "/logs/" + step + ".log",
+      follower_,
+      shared ? records_view_->Follow(id, step)
+             : config_.state_dir + "/builds/" + id + "/logs/" + step + ".log",
       ParseLastEventId(request.Header("last-event-id")),
-      [this, id, step] { return StepFinished(id, step); },
+      [this, id, step, shared] {
+        return shared ? records_view_->Complete(id, step) : StepFinished(id, step);
+      },
       [stream](std::string_view events, bool last) {
         bool open = stream->Write(std::string(events));
         if (last) stream->Close();

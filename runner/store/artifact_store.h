@@ -28,7 +28,8 @@ struct StoredObject {
   std::string sha256;  // hex
   // S3's ETag, quotes included; a local store gives the quoted MD5 (S3's for a single PUT).
   std::string etag;
-  int parts = 0;  // S3 multipart parts; 0 for a single PUT and a local store
+  int parts = 0;           // S3 multipart parts; 0 for a single PUT and a local store
+  std::string version_id;  // S3's, in a versioned bucket; else empty
 };
 
 // What Stat tells of a stored object.
@@ -111,8 +112,9 @@ struct ArtifactStoreOptions {
   std::function<void(std::uint64_t)> part_sent;
   // True stops the transfers in progress ("cancelled"). Optional.
   std::function<bool()> cancelled;
-  // For tests: the HTTP client and credentials of an S3 store (default: libcurl with
-  // AWS_CA_BUNDLE, the default credentials chain); they must outlive the store.
+  // The HTTP client and credentials of an S3 store (default: libcurl with AWS_CA_BUNDLE, the
+  // default credentials chain): a deploy's assumed role, a test's fakes. They must outlive
+  // the store.
   aws::HttpClient* http = nullptr;
   aws::CredentialsProvider* credentials = nullptr;
   // For tests: the S3 client's waits between retries.

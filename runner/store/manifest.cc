@@ -55,7 +55,9 @@ Status ParseObject(const Json& json, size_t index, ManifestObject& object) {
     if (Status ok = fields.String(name, *out); !ok) return ok;
   }
   if (Status ok = fields.Unsigned("size", object.size); !ok) return ok;
-  return fields.Unsigned("parts", object.parts);
+  if (Status ok = fields.Unsigned("parts", object.parts); !ok) return ok;
+  if (!json.contains("version_id")) return {};
+  return fields.String("version_id", object.version_id);
 }
 
 }  // namespace
@@ -68,6 +70,13 @@ ManifestBuild ManifestBuildOf(const BuildContext& build) {
 const ManifestObject* Manifest::Find(std::string_view name) const {
   for (const ManifestObject& object : objects) {
     if (object.name == name) return &object;
+  }
+  return nullptr;
+}
+
+const std::string* Manifest::AmiIn(std::string_view region) const {
+  for (const auto& [where, ami] : amis) {
+    if (where == region) return &ami;
   }
   return nullptr;
 }
@@ -91,8 +100,14 @@ std::string RenderManifest(const Manifest& manifest) {
                     {"sha256", object.sha256},
                     {"etag", object.etag},
                     {"parts", object.parts}});
+    if (!object.version_id.empty()) list.back()["version_id"] = object.version_id;
   }
   json["objects"] = std::move(list);
+  if (!manifest.amis.empty()) {
+    Json amis = Json::object();
+    for (const auto& [region, ami] : manifest.amis) amis[region] = ami;
+    json["amis"] = std::move(amis);
+  }
   // Names are bytes from the file system: replace what is not UTF-8 rather than throw.
   return json.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
@@ -134,6 +149,13 @@ Result<Manifest> ParseManifest(std::string_view text, std::string_view where) {
       return fail(fmt::format("objects[{}]: a second object named '{}'", i, object.name));
     }
     manifest.objects.push_back(std::move(object));
+  }
+  if (auto amis = json.find("amis"); amis != json.end()) {
+    if (!amis->is_object()) return fail("amis: expected an object of REGION: AMI");
+    for (const auto& [region, ami] : amis->items()) {
+      if (!ami.is_string()) return fail(fmt::format("amis.{}: expected a string", region));
+      manifest.amis.emplace_back(region, ami.get<std::string>());
+    }
   }
   return manifest;
 }

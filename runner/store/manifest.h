@@ -5,12 +5,15 @@
 //
 // {"version": 1, "build": {project, branch, commit, number, id, event, trigger},
 //  "url": TO, "created": ISO-8601 UTC, "objects": [{"name", "key", "url", "source", "size",
-//  "sha256", "etag", "parts"}]}
+//  "sha256", "etag", "parts", "version_id"}], "amis": {REGION: AMI}}
+// `amis` (written only when the upload step was given them) are the AMIs the build baked, one
+// per region: a deploy to an environment in another region takes the AMI of that region.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "runner/build_context.h"
@@ -39,9 +42,10 @@ struct ManifestObject {
   std::string url;     // s3://bucket/key or file:///dir/name
   std::string source;  // the file as listed, relative to the workspace
   std::uint64_t size = 0;
-  std::string sha256;  // hex
-  std::string etag;    // S3's, quotes included (a local store records the quoted MD5)
-  int parts = 0;       // 0 for a single PUT
+  std::string sha256;      // hex
+  std::string etag;        // S3's, quotes included (a local store records the quoted MD5)
+  int parts = 0;           // 0 for a single PUT
+  std::string version_id;  // S3's, in a versioned bucket; empty (and not written): none
 };
 
 struct Manifest {
@@ -50,9 +54,12 @@ struct Manifest {
   std::string url;      // the store prefix, ending in '/'
   std::string created;  // ISO-8601 UTC
   std::vector<ManifestObject> objects;
+  std::vector<std::pair<std::string, std::string>> amis;  // region, AMI id; in the bake's order
 
   // The object named `name`, or nullptr.
   const ManifestObject* Find(std::string_view name) const;
+  // The AMI baked in `region`, or nullptr.
+  const std::string* AmiIn(std::string_view region) const;
 };
 
 // manifest.json's text: 2-space indented, a trailing newline, fields in the order above.

@@ -98,6 +98,7 @@ class S3Store : public ArtifactStore {
     out.size = object->size;
     out.sha256 = object->sha256;
     out.etag = object->etag;
+    out.version_id = object->version_id;
     out.parts = object->parts;
     return out;
   }
