@@ -2,7 +2,7 @@
 # Upload benchmark (issue 5): runner's upload step against `aws s3 cp` (Debian's AWS CLI v2)
 # and `rclone copy`, each with its default settings, to the same local S3-compatible server
 # (s3rver from tests/s3, on 127.0.0.1), for two workloads: one 1 GiB file and a tree of 1000
-# small files (4 to 64 KiB).
+# small files (4 to 64 KiB), over https: nginx terminates TLS in front of s3rver.
 #
 #   bench/upload.sh          # BUILD=build RUNS=3 by default; SIZE_MIB=1024 FILES=1000
 #
@@ -55,7 +55,55 @@ for _ in $(seq 100); do
 done
 port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$OUT/s3rver.log")
 [ -n "$port" ] || { echo "upload.sh: s3rver did not start:" >&2; cat "$OUT/s3rver.log" >&2; exit 1; }
-ENDPOINT=http://127.0.0.1:$port
+PLAIN=http://127.0.0.1:$port
+
+# --- TLS in front of it ------------------------------------------------------------------------
+# Real S3 is https, and over TLS a client may leave the payload unsigned (the AWS CLI and runner
+# both do): nginx-light terminates TLS with a self-signed certificate for 127.0.0.1, which the
+# tools trust through AWS_CA_BUNDLE (runner, aws) and --ca-cert (rclone). Host goes through
+# unchanged, so s3rver still verifies the signatures. nginx's CPU is no client's.
+TLS=$OUT/tls
+rm -rf "$TLS" && mkdir -p "$TLS"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$TLS/key.pem" -out "$TLS/cert.pem" 2>/dev/null
+tls_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > "$TLS/nginx.conf" <<CONF
+worker_processes 1;
+pid $TLS/nginx.pid;
+error_log $TLS/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $TLS/body;
+  proxy_temp_path $TLS/proxy;
+  fastcgi_temp_path $TLS/fastcgi;
+  uwsgi_temp_path $TLS/uwsgi;
+  scgi_temp_path $TLS/scgi;
+  server {
+    listen 127.0.0.1:$tls_port ssl;
+    ssl_certificate $TLS/cert.pem;
+    ssl_certificate_key $TLS/key.pem;
+    client_max_body_size 0;
+    location / {
+      proxy_pass $PLAIN;
+      proxy_set_header Host \$http_host;
+      proxy_http_version 1.1;
+      proxy_request_buffering off;
+      proxy_buffering off;
+      proxy_read_timeout 300s;
+    }
+  }
+}
+CONF
+setsid nginx -p "$TLS" -e "$TLS/error.log" -c "$TLS/nginx.conf" -g 'daemon off; master_process off;' \
+  > "$TLS/nginx.out" 2>&1 &
+proxy=$!
+trap 'kill -- -$server 2>/dev/null || kill $server 2>/dev/null; kill $proxy 2>/dev/null; wait $server $proxy 2>/dev/null || true' EXIT
+for _ in $(seq 50); do (: <"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null && break; sleep 0.1; done
+(: <"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null ||
+  { echo "upload.sh: nginx did not start:" >&2; cat "$TLS/nginx.out" "$TLS/error.log" >&2; exit 1; }
+ENDPOINT=https://127.0.0.1:$tls_port
+CA=$TLS/cert.pem
 
 # Only the variables the tools need (NOTES.md: no profile, no CA bundle for rclone).
 unset AWS_PROFILE AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_CA_BUNDLE AWS_SESSION_TOKEN
@@ -88,19 +136,19 @@ steps:
       endpoint: $ENDPOINT
       files: $files
 YAML
-      cmd=("$BUILD/runner" run "$OUT/upload-$workload.yml" --workspace "$ROOT"
+      cmd=(env AWS_CA_BUNDLE="$CA" "$BUILD/runner" run "$OUT/upload-$workload.yml" --workspace "$ROOT"
            --state-dir "$OUT/state" --branch bench --commit 0000000000000000000000000000000000000000
            --build-number "$RANDOM$RANDOM")
       ;;
     aws)
       if [ "$workload" = small ]; then
-        cmd=("$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$src" "s3://bkt/$prefix/")
+        cmd=(env AWS_CA_BUNDLE="$CA" "$AWS" --endpoint-url "$ENDPOINT" s3 cp --recursive --only-show-errors "$src" "s3://bkt/$prefix/")
       else
-        cmd=("$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$src" "s3://bkt/$prefix/")
+        cmd=(env AWS_CA_BUNDLE="$CA" "$AWS" --endpoint-url "$ENDPOINT" s3 cp --only-show-errors "$src" "s3://bkt/$prefix/")
       fi
       ;;
     rclone)
-      cmd=(rclone copy "$src" "bench:bkt/$prefix/")
+      cmd=(rclone --ca-cert "$CA" copy "$src" "bench:bkt/$prefix/")
       ;;
   esac
   sync
@@ -112,18 +160,18 @@ YAML
   awk '{printf "%s %.3f\n", $1, $2 + $3}' "$OUT/time" >> "$OUT/$tool-$workload.times"
   # Check what arrived, then free the server's disk.
   local count
-  count=$("$AWS" --endpoint-url "$ENDPOINT" s3 ls --recursive "s3://bkt/$prefix/" | grep -vc manifest.json || true)
+  count=$("$AWS" --endpoint-url "$PLAIN" s3 ls --recursive "s3://bkt/$prefix/" | grep -vc manifest.json || true)
   local want=1
   [ "$workload" = small ] && want=$FILES
   [ "$count" -eq "$want" ] || { echo "upload.sh: $tool stored $count objects, not $want" >&2; exit 1; }
-  "$AWS" --endpoint-url "$ENDPOINT" s3 rm --recursive --only-show-errors "s3://bkt/$prefix/"
+  "$AWS" --endpoint-url "$PLAIN" s3 rm --recursive --only-show-errors "s3://bkt/$prefix/"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 tools=(runner aws rclone)
 rm -f "$OUT"/*.times
-echo "server $ENDPOINT; $(nproc) CPUs; $RUNS runs each, interleaved"
+echo "server $ENDPOINT (nginx TLS in front of s3rver $PLAIN); $(nproc) CPUs; $RUNS runs each, interleaved"
 for workload in big small; do
   for n in $(seq 1 "$RUNS"); do
     for tool in "${tools[@]}"; do run "$tool" "$workload" "$n"; done

@@ -35,6 +35,7 @@ constexpr std::pair<std::string_view, std::string BuildContext::*> kStringFields
 using git::CommitPtr;
 using git::EnsureLibgit2;
 using git::LastGitError;
+using git::MayHoldRepository;
 using git::ObjectPtr;
 using git::RefPtr;
 using git::RepoPtr;
@@ -186,6 +187,7 @@ Result<std::optional<CiInfo>> DetectCi(const Environment& env) {
 
 // The repository containing `dir`, null when there is none.
 Result<RepoPtr> OpenRepository(const std::string& dir) {
+  if (!MayHoldRepository(dir)) return RepoPtr();
   EnsureLibgit2();
   git_repository* raw = nullptr;
   int rc = git_repository_open_ext(&raw, dir.c_str(), 0, nullptr);
@@ -350,6 +352,7 @@ Result<std::int64_t> PeekBuildNumber(const std::string& state_dir) {
 }
 
 std::optional<std::string> GitTopLevel(const std::string& dir) {
+  if (!MayHoldRepository(dir)) return std::nullopt;
   EnsureLibgit2();
   Buf found;
   if (git_repository_discover(&found.buf, dir.c_str(), 0, nullptr) != 0) return std::nullopt;

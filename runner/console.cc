@@ -46,15 +46,16 @@ bool StdoutIsTerminal() {
   return ::isatty(STDOUT_FILENO) && !(term && std::string_view(term) == "dumb");
 }
 
-Console::Console(std::FILE* out, bool terminal, std::FILE* warnings)
-    : out_(out), terminal_(terminal), warnings_(warnings) {}
+Console::Console(std::FILE* out, bool terminal, std::FILE* warnings, Clock now)
+    : out_(out), terminal_(terminal), warnings_(warnings), now_(std::move(now)) {}
 
 void Console::PipelineWarnings(std::string_view text) {
   std::fwrite(text.data(), 1, text.size(), warnings_);
 }
 
 Duration Console::tick_interval() const {
-  return terminal_ ? Duration(std::chrono::seconds(1)) : Duration(std::chrono::hours(1));
+  // Also without a terminal: progress lines are due every kProgressLineInterval.
+  return std::chrono::seconds(1);
 }
 
 void Console::Write(std::string_view text) {
@@ -70,16 +71,48 @@ void Console::ClearStatus() {
 
 void Console::DrawStatus() {
   if (!terminal_ || running_.empty()) return;
-  auto now = std::chrono::steady_clock::now();
+  auto now = now_();
   std::string line = fmt::format("[{}/{}]", finished_, total_);
   for (const auto& [id, since] : running_) {
     auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(now - since);
     line += fmt::format(" {} {}", id, FormatDuration(elapsed));
+    if (progress_.contains(id)) line += " " + DescribeStepProgress(id);
   }
   size_t width = TerminalWidth();
   if (line.size() >= width) line = line.substr(0, width - 4) + "...";
   Write("\r\x1b[K" + line);
   status_shown_ = true;
+}
+
+std::string Console::DescribeStepProgress(const std::string& id) const {
+  const Progress& progress = progress_.at(id).progress;
+  auto started = running_.find(id);
+  if (started == running_.end()) return DescribeProgress(progress, std::nullopt);
+  return DescribeProgress(progress, now_() - started->second);
+}
+
+void Console::WriteProgressLine(const std::string& id) {
+  ShownProgress& shown = progress_.at(id);
+  auto now = now_();
+  std::string elapsed;
+  if (auto started = running_.find(id); started != running_.end()) {
+    elapsed = fmt::format(
+        " ({})",
+        FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(now - started->second)));
+  }
+  Write(fmt::format("[{}] {}{}\n", id, DescribeStepProgress(id), elapsed));
+  shown.printed = shown.progress;
+  shown.printed_at = now;
+}
+
+void Console::StepProgress(const StepRecord& step, const Progress& progress) {
+  ShownProgress& shown = progress_[step.id];
+  shown.progress = progress;
+  if (terminal_) {
+    DrawStatus();
+  } else if (!shown.printed) {
+    WriteProgressLine(step.id);
+  }
 }
 
 void Console::BuildStarted(const BuildRecord& build) {
@@ -92,7 +125,7 @@ void Console::BuildStarted(const BuildRecord& build) {
 }
 
 void Console::StepStarted(const StepRecord& step) {
-  running_[step.id] = std::chrono::steady_clock::now();
+  running_[step.id] = now_();
   if (terminal_) {
     DrawStatus();
   } else {
@@ -124,6 +157,18 @@ void Console::StepOutput(const StepRecord& step, std::string_view text) {
 }
 
 void Console::StepFinished(const StepRecord& step) {
+  auto progress = progress_.find(step.id);
+  if (!terminal_ && progress != progress_.end() &&
+      progress->second.printed != progress->second.progress) {
+    // Its last state, as a line of its own before the step's end.
+    auto partial = partial_lines_.find(step.id);
+    if (partial != partial_lines_.end() && !partial->second.empty()) {
+      Write(fmt::format("[{}] {}\n", step.id, partial->second));
+      partial->second.clear();
+    }
+    WriteProgressLine(step.id);
+  }
+  if (progress != progress_.end()) progress_.erase(progress);
   running_.erase(step.id);
   ++finished_;
   std::string status(StatusName(step.status));
@@ -158,7 +203,16 @@ void Console::StepFinished(const StepRecord& step) {
   Write(fmt::format("[{}] {}{}{}\n", step.id, status, detail, StepDuration(step)));
 }
 
-void Console::Tick() { DrawStatus(); }
+void Console::Tick() {
+  if (terminal_) {
+    DrawStatus();
+    return;
+  }
+  auto now = now_();
+  for (auto& [id, shown] : progress_) {
+    if (now - shown.printed_at >= kProgressLineInterval) WriteProgressLine(id);
+  }
+}
 
 void Console::BuildFinished(const BuildRecord& build) {
   ClearStatus();

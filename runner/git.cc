@@ -1,5 +1,6 @@
 #include "runner/git.h"
 
+#include <filesystem>
 #include <set>
 
 namespace runner::git {
@@ -7,6 +8,24 @@ namespace runner::git {
 void EnsureLibgit2() {
   static const int kInitialized = git_libgit2_init();
   (void)kInitialized;
+}
+
+bool MayHoldRepository(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::path at = std::filesystem::absolute(dir, ec);
+  if (ec) return true;
+  auto exists = [](const std::filesystem::path& path) {
+    std::error_code ignored;
+    return std::filesystem::exists(std::filesystem::symlink_status(path, ignored));
+  };
+  while (true) {
+    if (exists(at / ".git") ||
+        (exists(at / "HEAD") && exists(at / "objects") && exists(at / "refs"))) {
+      return true;
+    }
+    if (!at.has_relative_path()) return false;
+    at = at.parent_path();
+  }
 }
 
 std::string LastGitError() {

@@ -16,6 +16,11 @@ namespace runner::git {
 // other threads may still be using it at exit.
 void EnsureLibgit2();
 
+// Whether `dir` or a directory above it may hold a Git repository: a `.git` entry, or a bare
+// repository's HEAD, objects and refs. False: libgit2 would find none there, so a caller need
+// not set it up (which parses the system's CA certificates, a cost paid on every run).
+bool MayHoldRepository(const std::string& dir);
+
 // libgit2's message for the last failure on this thread ("unknown libgit2 error" when it set
 // none).
 std::string LastGitError();

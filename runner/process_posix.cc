@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <unordered_map>
 
 #include "runner/fs.h"
 #include "runner/process.h"
@@ -89,24 +91,42 @@ constexpr int kExecRetries = 50;
 // COMM may hold anything, so the fields are parsed after its last ')'. nullopt: no such process
 // or a zombie.
 struct ProcStat {
+  pid_t ppid = 0;
   pid_t pgid = 0;
   unsigned flags = 0;
   unsigned long long start_time = 0;
 };
 std::optional<ProcStat> ReadProcStat(const std::string& dir) {
-  Result<std::string> stat = ReadFile(dir + "/stat");
-  size_t paren = stat ? stat->rfind(')') : std::string::npos;
-  if (paren == std::string::npos) return std::nullopt;
+  // Read and parsed by hand, without allocating: this runs once per process on the machine for
+  // every step that ends, and sscanf made it the runner's costliest function.
+  char buffer[4096];
+  UniqueFd fd(open((dir + "/stat").c_str(), O_RDONLY | O_CLOEXEC));
+  ssize_t size = fd.valid() ? read(fd.get(), buffer, sizeof buffer) : -1;
+  std::string_view stat(buffer, size > 0 ? static_cast<size_t>(size) : 0);
+  size_t paren = stat.rfind(')');
+  if (paren == std::string_view::npos) return std::nullopt;
+  std::string_view rest = stat.substr(paren + 1);
+  std::array<std::string_view, 20> fields;  // from the state, field 3
+  size_t count = 0;
+  for (size_t i = 0; i < rest.size() && count < fields.size();) {
+    if (rest[i] == ' ') {
+      ++i;
+      continue;
+    }
+    size_t start = i;
+    while (i < rest.size() && rest[i] != ' ') ++i;
+    fields[count++] = rest.substr(start, i - start);
+  }
+  auto number = [&fields](size_t field, auto& out) {
+    std::string_view text = fields[field - 3];
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return error == std::errc() && end == text.data() + text.size();
+  };
   ProcStat result;
-  char state = 0;
-  int pgid = 0;
-  if (std::sscanf(stat->c_str() + paren + 1,
-                  " %c %*d %d %*d %*d %*d %u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                  &state, &pgid, &result.flags, &result.start_time) != 4 ||
-      state == 'Z') {
+  if (count < fields.size() || fields[0] == "Z" || !number(4, result.ppid) ||
+      !number(5, result.pgid) || !number(9, result.flags) || !number(22, result.start_time)) {
     return std::nullopt;
   }
-  result.pgid = pgid;
   return result;
 }
 
@@ -116,23 +136,55 @@ bool StillRuns(const Carrier& carrier) {
   return stat && stat->start_time == carrier.start_time;
 }
 
-// Every process (but this one) whose environment we may read and whose cookie holds a token
-// for which `matches` is true. Its environment is the one it was exec'd with: a process that
-// rewrites its own, or runs as another user, is not found.
+// Which processes a scan reads the environment of: reading every process's costs a step's
+// run time many times over on a busy machine. The runner is a child subreaper, so whatever a
+// step leaves running stays its descendant (reparented to it at worst): its own scans look at
+// its descendants only, and a process whose parent vanished during the scan counts as one.
+struct ScanScope {
+  pid_t root = 0;  // only this process's descendants; 0: every process
+  Carrier skip;    // a process known to carry no token
+};
+
+// Every process (but this one) in `scope` whose environment we may read and whose cookie holds
+// a token for which `matches` is true. Its environment is the one it was exec'd with: a
+// process that rewrites its own, or runs as another user, is not found.
 template <typename Matches>
-std::vector<Carrier> FindCarriers(const Matches& matches) {
+std::vector<Carrier> FindCarriers(const Matches& matches, const ScanScope& scope = {}) {
   std::vector<Carrier> found;
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return found;
-  std::string prefix = std::string(kProcessCookieVar) + "=";
   pid_t self = getpid();
+  std::vector<std::pair<pid_t, ProcStat>> processes;
+  std::unordered_map<pid_t, pid_t> parent_of;
   while (struct dirent* entry = readdir(proc)) {
     char* end = nullptr;
     long pid = std::strtol(entry->d_name, &end, 10);
-    if (pid <= 0 || *end != '\0' || pid == self) continue;
-    std::string dir = std::string("/proc/") + entry->d_name;
-    std::optional<ProcStat> stat = ReadProcStat(dir);
-    if (!stat || (stat->flags & kPfKthread) != 0) continue;
+    if (pid <= 0 || *end != '\0') continue;
+    std::optional<ProcStat> stat = ReadProcStat(std::string("/proc/") + entry->d_name);
+    if (!stat) continue;
+    parent_of.emplace(static_cast<pid_t>(pid), stat->ppid);
+    if (pid == self || (stat->flags & kPfKthread) != 0) continue;
+    processes.emplace_back(static_cast<pid_t>(pid), *stat);
+  }
+  closedir(proc);
+  auto in_scope = [&](pid_t pid) {
+    if (scope.root == 0) return true;
+    // Bounded: reads racing with exits and pid reuse could make a loop of parents.
+    for (size_t depth = 0; depth <= parent_of.size(); ++depth) {
+      auto parent = parent_of.find(pid);
+      if (parent == parent_of.end()) return true;
+      pid = parent->second;
+      if (pid == scope.root) return true;
+      if (pid <= 0) return false;
+    }
+    return true;
+  };
+  std::string prefix = std::string(kProcessCookieVar) + "=";
+  for (auto& [pid, stat_value] : processes) {
+    if (!in_scope(pid)) continue;
+    if (pid == scope.skip.pid && stat_value.start_time == scope.skip.start_time) continue;
+    std::string dir = "/proc/" + std::to_string(pid);
+    std::optional<ProcStat> stat = stat_value;
     Result<std::string> environ = ReadFile(dir + "/environ");
     for (int retry = 0;
          retry < kExecRetries && environ && environ->empty() && (stat->flags & kPfExiting) == 0;
@@ -153,14 +205,18 @@ std::vector<Carrier> FindCarriers(const Matches& matches) {
       carries = matches(cookie.substr(0, space));
       cookie.remove_prefix(space == std::string_view::npos ? cookie.size() : space + 1);
     }
-    if (carries) found.push_back({static_cast<pid_t>(pid), stat->pgid, stat->start_time});
+    if (carries) found.push_back({pid, stat->pgid, stat->start_time});
   }
-  closedir(proc);
   return found;
 }
 
+// The runner's watchdog: its environment is empty, which would make every scan wait on it as on
+// a process in the middle of an exec. Set while the PosixProcessRunner exists.
+Carrier g_watchdog;
+
 std::vector<Carrier> CarriersOf(const std::string& token) {
-  return FindCarriers([&token](std::string_view t) { return t == token; });
+  return FindCarriers([&token](std::string_view t) { return t == token; },
+                      ScanScope{getpid(), g_watchdog});
 }
 
 // 16 hex digits, unique among the runners of a machine for all practical purposes.
@@ -209,9 +265,13 @@ void Signal(Process& p, int sig) {
   }
 }
 
-// Whether an own_group process's group is empty and no process carries its cookie.
-bool AllGone(const Process& p) {
-  return kill(-p.pid, 0) != 0 && errno == ESRCH && CarriersOf(p.cookie).empty() &&
+// Whether an own_group process's group is empty and no process carries its cookie. Once the
+// group is empty, a process that left it and still runs has a topmost living ancestor below
+// the runner that is a child the runner adopted (as subreaper): without `adopted_child`, no
+// process needs to be looked at.
+bool AllGone(const Process& p, bool adopted_child) {
+  return kill(-p.pid, 0) != 0 && errno == ESRCH &&
+         (!adopted_child || CarriersOf(p.cookie).empty()) &&
          std::ranges::none_of(p.carriers, StillRuns);
 }
 
@@ -240,6 +300,9 @@ class PosixProcessRunner : public ProcessRunner {
   void ReadSignalPipe(std::vector<ProcessEvent>* events, bool* child_exited, bool* woken);
   void Reap();
   void CheckGroups(Clock::time_point now);
+  // Whether the runner has a child it did not start (an orphan it adopted as subreaper); true
+  // when the kernel does not list children (/proc/PID/task/TID/children).
+  bool HasAdoptedChild() const;
   // Reads what is available; closes the pipe at end of file or when `final` (the group is gone,
   // so whoever still holds the write end escaped it).
   void ReadOutput(int id, Process* p, bool final, std::vector<ProcessEvent>* events);
@@ -327,6 +390,9 @@ void PosixProcessRunner::StartWatchdog(const std::string& exe) {
     return;
   }
   watchdog_pipe_ = fds[1];
+  if (auto stat = ReadProcStat("/proc/" + std::to_string(*pid))) {
+    g_watchdog = {*pid, stat->pgid, stat->start_time};
+  }
 }
 
 PosixProcessRunner::~PosixProcessRunner() {
@@ -341,7 +407,7 @@ PosixProcessRunner::~PosixProcessRunner() {
     bool all_gone = true;
     for (auto& [id, p] : processes_) {
       // What a process in our group left running is that group's owner's to stop.
-      if (!p.group_gone && (p.own_group ? AllGone(p) : p.leader_exited)) {
+      if (!p.group_gone && (p.own_group ? AllGone(p, true) : p.leader_exited)) {
         p.group_gone = true;
       }
       all_gone = all_gone && p.group_gone;
@@ -368,6 +434,7 @@ PosixProcessRunner::~PosixProcessRunner() {
   }
   // Nothing of ours is left for the watchdog to stop: let it go.
   if (watchdog_pipe_ >= 0) close(watchdog_pipe_);
+  g_watchdog = {};
   pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
   g_signal_pipe = -1;
   close(signal_pipe_[0]);
@@ -573,8 +640,42 @@ void PosixProcessRunner::Reap() {
   }
 }
 
+// The list is reliable without stopping anything: a child leaves it only when reaped, which
+// only this thread does, so no entry shifts while it is read, and one adopted meanwhile shows
+// or is the next call's.
+bool PosixProcessRunner::HasAdoptedChild() const {
+  std::string tasks = "/proc/" + std::to_string(getpid()) + "/task";
+  DIR* dir = opendir(tasks.c_str());
+  if (dir == nullptr) return true;
+  bool adopted = false;
+  bool listed = false;
+  while (struct dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    Result<std::string> children = ReadFile(tasks + "/" + entry->d_name + "/children");
+    if (!children) {
+      adopted = true;
+      break;
+    }
+    listed = true;
+    std::string_view rest = *children;
+    while (!rest.empty() && !adopted) {
+      size_t end = std::min(rest.find(' '), rest.size());
+      pid_t pid = 0;
+      std::from_chars(rest.data(), rest.data() + end, pid);
+      rest.remove_prefix(std::min(end + 1, rest.size()));
+      if (pid == 0) continue;
+      adopted = pid != g_watchdog.pid && std::ranges::none_of(processes_, [pid](const auto& entry) {
+                  return entry.second.pid == pid;
+                });
+    }
+  }
+  closedir(dir);
+  return adopted || !listed;
+}
+
 // Must follow Reap() with no Start() in between: once the group is empty its id may be reused.
 void PosixProcessRunner::CheckGroups(Clock::time_point now) {
+  std::optional<bool> adopted;  // asked once, and only when a group may have emptied
   for (auto& [id, p] : processes_) {
     if (!p.leader_exited || p.group_gone) continue;
     if (!p.own_group) {
@@ -591,7 +692,8 @@ void PosixProcessRunner::CheckGroups(Clock::time_point now) {
       }
       continue;
     }
-    if (AllGone(p)) {
+    if (!adopted) adopted = HasAdoptedChild();
+    if (AllGone(p, *adopted)) {
       p.group_gone = true;
       p.kill_at.reset();
       // A carrier that died just before the scan (a zombie carries no environment) may be our

@@ -59,7 +59,8 @@ void CreatePrivateFile(const std::string& path, std::string_view contents, Statu
   }
 }
 
-constexpr const char* kScratchSuffixes[] = {".out", ".request", ".artifacts", ".error"};
+constexpr const char* kScratchSuffixes[] = {".out", ".request", ".artifacts", ".error",
+                                            ".progress"};
 
 }  // namespace
 
@@ -82,6 +83,7 @@ struct Scheduler::Active {
   bool through_step_protocol = false;
   std::string cwd;                       // the step's directory, resolved
   std::optional<std::string> cache_key;  // the step was keyed and missed: stored on success
+  std::optional<Progress> progress;      // the last record read
 };
 
 Result<BuildValues> ExpandBuildValues(const Pipeline& pipeline, const BuildContext& context,
@@ -139,6 +141,10 @@ Scheduler::Scheduler(const Pipeline& pipeline, const Plan& plan, const BuildCont
     record_.steps.push_back(std::move(step));
   }
   satisfied_.assign(record_.steps.size(), false);
+  for (const PlannedStep& planned : plan_.steps) {
+    std::vector<size_t>& needs = needs_.emplace_back();
+    for (const std::string& need : planned.needs) needs.push_back(index_by_id_.at(need));
+  }
 }
 
 Scheduler::~Scheduler() = default;
@@ -186,6 +192,10 @@ BuildRecord Scheduler::Run() {
       }
     }
     CheckDeadlines();
+    if (now >= next_progress_read_) {
+      next_progress_read_ = now + observer_.tick_interval();
+      for (const auto& active : active_) ReadProgress(*active);
+    }
     observer_.Tick();
   }
 
@@ -221,8 +231,7 @@ void Scheduler::StartReadySteps() {
       const PlannedStep& planned = plan_.steps[i];
       std::optional<size_t> unmet;
       bool waiting = false;
-      for (const std::string& need : planned.needs) {
-        size_t j = index_by_id_.at(need);
+      for (size_t j : needs_[i]) {
         if (!IsTerminal(record_.steps[j].status)) {
           waiting = true;
         } else if (!satisfied_[j] && !unmet) {
@@ -397,6 +406,9 @@ Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active, Ste
     setup.env.insert_or_assign(kStepConfigVar, scratch + ".request");
     setup.env.insert_or_assign(kStepArtifactsVar, scratch + ".artifacts");
     setup.env.insert_or_assign(kStepErrorVar, scratch + ".error");
+    setup.env.insert_or_assign(kStepProgressVar, scratch + ".progress");
+    ::unlink((scratch + ".progress").c_str());  // an earlier attempt's
+    active.progress.reset();
     CreatePrivateFile(scratch + ".artifacts", "", created);
     CreatePrivateFile(scratch + ".error", "", created);
     CreatePrivateFile(scratch + ".request", EncodeStepRequest(request), created);
@@ -638,6 +650,16 @@ void Scheduler::CheckDeadlines() {
   for (size_t index : retry) Launch(index);
 }
 
+void Scheduler::ReadProgress(Active& active) {
+  if (!active.through_step_protocol) return;
+  auto text = ReadFile(active.scratch + ".progress");
+  std::optional<Progress> progress = text ? DecodeProgress(*text) : std::nullopt;
+  if (!progress || progress == active.progress) return;
+  active.progress = progress;
+  progress->what = masker_.Mask(progress->what);
+  observer_.StepProgress(record_.steps[active.index], *progress);
+}
+
 void Scheduler::FinishAttempt(size_t index, int exit_code) {
   Active* active = FindActiveStep(index);
   StepRecord& record = record_.steps[index];
@@ -704,6 +726,7 @@ void Scheduler::FinishStep(size_t index, StepStatus status, std::string message)
   AppendTail(record, rest, kTailBytes);
   if (!rest.empty()) observer_.StepOutput(record, rest);
   record.log_error = active.log_error;
+  ReadProgress(active);
   if (status == StepStatus::kSuccess) StoreInCache(index, active);
   if (!active.scratch.empty()) {
     for (const char* suffix : kScratchSuffixes) ::unlink((active.scratch + suffix).c_str());

@@ -16,6 +16,7 @@
 #include "runner/pipeline.h"
 #include "runner/plan.h"
 #include "runner/process.h"
+#include "runner/progress.h"
 #include "runner/result.h"
 
 namespace runner {
@@ -30,6 +31,12 @@ class BuildObserver {
   virtual void StepStarted(const StepRecord& step) = 0;
   // Output of a running step, already masked.
   virtual void StepOutput(const StepRecord& step, std::string_view text) = 0;
+  // A built-in step's progress record changed (read every tick_interval() and once as the step
+  // ends, before StepFinished); its text already masked.
+  virtual void StepProgress(const StepRecord& step, const Progress& progress) {
+    (void)step;
+    (void)progress;
+  }
   virtual void StepFinished(const StepRecord& step) = 0;
   virtual void BuildFinished(const BuildRecord& build) = 0;
   // Called at least every tick_interval() while steps run (for a live status line).
@@ -108,6 +115,8 @@ class Scheduler {
   void FinishAttempt(size_t index, int exit_code);
   void FinishStep(size_t index, StepStatus status, std::string message);
   void CheckDeadlines();
+  // Hands a changed progress record of a built-in step to the observer.
+  void ReadProgress(Active& active);
   void Stop(int signal);
   std::optional<std::string> LookupName(std::string_view name);
   Active* FindActive(int process_id);
@@ -129,8 +138,10 @@ class Scheduler {
 
   BuildRecord record_;
   std::map<std::string, size_t, std::less<>> index_by_id_;  // into plan_.steps and record_.steps
+  std::vector<std::vector<size_t>> needs_;                  // per plan step: its needs' indexes
   std::vector<bool> satisfied_;  // per plan step: finished so that dependants may run
   std::vector<std::unique_ptr<Active>> active_;
+  std::chrono::steady_clock::time_point next_progress_read_;
   int stop_signal_ = 0;
   bool build_timed_out_ = false;
   std::string lookup_error_;

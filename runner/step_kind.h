@@ -27,6 +27,7 @@
 #include "runner/environment.h"
 #include "runner/pipeline.h"
 #include "runner/process.h"
+#include "runner/progress.h"
 #include "runner/result.h"
 
 namespace runner {
@@ -65,6 +66,9 @@ class StepIo {
   // Where a kind starts the programs it runs itself (packer): the core's supervision, which
   // also owns the process's SIGINT and SIGTERM (cancelled() is true once one arrived).
   virtual ProcessRunner& processes() = 0;
+  // How far the step is, for the console (runner/progress.h): call as often as convenient,
+  // from any thread; what reaches the console is rate-limited. No secret belongs in it.
+  virtual void ReportProgress(const Progress& progress) { (void)progress; }
 };
 
 class StepKind {

@@ -26,7 +26,10 @@ void AppendToFile(const std::string& path, std::string_view data) {
 class ChildStepIo : public StepIo {
  public:
   ChildStepIo(const Environment& env, const StepRequest& request, ProcessRunner& processes)
-      : env_(env), request_(request), processes_(processes) {
+      : env_(env),
+        request_(request),
+        processes_(processes),
+        progress_(Lookup(env, kStepProgressVar).value_or("")) {
     output_path_ = Lookup(env_, "RUNNER_OUTPUT").value_or("");
     artifacts_path_ = Lookup(env_, kStepArtifactsVar).value_or("");
   }
@@ -59,6 +62,7 @@ class ChildStepIo : public StepIo {
   const std::string& pipeline() const override { return request_.pipeline; }
   Duration kill_grace() const override { return request_.kill_grace; }
   ProcessRunner& processes() override { return processes_; }
+  void ReportProgress(const Progress& progress) override { progress_.Update(progress); }
 
  private:
   const Environment& env_;
@@ -66,6 +70,7 @@ class ChildStepIo : public StepIo {
   ProcessRunner& processes_;
   std::string output_path_;
   std::string artifacts_path_;
+  ProgressWriter progress_;
 };
 
 int FailStep(const Environment& env, const std::string& message) {

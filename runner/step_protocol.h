@@ -7,7 +7,8 @@
 // RUNNER_STEP_CONFIG, as MessagePack: any bytes reach the kind as they are (a Latin-1 branch
 // name, a step output that is not UTF-8), which JSON text could not carry. The child appends
 // outputs to RUNNER_OUTPUT (as a shell step does), artifacts as JSON lines to RUNNER_ARTIFACTS and,
-// on failure, its message to RUNNER_STEP_ERROR.
+// on failure, its message to RUNNER_STEP_ERROR; it rewrites its progress record
+// (runner/progress.h) at RUNNER_PROGRESS, which the runner reads while the step runs.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -644,6 +644,7 @@ Status PackerKind::Run(const PackerConfig& config, StepIo& io) const {
   io.Log("runner: " + shown + "\n");
 
   PackerOutputParser parser;
+  io.ReportProgress(Progress{"baking", 0, 0});  // the console shows for how long
   auto run = RunPacker(argv, ToEnvp(env), io,
                        [&parser](std::string_view data) { return parser.Feed(data); });
   if (!run) return Fail(run.error());

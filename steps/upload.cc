@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -21,6 +22,7 @@
 #include "runner/fs.h"
 #include "runner/glob.h"
 #include "runner/path.h"
+#include "runner/progress.h"
 #include "runner/store/artifact_store.h"
 #include "runner/store/manifest.h"
 #include "runner/worker_pool.h"
@@ -35,15 +37,6 @@ const std::vector<std::string> kConfigKeys = {"to",          "files", "region", 
                                               "path_style",  "sse",   "kms_key_id", "part_size",
                                               "concurrency", "amis"};
 constexpr int kMaxConcurrency = 64;
-
-std::string HumanSize(std::uint64_t bytes) {
-  if (bytes < 1024) return fmt::format("{} B", bytes);
-  if (bytes < aws::kMiB) return fmt::format("{:.1f} KiB", static_cast<double>(bytes) / 1024);
-  if (bytes < 1024 * aws::kMiB) {
-    return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / aws::kMiB);
-  }
-  return fmt::format("{:.2f} GiB", static_cast<double>(bytes) / (1024.0 * aws::kMiB));
-}
 
 std::string ContentType(std::string_view name) {
   static const std::map<std::string, std::string, std::less<>> kTypes = {
@@ -166,6 +159,17 @@ Status UploadToStore(const UploadOptions& options, const std::vector<UploadSourc
   store_options.concurrency = options.concurrency;
   store_options.log = [&log](std::string_view line) { log.Line(line); };
   store_options.cancelled = [&io] { return io.cancelled(); };
+  // Bytes of whole files stored, and of the parts of the large file in flight.
+  std::atomic<std::uint64_t> files_sent{0};
+  std::atomic<std::uint64_t> parts_sent{0};
+  std::uint64_t total_bytes = 0;
+  auto report = [&] {
+    io.ReportProgress(Progress{"sent", files_sent.load() + parts_sent.load(), total_bytes});
+  };
+  store_options.part_sent = [&](std::uint64_t bytes) {
+    parts_sent += bytes;
+    report();
+  };
   auto store = OpenArtifactStore(options.to, std::move(store_options));
   if (!store) return Fail("upload: " + store.error());
   url = (*store)->url();
@@ -193,7 +197,10 @@ Status UploadToStore(const UploadOptions& options, const std::vector<UploadSourc
     out.etag = object->etag;
     out.parts = object->parts;
     out.version_id = object->version_id;
-    log.Line(fmt::format("upload: {} -> {} ({}{})", out.source, out.url, HumanSize(out.size),
+    parts_sent = 0;
+    files_sent += out.size;
+    report();
+    log.Line(fmt::format("upload: {} -> {} ({}{})", out.source, out.url, HumanBytes(out.size),
                          out.parts ? fmt::format(", {} parts", out.parts) : ""));
     return {};
   };
@@ -207,7 +214,9 @@ Status UploadToStore(const UploadOptions& options, const std::vector<UploadSourc
       return Fail(fmt::format("upload: cannot read '{}': {}", sources[i].path, ErrnoText(errno)));
     }
     (static_cast<std::uint64_t>(st.st_size) > options.part_size ? large : small).push_back(i);
+    total_bytes += static_cast<std::uint64_t>(st.st_size);
   }
+  report();
   if (Status done = ParallelFor(small, options.concurrency, upload_one); !done) return done;
   for (size_t index : large) {
     if (Status done = upload_one(index); !done) return done;

@@ -25,6 +25,7 @@
 #include "runner/fs.h"
 #include "runner/glob.h"
 #include "runner/path.h"
+#include "runner/progress.h"
 #include "runner/sha256.h"
 #include "runner/utf8.h"
 #include "runner/worker_pool.h"
@@ -732,12 +733,6 @@ class DeflateWindow {
   // Last: destroyed first, so no task outlives what it reads.
   WorkerPool pool_;
 };
-
-std::string HumanBytes(std::uint64_t bytes) {
-  if (bytes < 10 * 1024) return fmt::format("{} B", bytes);
-  if (bytes < 10 * 1024 * 1024) return fmt::format("{:.1f} KiB", bytes / 1024.0);
-  return fmt::format("{:.1f} MiB", bytes / (1024.0 * 1024.0));
-}
 
 }  // namespace
 

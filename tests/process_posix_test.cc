@@ -366,10 +366,10 @@ TEST_F(ProcessPosixTest, TerminateKillsAfterGraceWhenSigtermIgnored) {
 TEST_F(ProcessPosixTest, InterruptSignalsTheLeaderAloneThenKillsTheGroupAfterGrace) {
   std::string file = TempDir() + "/member";
   // The member records a SIGTERM it gets; the leader reports its own and goes on, so only
-  // SIGKILL ends them.
-  ProcessSpec spec = Bash("bash -c \"trap 'echo got-term > " + file +
+  // SIGKILL ends them. The leader's trap is set before the member can say it is ready.
+  ProcessSpec spec = Bash("trap 'echo leader-term' TERM; bash -c \"trap 'echo got-term > " + file +
                           "' TERM; echo ready; while :; do sleep 0.05; done\" & "
-                          "trap 'echo leader-term' TERM; while :; do wait; done");
+                          "while :; do wait; done");
   spec.kill_grace = 500ms;
   int id = Start(spec);
   ASSERT_TRUE(WaitOutput(id, "ready"));

@@ -11,8 +11,10 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "runner/aws/http.h"
@@ -70,7 +72,13 @@ class CancellableStepIo : public FakeStepIo {
  public:
   using FakeStepIo::FakeStepIo;
   bool cancelled() const override { return cancel_flag.load(); }
+  void ReportProgress(const Progress& report) override {
+    std::lock_guard lock(progress_mutex);
+    progress.push_back(report);
+  }
   std::atomic<bool> cancel_flag{false};
+  std::mutex progress_mutex;
+  std::vector<Progress> progress;
 };
 
 // The environment a step gets to talk to s3rver: its keys and nothing from the machine.
@@ -493,6 +501,26 @@ TEST_F(UploadS3Test, SingleAndMultipartUploadsReadBackIdentical) {
   EXPECT_EQ(io_.artifacts[1].sha256, Sha256Hex(large));
 }
 
+TEST_F(UploadS3Test, ProgressCountsEveryByteOnceAndEndsAtTheTotal) {
+  WriteTextFile(work_ / "dist/small.bin", RandomBytes(100 * 1024, 1));
+  WriteTextFile(work_ / "dist/large.bin", RandomBytes(12 * kMiB + 12345, 2));
+  Status status = Upload(R"(, "files": ["dist/small.bin", "dist/large.bin"],
+                "part_size": "5MiB", "concurrency": "2")");
+  ASSERT_TRUE(status.has_value()) << status.error() << "\n" << io_.log;
+  const std::uint64_t total = 100 * 1024 + 12 * kMiB + 12345;
+  ASSERT_FALSE(io_.progress.empty());
+  EXPECT_EQ(io_.progress.front(), (Progress{"sent", 0, total}));
+  EXPECT_EQ(io_.progress.back(), (Progress{"sent", total, total}));
+  bool between = false;
+  for (size_t i = 1; i < io_.progress.size(); ++i) {
+    EXPECT_GE(io_.progress[i].bytes, io_.progress[i - 1].bytes) << i;
+    EXPECT_EQ(io_.progress[i].total_bytes, total);
+    // A part of the large file, acknowledged before the whole file is.
+    between = between || (io_.progress[i].bytes > 100 * 1024 && io_.progress[i].bytes < total);
+  }
+  EXPECT_TRUE(between);
+}
+
 TEST_F(UploadS3Test, ASecondBuildOnOnePrefixIsRefusedAndTheFirstIsKept) {
   WriteTextFile(work_ / "dist/app.zip", "first");
   ASSERT_TRUE(Upload(R"(, "files": ["dist/app.zip"])").has_value()) << io_.log;
@@ -746,6 +774,16 @@ RunnerResult RunRunner(const std::string& workspace, const std::map<std::string,
   return result;
 }
 
+// The environment the runner gets to talk to s3rver: its keys and nothing from the machine.
+std::map<std::string, std::string> RunnerEnvironment(const std::string& home) {
+  return {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
+          {"HOME", home},
+          {"AWS_ACCESS_KEY_ID", "S3RVER"},
+          {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
+          {"AWS_REGION", "us-east-1"},
+          {"AWS_EC2_METADATA_DISABLED", "true"}};
+}
+
 // Every file below `dir` concatenated, to search for what must not be there.
 std::string AllFiles(const std::string& dir) {
   std::string all;
@@ -769,12 +807,7 @@ TEST_F(UploadS3Test, RunnerUploadsAndAWrongSecretExitsOneWithoutLeakingIt) {
                             "      endpoint: {}\n"
                             "      files: [dist/app.zip]\n",
                             server_.endpoint()));
-  std::map<std::string, std::string> env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"},
-                                            {"HOME", home_.path()},
-                                            {"AWS_ACCESS_KEY_ID", "S3RVER"},
-                                            {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
-                                            {"AWS_REGION", "us-east-1"},
-                                            {"AWS_EC2_METADATA_DISABLED", "true"}};
+  std::map<std::string, std::string> env = RunnerEnvironment(home_.path());
   RunnerResult good = RunRunner(workspace, env, "3");
   ASSERT_EQ(good.status, 0) << good.output;
   EXPECT_EQ(ReadBack(server_.endpoint(), "main/orders-main-3/app.zip", scratch_), "zip");
@@ -792,6 +825,45 @@ TEST_F(UploadS3Test, RunnerUploadsAndAWrongSecretExitsOneWithoutLeakingIt) {
   EXPECT_THAT(records, HasSubstr("SignatureDoesNotMatch"));
   EXPECT_THAT(records, Not(HasSubstr(secret)));
   EXPECT_THAT(records, Not(HasSubstr("Signature=")));
+}
+
+// Without a terminal (Jenkins), the transfer's progress is a line of its own: when first seen,
+// then at most every few seconds, and its final state before the step's end.
+TEST_F(UploadS3Test, RunnerPrintsRateLimitedProgressLinesWithoutATerminal) {
+  TempDir top;
+  std::string workspace = top / "ws";
+  WriteTextFile(workspace + "/dist/big.bin", RandomBytes(24 * kMiB, 3));
+  WriteTextFile(workspace + "/pipeline.yml",
+                fmt::format("version: 1\n"
+                            "project: orders\n"
+                            "steps:\n"
+                            "  - id: publish\n"
+                            "    upload:\n"
+                            "      to: \"s3://bkt/${{{{ build.id }}}}/\"\n"
+                            "      endpoint: {}\n"
+                            "      part_size: 5MiB\n"
+                            "      concurrency: 2\n"
+                            "      files: [dist/big.bin]\n",
+                            server_.endpoint()));
+  std::map<std::string, std::string> env = RunnerEnvironment(home_.path());
+  auto started = std::chrono::steady_clock::now();
+  RunnerResult run = RunRunner(workspace, env, "5");
+  auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_EQ(run.status, 0) << run.output;
+  std::vector<std::string> lines;
+  std::istringstream output(run.output);
+  for (std::string line; std::getline(output, line);) {
+    if (line.starts_with("[publish] ") && line.find(" of 24.0 MiB sent") != std::string::npos) {
+      lines.push_back(line);
+    }
+  }
+  ASSERT_FALSE(lines.empty()) << run.output;
+  EXPECT_THAT(lines.back(), HasSubstr("[publish] 24.0 MiB of 24.0 MiB sent, ")) << run.output;
+  EXPECT_THAT(lines.back(), HasSubstr("/s (")) << run.output;
+  // Rate-limited: the first, one per interval at most, and the last.
+  EXPECT_LE(lines.size(), 2 + static_cast<size_t>(seconds / 5)) << run.output;
+  EXPECT_LT(run.output.find(lines.back()), run.output.find("[publish] success")) << run.output;
+  EXPECT_THAT(run.output, Not(HasSubstr("S3RVER"))) << run.output;
 }
 
 TEST_F(UploadS3Test, ExamplePipelinePublishesToS3WithVarStore) {

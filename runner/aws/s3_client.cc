@@ -452,7 +452,10 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
     } else if (etags[index] = response->Header("etag"); etags[index].empty()) {
       error = fmt::format("{}: the answer has no ETag", part.what);
     }
-    if (error.empty()) return true;
+    if (error.empty()) {
+      if (options_.part_sent) options_.part_sent(part.body_view->size());
+      return true;
+    }
     std::lock_guard lock(error_mutex);
     if (first_error.empty()) first_error = error;
     failed = true;

@@ -68,6 +68,8 @@ struct S3ClientOptions : AwsTransportOptions {
   std::uint64_t part_size = 16 * kMiB;
   // Parts in flight at once for one multipart upload.
   int concurrency = 8;
+  // Called with a part's size as S3 acknowledges each part, from several threads. Optional.
+  std::function<void(std::uint64_t)> part_sent;
 };
 
 // An object as stored.

@@ -107,6 +107,9 @@ struct ArtifactStoreOptions {
   int concurrency = 8;
   // Progress and retry lines (never a secret); called from several threads. Optional.
   std::function<void(std::string_view)> log;
+  // Called with a part's size as each part of a multipart upload is stored (S3), from several
+  // threads. Optional.
+  std::function<void(std::uint64_t)> part_sent;
   // True stops the transfers in progress ("cancelled"). Optional.
   std::function<bool()> cancelled;
   // The HTTP client and credentials of an S3 store (default: libcurl with AWS_CA_BUNDLE, the

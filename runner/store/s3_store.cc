@@ -141,6 +141,7 @@ Result<std::unique_ptr<ArtifactStore>> MakeS3Store(std::string_view url,
   client_options.concurrency = options.concurrency;
   client_options.log = std::move(options.log);
   client_options.cancelled = std::move(options.cancelled);
+  client_options.part_sent = std::move(options.part_sent);
   client_options.sleep = std::move(options.sleep);
   auto client = aws::S3Client::Create(*http, *credentials, std::move(client_options));
   if (!client) return Fail(client.error());
