@@ -471,8 +471,25 @@ Result<std::optional<EarlierBake>> FindEarlierBake(const std::string& key, const
     return miss(fmt::format("{} of the {} AMIs of the bake with {} {} are available", found.size(),
                             count, kBakeKeyTag, key));
   }
-  // The AMIs of the build that made the newest one, where it made them all.
-  const std::string newest_build = newest.Tag(kBakeBuildTag);
+  // One build's AMIs where a build made them all (the one with the newest AMI among those);
+  // else, for each, the newest: every AMI with the key was baked from the same inputs.
+  std::map<std::string, std::set<std::pair<std::string, std::string>>> covered;
+  for (const auto& [where, images] : found) {
+    for (const aws::Ec2Image& image : images) covered[image.Tag(kBakeBuildTag)].insert(where);
+  }
+  std::vector<aws::Ec2Image> complete;  // the newest AMI of each build that made them all
+  for (const auto& [build, places] : covered) {
+    if (places.size() != count) continue;
+    std::vector<aws::Ec2Image> its;
+    for (const auto& [where, images] : found) {
+      std::ranges::copy_if(images, std::back_inserter(its), [&](const aws::Ec2Image& image) {
+        return image.Tag(kBakeBuildTag) == build;
+      });
+    }
+    complete.push_back(*aws::MostRecent(its));
+  }
+  const std::string newest_build =
+      complete.empty() ? newest.Tag(kBakeBuildTag) : aws::MostRecent(complete)->Tag(kBakeBuildTag);
   EarlierBake bake;
   std::set<std::string> builds;
   for (const auto& [where, images] : found) {
