@@ -17,9 +17,9 @@ if [ "$state" != active ]; then
   exit 1
 fi
 
-# The running binary is the one this revision was built as (build.json, written by the
-# pipeline's stamp step).
-expected=$(sed -n 's/.*"version": *"\([^"]*\)".*/\1/p' "$prefix/build.json")
+# The running binary is the one this revision was built as: the commit it reports is the one
+# build.json (written by the pipeline) names.
+expected=$(sed -n 's/.*"commit": *"\([^"]*\)".*/\1/p' "$prefix/build.json")
 actual=$("$prefix/bin/orders" --version)
 if [ "$actual" != "orders $expected" ]; then
   echo "ValidateService: running '$actual', expected 'orders $expected'" >&2
