@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
+#include <map>
+#include <queue>
 #include <set>
 
 #include "runner/diagnostics.h"
@@ -82,28 +85,37 @@ Result<Plan> MakePlan(const Pipeline& pipeline, const BuildContext& context,
     }
   }
 
-  // Kahn's algorithm, always taking the earliest ready step in file order, so a plain list
-  // keeps its order.
-  Plan plan;
-  std::set<std::string, std::less<>> placed;
-  while (placed.size() < selected.size()) {
-    bool progressed = false;
-    for (const Step& step : pipeline.steps) {
-      if (!selected.contains(step.id) || placed.contains(step.id)) continue;
-      bool ready = std::all_of(step.needs.begin(), step.needs.end(),
-                               [&](const std::string& need) { return placed.contains(need); });
-      if (!ready) continue;
-      PlannedStep planned;
-      planned.step = &step;
-      planned.needs = step.needs;
-      if (step.when) planned.skip_reason = EvaluateWhen(*step.when, context, &planned.note);
-      plan.steps.push_back(std::move(planned));
-      placed.insert(step.id);
-      progressed = true;
-      break;
+  // Kahn's algorithm, always taking the earliest ready step in file order (a min-heap of file
+  // positions), so a plain list keeps its order.
+  const std::vector<Step>& steps = pipeline.steps;
+  std::map<std::string_view, size_t> position;
+  for (size_t i = 0; i < steps.size(); ++i) position.emplace(steps[i].id, i);
+  std::vector<size_t> unplaced_needs(steps.size(), 0);
+  std::vector<std::vector<size_t>> dependents(steps.size());
+  std::priority_queue<size_t, std::vector<size_t>, std::greater<>> ready;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (!selected.contains(steps[i].id)) continue;
+    for (const std::string& need : steps[i].needs) {
+      ++unplaced_needs[i];
+      dependents[position.at(need)].push_back(i);
     }
-    if (!progressed) return Fail("the pipeline's needs form a cycle");
+    if (unplaced_needs[i] == 0) ready.push(i);
   }
+  Plan plan;
+  while (!ready.empty()) {
+    size_t i = ready.top();
+    ready.pop();
+    const Step& step = steps[i];
+    PlannedStep planned;
+    planned.step = &step;
+    planned.needs = step.needs;
+    if (step.when) planned.skip_reason = EvaluateWhen(*step.when, context, &planned.note);
+    plan.steps.push_back(std::move(planned));
+    for (size_t dependent : dependents[i]) {
+      if (--unplaced_needs[dependent] == 0) ready.push(dependent);
+    }
+  }
+  if (plan.steps.size() < selected.size()) return Fail("the pipeline's needs form a cycle");
   return plan;
 }
 
