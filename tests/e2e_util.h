@@ -37,17 +37,6 @@ inline std::map<std::string, std::string> BaseEnv() {
           {"TERM", "dumb"}};
 }
 
-// Blocks until `done` holds or `timeout` passes; true when it held.
-inline bool AwaitCondition(const std::function<bool()>& done,
-                           std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
 inline bool ProcessExists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
 
 // The processes (other than this one) whose environment holds the entry `entry` (KEY=VALUE),

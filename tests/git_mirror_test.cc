@@ -32,6 +32,7 @@ namespace {
 namespace fs = std::filesystem;
 using runner::testing::AwaitCondition;
 using runner::testing::ReadTextFile;
+using runner::testing::StopProcessGroup;
 using runner::testing::TempDir;
 using runner::testing::WriteTextFile;
 using ::testing::ElementsAre;
@@ -78,14 +79,8 @@ class Server {
     }
     pid_ = *pid;
   }
-  ~Server() {
-    if (pid_ <= 0) return;
-    ::kill(-pid_, SIGTERM);
-    bool exited = AwaitCondition([&] { return ::waitpid(pid_, nullptr, WNOHANG) == pid_; },
-                                 std::chrono::seconds(2));
-    ::kill(-pid_, SIGKILL);  // whatever is left in the group (upload-pack, http-backend)
-    if (!exited) ::waitpid(pid_, nullptr, 0);
-  }
+  // What is left in the group (upload-pack, http-backend) is killed too.
+  ~Server() { StopProcessGroup(pid_, std::chrono::seconds(2)); }
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 

@@ -168,18 +168,7 @@ class MotoServer {
 
   // SIGTERM to the group, SIGKILL after two seconds, and reaped.
   void Stop() {
-    if (pid_ <= 0) return;
-    ::kill(-pid_, SIGTERM);
-    for (int i = 0; i < 200; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        ::kill(-pid_, SIGKILL);
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ::kill(-pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
+    StopProcessGroup(pid_, std::chrono::seconds(2));
     pid_ = -1;
   }
 

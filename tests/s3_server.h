@@ -106,18 +106,7 @@ class ChildProcess {
 
   // SIGTERM to the group, SIGKILL after a second, and reaped.
   void Stop() {
-    if (pid_ <= 0) return;
-    ::kill(-pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        ::kill(-pid_, SIGKILL);  // anything the leader left in its group
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ::kill(-pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
+    StopProcessGroup(pid_, std::chrono::seconds(1));
     pid_ = -1;
   }
 

@@ -2,16 +2,41 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace runner::testing {
+
+// Blocks until `done` holds or `timeout` passes; true when it held.
+inline bool AwaitCondition(const std::function<bool()>& done,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// Stops the process group `pid` leads: SIGTERM, up to `grace` for the leader to exit, then
+// SIGKILL to whatever is left in the group; the leader is reaped either way.
+inline void StopProcessGroup(pid_t pid, std::chrono::milliseconds grace) {
+  if (pid <= 0) return;
+  ::kill(-pid, SIGTERM);
+  bool exited = AwaitCondition([&] { return ::waitpid(pid, nullptr, WNOHANG) == pid; }, grace);
+  ::kill(-pid, SIGKILL);
+  if (!exited) ::waitpid(pid, nullptr, 0);
+}
 
 // A fresh directory, removed with everything in it when the test ends.
 class TempDir {
