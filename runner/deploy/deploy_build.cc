@@ -285,12 +285,12 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
   std::string template_url;
   if (template_body->size() > kMaxTemplateBody) {
     template_url = TemplateUrl(*manifest->Find(request.template_name), env.region, request.env);
-  }
-  if (template_url.empty() && template_body->size() > kMaxTemplateBody) {
-    return Fail(
-        fmt::format("{} is {} bytes: a template over {} bytes must be published to S3 "
-                    "for CloudFormation to read it",
-                    request.template_name, template_body->size(), kMaxTemplateBody));
+    if (template_url.empty()) {
+      return Fail(
+          fmt::format("{} is {} bytes: a template over {} bytes must be published to S3 "
+                      "for CloudFormation to read it",
+                      request.template_name, template_body->size(), kMaxTemplateBody));
+    }
   }
 
   // 3. AWS, as the environment's role when it has one.
