@@ -30,4 +30,26 @@ std::vector<std::string> ToEnvp(const Environment& env) {
   return out;
 }
 
+std::vector<std::string> ToEnvp(const std::vector<std::string>& base,
+                                const Environment& overrides) {
+  std::vector<std::string> out;
+  out.reserve(base.size() + overrides.size());
+  auto next = overrides.begin();
+  auto put_next = [&] {
+    out.push_back(next->first + "=" + next->second);
+    ++next;
+  };
+  for (const std::string& entry : base) {
+    std::string_view key = std::string_view(entry).substr(0, entry.find('='));
+    while (next != overrides.end() && next->first < key) put_next();
+    if (next != overrides.end() && next->first == key) {
+      put_next();
+    } else {
+      out.push_back(entry);
+    }
+  }
+  while (next != overrides.end()) put_next();
+  return out;
+}
+
 }  // namespace runner

@@ -17,7 +17,11 @@ Environment CurrentEnvironment();
 // The value of `name`, or nullopt when unset. An empty value counts as set.
 std::optional<std::string> Lookup(const Environment& env, std::string_view name);
 
-// "KEY=VALUE" strings for execve.
+// "KEY=VALUE" strings for execve, in the order of their keys.
 std::vector<std::string> ToEnvp(const Environment& env);
+
+// ToEnvp of an environment with `overrides` set over it, given that environment's ToEnvp:
+// what many processes share is converted once.
+std::vector<std::string> ToEnvp(const std::vector<std::string>& base, const Environment& overrides);
 
 }  // namespace runner

@@ -281,6 +281,16 @@ bool HasChildIn(pid_t pgid) {
   return waitid(P_PGID, static_cast<id_t>(pgid), &info, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
+// A PATH whose every entry is an absolute directory (an empty entry is the current one).
+bool IsAbsoluteSearch(std::string_view path) {
+  for (size_t begin = 0;;) {
+    size_t end = path.find(':', begin);
+    if (begin >= path.size() || path[begin] != '/') return false;
+    if (end == std::string_view::npos) return true;
+    begin = end + 1;
+  }
+}
+
 class PosixProcessRunner : public ProcessRunner {
  public:
   explicit PosixProcessRunner(const std::string& watchdog_exe);
@@ -307,6 +317,7 @@ class PosixProcessRunner : public ProcessRunner {
   // so whoever still holds the write end escaped it).
   void ReadOutput(int id, Process* p, bool final, std::vector<ProcessEvent>* events);
   Result<pid_t> SpawnInOurGroup(const SpawnRequest& request);
+  Result<std::string> ResolveProgram(const ProcessSpec& spec);
   void ArmKill(Process* p, Clock::time_point now);
   void StartWatchdog(const std::string& exe);
   void TellWatchdogGrace(std::chrono::milliseconds grace);
@@ -321,6 +332,8 @@ class PosixProcessRunner : public ProcessRunner {
   std::string cookie_ = NewCookie();  // the tokens of its processes are "COOKIE.ID"
   int watchdog_pipe_ = -1;            // write end; the watchdog sees EOF once we are gone
   std::chrono::milliseconds watchdog_grace_{0};  // the longest grace told to the watchdog
+  // NAME\0PATH -> the path found, for a program started by name through an absolute PATH.
+  std::map<std::string, std::string, std::less<>> found_programs_;
 };
 
 PosixProcessRunner::PosixProcessRunner(const std::string& watchdog_exe) {
@@ -467,14 +480,7 @@ Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
                   "' is not a directory");
     }
   }
-  std::optional<std::string> path_var;
-  for (const auto& entry : spec.env) {
-    if (entry.starts_with("PATH=")) {
-      path_var = entry.substr(5);
-      break;
-    }
-  }
-  Result<std::string> program = FindProgram(spec.argv[0], path_var, spec.cwd);
+  Result<std::string> program = ResolveProgram(spec);
   if (!program) return Fail(program.error());
 
   // [stream][end]: stdout, and stderr when separate.
@@ -531,6 +537,33 @@ Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
   p.kill_grace = spec.kill_grace;
   TellWatchdogGrace(spec.kill_grace);
   return id;
+}
+
+// Every shell step starts `bash` by name: the PATH search, a stat per entry, is made once per
+// PATH. Only argv[0] is resolved here (what a script runs, bash finds), so a tool a step
+// installs is still found by the steps after it; a PATH with a relative entry depends on the
+// directory and is searched every time.
+Result<std::string> PosixProcessRunner::ResolveProgram(const ProcessSpec& spec) {
+  const std::string& name = spec.argv[0];
+  std::optional<std::string> path_var;
+  for (const auto& entry : spec.env) {
+    if (entry.starts_with("PATH=")) {
+      path_var = entry.substr(5);
+      break;
+    }
+  }
+  if (name.find('/') != std::string::npos || !path_var || !IsAbsoluteSearch(*path_var)) {
+    return FindProgram(name, path_var, spec.cwd);
+  }
+  std::string key = name + '\0' + *path_var;
+  if (auto found = found_programs_.find(key); found != found_programs_.end()) {
+    // Two system calls instead of one per entry; a program removed since is searched again.
+    if (auto still = FindProgram(found->second, path_var, spec.cwd)) return still;
+    found_programs_.erase(found);
+  }
+  Result<std::string> program = FindProgram(name, path_var, spec.cwd);
+  if (program) found_programs_.emplace(std::move(key), *program);
+  return program;
 }
 
 // The watchdog gives what it stops the longest grace of anything started here: a Packer bake

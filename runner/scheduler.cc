@@ -59,8 +59,8 @@ void CreatePrivateFile(const std::string& path, std::string_view contents, Statu
   }
 }
 
-constexpr const char* kScratchSuffixes[] = {".out", ".request", ".artifacts", ".error",
-                                            ".progress"};
+// What `runner __step` is handed, besides .out, which every step has.
+constexpr const char* kStepProtocolSuffixes[] = {".request", ".artifacts", ".error", ".progress"};
 
 }  // namespace
 
@@ -141,6 +141,14 @@ Scheduler::Scheduler(const Pipeline& pipeline, const Plan& plan, const BuildCont
     record_.steps.push_back(std::move(step));
   }
   satisfied_.assign(record_.steps.size(), false);
+  shared_env_ = options_.environment;
+  for (const auto& [key, value] : values_.env) shared_env_.insert_or_assign(key, value);
+  // Reproducible outputs (zip timestamps, compilers that honour it) take the commit's time.
+  if (context_.commit_time && !shared_env_.contains("SOURCE_DATE_EPOCH")) {
+    shared_env_.insert_or_assign("SOURCE_DATE_EPOCH", std::to_string(*context_.commit_time));
+  }
+  for (auto& [key, value] : BuildVariables()) shared_env_.insert_or_assign(key, std::move(value));
+  shared_envp_ = ToEnvp(shared_env_);
   for (const PlannedStep& planned : plan_.steps) {
     std::vector<size_t>& needs = needs_.emplace_back();
     for (const std::string& need : planned.needs) needs.push_back(index_by_id_.at(need));
@@ -155,6 +163,9 @@ BuildRecord Scheduler::Run() {
   std::optional<SteadyTime> build_deadline;
   if (pipeline_.timeout) build_deadline = start + *pipeline_.timeout;
   observer_.BuildStarted(record_);
+  // Made once: a step whose log cannot be created fails, naming it.
+  std::error_code ec;
+  std::filesystem::create_directories(options_.build_dir + "/logs", ec);
 
   for (;;) {
     if (!stop_signal_ && !build_timed_out_) StartReadySteps();
@@ -298,8 +309,6 @@ Scheduler::Active* Scheduler::BeginAttempt(size_t index) {
   record.started = std::chrono::system_clock::now();
   record.log = "logs/" + step.id + ".log";
   std::string log_path = options_.build_dir + "/" + record.log;
-  std::error_code ec;
-  std::filesystem::create_directories(options_.build_dir + "/logs", ec);
   active->log.reset(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!active->log.valid()) {
     std::string why = fmt::format("cannot create {}: {}", log_path, ErrnoText(errno));
@@ -339,9 +348,23 @@ Result<std::string> Scheduler::StepDirectory(const Step& step) {
   return real;
 }
 
+// The RUNNER_* values a step's own `env` cannot change.
+Environment Scheduler::BuildVariables() const {
+  return {
+      {"RUNNER_PROJECT", context_.project},
+      {"RUNNER_BRANCH", context_.branch},
+      {"RUNNER_COMMIT", context_.commit},
+      {"RUNNER_BUILD_NUMBER", context_.number},
+      {"RUNNER_BUILD_ID", context_.id},
+      {"RUNNER_WORKSPACE", context_.workspace},
+      // STATE, of STATE/builds/BUILD_ID: where a deploy's default ledger is (SPEC section 7).
+      {"RUNNER_STATE_DIR",
+       std::filesystem::path(options_.build_dir).parent_path().parent_path().string()},
+  };
+}
+
 Result<Environment> Scheduler::StepEnvironment(const Step& step, const std::string& scratch) {
-  Environment env = options_.environment;
-  for (const auto& [key, value] : values_.env) env.insert_or_assign(key, value);
+  Environment env;
   for (const EnvEntry& entry : step.env) {
     auto value = Expand(entry.value.text);
     if (!value) return Fail(fmt::format("env {}: {}", entry.name, value.error()));
@@ -352,25 +375,20 @@ Result<Environment> Scheduler::StepEnvironment(const Step& step, const std::stri
     }
     env.insert_or_assign(entry.name, *value);
   }
-  env.insert_or_assign("RUNNER_PROJECT", context_.project);
-  env.insert_or_assign("RUNNER_BRANCH", context_.branch);
-  env.insert_or_assign("RUNNER_COMMIT", context_.commit);
-  env.insert_or_assign("RUNNER_BUILD_NUMBER", context_.number);
-  env.insert_or_assign("RUNNER_BUILD_ID", context_.id);
-  env.insert_or_assign("RUNNER_WORKSPACE", context_.workspace);
-  // STATE, of STATE/builds/BUILD_ID: where a deploy's default ledger is (SPEC section 7).
-  env.insert_or_assign(
-      "RUNNER_STATE_DIR",
-      std::filesystem::path(options_.build_dir).parent_path().parent_path().string());
+  if (!step.env.empty()) {
+    for (auto& [key, value] : BuildVariables()) env.insert_or_assign(key, std::move(value));
+  }
   env.insert_or_assign("RUNNER_STEP", step.id);
   env.insert_or_assign("RUNNER_OUTPUT", scratch + ".out");
   // A kind that caches itself (packer) reads it to never reuse a result (SPEC section 8).
   if (step.cache && !step.cache->enabled) env.insert_or_assign("RUNNER_CACHE", "off");
-  // Reproducible outputs (zip timestamps, compilers that honour it) take the commit's time.
-  if (context_.commit_time && !env.contains("SOURCE_DATE_EPOCH")) {
-    env.insert_or_assign("SOURCE_DATE_EPOCH", std::to_string(*context_.commit_time));
-  }
   return env;
+}
+
+std::optional<std::string> Scheduler::StepVariable(const StepSetup& setup,
+                                                   std::string_view name) const {
+  if (auto value = Lookup(setup.env, name)) return value;
+  return Lookup(shared_env_, name);
 }
 
 Result<Scheduler::StepSetup> Scheduler::PrepareStep(const Step& step, Active& active) {
@@ -415,7 +433,7 @@ Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active, Ste
     spec.argv = {options_.self_exe, "__step"};
   }
   if (!created) return Fail(created.error());
-  spec.env = ToEnvp(setup.env);
+  spec.env = ToEnvp(shared_envp_, setup.env);
   spec.cwd = std::move(setup.cwd);
   spec.kill_grace = KillGrace(step);
   return spec;
@@ -461,10 +479,10 @@ StepKeyParts Scheduler::CacheKeyParts(const Step& step, const StepSetup& setup) 
   for (const std::string& name : names) {
     bool seen = std::ranges::find(parts.env, name, &std::pair<std::string, std::string>::first) !=
                 parts.env.end();
-    if (!seen) parts.env.emplace_back(name, Lookup(setup.env, name).value_or(""));
+    if (!seen) parts.env.emplace_back(name, StepVariable(setup, name).value_or(""));
   }
   for (const std::string& name : step.cache->env) {
-    parts.declared_env.emplace_back(name, Lookup(setup.env, name));
+    parts.declared_env.emplace_back(name, StepVariable(setup, name));
   }
   parts.inputs = step.cache->inputs;
   return parts;
@@ -729,7 +747,10 @@ void Scheduler::FinishStep(size_t index, StepStatus status, std::string message)
   ReadProgress(active);
   if (status == StepStatus::kSuccess) StoreInCache(index, active);
   if (!active.scratch.empty()) {
-    for (const char* suffix : kScratchSuffixes) ::unlink((active.scratch + suffix).c_str());
+    ::unlink((active.scratch + ".out").c_str());
+    if (active.through_step_protocol) {
+      for (const char* suffix : kStepProtocolSuffixes) ::unlink((active.scratch + suffix).c_str());
+    }
   }
   record.finished = std::chrono::system_clock::now();
   active_.erase(it);

@@ -95,13 +95,17 @@ class Scheduler {
   // Expands a step's string value; fails naming the unknown name or the missing output.
   Result<std::string> Expand(std::string_view text);
   Result<std::string> StepDirectory(const Step& step);
+  Environment BuildVariables() const;
+  // What a step's environment sets over shared_env_: its own `env`, then the RUNNER_* values.
   Result<Environment> StepEnvironment(const Step& step, const std::string& scratch);
   // What an attempt of a step runs with: its directory, environment and expanded configuration.
   struct StepSetup {
     std::string cwd;
-    Environment env;
+    Environment env;  // over shared_env_
     ConfigNode config;
   };
+  // A variable of the step's environment, or nullopt when unset.
+  std::optional<std::string> StepVariable(const StepSetup& setup, std::string_view name) const;
   Result<StepSetup> PrepareStep(const Step& step, Active& active);
   // What to start for this attempt, with its scratch files created.
   Result<ProcessSpec> StepProcess(const Step& step, Active& active, StepSetup setup);
@@ -136,6 +140,10 @@ class Scheduler {
   BuildObserver& observer_;
   SchedulerOptions options_;
 
+  // What every step's environment starts from, made once: the runner's own environment, the
+  // pipeline's `env` and the build's RUNNER_* values; and the same as KEY=VALUE strings.
+  Environment shared_env_;
+  std::vector<std::string> shared_envp_;
   BuildRecord record_;
   std::map<std::string, size_t, std::less<>> index_by_id_;  // into plan_.steps and record_.steps
   std::vector<std::vector<size_t>> needs_;                  // per plan step: its needs' indexes

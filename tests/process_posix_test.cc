@@ -192,6 +192,32 @@ TEST_F(ProcessPosixTest, LooksProgramUpOnTheChildsPath) {
   EXPECT_EQ(exit_codes_[by_path], 0);
 }
 
+// The search is remembered per PATH: a program that is removed is searched for again, and
+// another PATH finds its own.
+TEST_F(ProcessPosixTest, ProgramFoundOnPathIsSearchedAgainOnceRemoved) {
+  std::string first = TempDir() + "/first";
+  std::string second = TempDir() + "/second";
+  for (const std::string& dir : {first, second}) {
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/process-test-tool") << "#!/bin/sh\necho " << dir << "\n";
+    chmod((dir + "/process-test-tool").c_str(), 0755);
+  }
+  auto run = [&](const std::string& path) {
+    ProcessSpec spec;
+    spec.argv = {"process-test-tool"};
+    spec.env = {"PATH=" + path};
+    int id = Start(spec);
+    EXPECT_TRUE(WaitDone(id));
+    return output_[id];
+  };
+  const std::string both = first + ":" + second + ":/usr/bin:/bin";
+  EXPECT_EQ(run(both), first + "\n");
+  EXPECT_EQ(run(both), first + "\n");
+  EXPECT_EQ(run(second + ":/usr/bin:/bin"), second + "\n");
+  std::filesystem::remove(first + "/process-test-tool");
+  EXPECT_EQ(run(both), second + "\n");
+}
+
 TEST_F(ProcessPosixTest, UnknownProgramIsAnError) {
   ProcessSpec spec;
   spec.argv = {"process-test-no-such-program"};

@@ -129,6 +129,47 @@ steps:
   EXPECT_EQ(spec.kill_grace, std::chrono::seconds(10));
 }
 
+// Each variable once, whatever sets it: the step's env over the pipeline's over the runner's,
+// and the runner's own values over all of them (a nested runner inherits the outer step's).
+TEST_F(SchedulerTest, StepEnvironmentHasEachVariableOnceWithTheRunnersValuesLast) {
+  environment_["RUNNER_STEP"] = "outer";
+  environment_["RUNNER_OUTPUT"] = "/outer/out";
+  environment_["MODE"] = "from-runner";
+  environment_["LEVEL"] = "from-runner";
+  environment_["AAA"] = "first";
+  environment_["ZZZ"] = "last";
+  Run(R"(version: 1
+env: {MODE: from-pipeline, LEVEL: from-pipeline}
+steps:
+  - id: plain
+    run: "true"
+  - id: own
+    env: {LEVEL: from-step, RUNNER_PROJECT: spoofed, A: new-first, ZZZZ: new-last}
+    run: "true"
+)");
+  ASSERT_EQ(fake_.started.size(), 2u);
+  for (const ProcessSpec& spec : fake_.started) {
+    std::vector<std::string> names;
+    for (const std::string& entry : spec.env) names.push_back(entry.substr(0, entry.find('=')));
+    std::vector<std::string> sorted = names;
+    std::ranges::sort(sorted);
+    EXPECT_EQ(std::ranges::adjacent_find(sorted), sorted.end()) << "a variable twice";
+    EXPECT_EQ(FakeProcessRunner::Env(spec, "MODE"), "from-pipeline");
+    EXPECT_EQ(FakeProcessRunner::Env(spec, "RUNNER_PROJECT"), "orders");
+    EXPECT_EQ(FakeProcessRunner::Env(spec, "AAA"), "first");
+    EXPECT_EQ(FakeProcessRunner::Env(spec, "ZZZ"), "last");
+    EXPECT_NE(FakeProcessRunner::Env(spec, "RUNNER_OUTPUT"), "/outer/out");
+  }
+  const ProcessSpec& plain = fake_.started[0];
+  const ProcessSpec& own = fake_.started[1];
+  EXPECT_EQ(FakeProcessRunner::Env(plain, "RUNNER_STEP"), "plain");
+  EXPECT_EQ(FakeProcessRunner::Env(plain, "LEVEL"), "from-pipeline");
+  EXPECT_EQ(FakeProcessRunner::Env(own, "RUNNER_STEP"), "own");
+  EXPECT_EQ(FakeProcessRunner::Env(own, "LEVEL"), "from-step");
+  EXPECT_EQ(FakeProcessRunner::Env(own, "A"), "new-first");
+  EXPECT_EQ(FakeProcessRunner::Env(own, "ZZZZ"), "new-last");
+}
+
 TEST_F(SchedulerTest, FailedNeedSkipsDependantsWhileIndependentStepsFinish) {
   fake_.script["build"] = {FakeAttempt().Prints("boom\n").Exits(2)};
   BuildRecord build = Run(R"(version: 1
