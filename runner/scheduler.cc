@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -411,7 +413,7 @@ Result<Scheduler::StepSetup> Scheduler::PrepareStep(const Step& step, Active& ac
 Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active, StepSetup setup) {
   const std::string& scratch = active.scratch;
   Status created;
-  CreatePrivateFile(scratch + ".out", "", created);
+  CreateOutputFile(scratch + ".out", created);
   ProcessSpec spec;
   std::optional<std::vector<std::string>> command = step.kind->Command(setup.config);
   active.through_step_protocol = !command;
@@ -437,6 +439,37 @@ Result<ProcessSpec> Scheduler::StepProcess(const Step& step, Active& active, Ste
   spec.cwd = std::move(setup.cwd);
   spec.kill_grace = KillGrace(step);
   return spec;
+}
+
+// A finished step's .out, emptied, is the next step's: no file is made or removed per step.
+// Where ext4 runs without a journal, each file made skips, one by one, every inode freed in the
+// last minute, so making and removing one per step made a long build quadratic.
+void Scheduler::CreateOutputFile(const std::string& path, Status& status) {
+  if (!spare_outputs_.empty()) {
+    // Not over an earlier attempt's file: that one is emptied where it is.
+    if (::renameat2(AT_FDCWD, spare_outputs_.back().c_str(), AT_FDCWD, path.c_str(),
+                    RENAME_NOREPLACE) == 0) {
+      spare_outputs_.pop_back();
+      return;
+    }
+    if (errno != EEXIST) spare_outputs_.pop_back();  // gone, or a file system without it
+  }
+  CreatePrivateFile(path, "", status);
+}
+
+// Only the file the runner made, as it made it: a step may have replaced it by a link (to a
+// file it must not empty) or shared it; then it is removed.
+void Scheduler::RecycleOutputFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st;
+  bool reusable = fd.valid() && ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&
+                  st.st_nlink == 1 && (st.st_mode & 07777) == 0600 &&
+                  (st.st_size == 0 || ::ftruncate(fd.get(), 0) == 0);
+  if (reusable) {
+    spare_outputs_.push_back(path);
+  } else {
+    ::unlink(path.c_str());
+  }
 }
 
 void Scheduler::Launch(size_t index) {
@@ -747,7 +780,7 @@ void Scheduler::FinishStep(size_t index, StepStatus status, std::string message)
   ReadProgress(active);
   if (status == StepStatus::kSuccess) StoreInCache(index, active);
   if (!active.scratch.empty()) {
-    ::unlink((active.scratch + ".out").c_str());
+    RecycleOutputFile(active.scratch + ".out");
     if (active.through_step_protocol) {
       for (const char* suffix : kStepProtocolSuffixes) ::unlink((active.scratch + suffix).c_str());
     }

@@ -109,6 +109,8 @@ class Scheduler {
   Result<StepSetup> PrepareStep(const Step& step, Active& active);
   // What to start for this attempt, with its scratch files created.
   Result<ProcessSpec> StepProcess(const Step& step, Active& active, StepSetup setup);
+  void CreateOutputFile(const std::string& path, Status& status);
+  void RecycleOutputFile(const std::string& path);
   // What a cached step's key covers, from its setup.
   StepKeyParts CacheKeyParts(const Step& step, const StepSetup& setup) const;
   // Keys a cached step and, on a hit, finishes it from the cache: true when it did.
@@ -144,6 +146,7 @@ class Scheduler {
   // pipeline's `env` and the build's RUNNER_* values; and the same as KEY=VALUE strings.
   Environment shared_env_;
   std::vector<std::string> shared_envp_;
+  std::vector<std::string> spare_outputs_;  // finished steps' emptied .out files
   BuildRecord record_;
   std::map<std::string, size_t, std::less<>> index_by_id_;  // into plan_.steps and record_.steps
   std::vector<std::vector<size_t>> needs_;                  // per plan step: its needs' indexes

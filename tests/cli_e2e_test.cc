@@ -426,6 +426,41 @@ steps:
               HasSubstr("pw=***\n***\n***\n"));
 }
 
+// One output file goes from step to step (so that no file is made or removed per step): each
+// step still gets it empty and private, and one a step replaced by a link is never emptied
+// through that link.
+TEST_F(CliTest, EachStepGetsAnEmptyPrivateOutputFileAndALinkedOneIsLeftAlone) {
+  WriteTextFile(dir_ / "kept.txt", "kept=not to be emptied\n");
+  Pipeline(R"yaml(version: 1
+project: p
+steps:
+  - id: first
+    run: |
+      echo "first=1" >> "$RUNNER_OUTPUT"
+  - id: second
+    run: |
+      [ -f "$RUNNER_OUTPUT" ] && [ ! -s "$RUNNER_OUTPUT" ]
+      [ "$(stat -c %a "$RUNNER_OUTPUT")" = 600 ]
+      echo "second=2" >> "$RUNNER_OUTPUT"
+  - id: linker
+    run: |
+      [ ! -s "$RUNNER_OUTPUT" ]
+      ln -sf "$RUNNER_WORKSPACE/kept.txt" "$RUNNER_OUTPUT"
+  - id: last
+    run: |
+      [ -f "$RUNNER_OUTPUT" ] && [ ! -L "$RUNNER_OUTPUT" ] && [ ! -s "$RUNNER_OUTPUT" ]
+      echo "last=4" >> "$RUNNER_OUTPUT"
+)yaml");
+  RunResult result = Runner({"run", "--branch", "main"});
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  auto report = Report("p-main-1");
+  EXPECT_EQ(report["steps"][0]["outputs"], nlohmann::json({{"first", "1"}}));
+  EXPECT_EQ(report["steps"][1]["outputs"], nlohmann::json({{"second", "2"}}));
+  EXPECT_EQ(report["steps"][3]["outputs"], nlohmann::json({{"last", "4"}}));
+  EXPECT_EQ(report["steps"][2]["outputs"], nlohmann::json({{"kept", "not to be emptied"}}));
+  EXPECT_EQ(ReadTextFile(dir_ / "kept.txt"), "kept=not to be emptied\n");
+}
+
 TEST_F(CliTest, TerminalModeShowsStatusAndTheFailedStepsOutput) {
   Pipeline(R"(version: 1
 project: p
