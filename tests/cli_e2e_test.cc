@@ -426,6 +426,20 @@ steps:
               HasSubstr("pw=***\n***\n***\n"));
 }
 
+// libcurl is loaded by the first HTTP client: a build that sends nothing never maps it.
+TEST_F(CliTest, BuildOfShellStepsDoesNotLoadLibcurl) {
+  Pipeline(R"(version: 1
+project: p
+steps:
+  - id: check
+    run: |
+      grep -q /libyaml "/proc/$PPID/maps"
+      if grep libcurl "/proc/$PPID/maps"; then exit 1; fi
+)");
+  RunResult result = Runner({"run", "--branch", "main"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+}
+
 // One output file goes from step to step (so that no file is made or removed per step): each
 // step still gets it empty and private, and one a step replaced by a link is never emptied
 // through that link.

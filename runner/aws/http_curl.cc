@@ -1,6 +1,5 @@
 // The libcurl HttpClient. Each Send borrows an easy handle from a pool, so that concurrent
 // requests never share a handle while sequential ones reuse its kept-alive connection.
-#include <curl/curl.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "runner/aws/curl_library.h"
 #include "runner/aws/http.h"
 
 namespace runner::aws {
@@ -98,16 +98,15 @@ bool HasHeader(const Pairs& headers, std::string_view name) {
 
 class CurlHttpClient : public HttpClient {
  public:
-  explicit CurlHttpClient(CurlHttpOptions options) : options_(std::move(options)) {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  }
+  explicit CurlHttpClient(CurlHttpOptions options)
+      : options_(std::move(options)), library_(LoadCurlLibrary()) {}
 
   ~CurlHttpClient() override {
-    for (CURL* handle : idle_) curl_easy_cleanup(handle);
+    for (CURL* handle : idle_) (*library_)->easy_cleanup(handle);
   }
 
   Result<HttpResponse> Send(const HttpRequest& request) override {
+    if (!library_) return Fail(library_.error());
     CURL* handle = Acquire();
     if (handle == nullptr) return Fail("cannot create an HTTP handle (libcurl)");
     Result<HttpResponse> result = Perform(handle, request);
@@ -125,89 +124,90 @@ class CurlHttpClient : public HttpClient {
         return handle;
       }
     }
-    return curl_easy_init();
+    return (*library_)->easy_init();
   }
 
   void Release(CURL* handle) {
     // Reset drops the options but keeps the connection cache: the next request on this handle
     // reuses the connection when the server kept it open.
-    curl_easy_reset(handle);
+    (*library_)->easy_reset(handle);
     std::lock_guard lock(mutex_);
     idle_.push_back(handle);
   }
 
   Result<HttpResponse> Perform(CURL* handle, const HttpRequest& request) {
+    const CurlLibrary& curl = **library_;
     HttpResponse response;
     BodyCursor cursor{request.body, 0};
     char error[CURL_ERROR_SIZE] = {0};
 
-    curl_easy_setopt(handle, CURLOPT_URL, request.url.c_str());
-    curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
+    curl.easy_setopt(handle, CURLOPT_URL, request.url.c_str());
+    curl.easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
     // Timeouts use no signals: requests run on several threads.
-    curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
-    curl_easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
+    curl.easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
+    curl.easy_setopt(handle, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+    curl.easy_setopt(handle, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(request.connect_timeout.count()));
     if (request.stall_timeout.count() > 0) {
       long seconds = static_cast<long>((request.stall_timeout.count() + 999) / 1000);
-      curl_easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
-      curl_easy_setopt(handle, CURLOPT_LOW_SPEED_TIME, std::max(seconds, 1L));
+      curl.easy_setopt(handle, CURLOPT_LOW_SPEED_LIMIT, 1L);
+      curl.easy_setopt(handle, CURLOPT_LOW_SPEED_TIME, std::max(seconds, 1L));
     }
     if (!options_.ca_bundle.empty()) {
-      curl_easy_setopt(handle, CURLOPT_CAINFO, options_.ca_bundle.c_str());
+      curl.easy_setopt(handle, CURLOPT_CAINFO, options_.ca_bundle.c_str());
     }
-    curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &WriteBody);
-    curl_easy_setopt(handle, CURLOPT_WRITEDATA, &response.body);
-    curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, &WriteHeader);
-    curl_easy_setopt(handle, CURLOPT_HEADERDATA, &response.headers);
+    curl.easy_setopt(handle, CURLOPT_WRITEFUNCTION, &WriteBody);
+    curl.easy_setopt(handle, CURLOPT_WRITEDATA, &response.body);
+    curl.easy_setopt(handle, CURLOPT_HEADERFUNCTION, &WriteHeader);
+    curl.easy_setopt(handle, CURLOPT_HEADERDATA, &response.headers);
     if (request.cancelled) {
-      curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
-      curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, &Progress);
-      curl_easy_setopt(handle, CURLOPT_XFERINFODATA, &request);
+      curl.easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
+      curl.easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, &Progress);
+      curl.easy_setopt(handle, CURLOPT_XFERINFODATA, &request);
     }
 
     const std::string& method = request.method;
     if (method == "GET") {
-      curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+      curl.easy_setopt(handle, CURLOPT_HTTPGET, 1L);
     } else if (method == "HEAD") {
-      curl_easy_setopt(handle, CURLOPT_NOBODY, 1L);
+      curl.easy_setopt(handle, CURLOPT_NOBODY, 1L);
     } else if (method == "PUT") {
-      curl_easy_setopt(handle, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(handle, CURLOPT_READFUNCTION, &ReadBody);
-      curl_easy_setopt(handle, CURLOPT_READDATA, &cursor);
-      curl_easy_setopt(handle, CURLOPT_SEEKFUNCTION, &SeekBody);
-      curl_easy_setopt(handle, CURLOPT_SEEKDATA, &cursor);
-      curl_easy_setopt(handle, CURLOPT_INFILESIZE_LARGE,
+      curl.easy_setopt(handle, CURLOPT_UPLOAD, 1L);
+      curl.easy_setopt(handle, CURLOPT_READFUNCTION, &ReadBody);
+      curl.easy_setopt(handle, CURLOPT_READDATA, &cursor);
+      curl.easy_setopt(handle, CURLOPT_SEEKFUNCTION, &SeekBody);
+      curl.easy_setopt(handle, CURLOPT_SEEKDATA, &cursor);
+      curl.easy_setopt(handle, CURLOPT_INFILESIZE_LARGE,
                        static_cast<curl_off_t>(request.body.size()));
     } else {
       // POST, DELETE, ...: POSTFIELDS points at the caller's bytes (COPYPOSTFIELDS would copy).
-      curl_easy_setopt(handle, CURLOPT_POST, 1L);
-      curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
+      curl.easy_setopt(handle, CURLOPT_POST, 1L);
+      curl.easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
                        static_cast<curl_off_t>(request.body.size()));
       // Never null: a null POSTFIELDS makes libcurl read the body from stdin.
-      curl_easy_setopt(handle, CURLOPT_POSTFIELDS, request.body.empty() ? "" : request.body.data());
-      if (method != "POST") curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method.c_str());
+      curl.easy_setopt(handle, CURLOPT_POSTFIELDS, request.body.empty() ? "" : request.body.data());
+      if (method != "POST") curl.easy_setopt(handle, CURLOPT_CUSTOMREQUEST, method.c_str());
     }
 
     curl_slist* headers = nullptr;
     for (const auto& [name, value] : request.headers) {
       // `Name;` is libcurl's way to send a header with an empty value.
       std::string line = value.empty() ? name + ";" : name + ": " + value;
-      headers = curl_slist_append(headers, line.c_str());
+      headers = curl.slist_append(headers, line.c_str());
     }
     // libcurl adds headers of its own; the ones it would add unsigned and that change how the
     // server reads the body are turned off: `Expect: 100-continue` costs a round trip per
     // part, and a form Content-Type on a POST would describe the body wrongly.
-    if (!HasHeader(request.headers, "expect")) headers = curl_slist_append(headers, "Expect:");
+    if (!HasHeader(request.headers, "expect")) headers = curl.slist_append(headers, "Expect:");
     if (!HasHeader(request.headers, "content-type")) {
-      headers = curl_slist_append(headers, "Content-Type:");
+      headers = curl.slist_append(headers, "Content-Type:");
     }
-    curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
+    curl.easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
 
-    CURLcode code = curl_easy_perform(handle);
-    curl_slist_free_all(headers);
+    CURLcode code = curl.easy_perform(handle);
+    curl.slist_free_all(headers);
     if (code != CURLE_OK) {
-      std::string detail = error[0] != '\0' ? Trim(error) : curl_easy_strerror(code);
+      std::string detail = error[0] != '\0' ? Trim(error) : curl.easy_strerror(code);
       if (code == CURLE_ABORTED_BY_CALLBACK) detail = "cancelled";
       if (code == CURLE_OPERATION_TIMEDOUT && request.stall_timeout.count() > 0 &&
           detail.find("too slow") != std::string::npos) {
@@ -218,12 +218,13 @@ class CurlHttpClient : public HttpClient {
       return Fail(fmt::format("{} {}: {}", method, WithoutQuery(request.url), detail));
     }
     long status = 0;
-    curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+    curl.easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
     response.status = static_cast<int>(status);
     return response;
   }
 
   CurlHttpOptions options_;
+  Result<const CurlLibrary*> library_;
   std::mutex mutex_;
   std::vector<CURL*> idle_;
 };
