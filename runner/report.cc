@@ -45,21 +45,22 @@ std::string ReportJson(const BuildRecord& build, const SecretMasker& masker) {
            {"sha256", artifact.sha256},
            {"url", artifact.url.empty() ? json(nullptr) : json(text(artifact.url))}});
     }
-    json entry = {
-        {"id", step.id},
-        {"name", text(step.name)},
-        {"kind", step.kind},
-        {"status", std::string(StatusName(step.status))},
-        {"exit_code", step.exit_code ? json(*step.exit_code) : json(nullptr)},
-        {"attempts", step.attempts},
-        {"started", OptionalTime(step.started)},
-        {"finished", OptionalTime(step.finished)},
-        {"duration_s", step.started && step.finished ? json(Seconds(*step.started, *step.finished))
-                                                     : json(nullptr)},
-        {"outputs", outputs},
-        {"artifacts", artifacts},
-        {"log", step.log.empty() ? json(nullptr) : json(step.log)},
-    };
+    // Member by member: a braced list would copy every value once more.
+    json entry = json::object();
+    entry["id"] = step.id;
+    entry["name"] = text(step.name);
+    entry["kind"] = step.kind;
+    entry["status"] = StatusName(step.status);
+    entry["exit_code"] = step.exit_code ? json(*step.exit_code) : json(nullptr);
+    entry["attempts"] = step.attempts;
+    entry["started"] = OptionalTime(step.started);
+    entry["finished"] = OptionalTime(step.finished);
+    entry["duration_s"] = step.started && step.finished
+                              ? json(Seconds(*step.started, *step.finished))
+                              : json(nullptr);
+    entry["outputs"] = std::move(outputs);
+    entry["artifacts"] = std::move(artifacts);
+    entry["log"] = step.log.empty() ? json(nullptr) : json(step.log);
     if (!step.message.empty()) entry["message"] = text(step.message);
     if (!step.log_error.empty()) entry["log_error"] = text(step.log_error);
     if (step.cache) {
