@@ -72,8 +72,8 @@ class ProcessRunner {
 
   // Starts a process in a new process group (unless the spec says otherwise), stdin /dev/null,
   // stdout and stderr to one pipe (or two), every signal at its default disposition and none
-  // blocked. Returns an id.
-  virtual Result<int> Start(const ProcessSpec& spec) = 0;
+  // blocked. Returns an id. By value: what it is given moves into the child's arguments.
+  virtual Result<int> Start(ProcessSpec spec) = 0;
 
   // Sends `sig` to the process's whole group, and to the processes carrying its cookie that left
   // the group, then SIGKILL to all of them once the spec's kill_grace has passed without them

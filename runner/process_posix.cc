@@ -296,7 +296,7 @@ class PosixProcessRunner : public ProcessRunner {
   explicit PosixProcessRunner(const std::string& watchdog_exe);
   ~PosixProcessRunner() override;
 
-  Result<int> Start(const ProcessSpec& spec) override;
+  Result<int> Start(ProcessSpec spec) override;
   void Terminate(int id, int sig) override;
   void Interrupt(int id, int sig) override;
   void Kill(int id) override;
@@ -466,7 +466,7 @@ PosixProcessRunner::~PosixProcessRunner() {
   }
 }
 
-Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
+Result<int> PosixProcessRunner::Start(ProcessSpec spec) {
   if (spec.argv.empty()) return Fail("cannot start a process: no command given");
   // Checked here so that the message names the path; posix_spawn would only say ENOENT.
   if (!spec.cwd.empty()) {
@@ -502,7 +502,7 @@ Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
   }
   int id = next_id_++;
   std::string cookie = cookie_ + "." + std::to_string(id);
-  std::vector<std::string> env = spec.env;
+  std::vector<std::string> env = std::move(spec.env);
   std::string var = std::string(kProcessCookieVar) + "=";
   auto inherited = std::ranges::find_if(
       env, [&var](const std::string& entry) { return entry.starts_with(var); });
@@ -511,10 +511,10 @@ Result<int> PosixProcessRunner::Start(const ProcessSpec& spec) {
   } else {
     *inherited += (inherited->size() == var.size() ? "" : " ") + cookie;
   }
-  SpawnRequest request = {.program = *program,
-                          .argv = spec.argv,
+  SpawnRequest request = {.program = std::move(*program),
+                          .argv = std::move(spec.argv),
                           .env = std::move(env),
-                          .cwd = spec.cwd,
+                          .cwd = std::move(spec.cwd),
                           .new_process_group = spec.own_process_group,
                           .stdout_fd = pipes[0][1],
                           .stderr_fd = spec.separate_stderr ? pipes[1][1] : pipes[0][1]};

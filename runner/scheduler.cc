@@ -491,7 +491,7 @@ void Scheduler::Launch(size_t index) {
   if (setup && record.attempts == 1 && RestoreFromCache(index, *active, *setup)) return;
   auto spec = setup ? StepProcess(step, *active, std::move(*setup))
                     : Result<ProcessSpec>(Fail(setup.error()));
-  auto started = spec ? processes_.Start(*spec) : Result<int>(Fail(spec.error()));
+  auto started = spec ? processes_.Start(std::move(*spec)) : Result<int>(Fail(spec.error()));
   if (!started) {
     AppendLog(index, "runner: " + started.error() + "\n");
     FinishStep(index, StepStatus::kFailed, started.error());

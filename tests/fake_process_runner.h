@@ -56,7 +56,7 @@ class FakeProcessRunner : public ProcessRunner {
   // Called as every Wait begins, to inject signals at a chosen moment.
   std::function<void(FakeProcessRunner&)> on_wait;
 
-  Result<int> Start(const ProcessSpec& spec) override {
+  Result<int> Start(ProcessSpec spec) override {
     started.push_back(spec);
     std::string step = Env(spec, "RUNNER_STEP");
     start_order.push_back(step);
