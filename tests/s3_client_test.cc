@@ -188,7 +188,7 @@ TEST(S3ClientTest, PutSendsItsCrc32cAndOverHttpTheSignedPayloadHash) {
   EXPECT_EQ(put.request.method, "PUT");
   EXPECT_EQ(put.request.url, "http://127.0.0.1:9000/bkt/a%20b.txt");
   EXPECT_EQ(put.body, "hello");
-  EXPECT_EQ(put.Header("x-amz-checksum-crc32c"), Crc32cBase64("hello"));
+  EXPECT_EQ(put.Header("x-amz-checksum-crc32c"), Crc32cBase64(Crc32c("hello")));
   EXPECT_FALSE(put.HasHeader("content-md5"));
   EXPECT_EQ(put.Header("x-amz-content-sha256"), Sha256Hex("hello"));
   EXPECT_EQ(put.Header("host"), "127.0.0.1:9000");
@@ -218,14 +218,15 @@ TEST(S3ClientTest, OverHttpsThePayloadIsUnsignedAndEveryBodyCarriesItsCrc32c) {
   ASSERT_EQ(requests.size(), 6u);  // put, create, 3 parts, complete
   for (size_t i : {0u, 2u, 3u, 4u}) {
     EXPECT_EQ(requests[i].Header("x-amz-content-sha256"), "UNSIGNED-PAYLOAD") << i;
-    EXPECT_EQ(requests[i].Header("x-amz-checksum-crc32c"), Crc32cBase64(requests[i].body)) << i;
+    EXPECT_EQ(requests[i].Header("x-amz-checksum-crc32c"), Crc32cBase64(Crc32c(requests[i].body)))
+        << i;
     EXPECT_THAT(requests[i].Header("authorization"), HasSubstr("x-amz-checksum-crc32c")) << i;
   }
   EXPECT_EQ(requests[1].Header("x-amz-checksum-algorithm"), "CRC32C");
   // The completion's small XML stays hashed into the signature.
   EXPECT_EQ(requests[5].Header("x-amz-content-sha256"), Sha256Hex(requests[5].body));
   EXPECT_THAT(requests[5].body,
-              HasSubstr("<ChecksumCRC32C>" + Crc32cBase64("89") + "</ChecksumCRC32C>"));
+              HasSubstr("<ChecksumCRC32C>" + Crc32cBase64(Crc32c("89")) + "</ChecksumCRC32C>"));
 }
 
 TEST(S3ClientTest, ServerSideEncryptionHeaders) {
@@ -293,7 +294,7 @@ TEST(S3ClientTest, MultipartSendsEveryPartWithItsCrc32cAndCompletesInOrder) {
     std::string query = QueryOf(part.request.url);
     EXPECT_THAT(query, HasSubstr("uploadId=up-1"));
     parts[query.substr(query.find("partNumber=") + 11, 1)] = part.body;
-    EXPECT_EQ(part.Header("x-amz-checksum-crc32c"), Crc32cBase64(part.body)) << query;
+    EXPECT_EQ(part.Header("x-amz-checksum-crc32c"), Crc32cBase64(Crc32c(part.body))) << query;
     EXPECT_FALSE(part.HasHeader("content-md5")) << query;
   }
   EXPECT_EQ(parts, (std::map<std::string, std::string>{{"1", "0123"}, {"2", "4567"}, {"3", "89"}}));
@@ -310,8 +311,8 @@ TEST(S3ClientTest, MultipartSendsEveryPartWithItsCrc32cAndCompletesInOrder) {
                   "<Part><PartNumber>3</PartNumber><ETag>&quot;{}&quot;</ETag>"
                   "<ChecksumCRC32C>{}</ChecksumCRC32C></Part>"
                   "</CompleteMultipartUpload>",
-                  Md5Hex("0123"), Crc32cBase64("0123"), Md5Hex("4567"), Crc32cBase64("4567"),
-                  Md5Hex("89"), Crc32cBase64("89")));
+                  Md5Hex("0123"), Crc32cBase64(Crc32c("0123")), Md5Hex("4567"),
+                  Crc32cBase64(Crc32c("4567")), Md5Hex("89"), Crc32cBase64(Crc32c("89"))));
   EXPECT_EQ(complete.Header("content-md5"), Md5Base64(complete.body));
   EXPECT_FALSE(complete.HasHeader("x-amz-checksum-crc32c"));
   for (const auto& request : requests) {
@@ -406,7 +407,7 @@ TEST(S3ClientTest, RetriesThrottlingServerErrorsAndDroppedConnections) {
   EXPECT_THAT(log[1], HasSubstr("Connection reset by peer"));
   // Every attempt is signed again (a fresh date), with the same body digests.
   for (const auto& request : http.requests()) {
-    EXPECT_EQ(request.Header("x-amz-checksum-crc32c"), Crc32cBase64("body"));
+    EXPECT_EQ(request.Header("x-amz-checksum-crc32c"), Crc32cBase64(Crc32c("body")));
     EXPECT_EQ(request.Header("x-amz-content-sha256"), Sha256Hex("body"));
   }
 }

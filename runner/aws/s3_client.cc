@@ -268,7 +268,7 @@ void S3Client::AddEncryptionHeaders(Pairs& headers) const {
 }
 
 std::string S3Client::AddPayloadChecksum(AwsRequest& request) const {
-  std::string checksum = Crc32cBase64(request.Body());
+  std::string checksum = Crc32cBase64(Crc32c(request.Body()));
   request.headers.emplace_back("x-amz-checksum-crc32c", checksum);
   // Over TLS the body is protected in transit and S3 checks it against the CRC32C, which the
   // signature covers: hashing it for the signature as well would only cost CPU. Over plain
