@@ -132,6 +132,30 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// The digests of a stretch of an object, made in one pass over pieces small enough to stay in
+// cache between the two: the CRC32C S3 checks and the whole object's SHA-256 (`whole`,
+// continued across parts); with `own_sha256`, also the stretch's own (the signed payload hash
+// over http).
+struct StretchDigest {
+  std::uint32_t crc32c = 0;
+  std::string sha256;
+};
+
+StretchDigest DigestStretch(std::string_view stretch, Sha256& whole, bool own_sha256) {
+  constexpr size_t kPiece = 256 * 1024;
+  StretchDigest digest;
+  std::optional<Sha256> own;
+  if (own_sha256) own.emplace();
+  for (size_t offset = 0; offset < stretch.size(); offset += kPiece) {
+    std::string_view piece = stretch.substr(offset, kPiece);
+    digest.crc32c = Crc32c(piece, digest.crc32c);
+    whole.Update(piece);
+    if (own) own->Update(piece);
+  }
+  if (own) digest.sha256 = own->FinishHex();
+  return digest;
+}
+
 // S3's ETag of a multipart object: the MD5 of the parts' binary MD5s, then "-" and the count.
 std::string MultipartEtag(const std::vector<std::string>& part_etags) {
   std::string digests;
@@ -267,13 +291,16 @@ void S3Client::AddEncryptionHeaders(Pairs& headers) const {
   }
 }
 
-std::string S3Client::AddPayloadChecksum(AwsRequest& request) const {
-  std::string checksum = Crc32cBase64(Crc32c(request.Body()));
+// Over TLS the body is protected in transit and S3 checks it against the CRC32C, which the
+// signature covers: hashing it for the signature as well would only cost CPU. Over plain http
+// the CRC32C could be forged along with the body, so the payload stays signed.
+bool S3Client::SignsPayload() const { return aws_->endpoint().scheme != "https"; }
+
+std::string S3Client::AddPayloadChecksum(AwsRequest& request, std::uint32_t crc32c,
+                                         const std::string& sha256) const {
+  std::string checksum = Crc32cBase64(crc32c);
   request.headers.emplace_back("x-amz-checksum-crc32c", checksum);
-  // Over TLS the body is protected in transit and S3 checks it against the CRC32C, which the
-  // signature covers: hashing it for the signature as well would only cost CPU. Over plain
-  // http the CRC32C could be forged along with the body, so the payload stays signed.
-  if (aws_->endpoint().scheme == "https") request.payload_sha256 = std::string(kUnsignedPayload);
+  request.payload_sha256 = SignsPayload() ? sha256 : std::string(kUnsignedPayload);
   return checksum;
 }
 
@@ -286,10 +313,11 @@ Result<std::optional<S3Object>> S3Client::Put(const std::string& bucket, const s
   if (!content_type.empty()) request.headers.emplace_back("content-type", content_type);
   if (if_absent) request.headers.emplace_back("if-none-match", "*");
   AddEncryptionHeaders(request.headers);
-  AddPayloadChecksum(request);
   // The manifest's digest; over http it is also the signed payload hash.
-  const std::string sha256 = Sha256Hex(body);
-  if (request.payload_sha256.empty()) request.payload_sha256 = sha256;
+  Sha256 whole;
+  const std::uint32_t crc32c = DigestStretch(body, whole, false).crc32c;
+  const std::string sha256 = whole.FinishHex();
+  AddPayloadChecksum(request, crc32c, sha256);
   AwsResult<HttpResponse> response = aws_->Send(request);
   if (!response) {
     if (if_absent && response.error().status == 412) return std::nullopt;
@@ -439,12 +467,15 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
   std::string first_error;
-  auto send_part = [&](size_t index) {
+  auto part_of = [&](size_t index) {
+    return body.substr(std::min<size_t>(body.size(), index * part_size), part_size);
+  };
+  auto send_part = [&](size_t index, const StretchDigest& digest) {
     AwsRequest part = ObjectRequest("PUT", bucket, key);
     part.query = {{"partNumber", std::to_string(index + 1)}, {"uploadId", upload_id}};
-    part.body_view = body.substr(std::min<size_t>(body.size(), index * part_size), part_size);
+    part.body_view = part_of(index);
     part.what = fmt::format("PUT {} part {} of {}", where, index + 1, part_count);
-    checksums[index] = AddPayloadChecksum(part);
+    checksums[index] = AddPayloadChecksum(part, digest.crc32c, digest.sha256);
     AwsResult<HttpResponse> response = aws_->Send(part);
     std::string error;
     if (!response) {
@@ -463,21 +494,18 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
   };
   Sha256 whole;
   {
-    // Every part is queued at once (a part is a view of the mapped file, so the queue costs
-    // no copy) and this thread hashes the whole object for the manifest while they travel.
-    // The first failure drops the parts not yet sent.
+    // This thread reads the object once, in order, for the digests; each part is queued as its
+    // own are known (a part is a view of the mapped file: the queue costs no copy). Hashing
+    // runs far ahead of sending, so the senders stay busy. The first failure drops the parts
+    // not yet sent.
     WorkerPool pool(std::min<size_t>(part_count, static_cast<size_t>(options_.concurrency)),
                     part_count);
     std::vector<std::future<void>> sent;
-    for (size_t index = 0; index < part_count; ++index) {
-      sent.push_back(pool.Submit([&, index] {
-        if (!send_part(index)) pool.Cancel();
+    for (size_t index = 0; index < part_count && !failed.load() && !aws_->Cancelled(); ++index) {
+      StretchDigest digest = DigestStretch(part_of(index), whole, SignsPayload());
+      sent.push_back(pool.Submit([&, index, digest = std::move(digest)] {
+        if (!send_part(index, digest)) pool.Cancel();
       }));
-    }
-    constexpr size_t kChunk = 4 * kMiB;
-    for (size_t offset = 0; offset < body.size() && !failed.load() && !aws_->Cancelled();
-         offset += kChunk) {
-      whole.Update(body.substr(offset, kChunk));
     }
     // Destroying the pool would drop the parts still queued.
     for (const std::future<void>& part : sent) part.wait();
