@@ -88,47 +88,58 @@ std::string Base64(const unsigned char* data, size_t size) {
   return out;
 }
 
-// A read-only mapping of a whole file: large bodies are sent from the page cache, never
-// copied into the heap.
-class MappedFile {
+// A whole file's bytes. A large file is mapped read-only and sent from the page cache, never
+// copied into the heap; a small one is read into memory, which costs less than a mapping (two
+// system calls, a page fault, and an unmap that interrupts every CPU the upload threads ran on
+// to flush their TLBs).
+class FileBody {
  public:
-  MappedFile() = default;
-  ~MappedFile() {
-    if (data_ != nullptr) ::munmap(data_, size_);
+  FileBody() = default;
+  ~FileBody() {
+    if (mapped_ != nullptr) ::munmap(mapped_, size_);
   }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
+  FileBody(const FileBody&) = delete;
+  FileBody& operator=(const FileBody&) = delete;
 
   Status Open(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Fail(fmt::format("cannot open '{}': {}", path, ErrnoText(errno)));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return Fail(fmt::format("cannot open '{}': {}", path, ErrnoText(errno)));
     struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
       return Fail(fmt::format("'{}' is not a regular file", path));
     }
     size_ = static_cast<size_t>(st.st_size);
-    if (size_ > 0) {
-      void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (data == MAP_FAILED) {
-        std::string error = ErrnoText(errno);
-        ::close(fd);
-        return Fail(fmt::format("cannot map '{}': {}", path, error));
+    if (size_ <= kReadLimit) {
+      read_.resize(size_);
+      for (size_t done = 0; done < size_;) {
+        ssize_t n = ::read(fd.get(), read_.data() + done, size_ - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return Fail(fmt::format("cannot read '{}': {}", path, ErrnoText(errno)));
+        if (n == 0) {
+          read_.resize(done);
+          break;
+        }
+        done += static_cast<size_t>(n);
       }
-      data_ = data;
-      ::madvise(data_, size_, MADV_SEQUENTIAL);
+      size_ = read_.size();
+      return {};
     }
-    ::close(fd);
+    void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    if (data == MAP_FAILED) return Fail(fmt::format("cannot map '{}': {}", path, ErrnoText(errno)));
+    mapped_ = data;
+    ::madvise(mapped_, size_, MADV_SEQUENTIAL);
     return {};
   }
 
   std::string_view view() const {
-    return data_ == nullptr ? std::string_view()
-                            : std::string_view(static_cast<char*>(data_), size_);
+    return mapped_ == nullptr ? std::string_view(read_)
+                              : std::string_view(static_cast<char*>(mapped_), size_);
   }
 
  private:
-  void* data_ = nullptr;
+  static constexpr size_t kReadLimit = 1024 * 1024;
+  std::string read_;
+  void* mapped_ = nullptr;
   size_t size_ = 0;
 };
 
@@ -588,7 +599,7 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
 
 Result<S3Object> S3Client::UploadFile(const std::string& bucket, const std::string& key,
                                       const std::string& path, std::string_view content_type) {
-  MappedFile file;
+  FileBody file;
   if (Status opened = file.Open(path); !opened) return Fail(opened.error());
   std::string_view body = file.view();
   if (body.size() > options_.part_size) return MultipartUpload(bucket, key, body, content_type);

@@ -130,8 +130,8 @@ class S3Client {
   Result<std::vector<std::string>> ListObjects(const std::string& bucket, const std::string& prefix,
                                                int max_keys = kMaxListKeys);
 
-  // Uploads the file at `path`, memory-mapped (never copied into memory): PutObject up to
-  // part_size bytes, MultipartUpload above.
+  // Uploads the file at `path`: PutObject up to part_size bytes, MultipartUpload above. A
+  // file over 1 MiB is memory-mapped (never copied into memory); a smaller one is read.
   Result<S3Object> UploadFile(const std::string& bucket, const std::string& key,
                               const std::string& path, std::string_view content_type = {});
 
