@@ -5,6 +5,7 @@
 # small files (4 to 64 KiB), over https: nginx terminates TLS in front of s3rver.
 #
 #   bench/upload.sh          # BUILD=build RUNS=3 by default; SIZE_MIB=1024 FILES=1000
+#   TOOLS="runner aws" bench/upload.sh   # a subset of the tools (runner always first)
 #
 # The server caps wall time (about 200 MB/s for a single PUT, and it re-reads a multipart
 # object at completion), so the figure to compare is the client's CPU time (user + sys, the
@@ -169,7 +170,8 @@ YAML
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-tools=(runner aws rclone)
+read -ra tools <<< "${TOOLS:-runner aws rclone}"
+[ "${tools[0]}" = runner ] || { echo "upload.sh: TOOLS must start with runner (the ratios are to it)" >&2; exit 1; }
 rm -f "$OUT"/*.times
 echo "server $ENDPOINT (nginx TLS in front of s3rver $PLAIN); $(nproc) CPUs; $RUNS runs each, interleaved"
 for workload in big small; do

@@ -42,9 +42,32 @@ TEST(Crc32cTest, ContinuesAcrossPiecesAndAgreesWithTheTableAtEveryLength) {
   }
 }
 
+// Long inputs go three streams at a time (blocks of 3 x 2 KiB) and the registers are joined;
+// every length around the block edges, and pieces cut anywhere, give the table's result.
+TEST(Crc32cTest, LongInputsAgreeWithTheTableAcrossBlockEdges) {
+  std::string data;
+  for (int i = 0; i < 64 * 1024 + 13; ++i) data += static_cast<char>((i * 2654435761u) >> 13);
+  const std::string_view all(data);
+  for (size_t block : {6144u, 12288u, 61440u}) {
+    for (size_t size = block - 9; size <= block + 9; ++size) {
+      EXPECT_EQ(Crc32c(all.substr(0, size)), Crc32cByTable(all.substr(0, size))) << size;
+    }
+  }
+  EXPECT_EQ(Crc32c(all), Crc32cByTable(all));
+  for (size_t cut : {1u, 2047u, 2048u, 6143u, 6144u, 6145u, 40000u}) {
+    EXPECT_EQ(Crc32c(all.substr(cut), Crc32c(all.substr(0, cut))), Crc32cByTable(all)) << cut;
+  }
+  // A start value other than zero runs through the joined streams too.
+  EXPECT_EQ(Crc32c(all, 0xDEADBEEF), Crc32cByTable(all, 0xDEADBEEF));
+  // Zeros: the result comes from the start value carried through every join.
+  std::string zeros(1 << 20, '\0');
+  EXPECT_EQ(Crc32c(zeros), Crc32cByTable(zeros));
+}
+
 TEST(Crc32cTest, Base64OfTheBigEndianBytes) {
-  EXPECT_EQ(Crc32cBase64("123456789"), "4waSgw==");  // E3 06 92 83
-  EXPECT_EQ(Crc32cBase64(""), "AAAAAA==");
+  EXPECT_EQ(Crc32cBase64(Crc32c("123456789")), "4waSgw==");  // E3 06 92 83
+  EXPECT_EQ(Crc32cBase64(0), "AAAAAA==");
+  EXPECT_EQ(Crc32cBase64(0xFFFFFFFF), "/////w==");
 }
 
 }  // namespace

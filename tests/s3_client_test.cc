@@ -20,6 +20,7 @@
 #include "runner/crc32c.h"
 #include "runner/sha256.h"
 #include "tests/s3_fakes.h"
+#include "tests/test_util.h"
 
 namespace runner::aws {
 namespace {
@@ -28,6 +29,8 @@ using s3_testing::FakeHttpClient;
 using s3_testing::StaticCredentials;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::TempDir;
+using testing::WriteTextFile;
 
 HttpResponse Ok(std::string body = "", Pairs headers = {}) {
   return HttpResponse{200, std::move(headers), std::move(body)};
@@ -188,7 +191,7 @@ TEST(S3ClientTest, PutSendsItsCrc32cAndOverHttpTheSignedPayloadHash) {
   EXPECT_EQ(put.request.method, "PUT");
   EXPECT_EQ(put.request.url, "http://127.0.0.1:9000/bkt/a%20b.txt");
   EXPECT_EQ(put.body, "hello");
-  EXPECT_EQ(put.Header("x-amz-checksum-crc32c"), Crc32cBase64("hello"));
+  EXPECT_EQ(put.Header("x-amz-checksum-crc32c"), Crc32cBase64(Crc32c("hello")));
   EXPECT_FALSE(put.HasHeader("content-md5"));
   EXPECT_EQ(put.Header("x-amz-content-sha256"), Sha256Hex("hello"));
   EXPECT_EQ(put.Header("host"), "127.0.0.1:9000");
@@ -218,14 +221,15 @@ TEST(S3ClientTest, OverHttpsThePayloadIsUnsignedAndEveryBodyCarriesItsCrc32c) {
   ASSERT_EQ(requests.size(), 6u);  // put, create, 3 parts, complete
   for (size_t i : {0u, 2u, 3u, 4u}) {
     EXPECT_EQ(requests[i].Header("x-amz-content-sha256"), "UNSIGNED-PAYLOAD") << i;
-    EXPECT_EQ(requests[i].Header("x-amz-checksum-crc32c"), Crc32cBase64(requests[i].body)) << i;
+    EXPECT_EQ(requests[i].Header("x-amz-checksum-crc32c"), Crc32cBase64(Crc32c(requests[i].body)))
+        << i;
     EXPECT_THAT(requests[i].Header("authorization"), HasSubstr("x-amz-checksum-crc32c")) << i;
   }
   EXPECT_EQ(requests[1].Header("x-amz-checksum-algorithm"), "CRC32C");
   // The completion's small XML stays hashed into the signature.
   EXPECT_EQ(requests[5].Header("x-amz-content-sha256"), Sha256Hex(requests[5].body));
   EXPECT_THAT(requests[5].body,
-              HasSubstr("<ChecksumCRC32C>" + Crc32cBase64("89") + "</ChecksumCRC32C>"));
+              HasSubstr("<ChecksumCRC32C>" + Crc32cBase64(Crc32c("89")) + "</ChecksumCRC32C>"));
 }
 
 TEST(S3ClientTest, ServerSideEncryptionHeaders) {
@@ -293,7 +297,7 @@ TEST(S3ClientTest, MultipartSendsEveryPartWithItsCrc32cAndCompletesInOrder) {
     std::string query = QueryOf(part.request.url);
     EXPECT_THAT(query, HasSubstr("uploadId=up-1"));
     parts[query.substr(query.find("partNumber=") + 11, 1)] = part.body;
-    EXPECT_EQ(part.Header("x-amz-checksum-crc32c"), Crc32cBase64(part.body)) << query;
+    EXPECT_EQ(part.Header("x-amz-checksum-crc32c"), Crc32cBase64(Crc32c(part.body))) << query;
     EXPECT_FALSE(part.HasHeader("content-md5")) << query;
   }
   EXPECT_EQ(parts, (std::map<std::string, std::string>{{"1", "0123"}, {"2", "4567"}, {"3", "89"}}));
@@ -310,8 +314,8 @@ TEST(S3ClientTest, MultipartSendsEveryPartWithItsCrc32cAndCompletesInOrder) {
                   "<Part><PartNumber>3</PartNumber><ETag>&quot;{}&quot;</ETag>"
                   "<ChecksumCRC32C>{}</ChecksumCRC32C></Part>"
                   "</CompleteMultipartUpload>",
-                  Md5Hex("0123"), Crc32cBase64("0123"), Md5Hex("4567"), Crc32cBase64("4567"),
-                  Md5Hex("89"), Crc32cBase64("89")));
+                  Md5Hex("0123"), Crc32cBase64(Crc32c("0123")), Md5Hex("4567"),
+                  Crc32cBase64(Crc32c("4567")), Md5Hex("89"), Crc32cBase64(Crc32c("89"))));
   EXPECT_EQ(complete.Header("content-md5"), Md5Base64(complete.body));
   EXPECT_FALSE(complete.HasHeader("x-amz-checksum-crc32c"));
   for (const auto& request : requests) {
@@ -353,6 +357,69 @@ TEST(S3ClientTest, UploadFileChoosesSinglePutOrMultipart) {
   ::unlink(path);
   auto missing = MakeClient(http, credentials, options)->UploadFile("bkt", "k", path);
   EXPECT_THAT(missing.error(), HasSubstr("cannot open"));
+}
+
+// The digests are made in one pass over 256 KiB pieces, continued across the parts: parts and
+// objects that are not a whole number of pieces, over http (each part's SHA-256 signed) and
+// https (unsigned), get the CRC32C of exactly their bytes and the SHA-256 of the whole file.
+// At 1.5 MiB the file is mapped; the small files of the other tests are read.
+TEST(S3ClientTest, DigestsOfAFileAreRightWhateverThePiecesAndParts) {
+  TempDir dir;
+  std::string data;
+  for (size_t i = 0; i < 3 * 512 * 1024 + 7; ++i)
+    data += static_cast<char>((i * 2654435761u) >> 11);
+  WriteTextFile(dir / "big.bin", data);
+  for (const char* endpoint : {"http://127.0.0.1:9000", "https://s3.example.com"}) {
+    SCOPED_TRACE(endpoint);
+    FakeHttpClient http(MultipartServer);
+    StaticCredentials credentials;
+    auto options = TestOptions();
+    options.endpoint = endpoint;
+    options.part_size = 640 * 1024;  // 2.5 pieces: parts of 640, 640 and 256 KiB + 7 bytes
+    auto object = MakeClient(http, credentials, options)->UploadFile("bkt", "k", dir / "big.bin");
+    ASSERT_TRUE(object.has_value()) << object.error();
+    EXPECT_EQ(object->parts, 3);
+    EXPECT_EQ(object->sha256, Sha256Hex(data));
+    auto requests = http.requests();
+    ASSERT_EQ(requests.size(), 5u);            // create, 3 parts, complete
+    std::map<std::string, std::string> parts;  // partNumber -> body
+    for (size_t i = 1; i <= 3; ++i) {
+      const auto& part = requests[i];
+      const std::string query = QueryOf(part.request.url);
+      parts[query.substr(query.find("partNumber=") + 11, 1)] = part.body;
+      EXPECT_EQ(part.Header("x-amz-checksum-crc32c"), Crc32cBase64(Crc32c(part.body))) << query;
+      EXPECT_EQ(part.Header("x-amz-content-sha256"), std::string_view(endpoint).starts_with("https")
+                                                         ? "UNSIGNED-PAYLOAD"
+                                                         : Sha256Hex(part.body))
+          << query;
+    }
+    ASSERT_EQ(parts.size(), 3u);
+    EXPECT_EQ(parts["1"] + parts["2"] + parts["3"], data);
+    EXPECT_EQ(parts["3"].size(), 256u * 1024 + 7);
+    for (const auto& [number, body] : parts) {
+      EXPECT_THAT(requests[4].body,
+                  HasSubstr(fmt::format("<PartNumber>{}</PartNumber><ETag>&quot;{}&quot;</"
+                                        "ETag><ChecksumCRC32C>{}</ChecksumCRC32C>",
+                                        number, Md5Hex(body), Crc32cBase64(Crc32c(body)))));
+    }
+
+    // The same file as one PUT.
+    options.part_size = data.size();
+    FakeHttpClient single_http;
+    auto single =
+        MakeClient(single_http, credentials, options)->UploadFile("bkt", "k", dir / "big.bin");
+    ASSERT_TRUE(single.has_value()) << single.error();
+    EXPECT_EQ(single->parts, 0);
+    EXPECT_EQ(single->sha256, Sha256Hex(data));
+    const auto single_requests = single_http.requests();
+    ASSERT_EQ(single_requests.size(), 1u);
+    const auto& put = single_requests[0];
+    EXPECT_EQ(put.body, data);
+    EXPECT_EQ(put.Header("x-amz-checksum-crc32c"), Crc32cBase64(Crc32c(data)));
+    EXPECT_EQ(put.Header("x-amz-content-sha256"), std::string_view(endpoint).starts_with("https")
+                                                      ? "UNSIGNED-PAYLOAD"
+                                                      : Sha256Hex(data));
+  }
 }
 
 TEST(S3ClientTest, EmptyFileIsOneEmptyPut) {
@@ -406,7 +473,7 @@ TEST(S3ClientTest, RetriesThrottlingServerErrorsAndDroppedConnections) {
   EXPECT_THAT(log[1], HasSubstr("Connection reset by peer"));
   // Every attempt is signed again (a fresh date), with the same body digests.
   for (const auto& request : http.requests()) {
-    EXPECT_EQ(request.Header("x-amz-checksum-crc32c"), Crc32cBase64("body"));
+    EXPECT_EQ(request.Header("x-amz-checksum-crc32c"), Crc32cBase64(Crc32c("body")));
     EXPECT_EQ(request.Header("x-amz-content-sha256"), Sha256Hex("body"));
   }
 }

@@ -88,49 +88,84 @@ std::string Base64(const unsigned char* data, size_t size) {
   return out;
 }
 
-// A read-only mapping of a whole file: large bodies are sent from the page cache, never
-// copied into the heap.
-class MappedFile {
+// A whole file's bytes. A large file is mapped read-only and sent from the page cache, never
+// copied into the heap; a small one is read into memory, which costs less than a mapping (two
+// system calls, a page fault, and an unmap that interrupts every CPU the upload threads ran on
+// to flush their TLBs).
+class FileBody {
  public:
-  MappedFile() = default;
-  ~MappedFile() {
-    if (data_ != nullptr) ::munmap(data_, size_);
+  FileBody() = default;
+  ~FileBody() {
+    if (mapped_ != nullptr) ::munmap(mapped_, size_);
   }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
+  FileBody(const FileBody&) = delete;
+  FileBody& operator=(const FileBody&) = delete;
 
   Status Open(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Fail(fmt::format("cannot open '{}': {}", path, ErrnoText(errno)));
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return Fail(fmt::format("cannot open '{}': {}", path, ErrnoText(errno)));
     struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
       return Fail(fmt::format("'{}' is not a regular file", path));
     }
     size_ = static_cast<size_t>(st.st_size);
-    if (size_ > 0) {
-      void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (data == MAP_FAILED) {
-        std::string error = ErrnoText(errno);
-        ::close(fd);
-        return Fail(fmt::format("cannot map '{}': {}", path, error));
+    if (size_ <= kReadLimit) {
+      read_.resize(size_);
+      for (size_t done = 0; done < size_;) {
+        ssize_t n = ::read(fd.get(), read_.data() + done, size_ - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return Fail(fmt::format("cannot read '{}': {}", path, ErrnoText(errno)));
+        if (n == 0) {
+          read_.resize(done);
+          break;
+        }
+        done += static_cast<size_t>(n);
       }
-      data_ = data;
-      ::madvise(data_, size_, MADV_SEQUENTIAL);
+      size_ = read_.size();
+      return {};
     }
-    ::close(fd);
+    void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    if (data == MAP_FAILED) return Fail(fmt::format("cannot map '{}': {}", path, ErrnoText(errno)));
+    mapped_ = data;
+    ::madvise(mapped_, size_, MADV_SEQUENTIAL);
     return {};
   }
 
   std::string_view view() const {
-    return data_ == nullptr ? std::string_view()
-                            : std::string_view(static_cast<char*>(data_), size_);
+    return mapped_ == nullptr ? std::string_view(read_)
+                              : std::string_view(static_cast<char*>(mapped_), size_);
   }
 
  private:
-  void* data_ = nullptr;
+  static constexpr size_t kReadLimit = 1024 * 1024;
+  std::string read_;
+  void* mapped_ = nullptr;
   size_t size_ = 0;
 };
+
+// The digests of a stretch of an object, made in one pass over pieces small enough to stay in
+// cache between the two: the CRC32C S3 checks and the whole object's SHA-256 (`whole`,
+// continued across parts); with `own_sha256`, also the stretch's own (the signed payload hash
+// over http).
+struct StretchDigest {
+  std::uint32_t crc32c = 0;
+  std::string sha256;
+};
+
+StretchDigest DigestStretch(std::string_view stretch, Sha256& whole, bool own_sha256) {
+  constexpr size_t kPiece = 256 * 1024;
+  StretchDigest digest;
+  std::optional<Sha256> own;
+  if (own_sha256) own.emplace();
+  for (size_t offset = 0; offset < stretch.size(); offset += kPiece) {
+    std::string_view piece = stretch.substr(offset, kPiece);
+    digest.crc32c = Crc32c(piece, digest.crc32c);
+    whole.Update(piece);
+    if (own) own->Update(piece);
+  }
+  if (own) digest.sha256 = own->FinishHex();
+  return digest;
+}
 
 // S3's ETag of a multipart object: the MD5 of the parts' binary MD5s, then "-" and the count.
 std::string MultipartEtag(const std::vector<std::string>& part_etags) {
@@ -267,13 +302,16 @@ void S3Client::AddEncryptionHeaders(Pairs& headers) const {
   }
 }
 
-std::string S3Client::AddPayloadChecksum(AwsRequest& request) const {
-  std::string checksum = Crc32cBase64(request.Body());
+// Over TLS the body is protected in transit and S3 checks it against the CRC32C, which the
+// signature covers: hashing it for the signature as well would only cost CPU. Over plain http
+// the CRC32C could be forged along with the body, so the payload stays signed.
+bool S3Client::SignsPayload() const { return aws_->endpoint().scheme != "https"; }
+
+std::string S3Client::AddPayloadChecksum(AwsRequest& request, std::uint32_t crc32c,
+                                         const std::string& sha256) const {
+  std::string checksum = Crc32cBase64(crc32c);
   request.headers.emplace_back("x-amz-checksum-crc32c", checksum);
-  // Over TLS the body is protected in transit and S3 checks it against the CRC32C, which the
-  // signature covers: hashing it for the signature as well would only cost CPU. Over plain
-  // http the CRC32C could be forged along with the body, so the payload stays signed.
-  if (aws_->endpoint().scheme == "https") request.payload_sha256 = std::string(kUnsignedPayload);
+  request.payload_sha256 = SignsPayload() ? sha256 : std::string(kUnsignedPayload);
   return checksum;
 }
 
@@ -286,10 +324,11 @@ Result<std::optional<S3Object>> S3Client::Put(const std::string& bucket, const s
   if (!content_type.empty()) request.headers.emplace_back("content-type", content_type);
   if (if_absent) request.headers.emplace_back("if-none-match", "*");
   AddEncryptionHeaders(request.headers);
-  AddPayloadChecksum(request);
   // The manifest's digest; over http it is also the signed payload hash.
-  const std::string sha256 = Sha256Hex(body);
-  if (request.payload_sha256.empty()) request.payload_sha256 = sha256;
+  Sha256 whole;
+  const std::uint32_t crc32c = DigestStretch(body, whole, false).crc32c;
+  const std::string sha256 = whole.FinishHex();
+  AddPayloadChecksum(request, crc32c, sha256);
   AwsResult<HttpResponse> response = aws_->Send(request);
   if (!response) {
     if (if_absent && response.error().status == 412) return std::nullopt;
@@ -439,12 +478,15 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
   std::atomic<bool> failed{false};
   std::mutex error_mutex;
   std::string first_error;
-  auto send_part = [&](size_t index) {
+  auto part_of = [&](size_t index) {
+    return body.substr(std::min<size_t>(body.size(), index * part_size), part_size);
+  };
+  auto send_part = [&](size_t index, const StretchDigest& digest) {
     AwsRequest part = ObjectRequest("PUT", bucket, key);
     part.query = {{"partNumber", std::to_string(index + 1)}, {"uploadId", upload_id}};
-    part.body_view = body.substr(std::min<size_t>(body.size(), index * part_size), part_size);
+    part.body_view = part_of(index);
     part.what = fmt::format("PUT {} part {} of {}", where, index + 1, part_count);
-    checksums[index] = AddPayloadChecksum(part);
+    checksums[index] = AddPayloadChecksum(part, digest.crc32c, digest.sha256);
     AwsResult<HttpResponse> response = aws_->Send(part);
     std::string error;
     if (!response) {
@@ -463,21 +505,18 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
   };
   Sha256 whole;
   {
-    // Every part is queued at once (a part is a view of the mapped file, so the queue costs
-    // no copy) and this thread hashes the whole object for the manifest while they travel.
-    // The first failure drops the parts not yet sent.
+    // This thread reads the object once, in order, for the digests; each part is queued as its
+    // own are known (a part is a view of the mapped file: the queue costs no copy). Hashing
+    // runs far ahead of sending, so the senders stay busy. The first failure drops the parts
+    // not yet sent.
     WorkerPool pool(std::min<size_t>(part_count, static_cast<size_t>(options_.concurrency)),
                     part_count);
     std::vector<std::future<void>> sent;
-    for (size_t index = 0; index < part_count; ++index) {
-      sent.push_back(pool.Submit([&, index] {
-        if (!send_part(index)) pool.Cancel();
+    for (size_t index = 0; index < part_count && !failed.load() && !aws_->Cancelled(); ++index) {
+      StretchDigest digest = DigestStretch(part_of(index), whole, SignsPayload());
+      sent.push_back(pool.Submit([&, index, digest = std::move(digest)] {
+        if (!send_part(index, digest)) pool.Cancel();
       }));
-    }
-    constexpr size_t kChunk = 4 * kMiB;
-    for (size_t offset = 0; offset < body.size() && !failed.load() && !aws_->Cancelled();
-         offset += kChunk) {
-      whole.Update(body.substr(offset, kChunk));
     }
     // Destroying the pool would drop the parts still queued.
     for (const std::future<void>& part : sent) part.wait();
@@ -560,7 +599,7 @@ Result<S3Object> S3Client::MultipartUpload(const std::string& bucket, const std:
 
 Result<S3Object> S3Client::UploadFile(const std::string& bucket, const std::string& key,
                                       const std::string& path, std::string_view content_type) {
-  MappedFile file;
+  FileBody file;
   if (Status opened = file.Open(path); !opened) return Fail(opened.error());
   std::string_view body = file.view();
   if (body.size() > options_.part_size) return MultipartUpload(bucket, key, body, content_type);

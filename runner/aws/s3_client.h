@@ -105,7 +105,9 @@ class S3Client {
 
   // A multipart upload of `body` in parts of options.part_size (one part at least), sent by
   // up to options.concurrency threads; aborted when a part or the completion fails for good
-  // or the upload is cancelled.
+  // or the upload is cancelled. The calling thread reads `body` once, in order, for every
+  // digest (each part's CRC32C, the whole object's SHA-256) and queues each part as soon as
+  // its CRC32C is known.
   Result<S3Object> MultipartUpload(const std::string& bucket, const std::string& key,
                                    std::string_view body, std::string_view content_type = {});
 
@@ -128,8 +130,8 @@ class S3Client {
   Result<std::vector<std::string>> ListObjects(const std::string& bucket, const std::string& prefix,
                                                int max_keys = kMaxListKeys);
 
-  // Uploads the file at `path`, memory-mapped (never copied into memory): PutObject up to
-  // part_size bytes, MultipartUpload above.
+  // Uploads the file at `path`: PutObject up to part_size bytes, MultipartUpload above. A
+  // file over 1 MiB is memory-mapped (never copied into memory); a smaller one is read.
   Result<S3Object> UploadFile(const std::string& bucket, const std::string& key,
                               const std::string& path, std::string_view content_type = {});
 
@@ -147,9 +149,13 @@ class S3Client {
   AwsRequest ObjectRequest(std::string method, const std::string& bucket,
                            const std::string& key) const;
   void AddEncryptionHeaders(Pairs& headers) const;
-  // Adds x-amz-checksum-crc32c of the body (S3 checks the body against it) and returns it;
-  // over https, also marks the payload UNSIGNED-PAYLOAD.
-  std::string AddPayloadChecksum(AwsRequest& request) const;
+  // Whether the signature covers the payload's SHA-256: over plain http only (over https the
+  // payload is UNSIGNED-PAYLOAD, and S3 checks it against the signed CRC32C).
+  bool SignsPayload() const;
+  // Adds x-amz-checksum-crc32c (S3 checks the body against it) and the payload hash,
+  // UNSIGNED-PAYLOAD over https or `sha256` (the body's) over http; returns the checksum.
+  std::string AddPayloadChecksum(AwsRequest& request, std::uint32_t crc32c,
+                                 const std::string& sha256) const;
   Result<std::optional<S3Object>> Put(const std::string& bucket, const std::string& key,
                                       std::string_view body, std::string_view content_type,
                                       bool if_absent);
