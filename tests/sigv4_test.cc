@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "runner/sha256.h"
 
@@ -346,6 +347,44 @@ TEST(SigV4S3Example, GetObject) {
   EXPECT_EQ(StringToSign(canonical, S3Params()),
             "AWS4-HMAC-SHA256\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n"
             "7344ae5b7ee6c3e7e6b0fe0640412a37625d1fbfff95c48bbb2dc43964946972");
+}
+
+// Each thread keeps the signing key it derived last: a request of another day, region,
+// service or secret is signed as a thread that never signed anything signs it.
+TEST(SigV4S3Example, KeptSigningKeyIsNeverUsedForAnotherScopeOrSecret) {
+  SignableRequest request{"GET",
+                          "/test.txt",
+                          {},
+                          {{"Host", "examplebucket.s3.amazonaws.com"}, {"Range", "bytes=0-9"}},
+                          std::string(kEmptySha256)};
+  auto sign = [&](const Credentials& credentials, const SigningParams& params) {
+    return SignatureOf(Find(SignHeaders(request, credentials, params), "Authorization"));
+  };
+  auto sign_fresh = [&](const Credentials& credentials, const SigningParams& params) {
+    std::string signature;
+    std::thread([&] { signature = sign(credentials, params); }).join();
+    return signature;
+  };
+  SigningParams next_day = S3Params();
+  next_day.time += std::chrono::hours(24);
+  SigningParams region = S3Params();
+  region.region = "eu-west-1";
+  SigningParams service = S3Params();
+  service.service = "s3-object-lambda";
+  Credentials other = kS3Example;
+  other.secret_access_key = "another-secret";
+  const std::string first = sign(kS3Example, S3Params());
+  EXPECT_EQ(first, sign_fresh(kS3Example, S3Params()));
+  for (const auto& [credentials, params] :
+       std::vector<std::pair<Credentials, SigningParams>>{{kS3Example, next_day},
+                                                          {kS3Example, region},
+                                                          {kS3Example, service},
+                                                          {other, S3Params()}}) {
+    std::string signature = sign(credentials, params);
+    EXPECT_NE(signature, first);
+    EXPECT_EQ(signature, sign_fresh(credentials, params));
+    EXPECT_EQ(sign(kS3Example, S3Params()), first);  // and back
+  }
 }
 
 TEST(SigV4S3Example, PutObjectWithEncodedKey) {

@@ -13,7 +13,8 @@ namespace {
 constexpr const char* kLibrary = "libcurl.so.4";
 
 Result<CurlLibrary> Load() {
-  void* handle = ::dlopen(kLibrary, RTLD_NOW | RTLD_LOCAL);
+  // Lazily bound, as a linked library is: the entry points resolve as they are first called.
+  void* handle = ::dlopen(kLibrary, RTLD_LAZY | RTLD_LOCAL);
   if (handle == nullptr) {
     return Fail(std::string("cannot load ") + kLibrary + " (Debian's libcurl4): " + ::dlerror());
   }

@@ -221,12 +221,21 @@ std::string StringToSign(std::string_view canonical_request, const SigningParams
 std::string Signature(std::string_view string_to_sign, const Credentials& credentials,
                       const SigningParams& params) {
   Stamp stamp = MakeStamp(params.time);
-  std::string key = Hmac("AWS4" + credentials.secret_access_key, stamp.date);
-  key = Hmac(key, params.region);
-  key = Hmac(key, params.service);
-  key = Hmac(key, "aws4_request");
-  std::string signature = Hmac(key, string_to_sign);
-  return HexEncode(signature);
+  // The signing key depends on the day, region and service only, so each thread keeps the
+  // last one it derived (four HMACs, more than the signature itself) instead of a request each.
+  struct Derived {
+    std::string secret, date, region, service, key;
+  };
+  thread_local Derived last;
+  if (last.key.empty() || last.secret != credentials.secret_access_key || last.date != stamp.date ||
+      last.region != params.region || last.service != params.service) {
+    std::string key = Hmac("AWS4" + credentials.secret_access_key, stamp.date);
+    key = Hmac(key, params.region);
+    key = Hmac(key, params.service);
+    last = {credentials.secret_access_key, stamp.date, params.region, params.service,
+            Hmac(key, "aws4_request")};
+  }
+  return HexEncode(Hmac(last.key, string_to_sign));
 }
 
 Pairs SignHeaders(const SignableRequest& request, const Credentials& credentials,
