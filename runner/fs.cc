@@ -46,18 +46,30 @@ Result<std::string> ReadFile(const std::string& path) {
   return ReadFileAtMost(path, std::string().max_size());
 }
 
+Result<std::string> ReadAll(int fd, size_t limit, size_t expected) {
+  constexpr size_t kStep = 65536;
+  std::string contents;
+  size_t done = 0;
+  while (done < limit) {
+    // One byte past what is expected, so that its end is seen without growing the string.
+    if (done == contents.size()) {
+      contents.resize(std::min(limit, std::max(done + kStep, expected + 1)));
+    }
+    ssize_t n = ::read(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Fail(ErrnoText(errno));
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  contents.resize(done);
+  return contents;
+}
+
 Result<std::string> ReadFileAtMost(const std::string& path, size_t limit) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Fail("cannot read " + path + ": " + ErrnoText(errno));
-  std::string contents;
-  char buffer[65536];
-  while (contents.size() < limit) {
-    ssize_t n = ::read(fd.get(), buffer, std::min(sizeof buffer, limit - contents.size()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Fail("cannot read " + path + ": " + ErrnoText(errno));
-    if (n == 0) break;
-    contents.append(buffer, static_cast<size_t>(n));
-  }
+  auto contents = ReadAll(fd.get(), limit);
+  if (!contents) return Fail("cannot read " + path + ": " + contents.error());
   return contents;
 }
 

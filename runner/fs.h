@@ -45,6 +45,11 @@ Status WriteAll(int fd, std::string_view data);
 // for it: held until the descriptor is closed. Errors name the file.
 Result<UniqueFd> LockFile(const std::string& path);
 
+// Reads `fd` to its end, or `limit` bytes if it has more, straight into the result;
+// `expected`, when known (a regular file's size), sizes it at once. The error is ErrnoText of
+// the failure alone: the caller names the file.
+Result<std::string> ReadAll(int fd, size_t limit, size_t expected = 0);
+
 // Reads a whole file. Errors read "cannot read PATH: REASON".
 Result<std::string> ReadFile(const std::string& path);
 

@@ -1,7 +1,7 @@
 // libcurl, loaded when the first HTTP client is made rather than linked: a runner that sends
 // no request (a build of shell steps, `validate`, `plan`, and the `runner __step` of a kind that
-// sends none) does not map libcurl and the thirty libraries it brings, which were more than a
-// third of every start's time.
+// sends none) does not map libcurl and the 18 libraries only it brings: `runner --version` went
+// from 6.5 to 5.4 ms here.
 #pragma once
 
 #include <curl/curl.h>

@@ -110,17 +110,10 @@ class FileBody {
     }
     size_ = static_cast<size_t>(st.st_size);
     if (size_ <= kReadLimit) {
-      read_.resize(size_);
-      for (size_t done = 0; done < size_;) {
-        ssize_t n = ::read(fd.get(), read_.data() + done, size_ - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return Fail(fmt::format("cannot read '{}': {}", path, ErrnoText(errno)));
-        if (n == 0) {
-          read_.resize(done);
-          break;
-        }
-        done += static_cast<size_t>(n);
-      }
+      // What it holds as it is read, at most what fstat said (the file may be growing).
+      auto contents = ReadAll(fd.get(), size_, size_);
+      if (!contents) return Fail(fmt::format("cannot read '{}': {}", path, contents.error()));
+      read_ = std::move(*contents);
       size_ = read_.size();
       return {};
     }
