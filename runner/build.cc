@@ -218,9 +218,7 @@ std::expected<PreparedBuild, BuildFailure> PrepareBuild(const BuildRequest& requ
 
 bool WritesSharedCache(const Pipeline& pipeline, const BuildContext& context) {
   if (context.event == "pull_request") return false;
-  return std::ranges::any_of(pipeline.cache_write, [&](const std::string& glob) {
-    return GlobMatch(glob, context.branch);
-  });
+  return AnyMatch(pipeline.cache_write, context.branch);
 }
 
 std::expected<BuildRecord, BuildFailure> RunPreparedBuild(const PreparedBuild& build,

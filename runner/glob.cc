@@ -162,6 +162,13 @@ bool GlobMatch(std::string_view pattern, std::string_view text) {
   return current[n] != 0;
 }
 
+bool AnyMatch(const std::vector<std::string>& globs, std::string_view text) {
+  for (const std::string& glob : globs) {
+    if (GlobMatch(glob, text)) return true;
+  }
+  return false;
+}
+
 bool HasGlobSyntax(std::string_view text) {
   return text.find_first_of("*?[\\") != std::string_view::npos;
 }

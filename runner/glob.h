@@ -1,7 +1,9 @@
 // Glob matching for branch names and file paths.
 #pragma once
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace runner {
 
@@ -10,6 +12,9 @@ namespace runner {
 // `[abc]`, `[a-z]`, `[!a]` classes. Everything else is literal; `\` escapes the next
 // character.
 bool GlobMatch(std::string_view pattern, std::string_view text);
+
+// Whether any of `globs` matches `text`.
+bool AnyMatch(const std::vector<std::string>& globs, std::string_view text);
 
 // Whether `text` holds glob syntax (`*`, `?`, `[`, `\`), i.e. is not a plain name.
 bool HasGlobSyntax(std::string_view text);

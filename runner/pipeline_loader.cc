@@ -256,6 +256,14 @@ class Loader {
   void Error(SourceLocation where, std::string message) { diags_.Error(where, std::move(message)); }
 
   static SourceLocation Where(const YamlNode& node) { return node.where; }
+  // Reports a name that cannot be an environment variable's; `in` names the list it is in.
+  bool CheckVariableName(const YamlNode& node, std::string_view name, std::string_view in = {}) {
+    if (IsIdentifier(name, false)) return true;
+    Error(Where(node), fmt::format("invalid environment variable name '{}'{}: use letters, "
+                                   "digits and '_', not starting with a digit",
+                                   name, in.empty() ? "" : fmt::format(" in '{}'", in)));
+    return false;
+  }
 
   // An empty value (`key:`) has no text of its own: point at the key instead.
   static SourceLocation ValueWhere(const Entry& entry) {
@@ -468,12 +476,7 @@ void Loader::Load(const YamlNode& root, Pipeline& pipeline) {
   if (const Entry* secrets = find("secrets")) {
     if (auto names = StringList(*secrets, false, "secrets")) {
       for (const auto& [name, node] : *names) {
-        if (!IsIdentifier(name, false)) {
-          Error(Where(*node),
-                fmt::format("invalid environment variable name '{}' in 'secrets': use letters, "
-                            "digits and '_', not starting with a digit",
-                            name));
-        }
+        CheckVariableName(*node, name, "secrets");
         pipeline.secrets.push_back(name);
       }
     }
@@ -521,12 +524,7 @@ std::vector<EnvEntry> Loader::ParseEnv(const Entry& entry, Context context, Step
     for (const Entry& var : entries) pipeline_env_names_.push_back(var.key);
   }
   for (const Entry& var : entries) {
-    if (!IsIdentifier(var.key, false)) {
-      Error(Where(*var.key_node),
-            fmt::format("invalid environment variable name '{}': use letters, digits and '_', "
-                        "not starting with a digit",
-                        var.key));
-    }
+    CheckVariableName(*var.key_node, var.key);
     if (auto value = Template(var, context, step)) env.push_back({var.key, *value});
   }
   return env;
@@ -1242,11 +1240,7 @@ std::optional<StepCacheConfig> Loader::ParseCache(const Entry& entry, const Step
     for (const auto& [text, node] : *items) {
       std::string_view pattern = text;
       if (field.key == "inputs" && pattern.starts_with('!')) pattern.remove_prefix(1);
-      if (field.key == "env" && !IsIdentifier(text, false)) {
-        Error(Where(*node),
-              fmt::format("invalid environment variable name '{}' in 'cache.env': use letters, "
-                          "digits and '_', not starting with a digit",
-                          text));
+      if (field.key == "env" && !CheckVariableName(*node, text, "cache.env")) {
         ok = false;
       } else if (field.key != "env" && (pattern.empty() || pattern.front() == '/')) {
         Error(Where(*node),

@@ -15,11 +15,6 @@ namespace runner {
 
 namespace {
 
-bool AnyMatch(const std::vector<std::string>& globs, std::string_view text) {
-  return std::any_of(globs.begin(), globs.end(),
-                     [&](const std::string& glob) { return GlobMatch(glob, text); });
-}
-
 std::string Join(const std::vector<std::string>& items, std::string_view separator) {
   std::string out;
   for (const std::string& item : items) {

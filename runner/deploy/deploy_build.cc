@@ -170,9 +170,7 @@ Result<aws::S3Revision> RevisionIn(const DeployEnvironment& env, const ManifestO
 Status Admit(const DeployBuildRequest& request, const Manifest& manifest, Ledger& ledger) {
   const DeployEnvironment& env = request.environment;
   const std::string& branch = manifest.build.branch;
-  if (!env.branches.empty() && std::ranges::none_of(env.branches, [&](const std::string& glob) {
-        return GlobMatch(glob, branch);
-      })) {
+  if (!env.branches.empty() && !AnyMatch(env.branches, branch)) {
     return Fail(fmt::format("environment {} takes builds of {} only; {} is of branch '{}'",
                             env.name, fmt::join(env.branches, ", "), manifest.build.id, branch));
   }
