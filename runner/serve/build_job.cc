@@ -176,4 +176,15 @@ int RunBuildJob(const std::string& job_file, const KindRegistry& kinds) {
   return record->exit_code;
 }
 
+std::string NoRecordReason(int exit_code, const std::string& console_path) {
+  constexpr size_t kMaxTail = 4096;
+  auto text = ReadFile(console_path);
+  std::string tail = "(no output)";
+  if (text) {
+    tail = text->size() > kMaxTail ? text->substr(text->size() - kMaxTail) : *text;
+    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+  }
+  return fmt::format("the build ended with exit code {} and no record: {}", exit_code, tail);
+}
+
 }  // namespace runner::serve

@@ -4,6 +4,7 @@
 // whole build context from the webhook (SPEC section 4): nothing is detected, no number taken.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -56,5 +57,13 @@ Status WriteBuildJob(const std::string& path, const BuildJob& job);
 // The body of `runner __build JOB_FILE`: runs the build with a live record (live.json), the
 // console in its non-terminal form on stdout. Exit codes as `runner run`'s.
 int RunBuildJob(const std::string& job_file, const KindRegistry& kinds);
+
+// How long a cancelled build child gets before SIGKILL: longer than any step's kill_grace
+// (packer's 10 minutes), since the child passes the signal on and waits for its steps.
+inline constexpr auto kBuildChildGrace = std::chrono::minutes(12);
+
+// Why a build child that ended without a report.json failed: its exit code and the end of its
+// output, kept at `console_path`.
+std::string NoRecordReason(int exit_code, const std::string& console_path);
 
 }  // namespace runner::serve

@@ -45,10 +45,6 @@ using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kBuildsShown = 200;
-// How long a cancelled build child gets before SIGKILL: longer than any step's kill_grace
-// (packer's 10 minutes), since the child passes the signal on and waits for its steps.
-constexpr auto kChildGrace = std::chrono::minutes(12);
-constexpr size_t kMaxReason = 4096;
 
 Response Text(int status, std::string body) {
   Response response;
@@ -156,7 +152,6 @@ class BuildServer {
   void Post(const Command& command);
   void SendStatus(const QueueEntry& entry, std::string state, std::string description);
   void StatusLoop();
-  std::string ChildOutputTail(const std::string& id) const;
 
   Response OnHook(const Request& request);
   Response OnPush(const RepoConfig& repo, const std::string& delivery, const std::string& body);
@@ -444,7 +439,7 @@ void BuildServer::Launch(Running& build) {
   spec.argv = {self_exe_, "__build", build.job_file};
   spec.env = child_env_;
   spec.cwd = build.worktree;
-  spec.kill_grace = kChildGrace;
+  spec.kill_grace = kBuildChildGrace;
   auto process = processes_->Start(spec);
   if (!process) {
     End(id, "error", "cannot start the build: " + process.error());
@@ -466,18 +461,9 @@ void BuildServer::Finished(const std::string& id, int exit_code) {
     if (result == "timed_out") result = "failed";
   } else {
     result = "error";
-    reason = fmt::format("the build ended with exit code {} and no record: {}", exit_code,
-                         ChildOutputTail(id));
+    reason = NoRecordReason(exit_code, config_.state_dir + "/console/" + id + ".log");
   }
   End(id, result, reason);
-}
-
-std::string BuildServer::ChildOutputTail(const std::string& id) const {
-  auto text = ReadFile(config_.state_dir + "/console/" + id + ".log");
-  if (!text) return "(no output)";
-  std::string tail = text->size() > kMaxReason ? text->substr(text->size() - kMaxReason) : *text;
-  while (!tail.empty() && tail.back() == '\n') tail.pop_back();
-  return tail;
 }
 
 void BuildServer::End(const std::string& id, std::string result, std::string reason) {

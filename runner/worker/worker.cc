@@ -38,14 +38,9 @@ using serve::QueueEntry;
 using serve::RepoConfig;
 using serve::ServeConfig;
 
-// How long a cancelled build child gets before SIGKILL: longer than any step's kill_grace
-// (packer's 10 minutes), since the child passes the signal on and waits for its steps.
-constexpr auto kChildGrace = std::chrono::minutes(12);
 // The wait after a failed receive, doubling up to the maximum while the queue stays away.
 constexpr auto kFirstRetry = std::chrono::milliseconds(500);
 constexpr auto kMaxRetry = std::chrono::seconds(30);
-// The most of a build child's output a record's reason quotes.
-constexpr size_t kMaxReason = 4096;
 
 std::string Now() { return FormatTimestamp(std::chrono::system_clock::now()); }
 
@@ -421,7 +416,7 @@ Result<Worker::Ending> Worker::RunJob(const QueueEntry& entry, int attempt,
   spec.argv = {self_exe_, "__build", run_dir + "/job.json"};
   spec.env = child_env_;
   spec.cwd = worktree;
-  spec.kill_grace = kChildGrace;
+  spec.kill_grace = serve::kBuildChildGrace;
   auto process = processes_->Start(spec);
   if (!process) {
     if (auto put = Record(entry, "error", "cannot start the build: " + process.error()); !put) {
@@ -469,13 +464,8 @@ Result<Worker::Ending> Worker::RunJob(const QueueEntry& entry, int attempt,
   }
   std::error_code ec;
   if (!stdfs::exists(run_dir + "/builds/" + entry.id + "/report.json", ec)) {
-    auto text = ReadFile(console_path);
-    std::string tail = text
-                           ? text->substr(text->size() > kMaxReason ? text->size() - kMaxReason : 0)
-                           : "(no output)";
-    std::string reason =
-        fmt::format("the build ended with exit code {} and no record: {}", exit_code, tail);
-    if (auto put = Record(entry, "error", reason); !put) return Fail(put.error());
+    auto put = Record(entry, "error", serve::NoRecordReason(exit_code, console_path));
+    if (!put) return Fail(put.error());
     return Ending::kDone;
   }
   auto published = shipper.Publish();
