@@ -213,11 +213,11 @@ AwsRequest QueryRequest(std::string_view action, std::string_view version, const
   return request;
 }
 
-AwsRequest JsonRequest(std::string_view target_prefix, std::string_view operation,
-                       std::string json) {
+AwsRequest JsonRequest(std::string_view target_prefix, std::string_view operation, std::string json,
+                       std::string_view version) {
   AwsRequest request;
   request.method = "POST";
-  request.headers = {{"content-type", "application/x-amz-json-1.1"},
+  request.headers = {{"content-type", fmt::format("application/x-amz-json-{}", version)},
                      {"x-amz-target", fmt::format("{}.{}", target_prefix, operation)}};
   request.body = std::move(json);
   request.what = std::string(operation);

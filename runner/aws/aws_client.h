@@ -141,10 +141,10 @@ std::string FormEncode(const Pairs& params);
 // (params as the API names them: `Parameters.member.1.ParameterKey`).
 AwsRequest QueryRequest(std::string_view action, std::string_view version, const Pairs& params);
 
-// A JSON 1.1 request: POST / with `X-Amz-Target: TARGET_PREFIX.OPERATION`, content type
-// application/x-amz-json-1.1 and `json` as the body (e.g. "CodeDeploy_20141006",
-// "CreateDeployment").
-AwsRequest JsonRequest(std::string_view target_prefix, std::string_view operation,
-                       std::string json);
+// A JSON protocol request: POST / with `X-Amz-Target: TARGET_PREFIX.OPERATION`, content type
+// application/x-amz-json-VERSION and `json` as the body (e.g. "CodeDeploy_20141006",
+// "CreateDeployment"). Most services speak 1.1; SQS speaks 1.0.
+AwsRequest JsonRequest(std::string_view target_prefix, std::string_view operation, std::string json,
+                       std::string_view version = "1.1");
 
 }  // namespace runner::aws

@@ -5,6 +5,8 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "runner/aws/service_client.h"
+
 namespace runner::aws {
 
 namespace {
@@ -16,11 +18,7 @@ constexpr std::string_view kTarget = "AmazonSQS";
 // Sends OPERATION with `body` and parses the answer, an object (`{}` for an empty body).
 Result<Json> Call(AwsClient& aws, std::string_view operation, const Json& body,
                   std::string_view subject) {
-  AwsRequest request = JsonRequest(kTarget, operation, body.dump());
-  // SQS speaks JSON 1.0, not 1.1.
-  for (auto& [name, value] : request.headers) {
-    if (name == "content-type") value = "application/x-amz-json-1.0";
-  }
+  AwsRequest request = JsonRequest(kTarget, operation, body.dump(), "1.0");
   request.what = fmt::format("SQS {} {}", operation, subject);
   // A long poll holds the answer for up to 20 s.
   request.timeout = std::chrono::seconds(60);
@@ -75,12 +73,7 @@ Result<SqsQueueUrl> ParseSqsQueueUrl(std::string_view url) {
 Result<std::unique_ptr<SqsClient>> SqsClient::Create(HttpClient& http,
                                                      CredentialsProvider& credentials,
                                                      SqsOptions options) {
-  AwsClientOptions client;
-  client.service = "sqs";
-  client.region = options.region;
-  client.endpoint = options.endpoint;
-  static_cast<AwsTransportOptions&>(client) = std::move(options);
-  auto aws = AwsClient::Create(http, credentials, std::move(client));
+  auto aws = CreateServiceClient(http, credentials, "sqs", "SQS", options);
   if (!aws) return Fail(aws.error());
   return std::unique_ptr<SqsClient>(new SqsClient(std::move(*aws)));
 }
