@@ -36,12 +36,6 @@ Result<struct stat> StatFile(const std::string& path) {
   return info;
 }
 
-bool SameFile(const struct stat& a, const struct stat& b) {
-  return a.st_size == b.st_size && Nanoseconds(a.st_mtim) == Nanoseconds(b.st_mtim) &&
-         Nanoseconds(a.st_ctim) == Nanoseconds(b.st_ctim) && a.st_ino == b.st_ino &&
-         a.st_dev == b.st_dev && a.st_mode == b.st_mode;
-}
-
 // Reads the next space-separated number of `line`; false at a malformed one.
 template <class T>
 bool Next(std::string_view& line, T& value) {
@@ -53,9 +47,19 @@ bool Next(std::string_view& line, T& value) {
 
 }  // namespace
 
-FileDigests::FileDigests(std::string path) : path_(std::move(path)) { Load(); }
+FileDigests::StatData FileDigests::StatDataOf(const struct stat& info) {
+  return {static_cast<std::uint64_t>(info.st_size),
+          Nanoseconds(info.st_mtim),
+          Nanoseconds(info.st_ctim),
+          static_cast<std::uint64_t>(info.st_ino),
+          static_cast<std::uint64_t>(info.st_dev),
+          static_cast<std::uint64_t>(info.st_mode)};
+}
+
+FileDigests::FileDigests(std::string path) : path_(std::move(path)) {}
 
 void FileDigests::Load() {
+  loaded_ = true;
   auto text = ReadFile(path_);
   if (!text || !text->starts_with(kHeader)) return;
   std::string_view rest = std::string_view(*text).substr(kHeader.size());
@@ -65,8 +69,9 @@ void FileDigests::Load() {
     std::string_view line = rest.substr(0, newline);
     rest.remove_prefix(newline + 1);
     Entry entry;
-    if (!Next(line, entry.size) || !Next(line, entry.mtime_ns) || !Next(line, entry.ctime_ns) ||
-        !Next(line, entry.inode) || !Next(line, entry.device) || !Next(line, entry.mode) ||
+    StatData& stat = entry.stat;
+    if (!Next(line, stat.size) || !Next(line, stat.mtime_ns) || !Next(line, stat.ctime_ns) ||
+        !Next(line, stat.inode) || !Next(line, stat.device) || !Next(line, stat.mode) ||
         !Next(line, entry.read_ns) || line.size() < 66 || line[64] != ' ') {
       continue;
     }
@@ -76,27 +81,20 @@ void FileDigests::Load() {
 }
 
 Result<FileDigest> FileDigests::Digest(const std::string& path) {
+  // Read when first needed: a build that keys no step never reads it.
+  if (!loaded_) Load();
   auto before = StatFile(path);
   if (!before) return Fail(before.error());
   FileDigest digest{"", static_cast<std::uint32_t>(before->st_mode & 07777),
                     static_cast<std::uint64_t>(before->st_size)};
-  Entry now{static_cast<std::uint64_t>(before->st_size),
-            Nanoseconds(before->st_mtim),
-            Nanoseconds(before->st_ctim),
-            static_cast<std::uint64_t>(before->st_ino),
-            static_cast<std::uint64_t>(before->st_dev),
-            static_cast<std::uint64_t>(before->st_mode),
-            0,
-            ""};
+  Entry now{StatDataOf(*before), 0, ""};
   auto known = entries_.find(path);
   if (known != entries_.end()) {
     const Entry& old = known->second;
-    bool same = old.size == now.size && old.mtime_ns == now.mtime_ns &&
-                old.ctime_ns == now.ctime_ns && old.inode == now.inode &&
-                old.device == now.device && old.mode == now.mode;
+    bool same = old.stat == now.stat;
     // Modified too close to the read to be sure the read saw the last write (a write updates
     // the mtime; a ctime-only change, chmod or rename, is caught by the comparison above).
-    std::int64_t modified = static_cast<std::int64_t>(old.mtime_ns);
+    std::int64_t modified = static_cast<std::int64_t>(old.stat.mtime_ns);
     if (same && modified + kRacyWindow.count() < old.read_ns) {
       digest.sha256 = old.sha256;
       return digest;
@@ -109,7 +107,7 @@ Result<FileDigest> FileDigests::Digest(const std::string& path) {
   digest.sha256 = *sha256;
   // Changed while it was read: the digest is of this read, but not worth remembering.
   auto after = StatFile(path);
-  if (!after || !SameFile(*before, *after)) {
+  if (!after || StatDataOf(*after) != now.stat) {
     entries_.erase(path);
     changed_ = true;
     return digest;
@@ -126,8 +124,9 @@ Status FileDigests::Save() {
   if (!changed_) return {};
   std::string text(kHeader);
   for (const auto& [path, entry] : entries_) {
-    text += fmt::format("{} {} {} {} {} {} {} {} {}\n", entry.size, entry.mtime_ns, entry.ctime_ns,
-                        entry.inode, entry.device, entry.mode, entry.read_ns, entry.sha256, path);
+    const StatData& stat = entry.stat;
+    text += fmt::format("{} {} {} {} {} {} {} {} {}\n", stat.size, stat.mtime_ns, stat.ctime_ns,
+                        stat.inode, stat.device, stat.mode, entry.read_ns, entry.sha256, path);
   }
   if (auto written = WriteFileAtomic(path_, text, /*sync=*/false); !written) return written;
   changed_ = false;

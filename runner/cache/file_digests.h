@@ -8,6 +8,8 @@
 // could have new content under the old stat data, so it is read again next time.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -28,8 +30,9 @@ struct FileDigest {
 // Not thread-safe.
 class FileDigests {
  public:
-  // The stat data saved at `path` (STATE/cache/stat-data); a missing, unreadable or malformed
-  // file starts empty (everything is read again), never an error.
+  // The stat data saved at `path` (STATE/cache/stat-data), read at the first Digest; a
+  // missing, unreadable or malformed file starts empty (everything is read again), never an
+  // error.
   explicit FileDigests(std::string path);
 
   // The digest of the file at `path` (absolute, a regular file or a link to one).
@@ -42,8 +45,14 @@ class FileDigests {
   std::uint64_t files_read() const { return files_read_; }
 
  private:
-  struct Entry {
+  // What tells a file unchanged: equal stat data, and a read well after its last write.
+  struct StatData {
     std::uint64_t size = 0, mtime_ns = 0, ctime_ns = 0, inode = 0, device = 0, mode = 0;
+    bool operator==(const StatData&) const = default;
+  };
+  static StatData StatDataOf(const struct stat& info);
+  struct Entry {
+    StatData stat;
     std::int64_t read_ns = 0;  // when its content was read (CLOCK_REALTIME)
     std::string sha256;
   };
@@ -51,6 +60,7 @@ class FileDigests {
 
   std::string path_;
   std::unordered_map<std::string, Entry> entries_;
+  bool loaded_ = false;
   bool changed_ = false;
   std::uint64_t files_read_ = 0;
 };
