@@ -17,11 +17,11 @@ namespace stdfs = std::filesystem;
 // The most one chunk holds: a step that writes fast ships in several.
 constexpr std::size_t kMaxChunk = std::size_t{1} << 20;
 
-// Up to kMaxChunk bytes of `path` from `offset`.
-Result<std::string> ReadFrom(const std::string& path, std::uint64_t offset) {
+// Up to `size` bytes (kMaxChunk at most) of `path` from `offset`.
+Result<std::string> ReadFrom(const std::string& path, std::uint64_t offset, std::uint64_t size) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Fail(fmt::format("cannot read {}: {}", path, ErrnoText(errno)));
-  std::string data(kMaxChunk, '\0');
+  std::string data(std::min<std::uint64_t>(size, kMaxChunk), '\0');
   ssize_t got;
   do {
     got = ::pread(fd.get(), data.data(), data.size(), static_cast<off_t>(offset));
@@ -50,17 +50,24 @@ Status LogShipper::Ship() {
   for (const auto& file : stdfs::directory_iterator(build_dir_ + "/logs", ec)) {
     const std::string name = file.path().filename().string();
     if (!name.ends_with(".log")) continue;
-    StepLog& log = logs_[name.substr(0, name.size() - 4)];
-    for (;;) {
-      auto data = ReadFrom(file.path().string(), log.offset);
+    const std::string step = name.substr(0, name.size() - 4);
+    StepLog& log = logs_[step];
+    // Every few seconds for every step: a log that has not grown is not opened.
+    std::error_code size_error;
+    const std::uint64_t size = file.file_size(size_error);
+    if (size_error) {
+      note(fmt::format("cannot read {}: {}", file.path().string(), size_error.message()));
+      continue;
+    }
+    while (log.offset < size) {
+      auto data = ReadFrom(file.path().string(), log.offset, size - log.offset);
       if (!data) {
         note(data.error());
         break;
       }
       if (data->empty()) break;
-      auto put = records_.store().Put(
-          ChunkName(id_, attempt_, name.substr(0, name.size() - 4), log.chunks + 1), *data,
-          "text/plain; charset=utf-8");
+      auto put = records_.store().Put(ChunkName(id_, attempt_, step, log.chunks + 1), *data,
+                                      "text/plain; charset=utf-8");
       if (!put) {
         note(put.error());
         break;
