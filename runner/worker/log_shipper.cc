@@ -88,7 +88,7 @@ Status LogShipper::Ship() {
   return {};
 }
 
-Result<bool> LogShipper::Publish() {
+Result<bool> LogShipper::Publish(const std::string& report) {
   const std::string report_name = Records::BuildName(id_, "report.json");
   auto existing = records_.store().Stat(report_name);
   if (!existing) return Fail(existing.error());
@@ -106,9 +106,7 @@ Result<bool> LogShipper::Publish() {
                                         build_dir_ + "/junit.xml", "application/xml");
     if (!put) return Fail(put.error());
   }
-  auto report = ReadFile(build_dir_ + "/report.json");
-  if (!report) return Fail(report.error());
-  auto put = records_.store().PutIfAbsent(report_name, *report, "application/json");
+  auto put = records_.store().PutIfAbsent(report_name, report, "application/json");
   if (!put) return Fail(put.error());
   return put->has_value();
 }

@@ -27,9 +27,10 @@ class LogShipper {
   // Ships what is new since the last call. A failed put is shipped again by the next call.
   Status Ship();
 
-  // After a last Ship: the logs and junit.xml, then report.json with PutIfAbsent. False when
-  // the build already had a report (another attempt's): nothing of this one replaced it.
-  Result<bool> Publish();
+  // After a last Ship: the logs and junit.xml, then `report` (the build's report.json, as
+  // read) with PutIfAbsent. False when the build already had a report (another attempt's):
+  // nothing of this one replaced it.
+  Result<bool> Publish(const std::string& report);
 
  private:
   struct StepLog {

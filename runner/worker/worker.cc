@@ -462,17 +462,19 @@ Result<Worker::Ending> Worker::RunJob(const QueueEntry& entry, int attempt,
     Say(fmt::format("{} abandoned: {}", entry.id, cancelled));
     return stopping_ ? Ending::kRelease : Ending::kLost;
   }
+  const std::string report_path = run_dir + "/builds/" + entry.id + "/report.json";
   std::error_code ec;
-  if (!stdfs::exists(run_dir + "/builds/" + entry.id + "/report.json", ec)) {
+  if (!stdfs::exists(report_path, ec)) {
     auto put = Record(entry, "error", serve::NoRecordReason(exit_code, console_path));
     if (!put) return Fail(put.error());
     return Ending::kDone;
   }
-  auto published = shipper.Publish();
+  auto report = ReadFile(report_path);
+  if (!report) return Fail(report.error());
+  auto published = shipper.Publish(*report);
   if (!published) return Fail(published.error());
   if (*published) {
-    auto report = ReadFile(run_dir + "/builds/" + entry.id + "/report.json");
-    json parsed = json::parse(report.value_or(""), nullptr, /*allow_exceptions=*/false);
+    json parsed = json::parse(*report, nullptr, /*allow_exceptions=*/false);
     std::string status = parsed.is_object() && parsed["status"].is_string()
                              ? parsed["status"].get<std::string>()
                              : "error";
