@@ -144,11 +144,11 @@ Result<std::vector<SelectedFile>> SelectFiles(std::string_view pattern, const st
 }
 
 Result<std::vector<SelectedFile>> SelectFiles(const std::vector<std::string>& patterns,
-                                              const std::string& dir,
-                                              const std::string& workspace) {
+                                              const std::string& dir, const std::string& workspace,
+                                              const SelectOptions& options) {
   std::vector<SelectedFile> all;
   for (const std::string& pattern : patterns) {
-    Result<std::vector<SelectedFile>> files = SelectFiles(pattern, dir, workspace);
+    Result<std::vector<SelectedFile>> files = SelectFiles(pattern, dir, workspace, options);
     if (!files) return files;
     all.insert(all.end(), files->begin(), files->end());
   }

@@ -49,6 +49,7 @@ Result<std::vector<SelectedFile>> SelectFiles(std::string_view pattern, const st
 
 // Every pattern's files, each source once, sorted by `source`. The first pattern's error stops.
 Result<std::vector<SelectedFile>> SelectFiles(const std::vector<std::string>& patterns,
-                                              const std::string& dir, const std::string& workspace);
+                                              const std::string& dir, const std::string& workspace,
+                                              const SelectOptions& options = {});
 
 }  // namespace runner

@@ -66,9 +66,14 @@ void AddConfig(CacheKey& key, const ConfigNode& node, const std::string& place) 
 // The files the input patterns select, without those a `!` pattern matches, each once.
 Result<std::vector<SelectedFile>> InputFiles(const std::vector<std::string>& patterns,
                                              const std::string& cwd, const std::string& workspace) {
+  std::vector<std::string> selected;
   std::vector<std::string> negated;
   for (const std::string& pattern : patterns) {
-    if (pattern.starts_with('!')) negated.push_back(pattern.substr(1));
+    if (pattern.starts_with('!')) {
+      negated.push_back(pattern.substr(1));
+    } else {
+      selected.push_back(pattern);
+    }
   }
   SelectOptions options;
   options.exclude = [&](const SelectedFile& file) {
@@ -76,16 +81,9 @@ Result<std::vector<SelectedFile>> InputFiles(const std::vector<std::string>& pat
       return GlobMatch(glob, file.source) || (file.directory && GlobMatch(glob, file.source + "/"));
     });
   };
-  std::map<std::string, SelectedFile> files;
-  for (const std::string& pattern : patterns) {
-    if (pattern.starts_with('!')) continue;
-    auto selected = SelectFiles(pattern, cwd, workspace, options);
-    if (!selected) return Fail("cache.inputs: " + selected.error());
-    for (SelectedFile& file : *selected) files.emplace(file.source, std::move(file));
-  }
-  std::vector<SelectedFile> out;
-  for (auto& [source, file] : files) out.push_back(std::move(file));
-  return out;
+  auto files = SelectFiles(selected, cwd, workspace, options);
+  if (!files) return Fail("cache.inputs: " + files.error());
+  return files;
 }
 
 Status PutBlob(ArtifactStore& store, const CachedFile& blob, const std::string* path,
