@@ -288,6 +288,10 @@ std::string SanitizeIdPart(std::string_view text) {
   return out;
 }
 
+std::string BuildId(std::string_view project, std::string_view branch, std::string_view number) {
+  return SanitizeIdPart(project) + "-" + SanitizeIdPart(branch) + "-" + std::string(number);
+}
+
 Result<std::int64_t> NextBuildNumber(const std::string& state_dir) {
   Result<UniqueFd> lock = LockState(state_dir);
   if (!lock) return Fail(lock.error());
@@ -430,8 +434,7 @@ Result<BuildContext> DetectBuildContext(const ContextRequest& request) {
     context.number = std::to_string(*number);
   }
 
-  context.id =
-      SanitizeIdPart(context.project) + "-" + SanitizeIdPart(context.branch) + "-" + context.number;
+  context.id = BuildId(context.project, context.branch, context.number);
 
   return context;
 }

@@ -68,6 +68,9 @@ Result<BuildContext> BuildContextFromJson(const nlohmann::ordered_json& json);
 // Every character outside [A-Za-z0-9._-] turned into '-'.
 std::string SanitizeIdPart(std::string_view text);
 
+// A build's id (SPEC section 4): `{project}-{branch}-{number}`, project and branch sanitized.
+std::string BuildId(std::string_view project, std::string_view branch, std::string_view number);
+
 // Takes the next local build number from STATE_DIR/build-number under an exclusive lock, so
 // that two runs at once never get the same number. The first is 1.
 Result<std::int64_t> NextBuildNumber(const std::string& state_dir);

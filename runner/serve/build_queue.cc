@@ -350,7 +350,7 @@ Result<QueueEntry> BuildQueue::Add(QueueEntry entry) {
     Result<std::int64_t> number = NextBuildNumber(counter);
     if (!number) return Fail(number.error());
     entry.number = *number;
-    entry.id = fmt::format("{}-{}-{}", project, SanitizeIdPart(entry.branch), entry.number);
+    entry.id = BuildId(entry.project, entry.branch, std::to_string(entry.number));
   } while (ids_.contains(entry.id));
   entry.seq = ++last_seq_;
   if (!entry.rerun_of.empty())

@@ -628,8 +628,7 @@ Response BuildServer::SendToQueue(const NewBuild& build) {
     entry = EntryOf(build);
     entry.number = *number;
     entry.seq = *number;
-    entry.id = fmt::format("{}-{}-{}", SanitizeIdPart(build.project), SanitizeIdPart(build.branch),
-                           entry.number);
+    entry.id = BuildId(build.project, build.branch, std::to_string(entry.number));
     entry.enqueued_at = FormatTimestamp(std::chrono::system_clock::now());
     json mark = {{"id", entry.id}, {"queued", false}};
     auto marked = records_->MarkDelivery(build.delivery, mark.dump());

@@ -77,7 +77,7 @@ Result<std::int64_t> Records::ClaimNumber(const std::string& project, const std:
     first = *largest + 1;
   }
   // The body names the build, for the list of builds.
-  const std::string id_prefix = fmt::format("{}-{}-", sanitized, SanitizeIdPart(branch));
+  const std::string id_prefix = BuildId(project, branch, "");
   auto claimed = ClaimFrom(prefix, first, kNumberDigits,
                            [&](std::int64_t n) { return id_prefix + std::to_string(n); });
   if (!claimed) return Fail(claimed.error());

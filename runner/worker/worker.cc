@@ -345,8 +345,7 @@ Result<Worker::Ending> Worker::Handle(const QueueEntry& entry, Heartbeat& heartb
   auto head = records_->Head(entry.project, entry.branch);
   if (!head) return Fail(head.error());
   if (*head > entry.number) {
-    std::string newer =
-        fmt::format("{}-{}-{}", SanitizeIdPart(entry.project), SanitizeIdPart(entry.branch), *head);
+    std::string newer = BuildId(entry.project, entry.branch, std::to_string(*head));
     if (auto put = Record(entry, "skipped", "superseded by " + newer); !put)
       return Fail(put.error());
     return Ending::kDone;
