@@ -38,11 +38,9 @@ RecordsView::~RecordsView() {
 }
 
 std::optional<json> RecordsView::ReadJson(const std::string& name) {
-  auto stat = records_.store().Stat(name);
-  if (!stat || !*stat) return std::nullopt;
-  auto text = records_.store().Get(name);
-  if (!text) return std::nullopt;
-  json value = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  auto text = records_.Find(name);
+  if (!text || !*text) return std::nullopt;
+  json value = json::parse(**text, nullptr, /*allow_exceptions=*/false);
   if (!value.is_object()) return std::nullopt;
   return value;
 }
@@ -83,9 +81,7 @@ Result<std::vector<json>> RecordsView::Builds(std::size_t limit) {
 
 std::optional<std::string> RecordsView::Log(const std::string& id, const std::string& step) {
   const std::string whole = Records::BuildName(id, "logs/" + step + ".log");
-  if (auto stat = records_.store().Stat(whole); stat && *stat) {
-    if (auto text = records_.store().Get(whole)) return std::move(*text);
-  }
+  if (auto text = records_.Find(whole); text && *text) return std::move(**text);
   auto attempt = records_.LatestAttempt(id);
   if (!attempt || *attempt == 0) return std::nullopt;
   const std::string prefix = Records::LogChunkPrefix(id, *attempt, step);

@@ -94,7 +94,10 @@ Result<bool> Records::MarkDelivery(const std::string& delivery, std::string_view
 }
 
 Result<std::optional<std::string>> Records::Delivery(const std::string& delivery) {
-  const std::string name = "deliveries/" + delivery;
+  return Find("deliveries/" + delivery);
+}
+
+Result<std::optional<std::string>> Records::Find(const std::string& name) {
   auto stat = store_->Stat(name);
   if (!stat) return Fail(stat.error());
   if (!*stat) return std::nullopt;
@@ -111,12 +114,10 @@ Status Records::UpdateDelivery(const std::string& delivery, std::string_view bod
 
 Result<std::int64_t> Records::Head(const std::string& project, const std::string& branch) {
   const std::string name = HeadName(project, branch);
-  auto stat = store_->Stat(name);
-  if (!stat) return Fail(stat.error());
-  if (!*stat) return 0;
-  auto body = store_->Get(name);
+  auto body = Find(name);
   if (!body) return Fail(body.error());
-  auto number = ParseNumber(*body);
+  if (!*body) return 0;
+  auto number = ParseNumber(**body);
   if (!number) return Fail(fmt::format("{}: not a build number", store_->UrlOf(name)));
   return *number;
 }
