@@ -146,12 +146,11 @@ class WorkersE2eTest : public MotoServerTest {
   }
 
   void WriteConfig(const std::string& extra = "") {
-    WriteTextFile(dir_ / "serve.yml",
-                  fmt::format(R"(listen: 127.0.0.1:0
+    WriteTextFile(dir_ / "serve.yml", fmt::format(R"(listen: 127.0.0.1:0
 state_dir: {}
 queue: {}
 records: {}
-visibility_timeout: 3s
+visibility_timeout: {}
 poll_wait: 1s
 log_interval: 200ms
 {}repos:
@@ -159,7 +158,8 @@ log_interval: 200ms
     clone_url: file://{}
     secret_env: HOOK_SECRET
 {})",
-                              dir_ / "state", queue_, records_, extra, src_, repo_extra_));
+                                                  dir_ / "state", queue_, records_, visibility_,
+                                                  extra, src_, repo_extra_));
   }
 
   void StartServer() {
@@ -319,6 +319,7 @@ log_interval: 200ms
   std::unique_ptr<aws::HttpClient> http_ = aws::MakeCurlHttpClient();
   std::string src_, gate_, queue_, records_, base_;
   std::string repo_extra_;  // more keys of the repository's entry
+  std::string visibility_ = "3s";
   std::map<std::string, std::string> aws_env_;
   std::map<std::string, std::string> heads_;
   std::unique_ptr<FaultProxy> proxy_;
@@ -388,8 +389,11 @@ TEST_F(WorkersE2eTest, OnSqsAndS3AWorkerKilledMidBuildLeavesItsBuildToAnother) {
 }
 
 // SQS and S3 briefly out of reach: connections dropped and 503s, in runs shorter than the
-// clients' retries, on the server's and the workers' requests alike. Nothing is lost.
+// clients' retries, on the server's and the workers' requests alike. Nothing is lost, and no
+// build runs twice: "briefly" is well inside the visibility timeout, which the heartbeat keeps
+// extending through a few dropped requests and their retries' backoff (up to 1.75 s).
 TEST_F(WorkersE2eTest, SqsAndS3BrieflyUnreachableLoseNothing) {
+  visibility_ = "6s";
   UseMoto(R"([{"method": "POST", "skip": 10, "times": 3, "action": "drop"},
               {"method": "POST", "skip": 40, "times": 3, "action": "503"},
               {"method": "PUT", "skip": 5, "times": 3, "action": "drop"},

@@ -54,9 +54,12 @@ void Say(const std::string& line) {
   std::fflush(stdout);
 }
 
-// Keeps a message invisible while its build runs: every third of the visibility timeout, its
-// visibility is set to the whole timeout again. Once the queue could not be told for a whole
-// timeout, the message may be someone else's: lost() holds and `on_lost` is called.
+// Keeps a message invisible while its build runs: a third of the visibility timeout after the
+// last extension was sent, its visibility is set to the whole timeout again; one that fails is
+// tried again soon, not a third later, for the message's time is running out. The time counts
+// from each request's sending, not its answer, which may come late through the clients'
+// retries. Once the queue could not be told for a whole timeout, the message may be someone
+// else's: lost() holds and `on_lost` is called.
 class Heartbeat {
  public:
   Heartbeat(queue::MessageQueue& queue, std::string receipt, std::chrono::seconds visibility,
@@ -79,22 +82,27 @@ class Heartbeat {
 
  private:
   void Run() {
+    const Duration again = std::max(Duration(visibility_) / 10, Duration(100));
     auto last_ok = Clock::now();
+    auto next = last_ok + Duration(visibility_) / 3;
     std::unique_lock lock(mutex_);
-    while (!wake_.wait_for(lock, visibility_ / 3, [&] { return stop_; })) {
+    while (!wake_.wait_until(lock, next, [&] { return stop_; })) {
       lock.unlock();
+      const auto sent = Clock::now();
       Status extended = queue_.ChangeVisibility(receipt_, visibility_);
       lock.lock();
       if (extended) {
-        last_ok = Clock::now();
-      } else {
-        Say(fmt::format("heartbeat: {}", extended.error()));
-        if (Clock::now() - last_ok >= visibility_) {
-          lost_ = true;
-          on_lost_();
-          return;
-        }
+        last_ok = sent;
+        next = sent + Duration(visibility_) / 3;
+        continue;
       }
+      Say(fmt::format("heartbeat: {}", extended.error()));
+      if (Clock::now() - last_ok >= visibility_) {
+        lost_ = true;
+        on_lost_();
+        return;
+      }
+      next = Clock::now() + again;
     }
   }
 
