@@ -147,7 +147,7 @@ int Run(const Options& options, const KindRegistry& kinds) {
   if (options.dry_run) return PrintPlan(options, kinds);
   std::optional<BuildRequest> request = MakeRequest(options);
   if (!request) return kExitUsage;
-  std::unique_ptr<ProcessRunner> processes = MakePosixProcessRunner(request->self_exe);
+  std::unique_ptr<ProcessRunner> processes = MakePosixProcessRunner(/*with_watchdog=*/true);
   Console console(stdout, StdoutIsTerminal());
   auto record = RunBuild(*request, kinds, *processes, console);
   if (!record) return ReportFailure(record.error());
@@ -187,9 +187,6 @@ int Main(int argc, char** argv, const KindRegistry& kinds) {
   if (argc == 2 && std::string_view(argv[1]) == "__step") {
     return RunStepChild(CurrentEnvironment(), kinds);
   }
-  // Internal: the watchdog a build starts, which stops the build's processes once the runner is
-  // gone, even killed with SIGKILL (runner/process.h).
-  if (argc == 3 && std::string_view(argv[1]) == "__watchdog") return RunWatchdog(argv[2]);
   // Internal: one build of `runner serve` (runner/serve/build_job.h).
   if (argc == 3 && std::string_view(argv[1]) == "__build")
     return serve::RunBuildJob(argv[2], kinds);

@@ -116,18 +116,13 @@ class ProcessRunner {
 // state; the first SIGINT, SIGTERM or SIGHUP it caught is raised again when the caller would
 // have seen it (a handler function, or a blocked signal not ignored), never when it would end
 // the process (the default disposition, unblocked).
-// `watchdog_exe` non-empty: starts `watchdog_exe __watchdog COOKIE` (RunWatchdog, in a process
-// group of its own) so that the processes started here are stopped even when this process is
-// killed with SIGKILL; a watchdog that cannot start is a warning on stderr.
-std::unique_ptr<ProcessRunner> MakePosixProcessRunner(const std::string& watchdog_exe = "");
-
-// The watchdog's body: waits until standard input reaches end of file (the runner holding the
-// pipe's other end has exited, however it ended), then sends SIGTERM to every process whose
-// kProcessCookieVar holds a token of the runner `cookie` names and, those left after the
-// longest kill grace of what the runner started (it writes each longer one to the pipe as a
-// line of milliseconds; at least 2 s), SIGKILL. Sees only the processes whose environment it may
-// read (all, as root; the same user's, else). Returns the exit code.
-int RunWatchdog(std::string_view cookie);
+// `with_watchdog`: forks a watchdog (in a process group of its own) that stops the processes
+// started here once this process is gone, even when it was killed with SIGKILL: SIGTERM to each,
+// then SIGKILL to what is left after the longest kill grace of what was started (at least 2 s).
+// It finds them by their tokens in kProcessCookieVar, so it sees only the processes whose
+// environment it may read (all, as root; the same user's, else). A watchdog that cannot start is
+// a warning on stderr.
+std::unique_ptr<ProcessRunner> MakePosixProcessRunner(bool with_watchdog = false);
 
 // "SIGHUP" for SIGHUP; "signal N" for a number without a name.
 std::string DescribeSignal(int sig);

@@ -13,12 +13,14 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <optional>
 #include <random>
+#include <span>
 #include <thread>
 #include <unordered_map>
 
@@ -96,17 +98,13 @@ struct ProcStat {
   unsigned flags = 0;
   unsigned long long start_time = 0;
 };
-std::optional<ProcStat> ReadProcStat(const std::string& dir) {
-  // Read and parsed by hand, without allocating: this runs once per process on the machine for
-  // every step that ends, and sscanf made it the runner's costliest function.
-  char buffer[4096];
-  UniqueFd fd(open((dir + "/stat").c_str(), O_RDONLY | O_CLOEXEC));
-  ssize_t size = fd.valid() ? read(fd.get(), buffer, sizeof buffer) : -1;
-  std::string_view stat(buffer, size > 0 ? static_cast<size_t>(size) : 0);
+
+// Splits /proc/PID/stat after COMM's last ')' into `fields` (fields[0] is field 3, the state);
+// returns how many were found, at most fields.size().
+size_t StatFields(std::string_view stat, std::span<std::string_view> fields) {
   size_t paren = stat.rfind(')');
-  if (paren == std::string_view::npos) return std::nullopt;
+  if (paren == std::string_view::npos) return 0;
   std::string_view rest = stat.substr(paren + 1);
-  std::array<std::string_view, 20> fields;  // from the state, field 3
   size_t count = 0;
   for (size_t i = 0; i < rest.size() && count < fields.size();) {
     if (rest[i] == ' ') {
@@ -117,14 +115,30 @@ std::optional<ProcStat> ReadProcStat(const std::string& dir) {
     while (i < rest.size() && rest[i] != ' ') ++i;
     fields[count++] = rest.substr(start, i - start);
   }
-  auto number = [&fields](size_t field, auto& out) {
-    std::string_view text = fields[field - 3];
-    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return error == std::errc() && end == text.data() + text.size();
-  };
+  return count;
+}
+
+// Field `field` (numbered as in proc(5)) of what StatFields split, as a number.
+template <typename T>
+bool StatNumber(std::span<const std::string_view> fields, size_t field, T& out) {
+  std::string_view text = fields[field - 3];
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return error == std::errc() && end == text.data() + text.size();
+}
+
+std::optional<ProcStat> ReadProcStat(const std::string& dir) {
+  // Read and parsed by hand, without allocating: this runs once per process on the machine for
+  // every step that ends, and sscanf made it the runner's costliest function.
+  char buffer[4096];
+  UniqueFd fd(open((dir + "/stat").c_str(), O_RDONLY | O_CLOEXEC));
+  ssize_t size = fd.valid() ? read(fd.get(), buffer, sizeof buffer) : -1;
+  std::array<std::string_view, 20> fields;  // from the state, field 3
+  size_t count =
+      StatFields(std::string_view(buffer, size > 0 ? static_cast<size_t>(size) : 0), fields);
   ProcStat result;
-  if (count < fields.size() || fields[0] == "Z" || !number(4, result.ppid) ||
-      !number(5, result.pgid) || !number(9, result.flags) || !number(22, result.start_time)) {
+  if (count < fields.size() || fields[0] == "Z" || !StatNumber(fields, 4, result.ppid) ||
+      !StatNumber(fields, 5, result.pgid) || !StatNumber(fields, 9, result.flags) ||
+      !StatNumber(fields, 22, result.start_time)) {
     return std::nullopt;
   }
   return result;
@@ -210,8 +224,8 @@ std::vector<Carrier> FindCarriers(const Matches& matches, const ScanScope& scope
   return found;
 }
 
-// The runner's watchdog: its environment is empty, which would make every scan wait on it as on
-// a process in the middle of an exec. Set while the PosixProcessRunner exists.
+// The runner's watchdog, whose environment is blanked (BlankEnvironment): no scan need read it.
+// Set while the PosixProcessRunner exists.
 Carrier g_watchdog;
 
 std::vector<Carrier> CarriersOf(const std::string& token) {
@@ -291,9 +305,104 @@ bool IsAbsoluteSearch(std::string_view path) {
   }
 }
 
+// The watchdog's body: waits until standard input reaches end of file (the runner holding the
+// pipe's other end has exited, however it ended), then sends SIGTERM to every process whose
+// kProcessCookieVar holds a token of the runner `cookie` names and, those left after the
+// longest kill grace of what the runner started (it writes each longer one to the pipe as a
+// line of milliseconds; at least 2 s), SIGKILL. Sees only the processes whose environment it may
+// read (all, as root; the same user's, else). Returns the exit code.
+int RunWatchdog(std::string_view cookie) {
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  for (int sig : kStopSignals) sigaction(sig, &ignore, nullptr);
+  // The runner writes the longest kill grace of what it started, one decimal number of
+  // milliseconds a line; at least a short one: whoever SIGKILLed the runner wants the build
+  // gone, yet a step's trap may still tidy up.
+  std::chrono::milliseconds grace = std::chrono::seconds(2);
+  std::string line;
+  char buffer[256];
+  while (true) {
+    ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n == 0 || (n < 0 && errno != EINTR)) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buffer[i] != '\n') {
+        if (line.size() < 32) line += buffer[i];
+        continue;
+      }
+      long long ms = 0;
+      auto [end, error] = std::from_chars(line.data(), line.data() + line.size(), ms);
+      if (error == std::errc() && end == line.data() + line.size() && ms > grace.count()) {
+        grace = std::chrono::milliseconds(ms);
+      }
+      line.clear();
+    }
+  }
+  std::string prefix = std::string(cookie) + ".";
+  auto ours = [&prefix](std::string_view token) { return token.starts_with(prefix); };
+  // Polled: the carriers are no children of ours, so no wait() tells of them.
+  const auto kGrace = grace;
+  const auto kGiveUp = grace + std::chrono::seconds(10);  // one stuck in the kernel stays stuck
+  constexpr auto kPoll = std::chrono::milliseconds(50);
+  auto start = Clock::now();
+  std::vector<Carrier> found = FindCarriers(ours);
+  for (const Carrier& carrier : found) kill(carrier.pid, SIGTERM);
+  while (!found.empty() && Clock::now() < start + kGiveUp) {
+    std::this_thread::sleep_for(kPoll);
+    found = FindCarriers(ours);
+    if (Clock::now() < start + kGrace) continue;
+    for (const Carrier& carrier : found) kill(carrier.pid, SIGKILL);
+  }
+  return 0;
+}
+
+// What /proc/PID/environ shows of this process (the environment it was exec'd with, which a
+// fork keeps) is overwritten with NULs: the runner's environment may carry an outer runner's
+// tokens (a runner run by a step), and its watchdog is no process of that step.
+void BlankEnvironment() {
+  char buffer[4096];
+  UniqueFd fd(open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
+  ssize_t size = fd.valid() ? read(fd.get(), buffer, sizeof buffer) : -1;
+  std::array<std::string_view, 49> fields;  // fields 3 to 51
+  uintptr_t start = 0;
+  uintptr_t end = 0;
+  if (StatFields(std::string_view(buffer, size > 0 ? static_cast<size_t>(size) : 0), fields) ==
+          fields.size() &&
+      StatNumber(fields, 50, start) && StatNumber(fields, 51, end) && start != 0 && end > start) {
+    std::memset(reinterpret_cast<void*>(start), 0, end - start);
+  }
+}
+
+// The forked child's side of StartWatchdog; never returns. Every signal is blocked (by the
+// parent, across the fork) until the handlers it inherited are reset.
+[[noreturn]] void BecomeWatchdog(int pipe_read, std::string_view cookie) {
+  setpgid(0, 0);
+  // Above 2 first, so that no dup2 below overwrites the other.
+  int in = fcntl(pipe_read, F_DUPFD_CLOEXEC, 3);
+  int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  int out = null_fd < 0 ? -1 : fcntl(null_fd, F_DUPFD_CLOEXEC, 3);
+  if (in < 0 || out < 0) _exit(1);
+  dup2(in, STDIN_FILENO);
+  dup2(out, STDOUT_FILENO);
+  dup2(out, STDERR_FILENO);
+  // Nothing of the runner's stays open here: above all not the write end of that pipe (or of a
+  // step's output pipe), which would never see end of file.
+  close_range(3, ~0U, 0);
+  if (chdir("/") != 0) _exit(1);
+  struct sigaction fallback {};
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  for (int sig : kHandledSignals) sigaction(sig, &fallback, nullptr);
+  BlankEnvironment();
+  sigset_t none;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  _exit(RunWatchdog(cookie));
+}
+
 class PosixProcessRunner : public ProcessRunner {
  public:
-  explicit PosixProcessRunner(const std::string& watchdog_exe);
+  explicit PosixProcessRunner(bool with_watchdog);
   ~PosixProcessRunner() override;
 
   Result<int> Start(ProcessSpec spec) override;
@@ -319,7 +428,7 @@ class PosixProcessRunner : public ProcessRunner {
   Result<pid_t> SpawnInOurGroup(const SpawnRequest& request);
   Result<std::string> ResolveProgram(const ProcessSpec& spec);
   void ArmKill(Process* p, Clock::time_point now);
-  void StartWatchdog(const std::string& exe);
+  void StartWatchdog();
   void TellWatchdogGrace(std::chrono::milliseconds grace);
 
   int signal_pipe_[2] = {-1, -1};
@@ -336,7 +445,7 @@ class PosixProcessRunner : public ProcessRunner {
   std::map<std::string, std::string, std::less<>> found_programs_;
 };
 
-PosixProcessRunner::PosixProcessRunner(const std::string& watchdog_exe) {
+PosixProcessRunner::PosixProcessRunner(bool with_watchdog) {
   if (g_instance_exists) {
     std::fprintf(stderr, "runner: internal error: a second PosixProcessRunner was created\n");
     std::abort();
@@ -371,40 +480,43 @@ PosixProcessRunner::PosixProcessRunner(const std::string& watchdog_exe) {
 
   prctl(PR_GET_CHILD_SUBREAPER, &old_subreaper_);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
-  if (!watchdog_exe.empty()) StartWatchdog(watchdog_exe);
+  if (with_watchdog) StartWatchdog();
 }
 
 // The watchdog holds the read end of a pipe whose write end only we hold (close-on-exec, so no
 // child inherits it): the kernel closes it however we end, SIGKILL included. Its own process
-// group keeps it out of the signals a terminal or a CI agent sends to ours.
-void PosixProcessRunner::StartWatchdog(const std::string& exe) {
+// group keeps it out of the signals a terminal or a CI agent sends to ours. It is a fork of this
+// process, not a program started anew: exec'ing the runner again cost 4 to 5 ms of CPU per
+// build, its libraries mapped and relocated once more.
+void PosixProcessRunner::StartWatchdog() {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     std::fprintf(stderr, "runner: warning: cannot start the watchdog: %s\n",
                  ErrnoText(errno).c_str());
     return;
   }
-  int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-  Result<pid_t> pid = Spawn({.program = exe,
-                             .argv = {exe, "__watchdog", cookie_},
-                             .env = {},
-                             .cwd = "/",
-                             .new_process_group = true,
-                             .stdin_fd = fds[0],
-                             .stdout_fd = null_fd,
-                             .stderr_fd = null_fd});
+  // A signal the child took before it reset the handlers would be reported through our pipe.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pid_t pid = fork();
+  if (pid == 0) BecomeWatchdog(fds[0], cookie_);
+  int fork_errno = errno;
+  if (pid > 0) setpgid(pid, pid);  // the child does too: whichever runs first
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   close(fds[0]);
-  if (null_fd >= 0) close(null_fd);
-  if (!pid) {
+  if (pid < 0) {
     std::fprintf(stderr,
-                 "runner: warning: %s; a step's processes may outlive a SIGKILL of the runner\n",
-                 pid.error().c_str());
+                 "runner: warning: cannot start the watchdog: %s; a step's processes may "
+                 "outlive a SIGKILL of the runner\n",
+                 ErrnoText(fork_errno).c_str());
     close(fds[1]);
     return;
   }
   watchdog_pipe_ = fds[1];
-  if (auto stat = ReadProcStat("/proc/" + std::to_string(*pid))) {
-    g_watchdog = {*pid, stat->pgid, stat->start_time};
+  if (auto stat = ReadProcStat("/proc/" + std::to_string(pid))) {
+    g_watchdog = {pid, stat->pgid, stat->start_time};
   }
 }
 
@@ -849,53 +961,8 @@ std::vector<ProcessEvent> PosixProcessRunner::Wait(Clock::time_point deadline) {
 
 }  // namespace
 
-std::unique_ptr<ProcessRunner> MakePosixProcessRunner(const std::string& watchdog_exe) {
-  return std::make_unique<PosixProcessRunner>(watchdog_exe);
-}
-
-int RunWatchdog(std::string_view cookie) {
-  struct sigaction ignore {};
-  ignore.sa_handler = SIG_IGN;
-  sigemptyset(&ignore.sa_mask);
-  for (int sig : kStopSignals) sigaction(sig, &ignore, nullptr);
-  // The runner writes the longest kill grace of what it started, one decimal number of
-  // milliseconds a line; at least a short one: whoever SIGKILLed the runner wants the build
-  // gone, yet a step's trap may still tidy up.
-  std::chrono::milliseconds grace = std::chrono::seconds(2);
-  std::string line;
-  char buffer[256];
-  while (true) {
-    ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
-    if (n == 0 || (n < 0 && errno != EINTR)) break;
-    for (ssize_t i = 0; i < n; ++i) {
-      if (buffer[i] != '\n') {
-        if (line.size() < 32) line += buffer[i];
-        continue;
-      }
-      long long ms = 0;
-      auto [end, error] = std::from_chars(line.data(), line.data() + line.size(), ms);
-      if (error == std::errc() && end == line.data() + line.size() && ms > grace.count()) {
-        grace = std::chrono::milliseconds(ms);
-      }
-      line.clear();
-    }
-  }
-  std::string prefix = std::string(cookie) + ".";
-  auto ours = [&prefix](std::string_view token) { return token.starts_with(prefix); };
-  // Polled: the carriers are no children of ours, so no wait() tells of them.
-  const auto kGrace = grace;
-  const auto kGiveUp = grace + std::chrono::seconds(10);  // one stuck in the kernel stays stuck
-  constexpr auto kPoll = std::chrono::milliseconds(50);
-  auto start = Clock::now();
-  std::vector<Carrier> found = FindCarriers(ours);
-  for (const Carrier& carrier : found) kill(carrier.pid, SIGTERM);
-  while (!found.empty() && Clock::now() < start + kGiveUp) {
-    std::this_thread::sleep_for(kPoll);
-    found = FindCarriers(ours);
-    if (Clock::now() < start + kGrace) continue;
-    for (const Carrier& carrier : found) kill(carrier.pid, SIGKILL);
-  }
-  return 0;
+std::unique_ptr<ProcessRunner> MakePosixProcessRunner(bool with_watchdog) {
+  return std::make_unique<PosixProcessRunner>(with_watchdog);
 }
 
 std::string DescribeSignal(int sig) {

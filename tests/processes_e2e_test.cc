@@ -24,9 +24,11 @@ class ProcessesTest : public ::testing::Test {
     for (pid_t pid : ProcessesWithEnv(marker_)) ::kill(pid, SIGKILL);
   }
 
-  // A pipeline of one step `work` running `script`, every process of it carrying the marker.
+  // A pipeline of one step `work` running `script`, every process of it carrying the marker;
+  // the runner's environment is BaseEnv() with `env` added.
   std::unique_ptr<RunnerProcess> Start(const std::string& script,
-                                       const std::string& kill_grace = "2s") {
+                                       const std::string& kill_grace = "2s",
+                                       const std::map<std::string, std::string>& env = {}) {
     std::string indented;
     for (size_t start = 0; start < script.size();) {
       size_t end = script.find('\n', start);
@@ -39,9 +41,11 @@ class ProcessesTest : public ::testing::Test {
                   "    kill_grace: " +
                       kill_grace + "\n    env: {" + marker_.substr(0, marker_.find('=')) + ": " +
                       marker_.substr(marker_.find('=') + 1) + "}\n    run: |\n" + indented);
+    std::map<std::string, std::string> runner_env = BaseEnv();
+    runner_env.insert(env.begin(), env.end());
     return std::make_unique<RunnerProcess>(
         std::vector<std::string>{"run", "--branch", "main", "--build-number", "1"}, dir_.path(),
-        BaseEnv(), dir_ / "out");
+        runner_env, dir_ / "out");
   }
   bool NoneLeft() {
     return AwaitCondition([&] { return ProcessesWithEnv(marker_).empty(); },
@@ -109,6 +113,27 @@ TEST_F(ProcessesTest, SigkillOfTheRunnerLeavesNoProcessBehind) {
   EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
   // The watchdog sent SIGTERM first: the step's trap ran.
   EXPECT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "trapped"); }));
+}
+
+// A runner run by a step carries that step's token, as every process of the step does; its
+// watchdog does not (nor any of its environment): the outer runner would otherwise count it as
+// one of the step's processes, to wait for and to stop.
+TEST_F(ProcessesTest, TheWatchdogCarriesNoTokenOfAnOuterRunner) {
+  auto runner =
+      Start(R"(others=0
+for child in $(cat /proc/$PPID/task/*/children); do
+  [ "$child" = $$ ] && continue
+  others=$((others + 1))
+  if tr '\0' '\n' < /proc/$child/environ | grep -q '^RUNNER_PROCESS_COOKIE=\|^RUNNER_TEST_MARK='; then
+    echo "the runner's child $child carries a token"; exit 1
+  fi
+done
+[ "$others" = 1 ])",
+            "2s",
+            {{"RUNNER_PROCESS_COOKIE", "0123456789abcdef.1"},
+             {marker_.substr(0, marker_.find('=')), marker_.substr(marker_.find('=') + 1)}});
+  RunResult result = runner->Wait(std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
 }
 
 // A bake SIGKILLed with the runner must still be let clean up what it made in AWS: the watchdog

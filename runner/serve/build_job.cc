@@ -161,7 +161,7 @@ int RunBuildJob(const std::string& job_file, const KindRegistry& kinds) {
   request.live_record = true;
   std::error_code ignored;
   request.self_exe = std::filesystem::read_symlink("/proc/self/exe", ignored).string();
-  std::unique_ptr<ProcessRunner> processes = MakePosixProcessRunner(request.self_exe);
+  std::unique_ptr<ProcessRunner> processes = MakePosixProcessRunner(/*with_watchdog=*/true);
   Console console(stdout, /*terminal=*/false);
   auto record = RunBuild(request, kinds, *processes, console);
   std::fflush(stdout);

@@ -272,7 +272,7 @@ Status BuildServer::Start() {
 }
 
 int BuildServer::Run() {
-  processes_ = MakePosixProcessRunner(self_exe_);
+  processes_ = MakePosixProcessRunner(/*with_watchdog=*/true);
   if (auto started = Start(); !started) {
     std::fprintf(stderr, "runner: error: %s\n", started.error().c_str());
     return 2;

@@ -232,7 +232,7 @@ Status Worker::Start() {
 }
 
 int Worker::Run() {
-  processes_ = MakePosixProcessRunner(self_exe_);
+  processes_ = MakePosixProcessRunner(/*with_watchdog=*/true);
   if (auto started = Start(); !started) {
     std::fprintf(stderr, "runner: error: %s\n", started.error().c_str());
     return 2;
