@@ -124,6 +124,40 @@ TEST(DirectoryQueueTest, APoisonMessageGoesToDeadAfterMaxReceives) {
   EXPECT_TRUE(std::filesystem::exists(dir / "dead/000000000001.json"));
 }
 
+// The counter of sequence numbers damaged or gone: a new message still takes a number of its
+// own, never one a waiting, held or dead message has.
+TEST(DirectoryQueueTest, ADamagedCounterOverwritesNoMessage) {
+  testing::TempDir dir;
+  MessageQueueOptions options;
+  options.max_receives = 1;
+  auto queue = OpenMessageQueue("file://" + dir.path(), options);
+  ASSERT_TRUE(queue);
+  for (const char* body : {"dead", "held", "ready"}) {
+    ASSERT_TRUE((*queue)->Send(body, "g", body));
+  }
+  auto dead = Take(**queue);
+  ASSERT_TRUE(dead);
+  ASSERT_TRUE((*queue)->ChangeVisibility(dead->receipt, kNoWait));
+  auto held = Take(**queue);  // moves the first to the dead letters on its way
+  ASSERT_TRUE(held);
+  EXPECT_EQ(held->body, "held");
+  ASSERT_TRUE(std::filesystem::exists(dir / "dead/000000000001.json"));
+  testing::WriteTextFile(dir / "seq", "garbage");
+  ASSERT_TRUE((*queue)->Send("new", "other", "new"));
+  std::filesystem::remove(dir / "seq");
+  ASSERT_TRUE((*queue)->Send("newer", "another", "newer"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "ready/000000000004.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "ready/000000000005.json"));
+  std::vector<std::string> bodies;
+  ASSERT_TRUE((*queue)->Delete(held->receipt));
+  while (auto message = Take(**queue)) {
+    bodies.push_back(message->body);
+    ASSERT_TRUE((*queue)->Delete(message->receipt));
+  }
+  EXPECT_EQ(bodies, (std::vector<std::string>{"ready", "new", "newer"}));
+  EXPECT_NE(testing::ReadTextFile(dir / "dead/000000000001.json").find("dead"), std::string::npos);
+}
+
 TEST(DirectoryQueueTest, RefusesWhatIsNotAQueue) {
   auto queue = OpenMessageQueue("s3://bucket/queue", {});
   ASSERT_FALSE(queue);

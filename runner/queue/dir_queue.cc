@@ -78,11 +78,7 @@ class DirectoryQueue : public MessageQueue {
       if (errno == EEXIST) return {};
       return Fail(fmt::format("cannot create {}: {}", mark, ErrnoText(errno)));
     }
-    std::int64_t seq = 0;
-    if (auto text = ReadFile(dir_ + "/seq")) {
-      std::from_chars(text->data(), text->data() + text->size(), seq);
-    }
-    ++seq;
+    std::int64_t seq = NextSeq();
     if (auto written = WriteFileAtomic(dir_ + "/seq", std::to_string(seq)); !written) {
       ::unlink(mark.c_str());
       return written;
@@ -147,6 +143,23 @@ class DirectoryQueue : public MessageQueue {
 
  private:
   Result<UniqueFd> Lock() const { return LockFile(dir_ + "/lock"); }
+
+  // One past the counter and past every message the queue still holds, under the lock: a
+  // counter lost or damaged (read as 0) must never lead to a message written over another.
+  std::int64_t NextSeq() const {
+    std::int64_t seq = 0;
+    if (auto text = ReadFile(dir_ + "/seq")) {
+      std::from_chars(text->data(), text->data() + text->size(), seq);
+    }
+    for (const char* held_in : {"/ready/", "/held/", "/dead/"}) {
+      for (const std::string& name : Messages(dir_ + held_in)) {
+        std::int64_t taken = 0;
+        std::from_chars(name.data(), name.data() + name.size(), taken);
+        seq = std::max(seq, taken);
+      }
+    }
+    return seq + 1;
+  }
 
   // The sequence number whose lease `receipt` still holds.
   Result<std::string> Holder(const std::string& receipt) const {
