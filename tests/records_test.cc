@@ -45,6 +45,23 @@ void CheckClaims(const std::function<std::unique_ptr<Records>()>& open) {
   auto ids = open()->BuildIds(2);
   ASSERT_TRUE(ids) << ids.error();
   EXPECT_EQ(*ids, (std::vector<std::string>{"orders-main-40", "orders-feature-x-41"}));
+
+  // Two projects spelling one id: "a" on branch "b-1" and "a-b" on "1". The second passes
+  // number 1 over, and each build keeps an id of its own.
+  auto first = open()->ClaimNumber("a", "b-1");
+  ASSERT_TRUE(first) << first.error();
+  EXPECT_EQ(*first, 1);
+  auto second = open()->ClaimNumber("a-b", "1");
+  ASSERT_TRUE(second) << second.error();
+  EXPECT_EQ(*second, 2);
+  auto third = open()->ClaimNumber("a-b", "main");
+  ASSERT_TRUE(third);
+  EXPECT_EQ(*third, 3);
+  auto spelled = open()->BuildIds(5);
+  ASSERT_TRUE(spelled);
+  EXPECT_EQ(std::count(spelled->begin(), spelled->end(), "a-b-1-1"), 1)
+      << ::testing::PrintToString(*spelled);
+  EXPECT_EQ(std::count(spelled->begin(), spelled->end(), "a-b-1-2"), 1);
 }
 
 void CheckMarks(Records& records) {

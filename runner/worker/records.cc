@@ -6,6 +6,7 @@
 #include <charconv>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "runner/build_context.h"
 
@@ -53,8 +54,14 @@ Result<std::int64_t> Records::Largest(const std::string& prefix) {
 }
 
 Result<std::int64_t> Records::ClaimFrom(const std::string& prefix, std::int64_t first, int digits,
-                                        const std::function<std::string(std::int64_t)>& body) {
+                                        const std::function<std::string(std::int64_t)>& body,
+                                        const std::function<Result<bool>(std::int64_t)>& may_take) {
   for (std::int64_t n = std::max<std::int64_t>(first, 1);; ++n) {
+    if (may_take) {
+      auto free = may_take(n);
+      if (!free) return Fail(free.error());
+      if (!*free) continue;
+    }
     auto put = store_->PutIfAbsent(fmt::format("{}{:0{}}", prefix, n, digits), body(n),
                                    "application/json");
     if (!put) return Fail(put.error());
@@ -78,8 +85,17 @@ Result<std::int64_t> Records::ClaimNumber(const std::string& project, const std:
   }
   // The body names the build, for the list of builds.
   const std::string id_prefix = BuildId(project, branch, "");
-  auto claimed = ClaimFrom(prefix, first, kNumberDigits,
-                           [&](std::int64_t n) { return id_prefix + std::to_string(n); });
+  // The id first: of two claimants of one id, only the one that took it goes on to the number.
+  // One that then loses the number leaves an id no build of this project will have again.
+  const std::string claim = nlohmann::json{{"project", project}, {"branch", branch}}.dump();
+  auto claimed = ClaimFrom(
+      prefix, first, kNumberDigits, [&](std::int64_t n) { return id_prefix + std::to_string(n); },
+      [&](std::int64_t n) -> Result<bool> {
+        auto put = store_->PutIfAbsent(BuildName(id_prefix + std::to_string(n), "claim"), claim,
+                                       "application/json");
+        if (!put) return Fail(put.error());
+        return put->has_value();
+      });
   if (!claimed) return Fail(claimed.error());
   std::lock_guard lock(mutex_);
   std::int64_t& last = last_number_[sanitized];

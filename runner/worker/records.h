@@ -9,6 +9,9 @@
 //   deliveries/DELIVERY            a delivery seen: {"id", "queued"} (queued: sent to the queue)
 //   heads/PROJECT/BRANCH           the newest build number queued for a branch (a hint: the
 //                                  worker skips an older build as superseded)
+//   builds/ID/claim                the build id taken, before the number: {"project", "branch"}
+//                                  (two projects can spell one id: "a" on branch "b-1" and
+//                                  "a-b" on "1"; the second passes that number over)
 //   builds/ID/entry.json           the build as queued (runner/serve/build_queue.h's entry)
 //   builds/ID/attempts/K           attempt K of the build claimed by a worker: {"worker", "at"}
 //   builds/ID/runs/K/live.json     attempt K's record so far, while it runs
@@ -42,7 +45,8 @@ class Records {
   ArtifactStore& store() { return *store_; }
 
   // Claims the first free build number of `project` above every number claimed so far, and
-  // returns it: two callers, on any machines, never get the same one.
+  // returns it: two callers, on any machines, never get the same one, nor a number whose build
+  // id another project's build has.
   Result<std::int64_t> ClaimNumber(const std::string& project, const std::string& branch);
 
   // Marks `delivery` seen with `body`; false, and nothing changed, when it was marked before.
@@ -74,9 +78,12 @@ class Records {
   static std::string LogChunkPrefix(const std::string& id, int attempt, const std::string& step);
 
  private:
-  // PutIfAbsent of PREFIX + N for N = `first`, `first` + 1, ... until one is free: that N.
-  Result<std::int64_t> ClaimFrom(const std::string& prefix, std::int64_t first, int digits,
-                                 const std::function<std::string(std::int64_t)>& body);
+  // PutIfAbsent of PREFIX + N for N = `first`, `first` + 1, ... until one is free: that N. An N
+  // for which `may_take` (optional) is false is passed over.
+  Result<std::int64_t> ClaimFrom(
+      const std::string& prefix, std::int64_t first, int digits,
+      const std::function<std::string(std::int64_t)>& body,
+      const std::function<Result<bool>(std::int64_t)>& may_take = nullptr);
   // The largest number among the names below `prefix`, 0 when none.
   Result<std::int64_t> Largest(const std::string& prefix);
 
