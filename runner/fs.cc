@@ -47,21 +47,24 @@ Result<std::string> ReadFile(const std::string& path) {
 }
 
 Result<std::string> ReadAll(int fd, size_t limit, size_t expected) {
-  constexpr size_t kStep = 65536;
   std::string contents;
-  size_t done = 0;
-  while (done < limit) {
-    // One byte past what is expected, so that its end is seen without growing the string.
-    if (done == contents.size()) {
-      contents.resize(std::min(limit, std::max(done + kStep, expected + 1)));
-    }
-    ssize_t n = ::read(fd, contents.data() + done, contents.size() - done);
+  while (contents.size() < limit) {
+    // Room for one byte past what is expected, so that its end is seen without growing the
+    // string; else a page at first, then twice what was read. Never zero-filled first:
+    // resize_and_overwrite, not resize (64 KiB cleared per file read made it half of a
+    // no-op build's instructions).
+    const size_t done = contents.size();
+    const size_t room =
+        std::min(limit, std::max(expected + 1, done == 0 ? size_t{4096} : 2 * done));
+    ssize_t n = 0;
+    contents.resize_and_overwrite(room, [&](char* data, size_t) {
+      n = ::read(fd, data + done, room - done);
+      return done + static_cast<size_t>(std::max<ssize_t>(n, 0));
+    });
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Fail(ErrnoText(errno));
     if (n == 0) break;
-    done += static_cast<size_t>(n);
   }
-  contents.resize(done);
   return contents;
 }
 
