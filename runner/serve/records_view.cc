@@ -26,16 +26,10 @@ RecordsView::RecordsView(worker::Records& records, std::string cache_dir, LogFol
     : records_(records),
       cache_dir_(std::move(cache_dir)),
       follower_(follower),
-      thread_([this] { Run(); }) {}
-
-RecordsView::~RecordsView() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
-}
+      poll_(PeriodicThread::Clock::now(), [this] {
+        Poll();
+        return std::optional(PeriodicThread::Clock::now() + kPoll);
+      }) {}
 
 std::optional<json> RecordsView::ReadJson(const std::string& name) {
   auto text = records_.Find(name);
@@ -104,7 +98,7 @@ std::string RecordsView::Follow(const std::string& id, const std::string& step) 
     std::error_code ec;
     std::filesystem::create_directories(cache_dir_ + "/" + id, ec);
     ::truncate(followed.path.c_str(), 0);
-    wake_.notify_all();
+    poll_.Wake();
   }
   return followed.path;
 }
@@ -115,20 +109,18 @@ bool RecordsView::Complete(const std::string& id, const std::string& step) {
   return it != followed_.end() && it->second.complete;
 }
 
-void RecordsView::Run() {
-  std::unique_lock lock(mutex_);
-  while (!stop_) {
-    std::vector<std::pair<std::pair<std::string, std::string>, Followed>> work;
+void RecordsView::Poll() {
+  std::vector<std::pair<std::pair<std::string, std::string>, Followed>> work;
+  {
+    std::lock_guard lock(mutex_);
     for (const auto& [key, followed] : followed_) {
       if (!followed.complete) work.emplace_back(key, followed);
     }
-    lock.unlock();
-    for (auto& [key, followed] : work) Update(key.first, key.second, followed);
-    lock.lock();
-    for (auto& [key, followed] : work) followed_[key] = followed;
-    if (!work.empty()) follower_.Wake();
-    wake_.wait_for(lock, kPoll, [&] { return stop_; });
   }
+  for (auto& [key, followed] : work) Update(key.first, key.second, followed);
+  std::lock_guard lock(mutex_);
+  for (auto& [key, followed] : work) followed_[key] = followed;
+  if (!work.empty()) follower_.Wake();
 }
 
 void RecordsView::Update(const std::string& id, const std::string& step, Followed& followed) {

@@ -4,15 +4,14 @@
 // local file, which the page's event stream follows as it follows a local build's log.
 #pragma once
 
-#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "runner/periodic_thread.h"
 #include "runner/serve/log_follower.h"
 #include "runner/worker/records.h"
 
@@ -23,7 +22,6 @@ class RecordsView {
  public:
   // Copies of followed logs go below `cache_dir`.
   RecordsView(worker::Records& records, std::string cache_dir, LogFollower& follower);
-  ~RecordsView();
   RecordsView(const RecordsView&) = delete;
   RecordsView& operator=(const RecordsView&) = delete;
 
@@ -50,7 +48,8 @@ class RecordsView {
     bool complete = false;
   };
 
-  void Run();
+  // Brings every followed log that is not complete up to date.
+  void Poll();
   // Copies what is new of one followed log, and notes when it is complete.
   void Update(const std::string& id, const std::string& step, Followed& followed);
   std::optional<nlohmann::json> ReadJson(const std::string& name);
@@ -59,10 +58,8 @@ class RecordsView {
   const std::string cache_dir_;
   LogFollower& follower_;
   std::mutex mutex_;
-  std::condition_variable wake_;
   std::map<std::pair<std::string, std::string>, Followed> followed_;  // guarded by mutex_
-  bool stop_ = false;                                                 // guarded by mutex_
-  std::thread thread_;
+  PeriodicThread poll_;  // last: stopped before the rest goes
 };
 
 }  // namespace runner::serve

@@ -5,12 +5,12 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <condition_variable>
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
-#include <mutex>
+#include <functional>
 #include <nlohmann/json.hpp>
-#include <thread>
+#include <optional>
 
 #include "runner/aws/http.h"
 #include "runner/backoff.h"
@@ -18,6 +18,7 @@
 #include "runner/build_record.h"
 #include "runner/environment.h"
 #include "runner/fs.h"
+#include "runner/periodic_thread.h"
 #include "runner/process.h"
 #include "runner/queue/message_queue.h"
 #include "runner/serve/build_job.h"
@@ -68,89 +69,35 @@ class Heartbeat {
         receipt_(std::move(receipt)),
         visibility_(visibility),
         on_lost_(std::move(on_lost)),
-        thread_([this] { Run(); }) {}
-  ~Heartbeat() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
+        last_ok_(Clock::now()),
+        thread_(last_ok_ + Duration(visibility_) / 3, [this] { return Extend(); }) {}
 
   bool lost() const { return lost_.load(); }
 
  private:
-  void Run() {
-    const Duration again = std::max(Duration(visibility_) / 10, Duration(100));
-    auto last_ok = Clock::now();
-    auto next = last_ok + Duration(visibility_) / 3;
-    std::unique_lock lock(mutex_);
-    while (!wake_.wait_until(lock, next, [&] { return stop_; })) {
-      lock.unlock();
-      const auto sent = Clock::now();
-      Status extended = queue_.ChangeVisibility(receipt_, visibility_);
-      lock.lock();
-      if (extended) {
-        last_ok = sent;
-        next = sent + Duration(visibility_) / 3;
-        continue;
-      }
-      Say(fmt::format("heartbeat: {}", extended.error()));
-      if (Clock::now() - last_ok >= visibility_) {
-        lost_ = true;
-        on_lost_();
-        return;
-      }
-      next = Clock::now() + again;
+  std::optional<Clock::time_point> Extend() {
+    const auto sent = Clock::now();
+    Status extended = queue_.ChangeVisibility(receipt_, visibility_);
+    if (extended) {
+      last_ok_ = sent;
+      return sent + Duration(visibility_) / 3;
     }
+    Say(fmt::format("heartbeat: {}", extended.error()));
+    if (Clock::now() - last_ok_ >= visibility_) {
+      lost_ = true;
+      on_lost_();
+      return std::nullopt;
+    }
+    return Clock::now() + std::max(Duration(visibility_) / 10, Duration(100));
   }
 
   queue::MessageQueue& queue_;
   const std::string receipt_;
   const std::chrono::seconds visibility_;
   const std::function<void()> on_lost_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
+  Clock::time_point last_ok_;  // the sending of the last extension that succeeded
   std::atomic<bool> lost_{false};
-  std::thread thread_;
-};
-
-// Ships the logs of a running build every `interval` from a thread of its own, until destroyed.
-class ShipLoop {
- public:
-  ShipLoop(LogShipper& shipper, Duration interval)
-      : shipper_(shipper), interval_(interval), thread_([this] { Run(); }) {}
-  ~ShipLoop() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-  }
-
- private:
-  void Run() {
-    std::string last_error;
-    std::unique_lock lock(mutex_);
-    while (!wake_.wait_for(lock, interval_, [&] { return stop_; })) {
-      lock.unlock();
-      Status shipped = shipper_.Ship();
-      // Said once per failure, not at every interval while the store is away.
-      if (!shipped && shipped.error() != last_error) Say("shipping logs: " + shipped.error());
-      last_error = shipped ? "" : shipped.error();
-      lock.lock();
-    }
-  }
-
-  LogShipper& shipper_;
-  const Duration interval_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
-  std::thread thread_;
+  PeriodicThread thread_;
 };
 
 class Worker {
@@ -437,7 +384,16 @@ Result<Worker::Ending> Worker::RunJob(const QueueEntry& entry, int attempt,
   int exit_code = 0;
   std::string cancelled;
   {
-    ShipLoop ship(shipper, config_.log_interval);
+    PeriodicThread ship(Clock::now() + config_.log_interval,
+                        [&, last_error = std::string()]() mutable {
+                          Status shipped = shipper.Ship();
+                          // Said once per failure, not at every interval while the store is away.
+                          if (!shipped && shipped.error() != last_error) {
+                            Say("shipping logs: " + shipped.error());
+                          }
+                          last_error = shipped ? "" : shipped.error();
+                          return std::optional(Clock::now() + config_.log_interval);
+                        });
     for (bool done = false; !done;) {
       for (const ProcessEvent& event : processes_->Wait(Clock::now() + std::chrono::seconds(1))) {
         if (event.type == ProcessEvent::Type::kOutput && console.valid()) {
