@@ -18,27 +18,14 @@ using TimePoint = std::chrono::system_clock::time_point;
 // BatchGetDeploymentInstances takes at most this many instance ids.
 constexpr size_t kBatchSize = 25;
 
-// Sends OPERATION with `body` and parses the answer, an object. The body is never quoted in a
-// message: it is AWS's, and may be large.
 Result<Json> Call(AwsClient& aws, std::string_view operation, const Json& body,
                   std::string_view subject) {
-  AwsRequest request = JsonRequest(kCodeDeployTarget, operation, body.dump());
-  request.what = fmt::format("CodeDeploy {} {}", operation, subject);
-  AwsResult<HttpResponse> response = aws.Send(request);
-  if (!response) return Fail(std::move(response.error().text));
-  Json answer = Json::parse(response->body, nullptr, /*allow_exceptions=*/false);
-  if (!answer.is_object())
-    return Fail(fmt::format("{}: the answer is not a JSON object", request.what));
-  return answer;
+  return CallJson(aws, {.target_prefix = kCodeDeployTarget}, operation, body,
+                  fmt::format("CodeDeploy {} {}", operation, subject));
 }
 
 // The member `key` of `object` when it is of the wanted type; else an empty one. CodeDeploy
 // leaves out (or sends null for) whatever does not apply.
-std::string String(const Json& object, std::string_view key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 const Json& Object(const Json& object, std::string_view key) {
   static const Json kEmpty = Json::object();
   auto it = object.find(key);
@@ -102,13 +89,13 @@ namespace {
 
 Result<LifecycleEvent> ReadEvent(const Json& json, std::string_view what) {
   LifecycleEvent event;
-  event.name = String(json, "lifecycleEventName");
-  event.status = String(json, "status");
+  event.name = JsonString(json, "lifecycleEventName");
+  event.status = JsonString(json, "status");
   const Json& diagnostics = Object(json, "diagnostics");
-  event.diagnostics.error_code = String(diagnostics, "errorCode");
-  event.diagnostics.script_name = String(diagnostics, "scriptName");
-  event.diagnostics.message = String(diagnostics, "message");
-  event.diagnostics.log_tail = String(diagnostics, "logTail");
+  event.diagnostics.error_code = JsonString(diagnostics, "errorCode");
+  event.diagnostics.script_name = JsonString(diagnostics, "scriptName");
+  event.diagnostics.message = JsonString(diagnostics, "message");
+  event.diagnostics.log_tail = JsonString(diagnostics, "logTail");
   auto start = Time(json, "startTime", what);
   if (!start) return Fail(start.error());
   event.start = *start;
@@ -120,8 +107,8 @@ Result<LifecycleEvent> ReadEvent(const Json& json, std::string_view what) {
 
 Result<DeploymentInstance> ReadInstance(const Json& json, std::string_view what) {
   DeploymentInstance instance;
-  instance.instance_id = String(json, "instanceId");
-  instance.status = String(json, "status");
+  instance.instance_id = JsonString(json, "instanceId");
+  instance.status = JsonString(json, "status");
   auto updated = Time(json, "lastUpdatedAt", what);
   if (!updated) return Fail(updated.error());
   instance.last_updated = *updated;
@@ -170,7 +157,7 @@ Result<std::string> CodeDeployClient::CreateDeployment(const CreateDeploymentReq
   const std::string subject = fmt::format("{}/{}", request.application, request.group);
   Result<Json> answer = Call(*aws_, "CreateDeployment", body, subject);
   if (!answer) return Fail(answer.error());
-  std::string id = String(*answer, "deploymentId");
+  std::string id = JsonString(*answer, "deploymentId");
   if (id.empty()) {
     return Fail(
         fmt::format("CodeDeploy CreateDeployment {}: the answer holds no deploymentId", subject));
@@ -184,28 +171,29 @@ Result<Deployment> CodeDeployClient::GetDeployment(const std::string& id) {
   if (!answer) return Fail(answer.error());
   const Json& info = Object(*answer, "deploymentInfo");
   Deployment deployment;
-  deployment.id = String(info, "deploymentId");
+  deployment.id = JsonString(info, "deploymentId");
   if (deployment.id.empty()) return Fail(what + ": the answer holds no deploymentInfo");
-  deployment.application = String(info, "applicationName");
-  deployment.group = String(info, "deploymentGroupName");
-  deployment.status = String(info, "status");
+  deployment.application = JsonString(info, "applicationName");
+  deployment.group = JsonString(info, "deploymentGroupName");
+  deployment.status = JsonString(info, "status");
   const Json& error = Object(info, "errorInformation");
-  deployment.error_code = String(error, "code");
-  deployment.error_message = String(error, "message");
+  deployment.error_code = JsonString(error, "code");
+  deployment.error_message = JsonString(error, "message");
   const Json& overview = Object(info, "deploymentOverview");
   deployment.overview = {Int(overview, "Pending"),   Int(overview, "InProgress"),
                          Int(overview, "Succeeded"), Int(overview, "Failed"),
                          Int(overview, "Skipped"),   Int(overview, "Ready")};
   const Json& rollback = Object(info, "rollbackInfo");
-  deployment.rollback_deployment_id = String(rollback, "rollbackDeploymentId");
-  deployment.rollback_triggering_deployment_id = String(rollback, "rollbackTriggeringDeploymentId");
-  deployment.rollback_message = String(rollback, "rollbackMessage");
+  deployment.rollback_deployment_id = JsonString(rollback, "rollbackDeploymentId");
+  deployment.rollback_triggering_deployment_id =
+      JsonString(rollback, "rollbackTriggeringDeploymentId");
+  deployment.rollback_message = JsonString(rollback, "rollbackMessage");
   const Json& revision = Object(info, "revision");
-  if (String(revision, "revisionType") == "S3") {
+  if (JsonString(revision, "revisionType") == "S3") {
     const Json& location = Object(revision, "s3Location");
-    deployment.revision = S3Revision{String(location, "bucket"), String(location, "key"),
-                                     String(location, "bundleType"), String(location, "eTag"),
-                                     String(location, "version")};
+    deployment.revision = S3Revision{JsonString(location, "bucket"), JsonString(location, "key"),
+                                     JsonString(location, "bundleType"),
+                                     JsonString(location, "eTag"), JsonString(location, "version")};
   }
   auto created = Time(info, "createTime", what);
   if (!created) return Fail(created.error());
@@ -228,7 +216,7 @@ Result<std::vector<std::string>> CodeDeployClient::ListDeploymentInstances(const
     for (const Json& instance : Array(*answer, "instancesList")) {
       if (instance.is_string()) ids.push_back(instance.get<std::string>());
     }
-    token = String(*answer, "nextToken");
+    token = JsonString(*answer, "nextToken");
   } while (!token.empty());
   return ids;
 }
@@ -245,7 +233,7 @@ Result<std::vector<DeploymentInstance>> CodeDeployClient::BatchGetDeploymentInst
                                {{"deploymentId", id}, {"instanceIds", batch}}, id);
     if (!answer) return Fail(answer.error());
     // CodeDeploy answers 200 with errorMessage when it could not read some instances.
-    if (std::string error = String(*answer, "errorMessage"); !error.empty()) {
+    if (std::string error = JsonString(*answer, "errorMessage"); !error.empty()) {
       return Fail(fmt::format("{}: {}", what, error));
     }
     for (const Json& summary : Array(*answer, "instancesSummary")) {
@@ -263,7 +251,7 @@ Result<StopDeploymentAnswer> CodeDeployClient::StopDeployment(const std::string&
       Call(*aws_, "StopDeployment",
            {{"deploymentId", id}, {"autoRollbackEnabled", auto_rollback_enabled}}, id);
   if (!answer) return Fail(answer.error());
-  return StopDeploymentAnswer{String(*answer, "status"), String(*answer, "statusMessage")};
+  return StopDeploymentAnswer{JsonString(*answer, "status"), JsonString(*answer, "statusMessage")};
 }
 
 }  // namespace runner::aws

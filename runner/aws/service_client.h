@@ -2,7 +2,9 @@
 // make its request layer: its options' region, endpoint and transport, signed as `service`.
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -28,5 +30,20 @@ Result<std::unique_ptr<AwsClient>> CreateServiceClient(HttpClient& http,
   if (!client) return Fail(std::string(name) + ": " + client.error());
   return client;
 }
+
+// A JSON-protocol call (JsonRequest): sends OPERATION of `target_prefix` with `body` and parses
+// the answer, an object (`{}` for an empty body). `what` names the request in messages ("SQS
+// SendMessage QUEUE"); the answer is never quoted in one: it is AWS's, and may be large.
+struct JsonCall {
+  std::string_view target_prefix;  // "AmazonSQS", "CodeDeploy_20141006"
+  std::string_view version = "1.1";
+  std::chrono::milliseconds timeout{0};  // 0: the client's
+};
+Result<nlohmann::json> CallJson(AwsClient& aws, const JsonCall& call, std::string_view operation,
+                                const nlohmann::json& body, std::string what);
+
+// The member `key` of a JSON answer when it is a string; else an empty one (services leave out,
+// or send null for, whatever does not apply).
+std::string JsonString(const nlohmann::json& object, std::string_view key);
 
 }  // namespace runner::aws

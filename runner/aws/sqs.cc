@@ -13,28 +13,13 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr std::string_view kTarget = "AmazonSQS";
+// A long poll holds the answer for up to 20 s.
+constexpr JsonCall kSqs{
+    .target_prefix = "AmazonSQS", .version = "1.0", .timeout = std::chrono::seconds(60)};
 
-// Sends OPERATION with `body` and parses the answer, an object (`{}` for an empty body).
 Result<Json> Call(AwsClient& aws, std::string_view operation, const Json& body,
                   std::string_view subject) {
-  AwsRequest request = JsonRequest(kTarget, operation, body.dump(), "1.0");
-  request.what = fmt::format("SQS {} {}", operation, subject);
-  // A long poll holds the answer for up to 20 s.
-  request.timeout = std::chrono::seconds(60);
-  AwsResult<HttpResponse> response = aws.Send(request);
-  if (!response) return Fail(std::move(response.error().text));
-  if (response->body.empty()) return Json::object();
-  Json answer = Json::parse(response->body, nullptr, /*allow_exceptions=*/false);
-  if (!answer.is_object()) {
-    return Fail(fmt::format("{}: the answer is not a JSON object", request.what));
-  }
-  return answer;
-}
-
-std::string String(const Json& object, std::string_view key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+  return CallJson(aws, kSqs, operation, body, fmt::format("SQS {} {}", operation, subject));
 }
 
 }  // namespace
@@ -83,7 +68,7 @@ Result<std::string> SqsClient::CreateQueue(const std::string& name,
   Json body = {{"QueueName", name}, {"Attributes", attributes}};
   auto answer = Call(*aws_, "CreateQueue", body, name);
   if (!answer) return Fail(answer.error());
-  std::string url = String(*answer, "QueueUrl");
+  std::string url = JsonString(*answer, "QueueUrl");
   if (url.empty()) return Fail(fmt::format("SQS CreateQueue {}: the answer has no QueueUrl", name));
   return url;
 }
@@ -97,7 +82,7 @@ Result<std::string> SqsClient::SendMessage(const std::string& queue_url, const s
                   {"MessageDeduplicationId", dedup_id}};
   auto answer = Call(*aws_, "SendMessage", request, queue_url);
   if (!answer) return Fail(answer.error());
-  return String(*answer, "MessageId");
+  return JsonString(*answer, "MessageId");
 }
 
 Result<std::vector<SqsMessage>> SqsClient::ReceiveMessage(const std::string& queue_url,
@@ -117,12 +102,12 @@ Result<std::vector<SqsMessage>> SqsClient::ReceiveMessage(const std::string& que
   for (const Json& item : *list) {
     if (!item.is_object()) continue;
     SqsMessage message;
-    message.id = String(item, "MessageId");
-    message.receipt = String(item, "ReceiptHandle");
-    message.body = String(item, "Body");
+    message.id = JsonString(item, "MessageId");
+    message.receipt = JsonString(item, "ReceiptHandle");
+    message.body = JsonString(item, "Body");
     auto attributes = item.find("Attributes");
     if (attributes != item.end() && attributes->is_object()) {
-      std::string count = String(*attributes, "ApproximateReceiveCount");
+      std::string count = JsonString(*attributes, "ApproximateReceiveCount");
       std::from_chars(count.data(), count.data() + count.size(), message.receive_count);
     }
     if (message.receipt.empty()) {
