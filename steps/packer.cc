@@ -14,12 +14,14 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <tuple>
 
 #include "runner/aws/credentials.h"
 #include "runner/aws/ec2.h"
 #include "runner/aws/http.h"
+#include "runner/aws/service_client.h"
 #include "runner/cache/cache_key.h"
 #include "runner/config_node.h"
 #include "runner/fs.h"
@@ -339,16 +341,14 @@ class Ec2Clients {
 
   Result<aws::Ec2Client*> In(const std::string& region) {
     if (auto it = clients_.find(region); it != clients_.end()) return it->second.get();
-    if (!http_) {
-      http_ = aws::MakeCurlHttpClient();
-      credentials_ = aws::MakeDefaultCredentialsChain(io_.env(), *http_);
-    }
+    if (!connection_) connection_ = aws::ConnectAws(io_.env());
     aws::Ec2Options options;
     options.region = region;
     options.endpoint = aws::EndpointFromEnvironment(io_.env(), "EC2");
     options.log = [this](std::string_view line) { io_.Log(fmt::format("runner: {}\n", line)); };
     options.cancelled = [this] { return io_.cancelled(); };
-    auto client = aws::Ec2Client::Create(*http_, *credentials_, std::move(options));
+    auto client =
+        aws::Ec2Client::Create(*connection_->http, *connection_->credentials, std::move(options));
     if (!client) return Fail(client.error());
     return (clients_[region] = std::move(*client)).get();
   }
@@ -362,8 +362,7 @@ class Ec2Clients {
 
  private:
   StepIo& io_;
-  std::unique_ptr<aws::HttpClient> http_;
-  std::unique_ptr<aws::CredentialsProvider> credentials_;
+  std::optional<aws::AwsConnection> connection_;
   std::map<std::string, std::unique_ptr<aws::Ec2Client>> clients_;
 };
 

@@ -4,6 +4,24 @@
 
 namespace runner::aws {
 
+AwsConnection ConnectAws(const Environment& env, HttpClient* http,
+                         CredentialsProvider* credentials) {
+  AwsConnection connection;
+  connection.http = http;
+  connection.credentials = credentials;
+  if (connection.http == nullptr) {
+    CurlHttpOptions options;
+    if (auto bundle = Lookup(env, "AWS_CA_BUNDLE")) options.ca_bundle = *bundle;
+    connection.owned_http = MakeCurlHttpClient(options);
+    connection.http = connection.owned_http.get();
+  }
+  if (connection.credentials == nullptr) {
+    connection.owned_credentials = MakeDefaultCredentialsChain(env, *connection.http);
+    connection.credentials = connection.owned_credentials.get();
+  }
+  return connection;
+}
+
 Result<nlohmann::json> CallJson(AwsClient& aws, const JsonCall& call, std::string_view operation,
                                 const nlohmann::json& body, std::string what) {
   AwsRequest request = JsonRequest(call.target_prefix, operation, body.dump(), call.version);

@@ -9,6 +9,9 @@
 #include <string_view>
 
 #include "runner/aws/aws_client.h"
+#include "runner/aws/credentials.h"
+#include "runner/aws/http.h"
+#include "runner/environment.h"
 #include "runner/result.h"
 
 namespace runner::aws {
@@ -30,6 +33,18 @@ Result<std::unique_ptr<AwsClient>> CreateServiceClient(HttpClient& http,
   if (!client) return Fail(std::string(name) + ": " + client.error());
   return client;
 }
+
+// The HTTP client and credentials the clients of one task share: the caller's when given; else
+// a curl client (trusting AWS_CA_BUNDLE of `env` when set, as the AWS CLI does) and `env`'s
+// default credentials chain, owned here. Must outlive the clients made with it.
+struct AwsConnection {
+  HttpClient* http = nullptr;
+  CredentialsProvider* credentials = nullptr;
+  std::unique_ptr<HttpClient> owned_http;
+  std::unique_ptr<CredentialsProvider> owned_credentials;
+};
+AwsConnection ConnectAws(const Environment& env, HttpClient* http = nullptr,
+                         CredentialsProvider* credentials = nullptr);
 
 // A JSON-protocol call (JsonRequest): sends OPERATION of `target_prefix` with `body` and parses
 // the answer, an object (`{}` for an empty body). `what` names the request in messages ("SQS

@@ -10,6 +10,7 @@
 #include "runner/aws/codedeploy.h"
 #include "runner/aws/credentials.h"
 #include "runner/aws/s3_client.h"
+#include "runner/aws/service_client.h"
 #include "runner/aws/sts.h"
 #include "runner/deploy/cfn_lint.h"
 #include "runner/deploy/revision_deploy.h"
@@ -292,15 +293,14 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
   }
 
   // 3. AWS, as the environment's role when it has one.
-  std::unique_ptr<aws::HttpClient> http = aws::MakeCurlHttpClient();
-  std::unique_ptr<aws::CredentialsProvider> own =
-      aws::MakeDefaultCredentialsChain(request.env, *http);
-  aws::CredentialsProvider* credentials = own.get();
+  aws::AwsConnection connection = aws::ConnectAws(request.env);
+  aws::HttpClient* http = connection.http;
+  aws::CredentialsProvider* credentials = connection.credentials;
   std::unique_ptr<aws::StsClient> sts;
   std::unique_ptr<aws::AssumeRoleCredentialsProvider> assumed;
   if (!env.role_arn.empty()) {
     auto sts_options = ClientOptions<aws::StsOptions>(env.region, request.env, "STS");
-    auto client = aws::StsClient::Create(*http, *own, sts_options);
+    auto client = aws::StsClient::Create(*http, *connection.credentials, sts_options);
     if (!client) return Fail(client.error());
     sts = std::move(*client);
     aws::AssumeRoleRequest assume;
@@ -322,7 +322,7 @@ Result<DeployBuildResult> DeployBuild(const DeployBuildRequest& request) {
   std::optional<aws::S3Revision> revision;
   if (revision_bytes) {
     ArtifactStoreOptions copy_options = store_options;
-    copy_options.http = http.get();
+    copy_options.http = http;
     copy_options.credentials = credentials;
     auto in_region = RevisionIn(env, *manifest->Find(request.revision_name), *revision_bytes,
                                 std::move(copy_options), log);

@@ -4,21 +4,12 @@
 
 #include <filesystem>
 
+#include "runner/aws/service_client.h"
 #include "runner/aws/sqs.h"
 #include "runner/queue/dir_queue.h"
 #include "runner/queue/sqs_queue.h"
 
 namespace runner::queue {
-
-namespace {
-
-// What an SQS queue opened without a client of the caller's owns.
-struct OwnedAws {
-  std::unique_ptr<aws::HttpClient> http;
-  std::unique_ptr<aws::CredentialsProvider> credentials;
-};
-
-}  // namespace
 
 Result<std::unique_ptr<MessageQueue>> OpenMessageQueue(std::string_view url,
                                                        MessageQueueOptions options) {
@@ -46,26 +37,15 @@ Result<std::unique_ptr<MessageQueue>> OpenMessageQueue(std::string_view url,
                     "a branch must run one at a time, in order",
                     url));
   }
-  auto owned = std::make_shared<OwnedAws>();
-  aws::HttpClient* http = options.http;
-  if (http == nullptr) {
-    aws::CurlHttpOptions http_options;
-    if (auto bundle = Lookup(options.env, "AWS_CA_BUNDLE")) http_options.ca_bundle = *bundle;
-    owned->http = aws::MakeCurlHttpClient(http_options);
-    http = owned->http.get();
-  }
-  aws::CredentialsProvider* credentials = options.credentials;
-  if (credentials == nullptr) {
-    owned->credentials = aws::MakeDefaultCredentialsChain(options.env, *http);
-    credentials = owned->credentials.get();
-  }
+  auto connection = std::make_shared<aws::AwsConnection>(
+      aws::ConnectAws(options.env, options.http, options.credentials));
   aws::SqsOptions sqs;
   sqs.region = parsed->region.empty() ? aws::DefaultRegion(options.env) : parsed->region;
   sqs.endpoint = parsed->endpoint;
   sqs.log = std::move(options.log);
-  auto client = aws::SqsClient::Create(*http, *credentials, std::move(sqs));
+  auto client = aws::SqsClient::Create(*connection->http, *connection->credentials, std::move(sqs));
   if (!client) return Fail(client.error());
-  return MakeSqsQueue(std::move(*client), parsed->url, std::move(owned));
+  return MakeSqsQueue(std::move(*client), parsed->url, std::move(connection));
 }
 
 }  // namespace runner::queue

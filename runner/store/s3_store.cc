@@ -4,19 +4,18 @@
 
 #include <algorithm>
 
+#include "runner/aws/service_client.h"
+
 namespace runner {
 
 namespace {
 
 class S3Store : public ArtifactStore {
  public:
-  S3Store(aws::S3Url location, std::unique_ptr<aws::HttpClient> own_http,
-          std::unique_ptr<aws::CredentialsProvider> own_credentials,
-          std::unique_ptr<aws::S3Client> client)
+  S3Store(aws::S3Url location, aws::AwsConnection connection, std::unique_ptr<aws::S3Client> client)
       : bucket_(std::move(location.bucket)),
         prefix_(std::move(location.key)),
-        own_http_(std::move(own_http)),
-        own_credentials_(std::move(own_credentials)),
+        connection_(std::move(connection)),
         client_(std::move(client)) {
     if (!prefix_.empty() && !prefix_.ends_with('/')) prefix_ += '/';
     url_ = aws::S3UrlOf(bucket_, prefix_);
@@ -106,8 +105,7 @@ class S3Store : public ArtifactStore {
   std::string bucket_;
   std::string prefix_;  // empty or ending in '/'
   std::string url_;
-  std::unique_ptr<aws::HttpClient> own_http_;
-  std::unique_ptr<aws::CredentialsProvider> own_credentials_;
+  aws::AwsConnection connection_;  // what client_ uses, unless the caller's
   std::unique_ptr<aws::S3Client> client_;
 };
 
@@ -117,20 +115,7 @@ Result<std::unique_ptr<ArtifactStore>> MakeS3Store(std::string_view url,
                                                    ArtifactStoreOptions options) {
   auto location = aws::ParseS3Url(url);
   if (!location) return Fail(location.error());
-  std::unique_ptr<aws::HttpClient> own_http;
-  aws::HttpClient* http = options.http;
-  if (http == nullptr) {
-    aws::CurlHttpOptions http_options;
-    if (auto bundle = Lookup(options.env, "AWS_CA_BUNDLE")) http_options.ca_bundle = *bundle;
-    own_http = aws::MakeCurlHttpClient(http_options);
-    http = own_http.get();
-  }
-  std::unique_ptr<aws::CredentialsProvider> own_credentials;
-  aws::CredentialsProvider* credentials = options.credentials;
-  if (credentials == nullptr) {
-    own_credentials = aws::MakeDefaultCredentialsChain(options.env, *http);
-    credentials = own_credentials.get();
-  }
+  aws::AwsConnection connection = aws::ConnectAws(options.env, options.http, options.credentials);
   aws::S3ClientOptions client_options;
   client_options.region = options.region.empty() ? aws::DefaultRegion(options.env) : options.region;
   client_options.endpoint = aws::ResolveS3Endpoint(options.endpoint, options.env);
@@ -143,10 +128,11 @@ Result<std::unique_ptr<ArtifactStore>> MakeS3Store(std::string_view url,
   client_options.cancelled = std::move(options.cancelled);
   client_options.part_sent = std::move(options.part_sent);
   client_options.sleep = std::move(options.sleep);
-  auto client = aws::S3Client::Create(*http, *credentials, std::move(client_options));
+  auto client =
+      aws::S3Client::Create(*connection.http, *connection.credentials, std::move(client_options));
   if (!client) return Fail(client.error());
-  return std::unique_ptr<ArtifactStore>(std::make_unique<S3Store>(
-      std::move(*location), std::move(own_http), std::move(own_credentials), std::move(*client)));
+  return std::unique_ptr<ArtifactStore>(
+      std::make_unique<S3Store>(std::move(*location), std::move(connection), std::move(*client)));
 }
 
 }  // namespace runner
