@@ -34,6 +34,7 @@ constexpr std::pair<std::string_view, std::string BuildContext::*> kStringFields
 
 using git::CommitPtr;
 using git::EnsureLibgit2;
+using git::Git;
 using git::LastGitError;
 using git::MayHoldRepository;
 using git::ObjectPtr;
@@ -43,7 +44,7 @@ using git::TreePtr;
 
 struct Buf {
   git_buf buf = GIT_BUF_INIT;
-  ~Buf() { git_buf_dispose(&buf); }
+  ~Buf() { Git().buf_dispose(&buf); }
 };
 
 std::string Errno(std::string_view what, const std::string& path) {
@@ -188,9 +189,11 @@ Result<std::optional<CiInfo>> DetectCi(const Environment& env) {
 // The repository containing `dir`, null when there is none.
 Result<RepoPtr> OpenRepository(const std::string& dir) {
   if (!MayHoldRepository(dir)) return RepoPtr();
-  EnsureLibgit2();
+  if (Status loaded = EnsureLibgit2(); !loaded) {
+    return Fail("cannot open the Git repository at " + dir + ": " + loaded.error());
+  }
   git_repository* raw = nullptr;
-  int rc = git_repository_open_ext(&raw, dir.c_str(), 0, nullptr);
+  int rc = Git().repository_open_ext(&raw, dir.c_str(), 0, nullptr);
   RepoPtr repo(raw);
   if (rc == GIT_ENOTFOUND) return RepoPtr();
   if (rc != 0) return Fail("cannot open the Git repository at " + dir + ": " + LastGitError());
@@ -200,15 +203,15 @@ Result<RepoPtr> OpenRepository(const std::string& dir) {
 // The branch HEAD is on: its short name, even when it has no commit yet; "detached" when HEAD
 // points straight at a commit.
 Result<std::string> HeadBranch(git_repository* repo) {
-  int detached = git_repository_head_detached(repo);
+  int detached = Git().repository_head_detached(repo);
   if (detached == 1) return std::string("detached");
   git_reference* raw = nullptr;
-  if (git_reference_lookup(&raw, repo, "HEAD") != 0) {
+  if (Git().reference_lookup(&raw, repo, "HEAD") != 0) {
     return Fail("cannot read HEAD of the Git repository: " + LastGitError());
   }
   RefPtr head(raw);
-  if (git_reference_type(head.get()) != GIT_REFERENCE_SYMBOLIC) return std::string("detached");
-  std::string target = git_reference_symbolic_target(head.get());
+  if (Git().reference_type(head.get()) != GIT_REFERENCE_SYMBOLIC) return std::string("detached");
+  std::string target = Git().reference_symbolic_target(head.get());
   constexpr std::string_view kHeads = "refs/heads/";
   if (target.starts_with(kHeads)) return target.substr(kHeads.size());
   return target;
@@ -217,21 +220,21 @@ Result<std::string> HeadBranch(git_repository* repo) {
 // HEAD's full SHA, empty on an unborn branch.
 std::string HeadCommit(git_repository* repo) {
   git_oid oid;
-  if (git_reference_name_to_id(&oid, repo, "HEAD") != 0) return "";
+  if (Git().reference_name_to_id(&oid, repo, "HEAD") != 0) return "";
   char hex[GIT_OID_HEXSZ + 1];
-  git_oid_tostr(hex, sizeof hex, &oid);
+  Git().oid_tostr(hex, sizeof hex, &oid);
   return hex;
 }
 
 // The commit named `commit` (HEAD when empty), or null when the repository does not have it.
 CommitPtr FindCommit(git_repository* repo, const std::string& commit) {
   git_object* raw_object = nullptr;
-  if (git_revparse_single(&raw_object, repo, commit.empty() ? "HEAD" : commit.c_str()) != 0) {
+  if (Git().revparse_single(&raw_object, repo, commit.empty() ? "HEAD" : commit.c_str()) != 0) {
     return nullptr;
   }
   ObjectPtr object(raw_object);
   git_object* raw_peeled = nullptr;
-  if (git_object_peel(&raw_peeled, object.get(), GIT_OBJECT_COMMIT) != 0) return nullptr;
+  if (Git().object_peel(&raw_peeled, object.get(), GIT_OBJECT_COMMIT) != 0) return nullptr;
   return CommitPtr(reinterpret_cast<git_commit*>(raw_peeled));
 }
 
@@ -239,20 +242,20 @@ CommitPtr FindCommit(git_repository* repo, const std::string& commit) {
 Result<std::vector<std::string>> ChangedFiles(git_repository* repo, git_commit* target,
                                               const std::string& commit) {
   git_tree* raw_tree = nullptr;
-  if (git_commit_tree(&raw_tree, target) != 0) {
+  if (Git().commit_tree(&raw_tree, target) != 0) {
     return Fail("cannot read the tree of commit " + commit + ": " + LastGitError());
   }
   TreePtr tree(raw_tree);
   // A root commit is diffed against the empty tree, so every file it holds counts as changed.
   TreePtr parent_tree;
-  if (git_commit_parentcount(target) > 0) {
+  if (Git().commit_parentcount(target) > 0) {
     git_commit* raw_parent = nullptr;
-    if (git_commit_parent(&raw_parent, target, 0) != 0) {
+    if (Git().commit_parent(&raw_parent, target, 0) != 0) {
       return Fail("cannot read the parent of commit " + commit + ": " + LastGitError());
     }
     CommitPtr parent(raw_parent);
     git_tree* raw_parent_tree = nullptr;
-    if (git_commit_tree(&raw_parent_tree, parent.get()) != 0) {
+    if (Git().commit_tree(&raw_parent_tree, parent.get()) != 0) {
       return Fail("cannot read the parent tree of commit " + commit + ": " + LastGitError());
     }
     parent_tree.reset(raw_parent_tree);
@@ -356,14 +359,14 @@ Result<std::int64_t> PeekBuildNumber(const std::string& state_dir) {
 }
 
 std::optional<std::string> GitTopLevel(const std::string& dir) {
-  if (!MayHoldRepository(dir)) return std::nullopt;
-  EnsureLibgit2();
+  // Without libgit2 the build context, which opens the same repository, says why.
+  if (!MayHoldRepository(dir) || !EnsureLibgit2()) return std::nullopt;
   Buf found;
-  if (git_repository_discover(&found.buf, dir.c_str(), 0, nullptr) != 0) return std::nullopt;
+  if (Git().repository_discover(&found.buf, dir.c_str(), 0, nullptr) != 0) return std::nullopt;
   git_repository* raw = nullptr;
-  if (git_repository_open(&raw, found.buf.ptr) != 0) return std::nullopt;
+  if (Git().repository_open(&raw, found.buf.ptr) != 0) return std::nullopt;
   RepoPtr repo(raw);
-  const char* workdir = git_repository_workdir(repo.get());
+  const char* workdir = Git().repository_workdir(repo.get());
   if (workdir == nullptr) return std::nullopt;
   return StripTrailingSlashes(workdir);
 }
@@ -405,7 +408,7 @@ Result<BuildContext> DetectBuildContext(const ContextRequest& request) {
           ChangedFiles(repo->get(), target.get(), context.commit);
       if (!changed) return Fail(changed.error());
       context.changed_files = std::move(*changed);
-      context.commit_time = git_commit_time(target.get());
+      context.commit_time = Git().commit_time(target.get());
     }
   }
 

@@ -10,11 +10,49 @@
 #include <map>
 #include <memory>
 
+#include "runner/lazy_library.h"
 #include "runner/yaml_text.h"
 
 namespace runner {
 
 namespace {
+
+// libarchive, loaded when the first revision is read rather than linked: only the CodeDeploy
+// check reads a zip back, and the library cost 1.1 ms of every runner start linked. Its entry
+// points, named as libarchive names them without `archive_`:
+#define RUNNER_ARCHIVE_ENTRY_POINTS(X) \
+  X(entry_filetype)                    \
+  X(entry_pathname)                    \
+  X(entry_pathname_utf8)               \
+  X(entry_perm)                        \
+  X(error_string)                      \
+  X(read_data)                         \
+  X(read_free)                         \
+  X(read_new)                          \
+  X(read_next_header)                  \
+  X(read_open_filename)                \
+  X(read_support_format_zip_seekable)
+
+struct Libarchive {
+#define RUNNER_ARCHIVE_ENTRY_POINT(name) decltype(&::archive_##name) name;
+  RUNNER_ARCHIVE_ENTRY_POINTS(RUNNER_ARCHIVE_ENTRY_POINT)
+#undef RUNNER_ARCHIVE_ENTRY_POINT
+};
+
+// libarchive's ABI has been soname 13 since 3.0 (2011).
+constexpr const char* kLibarchive = "libarchive.so.13";
+
+// Loaded once per process, also when it failed; safe from any thread.
+Result<const Libarchive*> LoadLibarchive() {
+  static const Result<Libarchive> library = LoadLazyLibrary<Libarchive>(
+      kLibarchive, "libarchive13", [](SymbolBinder& binder, Libarchive& libarchive) {
+#define RUNNER_ARCHIVE_BIND(name) binder.Bind(libarchive.name, "archive_" #name);
+        RUNNER_ARCHIVE_ENTRY_POINTS(RUNNER_ARCHIVE_BIND)
+#undef RUNNER_ARCHIVE_BIND
+      });
+  if (!library) return Fail(library.error());
+  return &*library;
+}
 
 constexpr int kMaxEventSeconds = 3600;  // CodeDeploy's limit per script and per event
 constexpr size_t kHeadBytes = 128;
@@ -328,34 +366,37 @@ const std::vector<std::string>& LifecycleEvents() {
 }
 
 Result<Revision> ReadRevision(const std::string& zip_path) {
+  Result<const Libarchive*> loaded = LoadLibarchive();
+  if (!loaded) return Fail(fmt::format("cannot read {}: {}", zip_path, loaded.error()));
+  const Libarchive& libarchive = **loaded;
   ScopedUtf8Locale utf8;
-  std::unique_ptr<archive, int (*)(archive*)> reader(archive_read_new(), archive_read_free);
-  archive_read_support_format_zip_seekable(reader.get());
-  if (archive_read_open_filename(reader.get(), zip_path.c_str(), 1 << 16) != ARCHIVE_OK) {
-    return Fail(fmt::format("cannot read {}: {}", zip_path, archive_error_string(reader.get())));
+  std::unique_ptr<archive, int (*)(archive*)> reader(libarchive.read_new(), libarchive.read_free);
+  libarchive.read_support_format_zip_seekable(reader.get());
+  if (libarchive.read_open_filename(reader.get(), zip_path.c_str(), 1 << 16) != ARCHIVE_OK) {
+    return Fail(fmt::format("cannot read {}: {}", zip_path, libarchive.error_string(reader.get())));
   }
   Revision revision;
   archive_entry* entry = nullptr;
   int rc;
   // ARCHIVE_WARN: a UTF-8 name that the current locale (often "C" in CI) cannot show. The
   // UTF-8 name itself is still there.
-  while ((rc = archive_read_next_header(reader.get(), &entry)) == ARCHIVE_OK ||
+  while ((rc = libarchive.read_next_header(reader.get(), &entry)) == ARCHIVE_OK ||
          rc == ARCHIVE_WARN) {
-    const char* name = archive_entry_pathname_utf8(entry);
-    if (name == nullptr) name = archive_entry_pathname(entry);
+    const char* name = libarchive.entry_pathname_utf8(entry);
+    if (name == nullptr) name = libarchive.entry_pathname(entry);
     std::string path = RevisionPath(name ? name : "");
     RevisionFile file;
-    file.directory = archive_entry_filetype(entry) == AE_IFDIR;
-    file.executable = (archive_entry_perm(entry) & 0111) != 0;
+    file.directory = libarchive.entry_filetype(entry) == AE_IFDIR;
+    file.executable = (libarchive.entry_perm(entry) & 0111) != 0;
     if (!file.directory) {
       bool appspec = path == "appspec.yml";
       std::string data;
       char buffer[1 << 14];
       while (appspec || data.size() < kHeadBytes) {
-        la_ssize_t n = archive_read_data(reader.get(), buffer, sizeof(buffer));
+        la_ssize_t n = libarchive.read_data(reader.get(), buffer, sizeof(buffer));
         if (n < 0) {
           return Fail(fmt::format("cannot read {} from {}: {}", path, zip_path,
-                                  archive_error_string(reader.get())));
+                                  libarchive.error_string(reader.get())));
         }
         if (n == 0) break;
         data.append(buffer, static_cast<size_t>(n));
@@ -369,7 +410,7 @@ Result<Revision> ReadRevision(const std::string& zip_path) {
     revision.files[path] = std::move(file);
   }
   if (rc != ARCHIVE_EOF) {
-    return Fail(fmt::format("cannot read {}: {}", zip_path, archive_error_string(reader.get())));
+    return Fail(fmt::format("cannot read {}: {}", zip_path, libarchive.error_string(reader.get())));
   }
   return revision;
 }

@@ -426,18 +426,29 @@ steps:
               HasSubstr("pw=***\n***\n***\n"));
 }
 
-// libcurl is loaded by the first HTTP client: a build that sends nothing never maps it.
-TEST_F(CliTest, BuildOfShellStepsDoesNotLoadLibcurl) {
+// libcurl is loaded by the first HTTP client, libgit2 by the first repository opened, libarchive
+// by the first revision read: a build of shell steps maps none of them outside Git, and inside a
+// repository only libgit2, for HEAD's branch and commit.
+TEST_F(CliTest, BuildOfShellStepsLoadsLibrariesOnlyWhenNeeded) {
   Pipeline(R"(version: 1
 project: p
 steps:
   - id: check
     run: |
-      grep -q /libyaml "/proc/$PPID/maps"
-      if grep libcurl "/proc/$PPID/maps"; then exit 1; fi
+      for lib in libyaml libcurl libgit2 libarchive; do
+        if grep -q "/$lib" "/proc/$PPID/maps"; then echo "mapped $lib"; fi
+      done
+      echo "on $RUNNER_BRANCH at a commit of ${#RUNNER_COMMIT} digits"
 )");
-  RunResult result = Runner({"run", "--branch", "main"});
-  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  RunResult outside = Runner({"run", "--branch", "main"});
+  ASSERT_EQ(outside.exit_code, 0) << outside.out << outside.err;
+  EXPECT_THAT(outside.out, HasSubstr("[check] mapped libyaml\n[check] on main at a commit of 0"));
+
+  MakeGitRepo(dir_.path(), {{"README.md", "hi\n"}});
+  RunResult inside = Runner({"run"});
+  ASSERT_EQ(inside.exit_code, 0) << inside.out << inside.err;
+  EXPECT_THAT(inside.out, HasSubstr("[check] mapped libyaml\n[check] mapped libgit2\n"
+                                    "[check] on main at a commit of 40 digits\n"));
 }
 
 // One output file goes from step to step (so that no file is made or removed per step): each

@@ -11,17 +11,22 @@
 namespace runner::aws {
 
 // The entry points the HTTP client calls, named as libcurl names them without `curl_`.
+#define RUNNER_CURL_ENTRY_POINTS(X) \
+  X(global_init)                    \
+  X(easy_init)                      \
+  X(easy_setopt)                    \
+  X(easy_perform)                   \
+  X(easy_getinfo)                   \
+  X(easy_reset)                     \
+  X(easy_cleanup)                   \
+  X(easy_strerror)                  \
+  X(slist_append)                   \
+  X(slist_free_all)
+
 struct CurlLibrary {
-  decltype(&::curl_global_init) global_init;
-  decltype(&::curl_easy_init) easy_init;
-  decltype(&::curl_easy_setopt) easy_setopt;
-  decltype(&::curl_easy_perform) easy_perform;
-  decltype(&::curl_easy_getinfo) easy_getinfo;
-  decltype(&::curl_easy_reset) easy_reset;
-  decltype(&::curl_easy_cleanup) easy_cleanup;
-  decltype(&::curl_easy_strerror) easy_strerror;
-  decltype(&::curl_slist_append) slist_append;
-  decltype(&::curl_slist_free_all) slist_free_all;
+#define RUNNER_CURL_ENTRY_POINT(name) decltype(&::curl_##name) name;
+  RUNNER_CURL_ENTRY_POINTS(RUNNER_CURL_ENTRY_POINT)
+#undef RUNNER_CURL_ENTRY_POINT
 };
 
 // Loaded and initialized (curl_global_init) once per process; safe from any thread. Fails

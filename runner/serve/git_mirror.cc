@@ -11,6 +11,9 @@
 #include "runner/backoff.h"
 
 namespace runner::serve {
+
+using git::Git;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -40,7 +43,7 @@ bool IsFullObjectId(std::string_view sha) {
 
 std::string OidText(const git_oid* oid) {
   char hex[GIT_OID_HEXSZ + 1];
-  git_oid_tostr(hex, sizeof hex, oid);
+  Git().oid_tostr(hex, sizeof hex, oid);
   return hex;
 }
 
@@ -108,7 +111,7 @@ int ProvideToken(git_credential** out, const char* /*url*/, const char* /*userna
   }
   if ((allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) == 0) return GIT_PASSTHROUGH;
   state->token_sent = true;
-  return git_credential_userpass_plaintext_new(out, kTokenUser, state->token->c_str());
+  return Git().credential_userpass_plaintext_new(out, kTokenUser, state->token->c_str());
 }
 
 bool CancelNow(FetchState* state) {
@@ -130,8 +133,8 @@ std::string Plural(int count, std::string_view one, std::string_view many) {
 
 Result<git::TreePtr> TreeOf(git_commit* commit) {
   git_tree* raw = nullptr;
-  if (git_commit_tree(&raw, commit) != 0) {
-    return Fail("cannot read the tree of commit " + OidText(git_commit_id(commit)) + ": " +
+  if (Git().commit_tree(&raw, commit) != 0) {
+    return Fail("cannot read the tree of commit " + OidText(Git().commit_id(commit)) + ": " +
                 git::LastGitError());
   }
   return git::TreePtr(raw);
@@ -146,19 +149,19 @@ Result<git::RepoPtr> CreateBare(const fs::path& dir, const std::string& url) {
   fs::path partial = dir.string() + ".partial";
   fs::remove_all(partial, ec);
   git_repository_init_options options;
-  git_repository_init_options_init(&options, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+  Git().repository_init_options_init(&options, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
   options.flags =
       GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_NO_REINIT | GIT_REPOSITORY_INIT_MKDIR;
   git_repository* raw = nullptr;
-  if (git_repository_init_ext(&raw, partial.c_str(), &options) != 0) {
+  if (Git().repository_init_ext(&raw, partial.c_str(), &options) != 0) {
     return Fail("cannot create the mirror " + partial.string() + ": " + git::LastGitError());
   }
   git::RepoPtr repo(raw);
   git_remote* raw_remote = nullptr;
-  int rc = git_remote_create_with_fetchspec(&raw_remote, repo.get(), kRemote, url.c_str(),
-                                            kBranchesRefspec);
+  int rc = Git().remote_create_with_fetchspec(&raw_remote, repo.get(), kRemote, url.c_str(),
+                                              kBranchesRefspec);
   git::RemotePtr remote(raw_remote);
-  if (rc == 0) rc = git_remote_add_fetch(repo.get(), kRemote, kTagsRefspec);
+  if (rc == 0) rc = Git().remote_add_fetch(repo.get(), kRemote, kTagsRefspec);
   if (rc != 0) {
     std::string error = git::LastGitError();
     remote.reset();
@@ -173,7 +176,7 @@ Result<git::RepoPtr> CreateBare(const fs::path& dir, const std::string& url) {
     fs::remove_all(partial, ec);
     return Fail("cannot create the mirror " + dir.string() + ": " + ec.message());
   }
-  if (git_repository_open(&raw, dir.c_str()) != 0) {
+  if (Git().repository_open(&raw, dir.c_str()) != 0) {
     return Fail("cannot open the mirror " + dir.string() + ": " + git::LastGitError());
   }
   return git::RepoPtr(raw);
@@ -182,7 +185,9 @@ Result<git::RepoPtr> CreateBare(const fs::path& dir, const std::string& url) {
 }  // namespace
 
 Result<GitMirror> GitMirror::Open(const std::string& dir, const std::string& clone_url) {
-  git::EnsureLibgit2();
+  if (Status loaded = git::EnsureLibgit2(); !loaded) {
+    return Fail("cannot open the mirror " + dir + ": " + loaded.error());
+  }
   Result<std::string> url = CheckCloneUrl(clone_url);
   if (!url) return Fail(url.error());
   std::error_code ec;
@@ -196,24 +201,24 @@ Result<GitMirror> GitMirror::Open(const std::string& dir, const std::string& clo
   }
   git_repository* raw = nullptr;
   // NO_SEARCH: a directory inside some other repository must not open that one.
-  if (git_repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0) {
+  if (Git().repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0) {
     return Fail("cannot open the mirror " + path.string() +
                 " (it exists but is not a Git repository; remove it to start afresh): " +
                 git::LastGitError());
   }
   git::RepoPtr repo(raw);
-  if (!git_repository_is_bare(repo.get())) {
+  if (!Git().repository_is_bare(repo.get())) {
     return Fail("cannot use " + path.string() + " as a mirror: it is not a bare repository");
   }
   git_remote* raw_remote = nullptr;
-  if (git_remote_lookup(&raw_remote, repo.get(), kRemote) != 0) {
+  if (Git().remote_lookup(&raw_remote, repo.get(), kRemote) != 0) {
     return Fail("cannot read the remote '" + std::string(kRemote) + "' of the mirror " +
                 path.string() + ": " + git::LastGitError());
   }
   git::RemotePtr remote(raw_remote);
-  const char* known = git_remote_url(remote.get());
+  const char* known = Git().remote_url(remote.get());
   if ((known == nullptr || *url != known) &&
-      git_remote_set_url(repo.get(), kRemote, url->c_str()) != 0) {
+      Git().remote_set_url(repo.get(), kRemote, url->c_str()) != 0) {
     return Fail("cannot set the URL of the mirror " + path.string() + " to " + *url + ": " +
                 git::LastGitError());
   }
@@ -224,14 +229,14 @@ Status GitMirror::Fetch(const std::string& token) { return FetchUnless(token, nu
 
 Status GitMirror::FetchUnless(const std::string& token, const std::function<bool()>& cancelled) {
   git_remote* raw_remote = nullptr;
-  if (git_remote_lookup(&raw_remote, repo_.get(), kRemote) != 0) {
+  if (Git().remote_lookup(&raw_remote, repo_.get(), kRemote) != 0) {
     return Fail("cannot read the remote of the mirror " + dir_ + ": " + git::LastGitError());
   }
   git::RemotePtr remote(raw_remote);
 
   FetchState state{.token = &token, .cancelled = &cancelled};
   git_fetch_options options;
-  git_fetch_options_init(&options, GIT_FETCH_OPTIONS_VERSION);
+  Git().fetch_options_init(&options, GIT_FETCH_OPTIONS_VERSION);
   options.prune = GIT_FETCH_PRUNE;
   // A token is for the configured host only; anonymous fetches follow what git follows.
   options.follow_redirects = token.empty() ? GIT_REMOTE_REDIRECT_INITIAL : GIT_REMOTE_REDIRECT_NONE;
@@ -239,7 +244,7 @@ Status GitMirror::FetchUnless(const std::string& token, const std::function<bool
   options.callbacks.transfer_progress = OnTransferProgress;
   options.callbacks.sideband_progress = OnSidebandProgress;
   options.callbacks.payload = &state;
-  if (git_remote_fetch(remote.get(), nullptr, &options, nullptr) == 0) return {};
+  if (Git().remote_fetch(remote.get(), nullptr, &options, nullptr) == 0) return {};
 
   std::string where = "cannot fetch " + url_ + " into " + dir_ + ": ";
   if (state.cancel_seen) return Fail(where + "cancelled");
@@ -259,11 +264,11 @@ Result<git::CommitPtr> GitMirror::FindCommit(const std::string& sha) {
     return Fail("'" + sha + "' is not a commit id (40 hexadecimal digits) in " + url_);
   }
   git_oid oid;
-  if (git_oid_fromstr(&oid, sha.c_str()) != 0) {
+  if (Git().oid_fromstr(&oid, sha.c_str()) != 0) {
     return Fail("'" + sha + "' is not a commit id: " + git::LastGitError());
   }
   git_object* raw_object = nullptr;
-  int rc = git_object_lookup(&raw_object, repo_.get(), &oid, GIT_OBJECT_ANY);
+  int rc = Git().object_lookup(&raw_object, repo_.get(), &oid, GIT_OBJECT_ANY);
   if (rc == GIT_ENOTFOUND) return git::CommitPtr();
   if (rc != 0) {
     return Fail("cannot read object " + sha + " in the mirror " + dir_ + ": " +
@@ -271,9 +276,9 @@ Result<git::CommitPtr> GitMirror::FindCommit(const std::string& sha) {
   }
   git::ObjectPtr object(raw_object);
   git_object* raw_peeled = nullptr;
-  if (git_object_peel(&raw_peeled, object.get(), GIT_OBJECT_COMMIT) != 0) {
+  if (Git().object_peel(&raw_peeled, object.get(), GIT_OBJECT_COMMIT) != 0) {
     return Fail(sha + " in " + url_ + " is a " +
-                git_object_type2string(git_object_type(raw_object)) +
+                Git().object_type2string(Git().object_type(raw_object)) +
                 ", not a commit or a tag of one: " + git::LastGitError());
   }
   return git::CommitPtr(reinterpret_cast<git_commit*>(raw_peeled));
@@ -300,7 +305,7 @@ Result<std::string> GitMirror::ResolveCommit(const std::string& sha, const std::
   for (int fetches = 0;; ++fetches) {
     Result<git::CommitPtr> commit = FindCommit(sha);
     if (!commit) return Fail(commit.error());
-    if (*commit) return OidText(git_commit_id(commit->get()));
+    if (*commit) return OidText(Git().commit_id(commit->get()));
     if (fetches >= retry.attempts) {
       return Fail("commit " + sha + " is not in " + url_ + after(fetches) +
                   (last_error.empty() ? "" : "; the last one failed: " + last_error));
@@ -321,7 +326,7 @@ Result<std::vector<std::string>> GitMirror::ChangedFiles(const std::string& befo
                                                          const std::string& default_branch) {
   Result<git::CommitPtr> target = LookupCommit(after);
   if (!target) return Fail(target.error());
-  const git_oid* after_id = git_commit_id(target->get());
+  const git_oid* after_id = Git().commit_id(target->get());
 
   git::CommitPtr base;
   bool new_branch = before.empty() || before.find_first_not_of('0') == std::string::npos;
@@ -333,18 +338,18 @@ Result<std::vector<std::string>> GitMirror::ChangedFiles(const std::string& befo
   if (!base && !default_branch.empty()) {
     std::string ref = "refs/heads/" + default_branch;
     git_oid tip;
-    int rc = git_reference_name_to_id(&tip, repo_.get(), ref.c_str());
+    int rc = Git().reference_name_to_id(&tip, repo_.get(), ref.c_str());
     if (rc != 0 && rc != GIT_ENOTFOUND) {
       return Fail("cannot read the default branch " + ref + " in the mirror " + dir_ + ": " +
                   git::LastGitError());
     }
     git_oid merge_base;
-    if (rc == 0) rc = git_merge_base(&merge_base, repo_.get(), after_id, &tip);
+    if (rc == 0) rc = Git().merge_base(&merge_base, repo_.get(), after_id, &tip);
     if (rc != 0 && rc != GIT_ENOTFOUND) {
       return Fail("cannot find the merge base of " + after + " and " + ref + " in the mirror " +
                   dir_ + ": " + git::LastGitError());
     }
-    if (rc == 0 && !git_oid_equal(&merge_base, after_id)) {
+    if (rc == 0 && !Git().oid_equal(&merge_base, after_id)) {
       Result<git::CommitPtr> found = LookupCommit(OidText(&merge_base));
       if (!found) return Fail(found.error());
       base = std::move(*found);
@@ -361,7 +366,7 @@ Result<std::vector<std::string>> GitMirror::ChangedFiles(const std::string& befo
   }
   Result<std::vector<std::string>> paths = git::DiffPaths(repo_.get(), from.get(), to->get());
   if (!paths) {
-    return Fail("cannot diff " + (base ? OidText(git_commit_id(base.get())) : "the empty tree") +
+    return Fail("cannot diff " + (base ? OidText(Git().commit_id(base.get())) : "the empty tree") +
                 ".." + after + " in the mirror " + dir_ + ": " + paths.error());
   }
   return paths;
@@ -369,19 +374,19 @@ Result<std::vector<std::string>> GitMirror::ChangedFiles(const std::string& befo
 
 Result<std::string> GitMirror::RefCommit(const std::string& ref) {
   git_oid tip;
-  int rc = git_reference_name_to_id(&tip, repo_.get(), ref.c_str());
+  int rc = Git().reference_name_to_id(&tip, repo_.get(), ref.c_str());
   if (rc == GIT_ENOTFOUND) return std::string();
   if (rc != 0) {
     return Fail("cannot read " + ref + " in the mirror " + dir_ + ": " + git::LastGitError());
   }
   git_object* peeled = nullptr;
-  if (git_object_lookup(&peeled, repo_.get(), &tip, GIT_OBJECT_ANY) == 0) {
+  if (Git().object_lookup(&peeled, repo_.get(), &tip, GIT_OBJECT_ANY) == 0) {
     git_object* commit = nullptr;
-    if (git_object_peel(&commit, peeled, GIT_OBJECT_COMMIT) == 0) {
-      tip = *git_object_id(commit);
-      git_object_free(commit);
+    if (Git().object_peel(&commit, peeled, GIT_OBJECT_COMMIT) == 0) {
+      tip = *Git().object_id(commit);
+      Git().object_free(commit);
     }
-    git_object_free(peeled);
+    Git().object_free(peeled);
   }
   return OidText(&tip);
 }
@@ -389,13 +394,13 @@ Result<std::string> GitMirror::RefCommit(const std::string& ref) {
 Result<std::int64_t> GitMirror::CommitTime(const std::string& commit) {
   Result<git::CommitPtr> found = LookupCommit(commit);
   if (!found) return Fail(found.error());
-  return static_cast<std::int64_t>(git_commit_time(found->get()));
+  return static_cast<std::int64_t>(Git().commit_time(found->get()));
 }
 
 Status GitMirror::CheckoutWorktree(const std::string& commit, const std::string& dir) {
   Result<git::CommitPtr> found = LookupCommit(commit);
   if (!found) return Fail(found.error());
-  git_oid id = *git_commit_id(found->get());
+  git_oid id = *Git().commit_id(found->get());
 
   std::error_code ec;
   fs::path path = AbsolutePath(dir, ec);
@@ -415,37 +420,37 @@ Status GitMirror::CheckoutWorktree(const std::string& commit, const std::string&
   };
 
   git_repository_init_options options;
-  git_repository_init_options_init(&options, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+  Git().repository_init_options_init(&options, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
   options.flags = GIT_REPOSITORY_INIT_NO_REINIT | GIT_REPOSITORY_INIT_MKDIR;
   git_repository* raw = nullptr;
-  if (git_repository_init_ext(&raw, path.c_str(), &options) != 0) {
+  if (Git().repository_init_ext(&raw, path.c_str(), &options) != 0) {
     return fail(git::LastGitError());
   }
-  std::string git_dir = git_repository_path(raw);
-  git_repository_free(raw);
+  std::string git_dir = Git().repository_path(raw);
+  Git().repository_free(raw);
 
   // Written before the repository is opened again, so that its object database sees them.
-  std::string objects = std::string(git_repository_path(repo_.get())) + "objects";
+  std::string objects = std::string(Git().repository_path(repo_.get())) + "objects";
   if (Status written = WriteFileAtomic(git_dir + "objects/info/alternates", objects + "\n",
                                        /*sync=*/false);
       !written) {
     return fail(written.error());
   }
-  if (git_repository_open(&raw, path.c_str()) != 0) return fail(git::LastGitError());
+  if (Git().repository_open(&raw, path.c_str()) != 0) return fail(git::LastGitError());
   git::RepoPtr worktree(raw);
 
   git_object* raw_target = nullptr;
-  if (git_object_lookup(&raw_target, worktree.get(), &id, GIT_OBJECT_COMMIT) != 0) {
+  if (Git().object_lookup(&raw_target, worktree.get(), &id, GIT_OBJECT_COMMIT) != 0) {
     return fail("the commit is not reachable through " + objects + ": " + git::LastGitError());
   }
   git::ObjectPtr target(raw_target);
   git_checkout_options checkout;
-  git_checkout_options_init(&checkout, GIT_CHECKOUT_OPTIONS_VERSION);
+  Git().checkout_options_init(&checkout, GIT_CHECKOUT_OPTIONS_VERSION);
   checkout.checkout_strategy = GIT_CHECKOUT_FORCE;
-  if (git_checkout_tree(worktree.get(), target.get(), &checkout) != 0) {
+  if (Git().checkout_tree(worktree.get(), target.get(), &checkout) != 0) {
     return fail("checkout failed: " + git::LastGitError());
   }
-  if (git_repository_set_head_detached(worktree.get(), &id) != 0) {
+  if (Git().repository_set_head_detached(worktree.get(), &id) != 0) {
     return fail("cannot detach HEAD: " + git::LastGitError());
   }
   return {};
