@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 steps=200
 jobs=$(nproc)
-runner=$PWD/build/runner
+runner=${RUNNER:-$PWD/build/runner}  # RUNNER=PATH: another build, to compare
 [ -x "$runner" ] || { echo "overhead.sh: build first (scripts/build.sh)" >&2; exit 1; }
 command -v ninja >/dev/null && command -v make >/dev/null && [ -x /usr/bin/time ] ||
   { echo "overhead.sh: needs make, ninja and /usr/bin/time (scripts/deps.sh)" >&2; exit 1; }
@@ -55,26 +55,25 @@ write_inputs() {  # $1 = chain | parallel
   } >"$dir/build.ninja"
 }
 
-# Runs "$@" $runs times in $dir; prints "median_wall_s cpu_s max_rss_kb" (CPU and memory of
-# the median run).
-measure() {
-  local dir=$1; shift
-  local i results=()
-  for ((i = 0; i < runs; i++)); do
-    local start end stats
-    start=$(date +%s%N)
-    /usr/bin/time -o "$out/time" -f '%U %S %M' "$@" >/dev/null 2>&1
-    end=$(date +%s%N)
-    stats=$(tail -n 1 "$out/time")
-    results+=("$(( (end - start) / 1000 )) $stats")
-    # Moved aside, not deleted: this machine's ext4 has no journal, and there a new inode
-    # skips, one by one, every inode freed in the last minute (ext4's recently_deleted), so
-    # deleting a run's files just before the next run made the 200-step chain take 0.44 s
-    # instead of 0.25 s. A team's state directory is not emptied before every build either.
-    # Deleted once, at exit, after all the timing.
-    if [ -d "$dir/.runner" ]; then mv "$dir/.runner" "$(mktemp -d "$out/kept.XXXXXX")/"; fi
-  done
-  printf '%s\n' "${results[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p" |
+# Runs "$@" once in $dir and appends "wall_us user_s sys_s max_rss_kb" to the file $1.
+run_once() {
+  local results=$1 dir=$2; shift 2
+  local start end
+  start=$(date +%s%N)
+  (cd "$dir" && /usr/bin/time -o "$out/time" -f '%U %S %M' "$@" >/dev/null 2>&1)
+  end=$(date +%s%N)
+  echo "$(( (end - start) / 1000 )) $(tail -n 1 "$out/time")" >>"$results"
+  # Moved aside, not deleted: this machine's ext4 has no journal, and there a new inode
+  # skips, one by one, every inode freed in the last minute (ext4's recently_deleted), so
+  # deleting a run's files just before the next run made the 200-step chain take 0.44 s
+  # instead of 0.25 s. A team's state directory is not emptied before every build either.
+  # Deleted once, at exit, after all the timing.
+  if [ -d "$dir/.runner" ]; then mv "$dir/.runner" "$(mktemp -d "$out/kept.XXXXXX")/"; fi
+}
+
+# "median_wall_s cpu_s max_rss_kb" of the runs in file $1 (CPU and memory of the median run).
+median() {
+  sort -n "$1" | sed -n "$(( (runs + 1) / 2 ))p" |
     awk '{printf "%.3f %.3f %d\n", $1 / 1e6, $2 + $3, $4}'
 }
 
@@ -82,10 +81,18 @@ printf '%-9s %-7s %9s %9s %10s\n' shape tool wall_s cpu_s max_rss_kb
 for shape in chain parallel; do
   write_inputs "$shape"
   dir=$out/$shape
-  read -r r_wall r_cpu r_rss < <(cd "$dir" && measure "$dir" "$runner" run pipeline.yml -j "$jobs" --branch bench --state-dir "$dir/.runner")
-  read -r m_wall m_cpu m_rss < <(cd "$dir" && measure "$dir" make -s -j "$jobs" -f Makefile)
-  # ninja always reruns: the outputs are never created.
-  read -r n_wall n_cpu n_rss < <(cd "$dir" && measure "$dir" ninja -j "$jobs")
+  # Interleaved, run by run: a machine whose speed drifts (a shared VM) moves every tool's
+  # figures alike, not one tool's.
+  for ((i = 0; i < runs; i++)); do
+    run_once "$out/$shape.runner" "$dir" "$runner" run pipeline.yml -j "$jobs" --branch bench \
+      --state-dir "$dir/.runner"
+    run_once "$out/$shape.make" "$dir" make -s -j "$jobs" -f Makefile
+    # ninja always reruns: the outputs are never created.
+    run_once "$out/$shape.ninja" "$dir" ninja -j "$jobs"
+  done
+  read -r r_wall r_cpu r_rss < <(median "$out/$shape.runner")
+  read -r m_wall m_cpu m_rss < <(median "$out/$shape.make")
+  read -r n_wall n_cpu n_rss < <(median "$out/$shape.ninja")
   printf '%-9s %-7s %9s %9s %10s\n' "$shape" runner "$r_wall" "$r_cpu" "$r_rss"
   printf '%-9s %-7s %9s %9s %10s\n' "$shape" make "$m_wall" "$m_cpu" "$m_rss"
   printf '%-9s %-7s %9s %9s %10s\n' "$shape" ninja "$n_wall" "$n_cpu" "$n_rss"

@@ -421,7 +421,7 @@ class PosixProcessRunner : public ProcessRunner {
   void CheckGroups(Clock::time_point now);
   // Whether the runner has a child it did not start (an orphan it adopted as subreaper); true
   // when the kernel does not list children (/proc/PID/task/TID/children).
-  bool HasAdoptedChild() const;
+  bool HasAdoptedChild();
   // Reads what is available; closes the pipe at end of file or when `final` (the group is gone,
   // so whoever still holds the write end escaped it).
   void ReadOutput(int id, Process* p, bool final, std::vector<ProcessEvent>* events);
@@ -440,6 +440,7 @@ class PosixProcessRunner : public ProcessRunner {
   std::map<int, Process> processes_;
   std::string cookie_ = NewCookie();  // the tokens of its processes are "COOKIE.ID"
   int watchdog_pipe_ = -1;            // write end; the watchdog sees EOF once we are gone
+  UniqueFd children_;                 // the main thread's /proc children list, read anew from 0
   std::chrono::milliseconds watchdog_grace_{0};  // the longest grace told to the watchdog
   // NAME\0PATH -> the path found, for a program started by name through an absolute PATH.
   std::map<std::string, std::string, std::less<>> found_programs_;
@@ -788,34 +789,35 @@ void PosixProcessRunner::Reap() {
 // The list is reliable without stopping anything: a child leaves it only when reaped, which
 // only this thread does, so no entry shifts while it is read, and one adopted meanwhile shows
 // or is the next call's.
-bool PosixProcessRunner::HasAdoptedChild() const {
-  std::string tasks = "/proc/" + std::to_string(getpid()) + "/task";
-  DIR* dir = opendir(tasks.c_str());
-  if (dir == nullptr) return true;
-  bool adopted = false;
-  bool listed = false;
-  while (struct dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    Result<std::string> children = ReadFile(tasks + "/" + entry->d_name + "/children");
-    if (!children) {
-      adopted = true;
-      break;
-    }
-    listed = true;
-    std::string_view rest = *children;
-    while (!rest.empty() && !adopted) {
-      size_t end = std::min(rest.find(' '), rest.size());
-      pid_t pid = 0;
-      std::from_chars(rest.data(), rest.data() + end, pid);
-      rest.remove_prefix(std::min(end + 1, rest.size()));
-      if (pid == 0) continue;
-      adopted = pid != g_watchdog.pid && std::ranges::none_of(processes_, [pid](const auto& entry) {
-                  return entry.second.pid == pid;
-                });
+// An orphan goes to a live thread of its subreaper, the first in the thread group: the main
+// thread, which outlives the others (the kernel's find_new_reaper). So its list alone is read,
+// through a descriptor kept open: a read from offset 0 makes the kernel list them anew.
+bool PosixProcessRunner::HasAdoptedChild() {
+  if (!children_.valid()) {
+    std::string pid = std::to_string(getpid());
+    std::string path = "/proc/" + pid + "/task/" + pid + "/children";
+    children_ = UniqueFd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!children_.valid()) return true;
+  }
+  std::string list;
+  for (char buffer[4096];;) {
+    ssize_t n = pread(children_.get(), buffer, sizeof buffer, static_cast<off_t>(list.size()));
+    if (n < 0) return true;
+    if (n == 0) break;
+    list.append(buffer, static_cast<size_t>(n));
+  }
+  for (std::string_view rest = list; !rest.empty();) {
+    size_t end = std::min(rest.find(' '), rest.size());
+    pid_t pid = 0;
+    std::from_chars(rest.data(), rest.data() + end, pid);
+    rest.remove_prefix(std::min(end + 1, rest.size()));
+    if (pid == 0 || pid == g_watchdog.pid) continue;
+    if (std::ranges::none_of(processes_,
+                             [pid](const auto& entry) { return entry.second.pid == pid; })) {
+      return true;
     }
   }
-  closedir(dir);
-  return adopted || !listed;
+  return false;
 }
 
 // Must follow Reap() with no Start() in between: once the group is empty its id may be reused.

@@ -85,6 +85,29 @@ TEST_F(ProcessesTest, DoubleForkedDaemonDoesNotOutliveItsStep) {
   EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
 }
 
+// What a step left running outside its process group is stopped when the step ends, not when
+// the runner does: the next step no longer sees it.
+TEST_F(ProcessesTest, ADaemonOfAStepIsStoppedBeforeTheNextStepStarts) {
+  const std::string mark_name = marker_.substr(0, marker_.find('='));
+  const std::string mark_value = marker_.substr(marker_.find('=') + 1);
+  WriteTextFile(
+      dir_ / "pipeline.yml",
+      "version: 1\nproject: p\nsteps:\n"
+      "  - id: start\n    kill_grace: 2s\n    env: {" +
+          mark_name + ": " + mark_value +
+          "}\n    run: |\n"
+          "      setsid sh -c 'sleep 1000 > /dev/null 2>&1 & echo $! > daemon.pid' &\n"
+          "      wait\n"
+          "  - id: check\n    needs: [start]\n    run: |\n"
+          "      test -s daemon.pid\n"
+          "      if kill -0 \"$(cat daemon.pid)\" 2>/dev/null; then echo alive; exit 1; fi\n");
+  RunnerProcess runner({"run", "--branch", "main", "--build-number", "1"}, dir_.path(), BaseEnv(),
+                       dir_ / "out");
+  RunResult result = runner.Wait(std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
+}
+
 TEST_F(ProcessesTest, SighupCancelsTheBuildAndExits129) {
   auto runner = Start("setsid sleep 1000 > /dev/null 2>&1 &\ntouch started\nsleep 1000");
   ASSERT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "started"); }));
