@@ -50,7 +50,7 @@ constexpr int kHandledSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGCHLD};
 // Signals that end a build; blocked while a process joins our group (SpawnInOurGroup).
 constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
 // A step that closes its pipe early, or a write beyond RLIMIT_FSIZE, must fail with EPIPE or
-// EFBIG rather than kill the runner; children get both back through POSIX_SPAWN_SETSIGDEF.
+// EFBIG rather than kill the runner; children get both back at their default (Spawn).
 constexpr int kIgnoredSignals[] = {SIGPIPE, SIGXFSZ};
 // Bytes taken from one process's pipe per round, so that a fast writer cannot starve the others
 // or hold Wait past its deadline.

@@ -1,12 +1,16 @@
 #include "runner/spawn.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+#include <memory>
+#include <mutex>
 
 #include "runner/fs.h"
 
@@ -50,55 +54,83 @@ Result<std::string> FindProgram(const std::string& name, const std::optional<std
               (path_var ? "PATH=" + *path_var : std::string("PATH is not set")) + ")");
 }
 
-Result<pid_t> Spawn(const SpawnRequest& request) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  int err = 0;
-  auto check = [&err](int rc) {
-    if (err == 0) err = rc;
-  };
-  if (!request.cwd.empty()) {
-    check(posix_spawn_file_actions_addchdir_np(&actions, request.cwd.c_str()));
-  }
-  if (request.stdin_fd >= 0) {
-    check(posix_spawn_file_actions_adddup2(&actions, request.stdin_fd, 0));
-  } else {
-    check(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0));
-  }
-  // dup2 clears close-on-exec on the targets only; the originals stay close-on-exec.
-  check(posix_spawn_file_actions_adddup2(&actions, request.stdout_fd, 1));
-  check(posix_spawn_file_actions_adddup2(&actions, request.stderr_fd, 2));
-  sigset_t all;
-  sigfillset(&all);
-  sigset_t none;
-  sigemptyset(&none);
-  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
-  if (request.new_process_group) {
-    flags |= POSIX_SPAWN_SETPGROUP;
-    check(posix_spawnattr_setpgroup(&attr, 0));
-  }
-  check(posix_spawnattr_setflags(&attr, flags));
-  check(posix_spawnattr_setsigdefault(&attr, &all));
-  check(posix_spawnattr_setsigmask(&attr, &none));
+namespace {
 
+// What the cloned child reads, all made before the clone: it runs in our memory, on our stack
+// kept for it, while we wait, and must not allocate.
+struct Child {
+  const SpawnRequest* request;
+  char* const* argv;
+  char* const* envp;
+  int error = 0;  // why it could not exec, set by the child
+};
+
+constexpr size_t kChildStack = 64 * 1024;
+
+// In the child: `fd` onto `target`, which is not closed on exec either way.
+bool Onto(int fd, int target) {
+  if (fd == target) return fcntl(target, F_SETFD, 0) == 0;
+  return dup2(fd, target) == target;
+}
+
+int RunChild(void* arg) {
+  Child& child = *static_cast<Child*>(arg);
+  const SpawnRequest& request = *child.request;
+  // A handler of ours would run here, in our memory; an ignored signal would survive exec.
+  struct sigaction fallback {};
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &fallback, nullptr);
+  bool ready = !request.new_process_group || setpgid(0, 0) == 0;
+  if (ready && request.stdin_fd >= 0) {
+    ready = Onto(request.stdin_fd, STDIN_FILENO);
+  } else if (ready) {
+    int null_fd = open("/dev/null", O_RDONLY);
+    ready = null_fd == STDIN_FILENO ||
+            (null_fd >= 0 && dup2(null_fd, STDIN_FILENO) == 0 && close(null_fd) == 0);
+  }
+  ready = ready && Onto(request.stdout_fd, STDOUT_FILENO) &&
+          Onto(request.stderr_fd, STDERR_FILENO) &&
+          (request.cwd.empty() || chdir(request.cwd.c_str()) == 0);
+  if (ready) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(request.program.c_str(), child.argv, child.envp);
+  }
+  child.error = errno;
+  _exit(127);
+}
+
+}  // namespace
+
+Result<pid_t> Spawn(const SpawnRequest& request) {
   std::vector<char*> argv;
   for (const auto& arg : request.argv) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
   for (const auto& entry : request.env) envp.push_back(const_cast<char*>(entry.c_str()));
   envp.push_back(nullptr);
+  Child child{.request = &request, .argv = argv.data(), .envp = envp.data()};
 
-  pid_t pid = -1;
-  if (err == 0) {
-    err = posix_spawn(&pid, request.program.c_str(), &actions, &attr, argv.data(), envp.data());
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (err != 0) {
+  // One stack for every child (posix_spawn maps and unmaps one per call); one child at a time.
+  static std::mutex mutex;
+  static std::unique_ptr<char[]> stack;
+  std::lock_guard lock(mutex);
+  if (!stack) stack = std::make_unique<char[]>(kChildStack);
+  // Blocked until the child has reset the handlers, so that none of ours runs in it.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pid_t pid = clone(RunChild, stack.get() + kChildStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &child);
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  int error = pid < 0 ? clone_errno : child.error;
+  if (pid > 0 && error != 0) waitpid(pid, nullptr, 0);
+  if (error != 0) {
     return Fail("cannot run '" + request.argv[0] + "' (" + request.program +
-                "): " + ErrnoText(err));
+                "): " + ErrnoText(error));
   }
   return pid;
 }

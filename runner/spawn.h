@@ -32,6 +32,8 @@ struct SpawnRequest {
 // Starts a child with stdin from /dev/null (or stdin_fd), stdout and stderr on the given
 // descriptors, every signal at its default disposition and none blocked: a runner started in the
 // background inherits SIGINT ignored, and an ignored signal survives exec. Returns its pid.
+// The child is cloned with the caller's memory (CLONE_VM | CLONE_VFORK, as posix_spawn does) on
+// a stack kept for all spawns, so the caller waits only until it has exec'd.
 Result<pid_t> Spawn(const SpawnRequest& request);
 
 }  // namespace runner
