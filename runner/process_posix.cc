@@ -611,7 +611,7 @@ Result<int> PosixProcessRunner::Start(ProcessSpec spec) {
       close_all();
       return Fail("cannot create a pipe: " + ErrnoText(saved));
     }
-    fcntl(pipes[stream][0], F_SETFL, fcntl(pipes[stream][0], F_GETFL) | O_NONBLOCK);
+    fcntl(pipes[stream][0], F_SETFL, O_NONBLOCK);  // a new pipe's end has no other status flag
   }
   int id = next_id_++;
   std::string cookie = cookie_ + "." + std::to_string(id);
@@ -753,8 +753,9 @@ void PosixProcessRunner::Wake() {
 void PosixProcessRunner::ReadSignalPipe(std::vector<ProcessEvent>* events, bool* child_exited,
                                         bool* woken) {
   unsigned char buffer[256];
-  ssize_t n;
-  while ((n = read(signal_pipe_[0], buffer, sizeof buffer)) > 0) {
+  // A pipe gives what it holds: a read short of the buffer emptied it.
+  for (ssize_t n = static_cast<ssize_t>(sizeof buffer); n == static_cast<ssize_t>(sizeof buffer);) {
+    n = read(signal_pipe_[0], buffer, sizeof buffer);
     for (ssize_t i = 0; i < n; ++i) {
       if (buffer[i] == kWakeByte) {
         *woken = true;
@@ -800,11 +801,12 @@ bool PosixProcessRunner::HasAdoptedChild() {
     if (!children_.valid()) return true;
   }
   std::string list;
+  // The kernel fills the buffer unless the list ends first.
   for (char buffer[4096];;) {
     ssize_t n = pread(children_.get(), buffer, sizeof buffer, static_cast<off_t>(list.size()));
     if (n < 0) return true;
-    if (n == 0) break;
     list.append(buffer, static_cast<size_t>(n));
+    if (n < static_cast<ssize_t>(sizeof buffer)) break;
   }
   for (std::string_view rest = list; !rest.empty();) {
     size_t end = std::min(rest.find(' '), rest.size());
