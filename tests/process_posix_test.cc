@@ -297,8 +297,8 @@ TEST_F(ProcessPosixTest, ChildHasNoBlockedOrIgnoredSignals) {
 
   ASSERT_TRUE(WaitDone(id));
   EXPECT_THAT(output_[id], HasSubstr("SigBlk:\t0000000000000000\n"));
-  // glibc's posix_spawn leaves its two internal signals (32 and 33, below SIGRTMIN, never used
-  // by programs) ignored in the child; every other signal must be at its default.
+  // glibc's two internal signals (32 and 33, below SIGRTMIN, never used by programs) are not
+  // for programs to set, nor for this test to check; every other signal must be at its default.
   size_t at = output_[id].find("SigIgn:\t");
   ASSERT_NE(at, std::string::npos);
   uint64_t ignored = std::stoull(output_[id].substr(at + 8, 16), nullptr, 16);
