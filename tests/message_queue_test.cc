@@ -107,20 +107,27 @@ TEST(DirectoryQueueTest, SharedByTwoOpensAsByTwoProcesses) {
   EXPECT_FALSE((*receiver)->Delete(message->receipt));
 }
 
+// A directory queue in `dir` that moves a message to the dead letters after `max_receives`.
+std::unique_ptr<MessageQueue> OpenDirectory(const testing::TempDir& dir, int max_receives) {
+  MessageQueueOptions options;
+  options.max_receives = max_receives;
+  auto queue = OpenMessageQueue("file://" + dir.path(), options);
+  EXPECT_TRUE(queue) << queue.error();
+  return queue ? std::move(*queue) : nullptr;
+}
+
 TEST(DirectoryQueueTest, APoisonMessageGoesToDeadAfterMaxReceives) {
   testing::TempDir dir;
-  MessageQueueOptions options;
-  options.max_receives = 2;
-  auto queue = OpenMessageQueue("file://" + dir.path(), options);
+  auto queue = OpenDirectory(dir, 2);
   ASSERT_TRUE(queue);
-  ASSERT_TRUE((*queue)->Send("poison", "g", "d"));
+  ASSERT_TRUE(queue->Send("poison", "g", "d"));
   for (int i = 1; i <= 2; ++i) {
-    auto message = Take(**queue);
+    auto message = Take(*queue);
     ASSERT_TRUE(message);
     EXPECT_EQ(message->receive_count, i);
-    ASSERT_TRUE((*queue)->ChangeVisibility(message->receipt, kNoWait));
+    ASSERT_TRUE(queue->ChangeVisibility(message->receipt, kNoWait));
   }
-  EXPECT_FALSE(Take(**queue));
+  EXPECT_FALSE(Take(*queue));
   EXPECT_TRUE(std::filesystem::exists(dir / "dead/000000000001.json"));
 }
 
@@ -128,31 +135,29 @@ TEST(DirectoryQueueTest, APoisonMessageGoesToDeadAfterMaxReceives) {
 // own, never one a waiting, held or dead message has.
 TEST(DirectoryQueueTest, ADamagedCounterOverwritesNoMessage) {
   testing::TempDir dir;
-  MessageQueueOptions options;
-  options.max_receives = 1;
-  auto queue = OpenMessageQueue("file://" + dir.path(), options);
+  auto queue = OpenDirectory(dir, 1);
   ASSERT_TRUE(queue);
   for (const char* body : {"dead", "held", "ready"}) {
-    ASSERT_TRUE((*queue)->Send(body, "g", body));
+    ASSERT_TRUE(queue->Send(body, "g", body));
   }
-  auto dead = Take(**queue);
+  auto dead = Take(*queue);
   ASSERT_TRUE(dead);
-  ASSERT_TRUE((*queue)->ChangeVisibility(dead->receipt, kNoWait));
-  auto held = Take(**queue);  // moves the first to the dead letters on its way
+  ASSERT_TRUE(queue->ChangeVisibility(dead->receipt, kNoWait));
+  auto held = Take(*queue);  // moves the first to the dead letters on its way
   ASSERT_TRUE(held);
   EXPECT_EQ(held->body, "held");
   ASSERT_TRUE(std::filesystem::exists(dir / "dead/000000000001.json"));
   testing::WriteTextFile(dir / "seq", "garbage");
-  ASSERT_TRUE((*queue)->Send("new", "other", "new"));
+  ASSERT_TRUE(queue->Send("new", "other", "new"));
   std::filesystem::remove(dir / "seq");
-  ASSERT_TRUE((*queue)->Send("newer", "another", "newer"));
+  ASSERT_TRUE(queue->Send("newer", "another", "newer"));
   EXPECT_TRUE(std::filesystem::exists(dir / "ready/000000000004.json"));
   EXPECT_TRUE(std::filesystem::exists(dir / "ready/000000000005.json"));
   std::vector<std::string> bodies;
-  ASSERT_TRUE((*queue)->Delete(held->receipt));
-  while (auto message = Take(**queue)) {
+  ASSERT_TRUE(queue->Delete(held->receipt));
+  while (auto message = Take(*queue)) {
     bodies.push_back(message->body);
-    ASSERT_TRUE((*queue)->Delete(message->receipt));
+    ASSERT_TRUE(queue->Delete(message->receipt));
   }
   EXPECT_EQ(bodies, (std::vector<std::string>{"ready", "new", "newer"}));
   EXPECT_NE(testing::ReadTextFile(dir / "dead/000000000001.json").find("dead"), std::string::npos);
