@@ -118,6 +118,15 @@ size_t StatFields(std::string_view stat, std::span<std::string_view> fields) {
   return count;
 }
 
+// Reads DIR/stat into `buffer` and splits it as StatFields does.
+size_t ReadStatFields(const std::string& dir, std::span<char> buffer,
+                      std::span<std::string_view> fields) {
+  UniqueFd fd(open((dir + "/stat").c_str(), O_RDONLY | O_CLOEXEC));
+  ssize_t size = fd.valid() ? read(fd.get(), buffer.data(), buffer.size()) : -1;
+  return StatFields(std::string_view(buffer.data(), size > 0 ? static_cast<size_t>(size) : 0),
+                    fields);
+}
+
 // Field `field` (numbered as in proc(5)) of what StatFields split, as a number.
 template <typename T>
 bool StatNumber(std::span<const std::string_view> fields, size_t field, T& out) {
@@ -130,11 +139,8 @@ std::optional<ProcStat> ReadProcStat(const std::string& dir) {
   // Read and parsed by hand, without allocating: this runs once per process on the machine for
   // every step that ends, and sscanf made it the runner's costliest function.
   char buffer[4096];
-  UniqueFd fd(open((dir + "/stat").c_str(), O_RDONLY | O_CLOEXEC));
-  ssize_t size = fd.valid() ? read(fd.get(), buffer, sizeof buffer) : -1;
   std::array<std::string_view, 20> fields;  // from the state, field 3
-  size_t count =
-      StatFields(std::string_view(buffer, size > 0 ? static_cast<size_t>(size) : 0), fields);
+  size_t count = ReadStatFields(dir, buffer, fields);
   ProcStat result;
   if (count < fields.size() || fields[0] == "Z" || !StatNumber(fields, 4, result.ppid) ||
       !StatNumber(fields, 5, result.pgid) || !StatNumber(fields, 9, result.flags) ||
@@ -361,13 +367,10 @@ int RunWatchdog(std::string_view cookie) {
 // tokens (a runner run by a step), and its watchdog is no process of that step.
 void BlankEnvironment() {
   char buffer[4096];
-  UniqueFd fd(open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
-  ssize_t size = fd.valid() ? read(fd.get(), buffer, sizeof buffer) : -1;
   std::array<std::string_view, 49> fields;  // fields 3 to 51
   uintptr_t start = 0;
   uintptr_t end = 0;
-  if (StatFields(std::string_view(buffer, size > 0 ? static_cast<size_t>(size) : 0), fields) ==
-          fields.size() &&
+  if (ReadStatFields("/proc/self", buffer, fields) == fields.size() &&
       StatNumber(fields, 50, start) && StatNumber(fields, 51, end) && start != 0 && end > start) {
     std::memset(reinterpret_cast<void*>(start), 0, end - start);
   }
@@ -581,7 +584,7 @@ PosixProcessRunner::~PosixProcessRunner() {
 
 Result<int> PosixProcessRunner::Start(ProcessSpec spec) {
   if (spec.argv.empty()) return Fail("cannot start a process: no command given");
-  // Checked here so that the message names the path; posix_spawn would only say ENOENT.
+  // Checked here so that the message names the path; the child's chdir would only say ENOENT.
   if (!spec.cwd.empty()) {
     struct stat st;
     if (stat(spec.cwd.c_str(), &st) != 0) {

@@ -73,30 +73,34 @@ bool Onto(int fd, int target) {
   return dup2(fd, target) == target;
 }
 
+// In the child: its process group, standard descriptors and directory, as `request` says.
+bool SetUpChild(const SpawnRequest& request) {
+  if (request.new_process_group && setpgid(0, 0) != 0) return false;
+  if (request.stdin_fd >= 0) {
+    if (!Onto(request.stdin_fd, STDIN_FILENO)) return false;
+  } else {
+    int null_fd = open("/dev/null", O_RDONLY);
+    if (null_fd < 0) return false;
+    if (null_fd != STDIN_FILENO && (dup2(null_fd, STDIN_FILENO) != 0 || close(null_fd) != 0)) {
+      return false;
+    }
+  }
+  return Onto(request.stdout_fd, STDOUT_FILENO) && Onto(request.stderr_fd, STDERR_FILENO) &&
+         (request.cwd.empty() || chdir(request.cwd.c_str()) == 0);
+}
+
 int RunChild(void* arg) {
   Child& child = *static_cast<Child*>(arg);
-  const SpawnRequest& request = *child.request;
   // A handler of ours would run here, in our memory; an ignored signal would survive exec.
   struct sigaction fallback {};
   fallback.sa_handler = SIG_DFL;
   sigemptyset(&fallback.sa_mask);
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &fallback, nullptr);
-  bool ready = !request.new_process_group || setpgid(0, 0) == 0;
-  if (ready && request.stdin_fd >= 0) {
-    ready = Onto(request.stdin_fd, STDIN_FILENO);
-  } else if (ready) {
-    int null_fd = open("/dev/null", O_RDONLY);
-    ready = null_fd == STDIN_FILENO ||
-            (null_fd >= 0 && dup2(null_fd, STDIN_FILENO) == 0 && close(null_fd) == 0);
-  }
-  ready = ready && Onto(request.stdout_fd, STDOUT_FILENO) &&
-          Onto(request.stderr_fd, STDERR_FILENO) &&
-          (request.cwd.empty() || chdir(request.cwd.c_str()) == 0);
-  if (ready) {
+  if (SetUpChild(*child.request)) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    execve(request.program.c_str(), child.argv, child.envp);
+    execve(child.request->program.c_str(), child.argv, child.envp);
   }
   child.error = errno;
   _exit(127);
