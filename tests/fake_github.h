@@ -21,9 +21,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -258,9 +260,13 @@ inline std::string SignDelivery(std::string_view body, std::string_view secret) 
 // is the repository at `repo_dir`.
 inline nlohmann::json PushPayload(const std::string& ref, const std::string& before,
                                   const std::string& after, const std::string& repo_dir) {
-  nlohmann::json payload = nlohmann::json::parse(
-      ReadTextFile(std::string(RUNNER_SOURCE_DIR) +
-                   "/../shared/testdata/github-webhooks/push-with-new-branch.payload.json"));
+  const std::string path = std::string(RUNNER_SOURCE_DIR) +
+                           "/../shared/testdata/github-webhooks/push-with-new-branch.payload.json";
+  if (!std::filesystem::is_regular_file(path)) {
+    throw std::runtime_error("GitHub's example push payload not found at " + path +
+                             ": it belongs in ../shared/testdata beside the repository");
+  }
+  nlohmann::json payload = nlohmann::json::parse(ReadTextFile(path));
   payload["ref"] = ref;
   payload["before"] = before;
   payload["after"] = after;
