@@ -1,10 +1,10 @@
 #include "runner/masker.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
+
+#include "runner/crypto.h"
 
 namespace runner {
 
@@ -38,9 +38,9 @@ std::string PercentEncode(std::string_view value, std::string_view keep, const c
 
 std::string Base64(std::string_view value) {
   std::string out(4 * ((value.size() + 2) / 3), '\0');
-  int size = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                             reinterpret_cast<const unsigned char*>(value.data()),
-                             static_cast<int>(value.size()));
+  int size = Crypto().EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(value.data()),
+                                      static_cast<int>(value.size()));
   out.resize(static_cast<size_t>(size));
   return out;
 }

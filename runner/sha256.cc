@@ -1,35 +1,38 @@
 #include "runner/sha256.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
 
+#include "runner/crypto.h"
 #include "runner/fs.h"
 #include "runner/hex.h"
 
 namespace runner {
 
 struct Sha256::State {
-  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  EVP_MD_CTX* context = Crypto().EVP_MD_CTX_new();
 };
 
-Sha256::Sha256() : state_(new State) { EVP_DigestInit_ex(state_->context, EVP_sha256(), nullptr); }
+Sha256::Sha256() : state_(new State) {
+  const CryptoLibrary& crypto = Crypto();
+  crypto.EVP_DigestInit_ex(state_->context, crypto.EVP_sha256(), nullptr);
+}
 
 Sha256::~Sha256() {
-  EVP_MD_CTX_free(state_->context);
+  Crypto().EVP_MD_CTX_free(state_->context);
   delete state_;
 }
 
 void Sha256::Update(std::string_view data) {
-  EVP_DigestUpdate(state_->context, data.data(), data.size());
+  Crypto().EVP_DigestUpdate(state_->context, data.data(), data.size());
 }
 
 std::string Sha256::FinishHex() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  EVP_DigestFinal_ex(state_->context, digest, &length);
+  Crypto().EVP_DigestFinal_ex(state_->context, digest, &length);
   return HexEncode(digest, length);
 }
 

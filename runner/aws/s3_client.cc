@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 
 #include "runner/aws/sigv4.h"
 #include "runner/crc32c.h"
+#include "runner/crypto.h"
 #include "runner/fs.h"
 #include "runner/hex.h"
 #include "runner/sha256.h"
@@ -77,13 +77,13 @@ bool IsValidBucket(std::string_view bucket) {
 }
 
 void Digest(const EVP_MD* type, std::string_view data, unsigned char* out, unsigned int* size) {
-  EVP_Digest(data.data(), data.size(), out, size, type, nullptr);
+  Crypto().EVP_Digest(data.data(), data.size(), out, size, type, nullptr);
 }
 
 std::string Base64(const unsigned char* data, size_t size) {
   std::string out(4 * ((size + 2) / 3) + 1, '\0');
-  int n =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
+  int n = Crypto().EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
+                                   static_cast<int>(size));
   out.resize(static_cast<size_t>(n));
   return out;
 }
@@ -214,14 +214,14 @@ std::string S3UrlOf(std::string_view bucket, std::string_view key) {
 std::string Md5Base64(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  Digest(EVP_md5(), data, digest, &size);
+  Digest(Crypto().EVP_md5(), data, digest, &size);
   return Base64(digest, size);
 }
 
 std::string Md5Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  Digest(EVP_md5(), data, digest, &size);
+  Digest(Crypto().EVP_md5(), data, digest, &size);
   return HexEncode(digest, size);
 }
 

@@ -1,11 +1,9 @@
 #include "runner/aws/sigv4.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <ctime>
 
+#include "runner/crypto.h"
 #include "runner/hex.h"
 #include "runner/sha256.h"
 
@@ -44,8 +42,9 @@ std::string TrimAll(std::string_view value) {
 std::string Hmac(std::string_view key, std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &size);
+  const CryptoLibrary& crypto = Crypto();
+  crypto.HMAC(crypto.EVP_sha256(), key.data(), static_cast<int>(key.size()),
+              reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest, &size);
   return std::string(reinterpret_cast<const char*>(digest), size);
 }
 

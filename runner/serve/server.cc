@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <openssl/crypto.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include "runner/aws/http.h"
 #include "runner/build_context.h"
 #include "runner/build_record.h"
+#include "runner/crypto.h"
 #include "runner/environment.h"
 #include "runner/fs.h"
 #include "runner/glob.h"
@@ -107,7 +107,7 @@ bool HasToken(std::string_view authorization, const std::string& token) {
   if (token.empty() || !authorization.starts_with(kBearer)) return false;
   std::string_view given = authorization.substr(kBearer.size());
   return given.size() == token.size() &&
-         CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
+         Crypto().CRYPTO_memcmp(given.data(), token.data(), token.size()) == 0;
 }
 
 class BuildServer {

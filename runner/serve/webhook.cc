@@ -1,9 +1,6 @@
 #include "runner/serve/webhook.h"
 
 #include <fmt/format.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <cctype>
@@ -11,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "runner/crypto.h"
 #include "runner/hex.h"
 
 namespace runner::serve {
@@ -247,14 +245,15 @@ SignatureCheck CheckSignature(std::string_view raw_body, std::string_view secret
   std::string given = *HexDecode(hex);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-           reinterpret_cast<const unsigned char*>(raw_body.data()), raw_body.size(), digest,
-           &size) == nullptr ||
+  const CryptoLibrary& crypto = Crypto();
+  if (crypto.HMAC(crypto.EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+                  reinterpret_cast<const unsigned char*>(raw_body.data()), raw_body.size(), digest,
+                  &size) == nullptr ||
       size != kSha256Size) {
     return SignatureCheck::kMismatch;
   }
-  return CRYPTO_memcmp(digest, given.data(), kSha256Size) == 0 ? SignatureCheck::kOk
-                                                               : SignatureCheck::kMismatch;
+  return crypto.CRYPTO_memcmp(digest, given.data(), kSha256Size) == 0 ? SignatureCheck::kOk
+                                                                      : SignatureCheck::kMismatch;
 }
 
 std::string_view DescribeSignatureCheck(SignatureCheck check) {

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 #include <system_error>
 
 #include "runner/atomic_file.h"
+#include "runner/crypto.h"
 #include "runner/fs.h"
 #include "runner/hex.h"
 #include "runner/sha256.h"
@@ -26,20 +26,22 @@ namespace fs = std::filesystem;
 // SHA-256 for the manifest and MD5 for the ETag S3 would have given, in one pass.
 class Digests {
  public:
-  Digests() : md5_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(md5_, EVP_md5(), nullptr); }
-  ~Digests() { EVP_MD_CTX_free(md5_); }
+  Digests() : md5_(Crypto().EVP_MD_CTX_new()) {
+    Crypto().EVP_DigestInit_ex(md5_, Crypto().EVP_md5(), nullptr);
+  }
+  ~Digests() { Crypto().EVP_MD_CTX_free(md5_); }
   Digests(const Digests&) = delete;
   Digests& operator=(const Digests&) = delete;
 
   void Update(std::string_view data) {
     sha_.Update(data);
-    EVP_DigestUpdate(md5_, data.data(), data.size());
+    Crypto().EVP_DigestUpdate(md5_, data.data(), data.size());
     size_ += data.size();
   }
   void Finish(StoredObject& object) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_size = 0;
-    EVP_DigestFinal_ex(md5_, digest, &digest_size);
+    Crypto().EVP_DigestFinal_ex(md5_, digest, &digest_size);
     object.etag = "\"" + HexEncode(digest, digest_size) + "\"";
     object.sha256 = sha_.FinishHex();
     object.size = size_;
