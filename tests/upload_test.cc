@@ -236,11 +236,13 @@ TEST(UploadTest, ASecondBuildOnOnePrefixIsRefusedAndTheFirstIsKept) {
 
 TEST(UploadTest, AStorePathBuiltFromABranchCannotClimb) {
   TempDir dir;
-  WriteTextFile(dir / "dist/app.zip", "zip");
+  // The workspace sits three levels down, so that where a climb would land is ours to check.
+  const std::string workspace = dir / "a/b/c";
+  WriteTextFile(workspace + "/dist/app.zip", "zip");
   for (const std::string to :
        {"store/../../../x/", ".runner/store/a/../../b/", "store//x/", "s3://bkt/builds/../../x/",
         "s3://bkt/builds/./x/", "s3://bkt//x/"}) {
-    FakeStepIo io(dir.path());
+    FakeStepIo io(workspace);
     Status status = UploadKind().Execute(
         testing::ExpandedConfig(
             fmt::format(R"({{"to": "{}", "files": ["dist/app.zip"], "region": "us-east-1"}})", to)),
@@ -248,8 +250,8 @@ TEST(UploadTest, AStorePathBuiltFromABranchCannotClimb) {
     ASSERT_FALSE(status.has_value()) << to;
     EXPECT_THAT(status.error(), HasSubstr("cannot be used")) << to;
   }
-  EXPECT_FALSE(std::filesystem::exists(dir / "../x"));
-  EXPECT_FALSE(std::filesystem::exists(dir / "store"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "a/x"));
+  EXPECT_FALSE(std::filesystem::exists(workspace + "/store"));
 }
 
 TEST(UploadTest, ValidatesConfiguration) {
