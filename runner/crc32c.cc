@@ -2,10 +2,13 @@
 
 #include <array>
 #include <cstring>
+#include <string_view>
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 #endif
+
+#include "runner/crypto.h"
 
 namespace runner {
 namespace {
@@ -114,14 +117,9 @@ std::uint32_t Crc32cByTable(std::string_view data, std::uint32_t crc) {
 }
 
 std::string Crc32cBase64(std::uint32_t crc) {
-  constexpr std::string_view kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  // 4 bytes: 32 bits in six 6-bit groups (the last padded with four zero bits), then "==".
-  std::string out;
-  for (int shift = 26; shift >= 0; shift -= 6) out += kAlphabet[(crc >> shift) & 0x3F];
-  out += kAlphabet[(crc << 4) & 0x3F];
-  out += "==";
-  return out;
+  const char bytes[4] = {static_cast<char>(crc >> 24), static_cast<char>(crc >> 16),
+                         static_cast<char>(crc >> 8), static_cast<char>(crc)};
+  return Base64(std::string_view(bytes, sizeof bytes));
 }
 
 }  // namespace runner

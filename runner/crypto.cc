@@ -30,4 +30,14 @@ const CryptoLibrary& Crypto() {
   return library;
 }
 
+std::string Base64(std::string_view data) {
+  // EVP_EncodeBlock ends what it writes with a NUL, which lands on the string's own terminator.
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  int size = Crypto().EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                      reinterpret_cast<const unsigned char*>(data.data()),
+                                      static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(size));
+  return out;
+}
+
 }  // namespace runner

@@ -7,6 +7,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <string>
+#include <string_view>
+
 namespace runner {
 
 // The entry points the runner calls, by their OpenSSL names.
@@ -33,5 +36,8 @@ struct CryptoLibrary {
 // promises about what it sent or stored, so when libcrypto cannot be loaded the process ends
 // there, with status 2 and "runner: cannot load libcrypto.so.3 (Debian's libssl3): why".
 const CryptoLibrary& Crypto();
+
+// Standard base64 (RFC 4648, padded) of `data`, by libcrypto.
+std::string Base64(std::string_view data);
 
 }  // namespace runner

@@ -36,15 +36,6 @@ std::string PercentEncode(std::string_view value, std::string_view keep, const c
   return out;
 }
 
-std::string Base64(std::string_view value) {
-  std::string out(4 * ((value.size() + 2) / 3), '\0');
-  int size = Crypto().EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                      reinterpret_cast<const unsigned char*>(value.data()),
-                                      static_cast<int>(value.size()));
-  out.resize(static_cast<size_t>(size));
-  return out;
-}
-
 // The forms in which a value travels besides its own: in URLs and DSNs (as RFC 3986,
 // JavaScript's encodeURIComponent, Python's quote, PHP's urlencode and the encoders that keep
 // only alphanumerics encode it, each also form-encoded) and base64.

@@ -80,14 +80,6 @@ void Digest(const EVP_MD* type, std::string_view data, unsigned char* out, unsig
   Crypto().EVP_Digest(data.data(), data.size(), out, size, type, nullptr);
 }
 
-std::string Base64(const unsigned char* data, size_t size) {
-  std::string out(4 * ((size + 2) / 3) + 1, '\0');
-  int n = Crypto().EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
-                                   static_cast<int>(size));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
 // A whole file's bytes. A large file is mapped read-only and sent from the page cache, never
 // copied into the heap; a small one is read into memory, which costs less than a mapping (two
 // system calls, a page fault, and an unmap that interrupts every CPU the upload threads ran on
@@ -215,7 +207,7 @@ std::string Md5Base64(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   Digest(Crypto().EVP_md5(), data, digest, &size);
-  return Base64(digest, size);
+  return Base64(std::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
 std::string Md5Hex(std::string_view data) {
