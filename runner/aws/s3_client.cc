@@ -144,9 +144,11 @@ StretchDigest DigestStretch(std::string_view stretch, Sha256& whole, bool own_sh
   if (own_sha256) own.emplace();
   for (size_t offset = 0; offset < stretch.size(); offset += kPiece) {
     std::string_view piece = stretch.substr(offset, kPiece);
-    digest.crc32c = Crc32c(piece, digest.crc32c);
+    // SHA-256 first: at about 1.4 GB/s it hides the fetch of the piece from memory, which the
+    // CRC32C, several times faster, would wait for (1.86 -> 1.76 s per GiB in all).
     whole.Update(piece);
     if (own) own->Update(piece);
+    digest.crc32c = Crc32c(piece, digest.crc32c);
   }
   if (own) digest.sha256 = own->FinishHex();
   return digest;
