@@ -343,6 +343,26 @@ TEST_F(GitMirrorTest, AnAnnotatedTagResolvesToItsCommit) {
   EXPECT_THAT(branch.error(), HasSubstr("'main' is not a commit id (40 hexadecimal digits)"));
 }
 
+TEST_F(GitMirrorTest, ARefNamesTheCommitItOrItsTagPointsAt) {
+  GitMirror mirror = FetchedMirror();
+  Result<std::string> main = mirror.RefCommit("refs/heads/main");
+  ASSERT_TRUE(main) << main.error();
+  EXPECT_EQ(*main, c3_);
+  Result<std::string> annotated = mirror.RefCommit("refs/tags/v1");
+  ASSERT_TRUE(annotated) << annotated.error();
+  EXPECT_EQ(*annotated, c2_) << "the tag object's commit, not the tag";
+  Result<std::string> missing = mirror.RefCommit("refs/heads/nothing");
+  ASSERT_TRUE(missing) << missing.error();
+  EXPECT_EQ(*missing, "");
+
+  // A ref to a tree (made in the mirror by hand) is no commit to build.
+  std::string tree = Git(source_, {"rev-parse", c2_ + "^{tree}"});
+  Git(temp_ / "mirror", {"update-ref", "refs/tags/odd", tree});
+  Result<std::string> odd = mirror.RefCommit("refs/tags/odd");
+  ASSERT_FALSE(odd);
+  EXPECT_THAT(odd.error(), HasSubstr("refs/tags/odd in " + url_ + " is a tree, not a commit"));
+}
+
 TEST_F(GitMirrorTest, RetriesUntilThePushedCommitCanBeFetched) {
   GitMirror mirror = FetchedMirror();
   // The commit exists elsewhere (the pusher's clone) before the source repository has it.

@@ -267,17 +267,21 @@ Result<git::CommitPtr> GitMirror::FindCommit(const std::string& sha) {
   if (Git().oid_fromstr(&oid, sha.c_str()) != 0) {
     return Fail("'" + sha + "' is not a commit id: " + git::LastGitError());
   }
+  return PeelCommit(oid, sha);
+}
+
+Result<git::CommitPtr> GitMirror::PeelCommit(const git_oid& oid, const std::string& name) {
   git_object* raw_object = nullptr;
   int rc = Git().object_lookup(&raw_object, repo_.get(), &oid, GIT_OBJECT_ANY);
   if (rc == GIT_ENOTFOUND) return git::CommitPtr();
   if (rc != 0) {
-    return Fail("cannot read object " + sha + " in the mirror " + dir_ + ": " +
+    return Fail("cannot read object " + name + " in the mirror " + dir_ + ": " +
                 git::LastGitError());
   }
   git::ObjectPtr object(raw_object);
   git_object* raw_peeled = nullptr;
   if (Git().object_peel(&raw_peeled, object.get(), GIT_OBJECT_COMMIT) != 0) {
-    return Fail(sha + " in " + url_ + " is a " +
+    return Fail(name + " in " + url_ + " is a " +
                 Git().object_type2string(Git().object_type(raw_object)) +
                 ", not a commit or a tag of one: " + git::LastGitError());
   }
@@ -379,16 +383,13 @@ Result<std::string> GitMirror::RefCommit(const std::string& ref) {
   if (rc != 0) {
     return Fail("cannot read " + ref + " in the mirror " + dir_ + ": " + git::LastGitError());
   }
-  git_object* peeled = nullptr;
-  if (Git().object_lookup(&peeled, repo_.get(), &tip, GIT_OBJECT_ANY) == 0) {
-    git_object* commit = nullptr;
-    if (Git().object_peel(&commit, peeled, GIT_OBJECT_COMMIT) == 0) {
-      tip = *Git().object_id(commit);
-      Git().object_free(commit);
-    }
-    Git().object_free(peeled);
+  Result<git::CommitPtr> commit = PeelCommit(tip, ref);
+  if (!commit) return Fail(commit.error());
+  if (!*commit) {
+    return Fail(ref + " in the mirror " + dir_ + " names " + OidText(&tip) +
+                ", an object the mirror does not hold");
   }
-  return OidText(&tip);
+  return OidText(Git().commit_id(commit->get()));
 }
 
 Result<std::int64_t> GitMirror::CommitTime(const std::string& commit) {

@@ -100,6 +100,9 @@ class GitMirror {
   // The commit `sha` names, null when the mirror lacks the object; an error when `sha` is not a
   // full object id or names something that is not a commit.
   Result<git::CommitPtr> FindCommit(const std::string& sha);
+  // FindCommit's lookup and peel, for an id already parsed; `name` (the id or the ref that gave
+  // it) names it in errors.
+  Result<git::CommitPtr> PeelCommit(const git_oid& oid, const std::string& name);
   // As FindCommit, but a missing object is an error too.
   Result<git::CommitPtr> LookupCommit(const std::string& sha);
 

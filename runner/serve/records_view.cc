@@ -40,7 +40,11 @@ std::optional<json> RecordsView::ReadJson(const std::string& name) {
 }
 
 std::optional<json> RecordsView::Build(const std::string& id) {
-  std::optional<json> entry = ReadJson(Records::BuildName(id, "entry.json"));
+  std::optional<QueueEntry> entry;
+  const std::string entry_name = Records::BuildName(id, "entry.json");
+  if (auto text = records_.Find(entry_name); text && *text) {
+    if (auto parsed = EntryFromJson(**text, entry_name)) entry = std::move(*parsed);
+  }
   std::optional<json> record = ReadJson(Records::BuildName(id, "report.json"));
   auto attempt = records_.LatestAttempt(id);
   if (!record && attempt && *attempt > 0) {
@@ -50,12 +54,9 @@ std::optional<json> RecordsView::Build(const std::string& id) {
       (*record)["status"] = "abandoned";
     }
   }
-  if (!record && entry) {
-    auto parsed = EntryFromJson(entry->dump(), Records::BuildName(id, "entry.json"));
-    if (parsed) record = EntryRecord(*parsed, "queued");
-  }
+  if (!record && entry) record = EntryRecord(*entry, "queued");
   if (!record) return std::nullopt;
-  if (entry) (*record)["repository"] = (*entry)["repository"];
+  if (entry) (*record)["repository"] = entry->repository;
   if (attempt && *attempt > 0) (*record)["attempt"] = *attempt;
   return record;
 }
