@@ -5,8 +5,10 @@
 // branches: every push built exactly once or skipped as superseded, each branch built one at a
 // time and in order, no number used twice; a worker killed with SIGKILL mid-build, whose build
 // another worker builds again and whose own attempt is marked abandoned and never published;
-// a worker stopped with SIGTERM past its grace, which hands its build back.
+// a worker stopped with SIGTERM past its grace, which hands its build back; a rerun from the
+// build page, built by a worker.
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -33,6 +35,7 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr const char* kSecret = "hook secret 42";
+constexpr const char* kAdminToken = "admin-token-for-the-page";
 
 // Each build notes its start and end in EVENTS_FILE (appends of one short line, which do not
 // interleave), and holds while GATE_DIR/hold-BUILD_ID exists.
@@ -139,6 +142,7 @@ class WorkersE2eTest : public MotoServerTest {
     auto env = BaseEnv();
     env["HOOK_SECRET"] = kSecret;
     env["GITHUB_TOKEN"] = "ghp_workertoken123";
+    env["ADMIN_TOKEN"] = kAdminToken;
     env["GATE_DIR"] = gate_;
     env["EVENTS_FILE"] = dir_ / "events";
     for (const auto& [name, value] : aws_env_) env[name] = value;
@@ -228,6 +232,16 @@ log_interval: 200ms
     if (!response) return "";
     json answer = json::parse(response->body, nullptr, false);
     return answer.is_object() ? answer.value("id", "") : "";
+  }
+
+  // POST /builds/ID/ACTION with the admin token.
+  aws::HttpResponse Act(const std::string& id, const std::string& action) {
+    aws::HttpRequest request;
+    request.method = "POST";
+    request.url = base_ + "/builds/" + id + "/" + action;
+    request.headers = {{"authorization", std::string("Bearer ") + kAdminToken}};
+    auto response = http_->Send(request);
+    return response.value_or(aws::HttpResponse{});
   }
 
   json Build(const std::string& id) {
@@ -334,6 +348,53 @@ TEST_F(WorkersE2eTest, ThreeWorkersOnADirectoryQueueBuildThirtyPushesOnceEachInO
   StartServer();
   for (int i = 0; i < 3; ++i) StartWorker(i);
   PushAndCheck(30, 5);
+}
+
+// A rerun from the build page, with `queue:`: a new build of the same commit, numbered from the
+// records, that a worker builds; it leaves the branch's head alone, so the next push still
+// builds. A build that has not ended cannot be rerun, and cancel says it is not available.
+TEST_F(WorkersE2eTest, ARerunOnTheQueueBuildsTheSameCommitAgain) {
+  UseDirectories();
+  WriteConfig("admin_token_env: ADMIN_TOKEN\n");
+  StartServer();
+  const std::string first = Push("main");
+  ASSERT_EQ(first, "orders-main-1");
+  aws::HttpResponse early = Act(first, "rerun");  // no worker yet: still queued
+  EXPECT_EQ(early.status, 409) << early.body;
+  EXPECT_THAT(early.body,
+              ::testing::HasSubstr("cannot rerun build orders-main-1: it has not ended"));
+  aws::HttpResponse cancel = Act(first, "cancel");
+  EXPECT_EQ(cancel.status, 409) << cancel.body;
+  EXPECT_THAT(cancel.body, ::testing::HasSubstr("not available with `queue:`"));
+  EXPECT_EQ(Act("orders-main-99", "rerun").status, 404);
+
+  StartWorker(0);
+  json built = AwaitEnded(first);
+  ASSERT_EQ(built.value("status", ""), "success") << Diagnostics();
+  aws::HttpResponse rerun = Act(first, "rerun");
+  ASSERT_EQ(rerun.status, 202) << rerun.body;
+  const std::string again = json::parse(rerun.body)["id"];
+  EXPECT_EQ(again, "orders-main-2");
+  json rebuilt = AwaitEnded(again);
+  EXPECT_EQ(rebuilt.value("status", ""), "success") << Diagnostics();
+  EXPECT_EQ(rebuilt["build"]["commit"], heads_["main"]);
+  EXPECT_EQ(rebuilt["build"]["commit"], built["build"]["commit"]);
+
+  const std::string next = Push("main");
+  EXPECT_EQ(next, "orders-main-3");
+  EXPECT_EQ(AwaitEnded(next).value("status", ""), "success") << Diagnostics();
+  // The branch has moved on, which would skip a push's build of the old commit; not a rerun's.
+  aws::HttpResponse old = Act(first, "rerun");
+  ASSERT_EQ(old.status, 202) << old.body;
+  json old_again = AwaitEnded(json::parse(old.body)["id"]);
+  EXPECT_EQ(old_again.value("status", ""), "success") << Diagnostics();
+  EXPECT_EQ(old_again["build"]["commit"], built["build"]["commit"]);
+  EXPECT_NE(old_again["build"]["commit"], heads_["main"]);
+  std::vector<int> started;
+  for (const Event& event : Events()) {
+    if (event.kind == "start") started.push_back(event.number);
+  }
+  EXPECT_EQ(started, (std::vector<int>{1, 2, 3, 4})) << Diagnostics();
 }
 
 // The worker that holds the first build is killed with SIGKILL while the build runs; the build

@@ -124,6 +124,18 @@ QueueEntry EntryOf(const NewBuild& build) {
   return entry;
 }
 
+QueueEntry RerunOf(const QueueEntry& original) {
+  QueueEntry entry;  // numbered, timed and given its delivery when queued
+  for (std::string QueueEntry::*field :
+       {&QueueEntry::repository, &QueueEntry::project, &QueueEntry::branch, &QueueEntry::ref,
+        &QueueEntry::event, &QueueEntry::before, &QueueEntry::after, &QueueEntry::default_branch,
+        &QueueEntry::trigger}) {
+    entry.*field = original.*field;
+  }
+  entry.rerun_of = original.id;
+  return entry;
+}
+
 std::string EntryToJson(const QueueEntry& entry) {
   Json json = Json::object();
   json["id"] = entry.id;  // first, for whoever reads the file; the loop below keeps its place
@@ -476,18 +488,7 @@ Result<QueueEntry> BuildQueue::Rerun(const std::string& id) {
   if (original->state == State::kQueued) {
     return Fail(fmt::format("cannot rerun build {}: it is still queued", id));
   }
-  QueueEntry entry;
-  entry.repository = original->repository;
-  entry.project = original->project;
-  entry.branch = original->branch;
-  entry.ref = original->ref;
-  entry.event = original->event;
-  entry.before = original->before;
-  entry.after = original->after;
-  entry.default_branch = original->default_branch;
-  entry.trigger = original->trigger;
-  entry.rerun_of = id;
-  return Add(std::move(entry));
+  return Add(RerunOf(*original));
 }
 
 Status BuildQueue::Skip(const std::string& id, std::string reason) {

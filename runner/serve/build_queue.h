@@ -110,6 +110,9 @@ Status CheckDelivery(std::string_view delivery);
 Status CheckNewBuild(const NewBuild& build);
 // A queued entry of `build`'s push fields (no id, number or seq yet).
 QueueEntry EntryOf(const NewBuild& build);
+// A new entry, not yet numbered, that builds `original`'s commit again: the push's fields, and
+// rerun_of its id.
+QueueEntry RerunOf(const QueueEntry& original);
 // An entry as the entry files hold it, and back; the error names `where` and what is wrong.
 std::string EntryToJson(const QueueEntry& entry);
 Result<QueueEntry> EntryFromJson(std::string_view text, std::string_view where);

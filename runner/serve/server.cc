@@ -157,6 +157,8 @@ class BuildServer {
   Response OnPush(const RepoConfig& repo, const std::string& delivery, const std::string& body);
   // With `queue:`: the build goes to the shared queue for the workers.
   Response SendToQueue(const NewBuild& build);
+  Status SendEntry(const QueueEntry& entry);
+  Response RerunOnQueue(const std::string& id);
   // Marks a delivery that queues nothing (a ping, a deletion); false when seen before.
   Result<bool> MarkDelivery(const std::string& delivery);
   Response OnBuildsList(const Request& request);
@@ -641,17 +643,50 @@ Response BuildServer::SendToQueue(const NewBuild& build) {
       return Text(500, head.error());
     }
   }
-  // One group per repository and branch, so that a branch builds one at a time, in order; a
-  // digest, since SQS allows only 128 printable ASCII characters.
-  const std::string group = Sha256Hex(entry.repository + "\n" + entry.ref);
-  if (auto sent = shared_queue_->Send(EntryToJson(entry), group, entry.delivery); !sent) {
-    return Text(500, sent.error());
-  }
+  if (Status sent = SendEntry(entry); !sent) return Text(500, sent.error());
   json mark = {{"id", entry.id}, {"queued", true}};
   if (auto updated = records_->UpdateDelivery(entry.delivery, mark.dump()); !updated) {
     std::fprintf(stderr, "runner serve: %s\n", updated.error().c_str());
   }
   SendStatus(entry, "pending", "queued");
+  return Json(202, {{"id", entry.id}, {"url", BuildUrl(entry.id)}});
+}
+
+Status BuildServer::SendEntry(const QueueEntry& entry) {
+  // One group per repository and branch, so that a branch builds one at a time, in order; a
+  // digest, since SQS allows only 128 printable ASCII characters.
+  const std::string group = Sha256Hex(entry.repository + "\n" + entry.ref);
+  if (auto sent = shared_queue_->Send(EntryToJson(entry), group, entry.delivery); !sent) {
+    return Fail(sent.error());
+  }
+  return {};
+}
+
+// A new build of an ended build's commit, numbered and recorded as a push's is, but the
+// branch's head stays: a rerun is no push, and what later pushes queued still runs.
+Response BuildServer::RerunOnQueue(const std::string& id) {
+  const std::string entry_name = worker::Records::BuildName(id, "entry.json");
+  auto text = records_->Find(entry_name);
+  if (!text) return Text(500, text.error());
+  if (!*text) return Text(404, fmt::format("no build {}", id));
+  auto original = EntryFromJson(**text, records_->store().UrlOf(entry_name));
+  if (!original) return Text(500, original.error());
+  auto ended = records_->Find(worker::Records::BuildName(id, "report.json"));
+  if (!ended) return Text(500, ended.error());
+  if (!*ended) return Text(409, fmt::format("cannot rerun build {}: it has not ended", id));
+  QueueEntry entry = RerunOf(*original);
+  auto number = records_->ClaimNumber(entry.project, entry.branch);
+  if (!number) return Text(500, number.error());
+  entry.number = *number;
+  entry.seq = *number;
+  entry.id = BuildId(entry.project, entry.branch, std::to_string(entry.number));
+  entry.delivery = fmt::format("rerun:{}:{}", id, entry.number);
+  entry.enqueued_at = FormatTimestamp(std::chrono::system_clock::now());
+  auto put = records_->store().Put(worker::Records::BuildName(entry.id, "entry.json"),
+                                   EntryToJson(entry), "application/json");
+  if (!put) return Text(500, put.error());
+  if (Status sent = SendEntry(entry); !sent) return Text(500, sent.error());
+  SendStatus(entry, "pending", "queued (rerun of " + id + ")");
   return Json(202, {{"id", entry.id}, {"url", BuildUrl(entry.id)}});
 }
 
@@ -748,12 +783,14 @@ Response BuildServer::OnBuildPost(const Request& request) {
   if (!HasToken(request.Header("authorization"), config_.admin_token)) {
     return Text(401, "a valid admin token is needed (Authorization: Bearer TOKEN)");
   }
+  if (!SafeName(id)) return Text(404, fmt::format("no build {}", id));
   if (shared_queue_) {
-    return Text(409, fmt::format("{} of a build is not available with `queue:`: its build runs on "
-                                 "a worker; push again to build again",
-                                 action));
+    if (action == "rerun") return RerunOnQueue(id);
+    return Text(409,
+                "cancel of a build is not available with `queue:`: its build runs on a "
+                "worker");
   }
-  if (!SafeName(id) || !queue_->Find(id)) return Text(404, fmt::format("no build {}", id));
+  if (!queue_->Find(id)) return Text(404, fmt::format("no build {}", id));
   if (action == "cancel") {
     Post({Command::Type::kCancel, id, "cancelled from the build page"});
     return Json(202, {{"id", id}, {"cancelling", true}});

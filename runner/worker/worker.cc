@@ -321,7 +321,8 @@ Result<Worker::Ending> Worker::Handle(const QueueEntry& entry, Heartbeat& heartb
   auto mirror = serve::GitMirror::Open(mirror_dir, repo->clone_url);
   if (!mirror) return Fail(mirror.error());
   if (auto fetched = mirror->Fetch(repo->token); !fetched) return Fail(fetched.error());
-  if (entry.ref.starts_with("refs/heads/")) {
+  // A rerun builds its commit again on purpose, wherever its branch is now.
+  if (entry.rerun_of.empty() && entry.ref.starts_with("refs/heads/")) {
     auto tip = mirror->RefCommit(entry.ref);
     if (!tip) return Fail(tip.error());
     if (!tip->empty() && *tip != entry.after) {
