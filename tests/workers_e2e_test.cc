@@ -352,7 +352,7 @@ TEST_F(WorkersE2eTest, ThreeWorkersOnADirectoryQueueBuildThirtyPushesOnceEachInO
 
 // A rerun from the build page, with `queue:`: a new build of the same commit, numbered from the
 // records, that a worker builds; it leaves the branch's head alone, so the next push still
-// builds. A build that has not ended cannot be rerun, and cancel says it is not available.
+// builds. A build that has not ended cannot be rerun.
 TEST_F(WorkersE2eTest, ARerunOnTheQueueBuildsTheSameCommitAgain) {
   UseDirectories();
   WriteConfig("admin_token_env: ADMIN_TOKEN\n");
@@ -363,9 +363,6 @@ TEST_F(WorkersE2eTest, ARerunOnTheQueueBuildsTheSameCommitAgain) {
   EXPECT_EQ(early.status, 409) << early.body;
   EXPECT_THAT(early.body,
               ::testing::HasSubstr("cannot rerun build orders-main-1: it has not ended"));
-  aws::HttpResponse cancel = Act(first, "cancel");
-  EXPECT_EQ(cancel.status, 409) << cancel.body;
-  EXPECT_THAT(cancel.body, ::testing::HasSubstr("not available with `queue:`"));
   EXPECT_EQ(Act("orders-main-99", "rerun").status, 404);
 
   StartWorker(0);
@@ -395,6 +392,47 @@ TEST_F(WorkersE2eTest, ARerunOnTheQueueBuildsTheSameCommitAgain) {
     if (event.kind == "start") started.push_back(event.number);
   }
   EXPECT_EQ(started, (std::vector<int>{1, 2, 3, 4})) << Diagnostics();
+}
+
+// Cancel from the build page, with `queue:`: a build still queued is recorded cancelled by the
+// worker that takes it, without running; a running one is stopped by the worker building it,
+// which publishes the build's own record of it. An ended build cannot be cancelled.
+TEST_F(WorkersE2eTest, CancelOnTheQueueStopsAQueuedAndARunningBuild) {
+  UseDirectories();
+  WriteConfig("admin_token_env: ADMIN_TOKEN\n");
+  StartServer();
+  const std::string queued = Push("b1");
+  ASSERT_EQ(queued, "orders-b1-1");
+  aws::HttpResponse asked = Act(queued, "cancel");
+  EXPECT_EQ(asked.status, 202) << asked.body;
+  EXPECT_EQ(Act("orders-b1-99", "cancel").status, 404);
+
+  StartWorker(0);
+  json record = AwaitEnded(queued);
+  EXPECT_EQ(record.value("status", ""), "cancelled") << record.dump(1);
+  EXPECT_EQ(record.value("reason", ""), "cancelled from the build page");
+
+  const std::string running = "orders-b2-2";
+  WriteTextFile(gate_ + "/hold-" + running, "");
+  ASSERT_EQ(Push("b2"), running);
+  ASSERT_TRUE(AwaitCondition([&] { return Build(running).value("status", "") == "running"; }, 30s))
+      << Diagnostics();
+  asked = Act(running, "cancel");
+  EXPECT_EQ(asked.status, 202) << asked.body;
+  record = AwaitEnded(running);
+  EXPECT_EQ(record.value("status", ""), "cancelled") << record.dump(1) << Diagnostics();
+  ASSERT_TRUE(record["steps"].is_array() && record["steps"].size() == 1) << record.dump(1);
+  EXPECT_EQ(record["steps"][0].value("status", ""), "cancelled");
+  EXPECT_NE(Get("/builds/" + running + "/logs/build.log").body.find("waiting"), std::string::npos);
+
+  aws::HttpResponse late = Act(running, "cancel");
+  EXPECT_EQ(late.status, 409) << late.body;
+  EXPECT_THAT(late.body, ::testing::HasSubstr("cannot cancel build orders-b2-2: it has ended"));
+  std::vector<std::string> seen;
+  for (const Event& event : Events()) {
+    seen.push_back(fmt::format("{} {} {}", event.kind, event.branch, event.number));
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"start b2 2"})) << Diagnostics();
 }
 
 // The worker that holds the first build is killed with SIGKILL while the build runs; the build

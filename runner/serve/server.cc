@@ -159,6 +159,7 @@ class BuildServer {
   Response SendToQueue(const NewBuild& build);
   Status SendEntry(const QueueEntry& entry);
   Response RerunOnQueue(const std::string& id);
+  Response CancelOnQueue(const std::string& id);
   // Marks a delivery that queues nothing (a ping, a deletion); false when seen before.
   Result<bool> MarkDelivery(const std::string& delivery);
   Response OnBuildsList(const Request& request);
@@ -671,7 +672,7 @@ Response BuildServer::RerunOnQueue(const std::string& id) {
   if (!*text) return Text(404, fmt::format("no build {}", id));
   auto original = EntryFromJson(**text, records_->store().UrlOf(entry_name));
   if (!original) return Text(500, original.error());
-  auto ended = records_->Find(worker::Records::BuildName(id, "report.json"));
+  auto ended = records_->store().Stat(worker::Records::BuildName(id, "report.json"));
   if (!ended) return Text(500, ended.error());
   if (!*ended) return Text(409, fmt::format("cannot rerun build {}: it has not ended", id));
   QueueEntry entry = RerunOf(*original);
@@ -688,6 +689,21 @@ Response BuildServer::RerunOnQueue(const std::string& id) {
   if (Status sent = SendEntry(entry); !sent) return Text(500, sent.error());
   SendStatus(entry, "pending", "queued (rerun of " + id + ")");
   return Json(202, {{"id", entry.id}, {"url", BuildUrl(entry.id)}});
+}
+
+// A mark in the records: the worker that takes the build records it cancelled, the one
+// building it stops it (within a log_interval) and publishes what it recorded.
+Response BuildServer::CancelOnQueue(const std::string& id) {
+  auto entry = records_->store().Stat(worker::Records::BuildName(id, "entry.json"));
+  if (!entry) return Text(500, entry.error());
+  if (!*entry) return Text(404, fmt::format("no build {}", id));
+  auto ended = records_->store().Stat(worker::Records::BuildName(id, "report.json"));
+  if (!ended) return Text(500, ended.error());
+  if (*ended) return Text(409, fmt::format("cannot cancel build {}: it has ended", id));
+  if (Status asked = records_->RequestCancel(id, "cancelled from the build page"); !asked) {
+    return Text(500, asked.error());
+  }
+  return Json(202, {{"id", id}, {"cancelling", true}});
 }
 
 // The builds, newest first, each as its record without the steps.
@@ -785,10 +801,7 @@ Response BuildServer::OnBuildPost(const Request& request) {
   }
   if (!SafeName(id)) return Text(404, fmt::format("no build {}", id));
   if (shared_queue_) {
-    if (action == "rerun") return RerunOnQueue(id);
-    return Text(409,
-                "cancel of a build is not available with `queue:`: its build runs on a "
-                "worker");
+    return action == "rerun" ? RerunOnQueue(id) : CancelOnQueue(id);
   }
   if (!queue_->Find(id)) return Text(404, fmt::format("no build {}", id));
   if (action == "cancel") {

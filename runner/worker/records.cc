@@ -122,6 +122,16 @@ Result<std::optional<std::string>> Records::Find(const std::string& name) {
   return std::move(*body);
 }
 
+Status Records::RequestCancel(const std::string& id, std::string_view reason) {
+  auto put = store_->Put(BuildName(id, "cancel"), reason, "text/plain; charset=utf-8");
+  if (!put) return Fail(put.error());
+  return {};
+}
+
+Result<std::optional<std::string>> Records::CancelRequest(const std::string& id) {
+  return Find(BuildName(id, "cancel"));
+}
+
 Status Records::UpdateDelivery(const std::string& delivery, std::string_view body) {
   auto put = store_->Put("deliveries/" + delivery, body, "application/json");
   if (!put) return Fail(put.error());

@@ -67,6 +67,12 @@ class Records {
   // The newest attempt claimed of build `id`; 0 when none.
   Result<int> LatestAttempt(const std::string& id);
 
+  // Asks for build `id` to be cancelled, for `reason`: the worker that takes it records it
+  // cancelled, and the one building it stops it.
+  Status RequestCancel(const std::string& id, std::string_view reason);
+  // The reason build `id` was asked to be cancelled for; nullopt when it was not.
+  Result<std::optional<std::string>> CancelRequest(const std::string& id);
+
   // The ids of the builds whose numbers were claimed, the newest `limit` of each project.
   Result<std::vector<std::string>> BuildIds(std::size_t limit);
 

@@ -297,6 +297,13 @@ Result<Worker::Ending> Worker::Handle(const QueueEntry& entry, Heartbeat& heartb
     if (!marked) return Fail(marked.error());
   }
 
+  auto cancel = records_->CancelRequest(entry.id);
+  if (!cancel) return Fail(cancel.error());
+  if (*cancel) {
+    if (auto put = Record(entry, "cancelled", **cancel); !put) return Fail(put.error());
+    return Ending::kDone;
+  }
+
   auto head = records_->Head(entry.project, entry.branch);
   if (!head) return Fail(head.error());
   if (*head > entry.number) {
@@ -384,6 +391,9 @@ Result<Worker::Ending> Worker::RunJob(const QueueEntry& entry, int attempt,
   LogShipper shipper(*records_, run_dir + "/builds/" + entry.id, entry.id, attempt);
   int exit_code = 0;
   std::string cancelled;
+  // Asked for from the build page: the build is stopped, and what it recorded published.
+  std::atomic<bool> cancel_asked{false};
+  bool cancel_sent = false;
   {
     PeriodicThread ship(Clock::now() + config_.log_interval,
                         [&, last_error = std::string()]() mutable {
@@ -393,6 +403,10 @@ Result<Worker::Ending> Worker::RunJob(const QueueEntry& entry, int attempt,
                             Say("shipping logs: " + shipped.error());
                           }
                           last_error = shipped ? "" : shipped.error();
+                          if (!cancel_asked.load()) {
+                            auto asked = records_->CancelRequest(entry.id);
+                            cancel_asked = asked && asked->has_value();
+                          }
                           return std::optional(Clock::now() + config_.log_interval);
                         });
     for (bool done = false; !done;) {
@@ -408,6 +422,11 @@ Result<Worker::Ending> Worker::RunJob(const QueueEntry& entry, int attempt,
       }
       if (processes_->received_signal() != 0 && !stopping_) OnSignal();
       if (done || !cancelled.empty()) continue;
+      if (cancel_asked.load() && !cancel_sent) {
+        Say(fmt::format("{} cancelled from the build page", entry.id));
+        processes_->Interrupt(*process, SIGTERM);
+        cancel_sent = true;
+      }
       if (stopping_ && Clock::now() >= stop_deadline_) {
         cancelled = "the worker stopped and its stop_grace passed";
       } else if (heartbeat.lost()) {
