@@ -120,6 +120,23 @@ TEST(LocalStoreTest, PutReplacesPutIfAbsentRefusesTheSecond) {
   EXPECT_EQ(Entries(dir / "store/b1"), std::vector<std::string>{"manifest.json"});
 }
 
+TEST(LocalStoreTest, FindGivesTheBytesOrNothingAndRefusesWhatGetRefuses) {
+  TempDir dir;
+  auto store = OpenLocal(dir);
+  ASSERT_TRUE(store->Put("b1/report.json", "{}\n", "application/json").has_value());
+  auto found = store->Find("b1/report.json");
+  ASSERT_TRUE(found.has_value()) << found.error();
+  EXPECT_EQ(found->value_or("none"), "{}\n");
+  auto missing = store->Find("b1/cancel");
+  ASSERT_TRUE(missing.has_value()) << missing.error();
+  EXPECT_EQ(*missing, std::nullopt);
+  EXPECT_EQ(store->Find("b2/x").value(), std::nullopt) << "a directory not made yet";
+  auto directory = store->Find("b1");
+  ASSERT_FALSE(directory.has_value()) << "a directory is no object";
+  EXPECT_THAT(directory.error(), HasSubstr("cannot read file://"));
+  EXPECT_FALSE(store->Find("../outside").has_value());
+}
+
 // Names built from push data that would leave the store or mean something else on S3.
 const std::vector<std::string> kBadNames = {
     "../../..",       "a/../../b", "/etc/passwd", "//x",  "a//b", std::string("x\0y", 3),
@@ -333,6 +350,25 @@ TEST(S3StoreTest, GetAndStat) {
   EXPECT_EQ((*info)->size, 5u);
   EXPECT_EQ((*info)->etag, "\"h\"");
   EXPECT_EQ(store->Stat("missing").value(), std::nullopt);
+}
+
+TEST(S3StoreTest, FindIsOneGetAnd404MeansAbsent) {
+  S3Fixture f([](const HttpRequest& request, int) -> Result<HttpResponse> {
+    if (request.url.ends_with("/missing")) return S3Error(404, "NoSuchKey");
+    if (request.url.ends_with("/denied")) return S3Error(403, "AccessDenied");
+    return HttpResponse{200, {}, "hello"};
+  });
+  auto store = f.Open();
+  EXPECT_EQ(store->Find("app.zip").value(), std::optional<std::string>("hello"));
+  EXPECT_EQ(store->Find("missing").value(), std::nullopt);
+  auto denied = store->Find("denied");
+  ASSERT_FALSE(denied.has_value());
+  EXPECT_THAT(denied.error(), HasSubstr("AccessDenied (GET s3://bkt/builds/b1/denied)"));
+  auto requests = f.http.requests();
+  ASSERT_GE(requests.size(), 2u);
+  EXPECT_EQ(requests[0].request.method, "GET");
+  EXPECT_EQ(requests[1].request.method, "GET");
+  EXPECT_EQ(requests[1].request.url, "http://127.0.0.1:9000/bkt/builds/b1/missing");
 }
 
 TEST(S3StoreTest, ListNamesBelowThePrefix) {

@@ -345,11 +345,25 @@ Result<std::optional<S3Object>> S3Client::PutObjectIfAbsent(const std::string& b
   return Put(bucket, key, body, content_type, true);
 }
 
-Result<std::string> S3Client::GetObject(const std::string& bucket, const std::string& key) {
+AwsResult<HttpResponse> S3Client::SendGetObject(const std::string& bucket, const std::string& key) {
   AwsRequest request = ObjectRequest("GET", bucket, key);
   request.what = fmt::format("GET {}", S3UrlOf(bucket, key));
-  AwsResult<HttpResponse> response = aws_->Send(request);
+  return aws_->Send(request);
+}
+
+Result<std::string> S3Client::GetObject(const std::string& bucket, const std::string& key) {
+  AwsResult<HttpResponse> response = SendGetObject(bucket, key);
   if (!response) return Fail(response.error().text);
+  return std::move(response->body);
+}
+
+Result<std::optional<std::string>> S3Client::FindObject(const std::string& bucket,
+                                                        const std::string& key) {
+  AwsResult<HttpResponse> response = SendGetObject(bucket, key);
+  if (!response) {
+    if (response.error().status == 404) return std::nullopt;
+    return Fail(response.error().text);
+  }
   return std::move(response->body);
 }
 

@@ -119,6 +119,8 @@ class S3Client {
 
   // The object's bytes; a missing object is an error naming it (NoSuchKey).
   Result<std::string> GetObject(const std::string& bucket, const std::string& key);
+  // The object's bytes; nullopt when it does not exist (one GET, no HEAD first).
+  Result<std::optional<std::string>> FindObject(const std::string& bucket, const std::string& key);
 
   // The object's size and ETag; nullopt when it does not exist.
   Result<std::optional<S3ObjectInfo>> HeadObject(const std::string& bucket, const std::string& key);
@@ -149,6 +151,7 @@ class S3Client {
   AwsRequest ObjectRequest(std::string method, const std::string& bucket,
                            const std::string& key) const;
   void AddEncryptionHeaders(Pairs& headers) const;
+  AwsResult<HttpResponse> SendGetObject(const std::string& bucket, const std::string& key);
   // Whether the signature covers the payload's SHA-256: over plain http only (over https the
   // payload is UNSIGNED-PAYLOAD, and S3 checks it against the signed CRC32C).
   bool SignsPayload() const;

@@ -32,7 +32,7 @@ RecordsView::RecordsView(worker::Records& records, std::string cache_dir, LogFol
       }) {}
 
 std::optional<json> RecordsView::ReadJson(const std::string& name) {
-  auto text = records_.Find(name);
+  auto text = records_.store().Find(name);
   if (!text || !*text) return std::nullopt;
   json value = json::parse(**text, nullptr, /*allow_exceptions=*/false);
   if (!value.is_object()) return std::nullopt;
@@ -42,7 +42,7 @@ std::optional<json> RecordsView::ReadJson(const std::string& name) {
 std::optional<json> RecordsView::Build(const std::string& id) {
   std::optional<QueueEntry> entry;
   const std::string entry_name = Records::BuildName(id, "entry.json");
-  if (auto text = records_.Find(entry_name); text && *text) {
+  if (auto text = records_.store().Find(entry_name); text && *text) {
     if (auto parsed = EntryFromJson(**text, entry_name)) entry = std::move(*parsed);
   }
   std::optional<json> record = ReadJson(Records::BuildName(id, "report.json"));
@@ -76,7 +76,7 @@ Result<std::vector<json>> RecordsView::Builds(std::size_t limit) {
 
 std::optional<std::string> RecordsView::Log(const std::string& id, const std::string& step) {
   const std::string whole = Records::BuildName(id, "logs/" + step + ".log");
-  if (auto text = records_.Find(whole); text && *text) return std::move(**text);
+  if (auto text = records_.store().Find(whole); text && *text) return std::move(**text);
   auto attempt = records_.LatestAttempt(id);
   if (!attempt || *attempt == 0) return std::nullopt;
   const std::string prefix = Records::LogChunkPrefix(id, *attempt, step);

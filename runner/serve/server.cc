@@ -667,7 +667,7 @@ Status BuildServer::SendEntry(const QueueEntry& entry) {
 // branch's head stays: a rerun is no push, and what later pushes queued still runs.
 Response BuildServer::RerunOnQueue(const std::string& id) {
   const std::string entry_name = worker::Records::BuildName(id, "entry.json");
-  auto text = records_->Find(entry_name);
+  auto text = records_->store().Find(entry_name);
   if (!text) return Text(500, text.error());
   if (!*text) return Text(404, fmt::format("no build {}", id));
   auto original = EntryFromJson(**text, records_->store().UrlOf(entry_name));

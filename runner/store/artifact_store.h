@@ -67,6 +67,9 @@ class ArtifactStore {
                                                           std::string_view content_type) = 0;
   // The bytes of `name`; an error naming the URL when it does not exist.
   virtual Result<std::string> Get(const std::string& name) = 0;
+  // The bytes of `name`; nullopt when it does not exist. One request, where Stat then Get
+  // would be two (and could see the object go in between).
+  virtual Result<std::optional<std::string>> Find(const std::string& name) = 0;
   // Size and ETag of `name`; nullopt when it does not exist.
   virtual Result<std::optional<StoredObjectInfo>> Stat(const std::string& name) = 0;
   // The names that start with `prefix` (a string prefix: "stg/" lists below stg, "stg/2026"

@@ -173,6 +173,17 @@ class LocalStore : public ArtifactStore {
     return bytes;
   }
 
+  Result<std::optional<std::string>> Find(const std::string& name) override {
+    auto target = PathOf(name);
+    if (!target) return Fail(target.error());
+    UniqueFd fd(::open(target->c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid() && errno == ENOENT) return std::nullopt;
+    if (!fd.valid()) return Fail(fmt::format("cannot read {}: {}", UrlOf(name), ErrnoText(errno)));
+    auto bytes = ReadAll(fd.get(), std::string().max_size());
+    if (!bytes) return Fail(fmt::format("cannot read {}: {}", UrlOf(name), bytes.error()));
+    return std::move(*bytes);
+  }
+
   Result<std::optional<StoredObjectInfo>> Stat(const std::string& name) override {
     auto target = PathOf(name);
     if (!target) return Fail(target.error());

@@ -55,6 +55,11 @@ class S3Store : public ArtifactStore {
     return client_->GetObject(bucket_, prefix_ + name);
   }
 
+  Result<std::optional<std::string>> Find(const std::string& name) override {
+    if (Status ok = CheckStoreName(name); !ok) return Fail(ok.error());
+    return client_->FindObject(bucket_, prefix_ + name);
+  }
+
   Result<std::optional<StoredObjectInfo>> Stat(const std::string& name) override {
     if (Status ok = CheckStoreName(name); !ok) return Fail(ok.error());
     auto info = client_->HeadObject(bucket_, prefix_ + name);

@@ -110,16 +110,7 @@ Result<bool> Records::MarkDelivery(const std::string& delivery, std::string_view
 }
 
 Result<std::optional<std::string>> Records::Delivery(const std::string& delivery) {
-  return Find("deliveries/" + delivery);
-}
-
-Result<std::optional<std::string>> Records::Find(const std::string& name) {
-  auto stat = store_->Stat(name);
-  if (!stat) return Fail(stat.error());
-  if (!*stat) return std::nullopt;
-  auto body = store_->Get(name);
-  if (!body) return Fail(body.error());
-  return std::move(*body);
+  return store_->Find("deliveries/" + delivery);
 }
 
 Status Records::RequestCancel(const std::string& id, std::string_view reason) {
@@ -129,7 +120,7 @@ Status Records::RequestCancel(const std::string& id, std::string_view reason) {
 }
 
 Result<std::optional<std::string>> Records::CancelRequest(const std::string& id) {
-  return Find(BuildName(id, "cancel"));
+  return store_->Find(BuildName(id, "cancel"));
 }
 
 Status Records::UpdateDelivery(const std::string& delivery, std::string_view body) {
@@ -140,7 +131,7 @@ Status Records::UpdateDelivery(const std::string& delivery, std::string_view bod
 
 Result<std::int64_t> Records::Head(const std::string& project, const std::string& branch) {
   const std::string name = HeadName(project, branch);
-  auto body = Find(name);
+  auto body = store_->Find(name);
   if (!body) return Fail(body.error());
   if (!*body) return 0;
   auto number = ParseNumber(**body);

@@ -53,8 +53,6 @@ class Records {
   Result<bool> MarkDelivery(const std::string& delivery, std::string_view body);
   // The body of a delivery's mark; nullopt when unmarked.
   Result<std::optional<std::string>> Delivery(const std::string& delivery);
-  // The object `name` of the records; nullopt when there is none.
-  Result<std::optional<std::string>> Find(const std::string& name);
   // Rewrites the mark of a delivery.
   Status UpdateDelivery(const std::string& delivery, std::string_view body);
 
