@@ -151,9 +151,14 @@ Scheduler::Scheduler(const Pipeline& pipeline, const Plan& plan, const BuildCont
   }
   for (auto& [key, value] : BuildVariables()) shared_env_.insert_or_assign(key, std::move(value));
   shared_envp_ = ToEnvp(shared_env_);
+  dependants_.resize(plan_.steps.size());
   for (const PlannedStep& planned : plan_.steps) {
     std::vector<size_t>& needs = needs_.emplace_back();
-    for (const std::string& need : planned.needs) needs.push_back(index_by_id_.at(need));
+    for (const std::string& need : planned.needs) {
+      needs.push_back(index_by_id_.at(need));
+      dependants_[needs.back()].push_back(needs_.size() - 1);
+    }
+    candidates_.insert(candidates_.end(), needs_.size() - 1);
   }
 }
 
@@ -238,7 +243,10 @@ void Scheduler::StartReadySteps() {
   // Repeats because skipping a step can make its dependants ready in the same pass.
   for (bool changed = true; changed;) {
     changed = false;
-    for (size_t i = 0; i < plan_.steps.size(); ++i) {
+    // In order, as a scan of every step would go; a step that finishes adds its dependants,
+    // which this pass reaches when they come after it and the next pass when they come before.
+    for (auto it = candidates_.begin(); it != candidates_.end(); it = candidates_.erase(it)) {
+      const size_t i = *it;
       StepRecord& step = record_.steps[i];
       if (step.status != StepStatus::kPending) continue;
       const PlannedStep& planned = plan_.steps[i];
@@ -764,6 +772,7 @@ void Scheduler::FinishStep(size_t index, StepStatus status, std::string message)
   record.status = status;
   record.message = masker_.Mask(message);
   if (status == StepStatus::kSuccess) satisfied_[index] = true;
+  candidates_.insert(dependants_[index].begin(), dependants_[index].end());
   auto it = std::find_if(active_.begin(), active_.end(),
                          [&](const auto& active) { return active->index == index; });
   if (it == active_.end()) {

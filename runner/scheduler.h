@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -150,7 +151,12 @@ class Scheduler {
   BuildRecord record_;
   std::map<std::string, size_t, std::less<>> index_by_id_;  // into plan_.steps and record_.steps
   std::vector<std::vector<size_t>> needs_;                  // per plan step: its needs' indexes
+  std::vector<std::vector<size_t>> dependants_;             // per plan step: the steps that need it
   std::vector<bool> satisfied_;  // per plan step: finished so that dependants may run
+  // The pending steps that may have become ready, or bound to be skipped, since they were last
+  // looked at: at first every step, then the dependants of each step that finishes. Only these
+  // are looked at, so that a build's scheduling is not quadratic in its steps.
+  std::set<size_t> candidates_;
   std::vector<std::unique_ptr<Active>> active_;
   std::chrono::steady_clock::time_point next_progress_read_;
   int stop_signal_ = 0;
