@@ -136,6 +136,10 @@ QueueEntry RerunOf(const QueueEntry& original) {
   return entry;
 }
 
+std::string RerunDelivery(const std::string& id, std::int64_t seq) {
+  return fmt::format("rerun:{}:{}", id, seq);
+}
+
 std::string EntryToJson(const QueueEntry& entry) {
   Json json = Json::object();
   json["id"] = entry.id;  // first, for whoever reads the file; the loop below keeps its place
@@ -365,8 +369,7 @@ Result<QueueEntry> BuildQueue::Add(QueueEntry entry) {
     entry.id = BuildId(entry.project, entry.branch, std::to_string(entry.number));
   } while (ids_.contains(entry.id));
   entry.seq = ++last_seq_;
-  if (!entry.rerun_of.empty())
-    entry.delivery = fmt::format("rerun:{}:{}", entry.rerun_of, entry.seq);
+  if (!entry.rerun_of.empty()) entry.delivery = RerunDelivery(entry.rerun_of, entry.seq);
   entry.state = State::kQueued;
   entry.enqueued_at = Now();
   if (Status persisted = Persist(entry); !persisted) return Fail(persisted.error());

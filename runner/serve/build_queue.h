@@ -113,6 +113,8 @@ QueueEntry EntryOf(const NewBuild& build);
 // A new entry, not yet numbered, that builds `original`'s commit again: the push's fields, and
 // rerun_of its id.
 QueueEntry RerunOf(const QueueEntry& original);
+// The delivery id of rerun number `seq` of build `id`: "rerun:ID:SEQ".
+std::string RerunDelivery(const std::string& id, std::int64_t seq);
 // An entry as the entry files hold it, and back; the error names `where` and what is wrong.
 std::string EntryToJson(const QueueEntry& entry);
 Result<QueueEntry> EntryFromJson(std::string_view text, std::string_view where);

@@ -681,7 +681,7 @@ Response BuildServer::RerunOnQueue(const std::string& id) {
   entry.number = *number;
   entry.seq = *number;
   entry.id = BuildId(entry.project, entry.branch, std::to_string(entry.number));
-  entry.delivery = fmt::format("rerun:{}:{}", id, entry.number);
+  entry.delivery = RerunDelivery(id, entry.number);
   entry.enqueued_at = FormatTimestamp(std::chrono::system_clock::now());
   auto put = records_->store().Put(worker::Records::BuildName(entry.id, "entry.json"),
                                    EntryToJson(entry), "application/json");
