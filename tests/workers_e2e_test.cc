@@ -6,7 +6,8 @@
 // time and in order, no number used twice; a worker killed with SIGKILL mid-build, whose build
 // another worker builds again and whose own attempt is marked abandoned and never published;
 // a worker stopped with SIGTERM past its grace, which hands its build back; a rerun from the
-// build page, built by a worker.
+// build page, built by a worker; a push redelivered after serve stopped between recording it
+// and sending it to the queue, which queues the recorded build, not a new number.
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -218,20 +219,27 @@ log_interval: 200ms
     std::string after = Commit(branch, ++pushes_);
     heads_[branch] = after;
     std::string body = PushPayload("refs/heads/" + branch, before, after, src_).dump();
+    deliveries_.push_back(body);
+    aws::HttpResponse response = Deliver(pushes_);
+    EXPECT_EQ(response.status, 202) << response.body;
+    json answer = json::parse(response.body, nullptr, false);
+    return answer.is_object() ? answer.value("id", "") : "";
+  }
+
+  // Sends push `n`'s delivery (again): GitHub's redelivery.
+  aws::HttpResponse Deliver(int n) {
+    const std::string& body = deliveries_.at(n - 1);
     aws::HttpRequest request;
     request.method = "POST";
     request.url = base_ + "/hooks/github";
     request.body = body;
     request.headers = {{"content-type", "application/json"},
                        {"x-github-event", "push"},
-                       {"x-github-delivery", fmt::format("delivery-{}", pushes_)},
+                       {"x-github-delivery", fmt::format("delivery-{}", n)},
                        {"x-hub-signature-256", SignDelivery(body, kSecret)}};
     auto response = http_->Send(request);
-    EXPECT_TRUE(response && response->status == 202)
-        << (response ? response->body : response.error());
-    if (!response) return "";
-    json answer = json::parse(response->body, nullptr, false);
-    return answer.is_object() ? answer.value("id", "") : "";
+    EXPECT_TRUE(response) << response.error();
+    return response.value_or(aws::HttpResponse{});
   }
 
   // POST /builds/ID/ACTION with the admin token.
@@ -336,6 +344,7 @@ log_interval: 200ms
   std::string visibility_ = "3s";
   std::map<std::string, std::string> aws_env_;
   std::map<std::string, std::string> heads_;
+  std::vector<std::string> deliveries_;  // each push's body, in order
   std::unique_ptr<FaultProxy> proxy_;
   std::unique_ptr<RunnerProcess> server_;
   std::map<int, std::unique_ptr<RunnerProcess>> workers_;
@@ -348,6 +357,47 @@ TEST_F(WorkersE2eTest, ThreeWorkersOnADirectoryQueueBuildThirtyPushesOnceEachInO
   StartServer();
   for (int i = 0; i < 3; ++i) StartWorker(i);
   PushAndCheck(30, 5);
+}
+
+// A server that stopped after it recorded a push's build and before the queue had its message
+// left the delivery's mark not `queued` (here: the message and its deduplication id removed,
+// the mark rewritten). GitHub's redelivery sends the recorded build, under its number, and a
+// worker builds it once; a redelivery after that is a duplicate. A mark naming a build with no
+// entry in the records is an error that says so.
+TEST_F(WorkersE2eTest, ARedeliveryAfterAStopBeforeTheSendQueuesTheRecordedBuild) {
+  UseDirectories();
+  WriteConfig();
+  StartServer();
+  ASSERT_EQ(Push("main"), "orders-main-1");
+  for (const char* sub : {"ready", "dedup"}) {
+    for (const auto& file :
+         std::filesystem::directory_iterator(std::filesystem::path(dir_ / "queue") / sub)) {
+      std::filesystem::remove(file.path());
+    }
+  }
+  const std::string mark = dir_ / "records/deliveries/delivery-1";
+  ASSERT_TRUE(std::filesystem::exists(mark));
+  WriteTextFile(mark, R"({"id": "orders-main-1", "queued": false})");
+
+  aws::HttpResponse again = Deliver(1);
+  ASSERT_EQ(again.status, 202) << again.body << Diagnostics();
+  EXPECT_EQ(json::parse(again.body)["id"], "orders-main-1");
+  StartWorker(0);
+  EXPECT_EQ(AwaitEnded("orders-main-1").value("status", ""), "success") << Diagnostics();
+  std::vector<int> started;
+  for (const Event& event : Events()) {
+    if (event.kind == "start") started.push_back(event.number);
+  }
+  EXPECT_EQ(started, (std::vector<int>{1})) << Diagnostics();
+  aws::HttpResponse late = Deliver(1);
+  EXPECT_EQ(late.status, 200) << late.body;
+  EXPECT_EQ(json::parse(late.body, nullptr, false).value("duplicate", false), true) << late.body;
+
+  WriteTextFile(mark, R"({"id": "orders-main-7", "queued": false})");
+  aws::HttpResponse lost = Deliver(1);
+  EXPECT_EQ(lost.status, 500);
+  EXPECT_THAT(lost.body, ::testing::HasSubstr(
+                             "delivery delivery-1 names build orders-main-7, which has no entry"));
 }
 
 // A rerun from the build page, with `queue:`: a new build of the same commit, numbered from the

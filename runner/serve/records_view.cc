@@ -8,7 +8,6 @@
 #include <filesystem>
 
 #include "runner/fs.h"
-#include "runner/serve/build_queue.h"
 
 namespace runner::serve {
 
@@ -21,6 +20,23 @@ using worker::Records;
 constexpr auto kPoll = std::chrono::seconds(1);
 
 }  // namespace
+
+Result<std::optional<QueueEntry>> FindEntry(Records& records, const std::string& id) {
+  const std::string name = Records::BuildName(id, "entry.json");
+  auto text = records.store().Find(name);
+  if (!text) return Fail(text.error());
+  if (!*text) return std::optional<QueueEntry>();
+  auto entry = EntryFromJson(**text, records.store().UrlOf(name));
+  if (!entry) return Fail(entry.error());
+  return std::optional(std::move(*entry));
+}
+
+Status PutEntry(Records& records, const QueueEntry& entry) {
+  auto put = records.store().Put(Records::BuildName(entry.id, "entry.json"), EntryToJson(entry),
+                                 "application/json");
+  if (!put) return Fail(put.error());
+  return {};
+}
 
 RecordsView::RecordsView(worker::Records& records, std::string cache_dir, LogFollower& follower)
     : records_(records),
@@ -40,11 +56,9 @@ std::optional<json> RecordsView::ReadJson(const std::string& name) {
 }
 
 std::optional<json> RecordsView::Build(const std::string& id) {
+  // An entry that cannot be read shows the build as its other records do.
   std::optional<QueueEntry> entry;
-  const std::string entry_name = Records::BuildName(id, "entry.json");
-  if (auto text = records_.store().Find(entry_name); text && *text) {
-    if (auto parsed = EntryFromJson(**text, entry_name)) entry = std::move(*parsed);
-  }
+  if (auto found = FindEntry(records_, id)) entry = std::move(*found);
   std::optional<json> record = ReadJson(Records::BuildName(id, "report.json"));
   auto attempt = records_.LatestAttempt(id);
   if (!record && attempt && *attempt > 0) {

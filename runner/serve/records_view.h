@@ -12,10 +12,17 @@
 #include <vector>
 
 #include "runner/periodic_thread.h"
+#include "runner/serve/build_queue.h"
 #include "runner/serve/log_follower.h"
 #include "runner/worker/records.h"
 
 namespace runner::serve {
+
+// A queued build's entry in the records (`builds/ID/entry.json`): nullopt when the build was
+// never queued, an error when it cannot be read or is no entry.
+Result<std::optional<QueueEntry>> FindEntry(worker::Records& records, const std::string& id);
+// Records `entry` under its id.
+Status PutEntry(worker::Records& records, const QueueEntry& entry);
 
 // Thread-safe. `records` and `follower` must outlive the view.
 class RecordsView {

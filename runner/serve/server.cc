@@ -619,12 +619,13 @@ Response BuildServer::SendToQueue(const NewBuild& build) {
       return Json(200,
                   {{"duplicate", true}, {"build", id}, {"url", id.empty() ? "" : BuildUrl(id)}});
     }
-    auto text = records_->store().Get(worker::Records::BuildName(id, "entry.json"));
-    if (!text) return Text(500, text.error());
-    auto parsed =
-        EntryFromJson(*text, records_->store().UrlOf(worker::Records::BuildName(id, "entry.json")));
-    if (!parsed) return Text(500, parsed.error());
-    entry = std::move(*parsed);
+    auto found = FindEntry(*records_, id);
+    if (!found) return Text(500, found.error());
+    if (!*found)
+      return Text(500, fmt::format("delivery {} names build {}, which has no entry "
+                                   "in the records",
+                                   build.delivery, id));
+    entry = std::move(**found);
   } else {
     auto number = records_->ClaimNumber(build.project, build.branch);
     if (!number) return Text(500, number.error());
@@ -637,9 +638,7 @@ Response BuildServer::SendToQueue(const NewBuild& build) {
     auto marked = records_->MarkDelivery(build.delivery, mark.dump());
     if (!marked) return Text(500, marked.error());
     if (!*marked) return Json(200, {{"duplicate", true}});  // a concurrent delivery of it
-    auto put = records_->store().Put(worker::Records::BuildName(entry.id, "entry.json"),
-                                     EntryToJson(entry), "application/json");
-    if (!put) return Text(500, put.error());
+    if (Status put = PutEntry(*records_, entry); !put) return Text(500, put.error());
     if (auto head = records_->SetHead(entry.project, entry.branch, entry.number); !head) {
       return Text(500, head.error());
     }
@@ -666,16 +665,13 @@ Status BuildServer::SendEntry(const QueueEntry& entry) {
 // A new build of an ended build's commit, numbered and recorded as a push's is, but the
 // branch's head stays: a rerun is no push, and what later pushes queued still runs.
 Response BuildServer::RerunOnQueue(const std::string& id) {
-  const std::string entry_name = worker::Records::BuildName(id, "entry.json");
-  auto text = records_->store().Find(entry_name);
-  if (!text) return Text(500, text.error());
-  if (!*text) return Text(404, fmt::format("no build {}", id));
-  auto original = EntryFromJson(**text, records_->store().UrlOf(entry_name));
+  auto original = FindEntry(*records_, id);
   if (!original) return Text(500, original.error());
+  if (!*original) return Text(404, fmt::format("no build {}", id));
   auto ended = records_->store().Stat(worker::Records::BuildName(id, "report.json"));
   if (!ended) return Text(500, ended.error());
   if (!*ended) return Text(409, fmt::format("cannot rerun build {}: it has not ended", id));
-  QueueEntry entry = RerunOf(*original);
+  QueueEntry entry = RerunOf(**original);
   auto number = records_->ClaimNumber(entry.project, entry.branch);
   if (!number) return Text(500, number.error());
   entry.number = *number;
@@ -683,9 +679,7 @@ Response BuildServer::RerunOnQueue(const std::string& id) {
   entry.id = BuildId(entry.project, entry.branch, std::to_string(entry.number));
   entry.delivery = RerunDelivery(id, entry.number);
   entry.enqueued_at = FormatTimestamp(std::chrono::system_clock::now());
-  auto put = records_->store().Put(worker::Records::BuildName(entry.id, "entry.json"),
-                                   EntryToJson(entry), "application/json");
-  if (!put) return Text(500, put.error());
+  if (Status put = PutEntry(*records_, entry); !put) return Text(500, put.error());
   if (Status sent = SendEntry(entry); !sent) return Text(500, sent.error());
   SendStatus(entry, "pending", "queued (rerun of " + id + ")");
   return Json(202, {{"id", entry.id}, {"url", BuildUrl(entry.id)}});
