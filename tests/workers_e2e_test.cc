@@ -282,6 +282,15 @@ log_interval: 200ms
     return events;
   }
 
+  // The numbers of the builds started, in the order they started.
+  std::vector<int> StartedNumbers() {
+    std::vector<int> started;
+    for (const Event& event : Events()) {
+      if (event.kind == "start") started.push_back(event.number);
+    }
+    return started;
+  }
+
   // `pushes` pushes over `branches` branches, round robin; then each is built once or skipped
   // as superseded, each branch one build at a time in order, the last push of every branch
   // built. `restarted`: numbers of builds whose first attempt's worker was killed.
@@ -384,11 +393,7 @@ TEST_F(WorkersE2eTest, ARedeliveryAfterAStopBeforeTheSendQueuesTheRecordedBuild)
   EXPECT_EQ(json::parse(again.body)["id"], "orders-main-1");
   StartWorker(0);
   EXPECT_EQ(AwaitEnded("orders-main-1").value("status", ""), "success") << Diagnostics();
-  std::vector<int> started;
-  for (const Event& event : Events()) {
-    if (event.kind == "start") started.push_back(event.number);
-  }
-  EXPECT_EQ(started, (std::vector<int>{1})) << Diagnostics();
+  EXPECT_EQ(StartedNumbers(), (std::vector<int>{1})) << Diagnostics();
   aws::HttpResponse late = Deliver(1);
   EXPECT_EQ(late.status, 200) << late.body;
   EXPECT_EQ(json::parse(late.body, nullptr, false).value("duplicate", false), true) << late.body;
@@ -437,11 +442,7 @@ TEST_F(WorkersE2eTest, ARerunOnTheQueueBuildsTheSameCommitAgain) {
   EXPECT_EQ(old_again.value("status", ""), "success") << Diagnostics();
   EXPECT_EQ(old_again["build"]["commit"], built["build"]["commit"]);
   EXPECT_NE(old_again["build"]["commit"], heads_["main"]);
-  std::vector<int> started;
-  for (const Event& event : Events()) {
-    if (event.kind == "start") started.push_back(event.number);
-  }
-  EXPECT_EQ(started, (std::vector<int>{1, 2, 3, 4})) << Diagnostics();
+  EXPECT_EQ(StartedNumbers(), (std::vector<int>{1, 2, 3, 4})) << Diagnostics();
 }
 
 // Cancel from the build page, with `queue:`: a build still queued is recorded cancelled by the

@@ -21,8 +21,10 @@ constexpr auto kPoll = std::chrono::seconds(1);
 
 }  // namespace
 
+std::string EntryName(const std::string& id) { return Records::BuildName(id, "entry.json"); }
+
 Result<std::optional<QueueEntry>> FindEntry(Records& records, const std::string& id) {
-  const std::string name = Records::BuildName(id, "entry.json");
+  const std::string name = EntryName(id);
   auto text = records.store().Find(name);
   if (!text) return Fail(text.error());
   if (!*text) return std::optional<QueueEntry>();
@@ -32,8 +34,7 @@ Result<std::optional<QueueEntry>> FindEntry(Records& records, const std::string&
 }
 
 Status PutEntry(Records& records, const QueueEntry& entry) {
-  auto put = records.store().Put(Records::BuildName(entry.id, "entry.json"), EntryToJson(entry),
-                                 "application/json");
+  auto put = records.store().Put(EntryName(entry.id), EntryToJson(entry), "application/json");
   if (!put) return Fail(put.error());
   return {};
 }

@@ -18,8 +18,10 @@
 
 namespace runner::serve {
 
-// A queued build's entry in the records (`builds/ID/entry.json`): nullopt when the build was
-// never queued, an error when it cannot be read or is no entry.
+// The name of a queued build's entry in the records: `builds/ID/entry.json`.
+std::string EntryName(const std::string& id);
+// A queued build's entry in the records: nullopt when the build was never queued, an error
+// when it cannot be read or is no entry.
 Result<std::optional<QueueEntry>> FindEntry(worker::Records& records, const std::string& id);
 // Records `entry` under its id.
 Status PutEntry(worker::Records& records, const QueueEntry& entry);

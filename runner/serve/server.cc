@@ -688,7 +688,7 @@ Response BuildServer::RerunOnQueue(const std::string& id) {
 // A mark in the records: the worker that takes the build records it cancelled, the one
 // building it stops it (within a log_interval) and publishes what it recorded.
 Response BuildServer::CancelOnQueue(const std::string& id) {
-  auto entry = records_->store().Stat(worker::Records::BuildName(id, "entry.json"));
+  auto entry = records_->store().Stat(EntryName(id));
   if (!entry) return Text(500, entry.error());
   if (!*entry) return Text(404, fmt::format("no build {}", id));
   auto ended = records_->store().Stat(worker::Records::BuildName(id, "report.json"));
