@@ -180,11 +180,10 @@ Result<QueueEntry> EntryFromJson(std::string_view text, std::string_view where) 
   if (state == json.end() || !state->is_string()) {
     return corrupt("'state' missing or not a string");
   }
+  const std::string state_name = state->get<std::string>();
   const auto* known = std::find_if(std::begin(kStateNames), std::end(kStateNames),
-                                   [&](const auto& pair) { return pair.second == *state; });
-  if (known == std::end(kStateNames)) {
-    return corrupt(fmt::format("unknown state '{}'", state->get<std::string>()));
-  }
+                                   [&](const auto& pair) { return pair.second == state_name; });
+  if (known == std::end(kStateNames)) return corrupt(fmt::format("unknown state '{}'", state_name));
   entry.state = known->first;
   if (entry.id.empty()) return corrupt("'id' is empty");
   return entry;
