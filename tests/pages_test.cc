@@ -376,18 +376,26 @@ TEST(PagesTest, RunningStepsReachNowAndPendingOnesHaveNoBar) {
   EXPECT_TRUE(Html::Attribute(html.One("id", "actions"), "hidden"));
 }
 
-TEST(PagesTest, SkippedBuildShowsItsReason) {
-  json build = Build("skipped", std::nullopt, json::array());
-  build["started"] = nullptr;
-  build["reason"] = "superseded by orders-main-159";
-  Html html(BuildPage(build));
-  xmlNode* h1 = html.ByName("h1")[0];
-  EXPECT_EQ(Html::Text(Html::Field(h1, "status")), "skipped");
-  EXPECT_EQ(Html::Attribute(Html::Field(h1, "status"), "class"), "badge st-skipped");
-  EXPECT_EQ(Html::Text(html.One("data-f", "reason")), "superseded by orders-main-159");
-  EXPECT_FALSE(Html::Attribute(html.One("data-f", "reason-row"), "hidden"));
-  EXPECT_FALSE(Html::Attribute(html.One("id", "no-steps"), "hidden"));
-  EXPECT_EQ(Html::Text(html.One("data-f", "span")), "");
+// A build that never ran a step shows why: skipped, or, on the shared queue, asked to stop
+// and not yet stopped by a worker.
+TEST(PagesTest, SkippedAndCancellingBuildsShowTheirReason) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"skipped", "superseded by orders-main-159"},
+      {"cancelling", "cancelled from the build page"}};
+  for (const auto& [status, reason] : cases) {
+    SCOPED_TRACE(status);
+    json build = Build(status, std::nullopt, json::array());
+    build["started"] = nullptr;
+    build["reason"] = reason;
+    Html html(BuildPage(build));
+    xmlNode* h1 = html.ByName("h1")[0];
+    EXPECT_EQ(Html::Text(Html::Field(h1, "status")), status);
+    EXPECT_EQ(Html::Attribute(Html::Field(h1, "status"), "class"), "badge st-" + status);
+    EXPECT_EQ(Html::Text(html.One("data-f", "reason")), reason);
+    EXPECT_FALSE(Html::Attribute(html.One("data-f", "reason-row"), "hidden"));
+    EXPECT_FALSE(Html::Attribute(html.One("id", "no-steps"), "hidden"));
+    EXPECT_EQ(Html::Text(html.One("data-f", "span")), "");
+  }
 }
 
 TEST(PagesTest, UnknownStatusGetsNoClassOfItsOwn) {

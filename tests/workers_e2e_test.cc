@@ -263,7 +263,8 @@ log_interval: 200ms
         [&] {
           build = Build(id);
           std::string status = build.is_object() ? build.value("status", "") : "";
-          return status != "" && status != "queued" && status != "running" && status != "abandoned";
+          return status != "" && status != "queued" && status != "running" &&
+                 status != "cancelling" && status != "abandoned";
         },
         90s);
     EXPECT_TRUE(ended) << id << " is " << build.dump(1) << "\n" << Diagnostics();
@@ -445,9 +446,10 @@ TEST_F(WorkersE2eTest, ARerunOnTheQueueBuildsTheSameCommitAgain) {
   EXPECT_EQ(StartedNumbers(), (std::vector<int>{1, 2, 3, 4})) << Diagnostics();
 }
 
-// Cancel from the build page, with `queue:`: a build still queued is recorded cancelled by the
-// worker that takes it, without running; a running one is stopped by the worker building it,
-// which publishes the build's own record of it. An ended build cannot be cancelled.
+// Cancel from the build page, with `queue:`: a build still queued shows `cancelling` with the
+// reason until the worker that takes it records it cancelled, without running; a running one
+// is stopped by the worker building it, which publishes the build's own record of it. An ended
+// build cannot be cancelled.
 TEST_F(WorkersE2eTest, CancelOnTheQueueStopsAQueuedAndARunningBuild) {
   UseDirectories();
   WriteConfig("admin_token_env: ADMIN_TOKEN\n");
@@ -457,6 +459,9 @@ TEST_F(WorkersE2eTest, CancelOnTheQueueStopsAQueuedAndARunningBuild) {
   aws::HttpResponse asked = Act(queued, "cancel");
   EXPECT_EQ(asked.status, 202) << asked.body;
   EXPECT_EQ(Act("orders-b1-99", "cancel").status, 404);
+  json waiting = Build(queued);
+  EXPECT_EQ(waiting.value("status", ""), "cancelling") << waiting.dump(1);
+  EXPECT_EQ(waiting.value("reason", ""), "cancelled from the build page");
 
   StartWorker(0);
   json record = AwaitEnded(queued);

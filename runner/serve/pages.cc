@@ -120,9 +120,9 @@ std::string DurationText(const json& object, TimePoint now) {
 
 // The status as a CSS class: only statuses the style sheet knows, never a raw string.
 std::string StatusClass(std::string_view status) {
-  static constexpr std::string_view kKnown[] = {"success",   "failed", "timed_out", "skipped",
-                                                "cancelled", "queued", "running",   "pending",
-                                                "abandoned", "error"};
+  static constexpr std::string_view kKnown[] = {"success",   "failed",     "timed_out", "skipped",
+                                                "cancelled", "cancelling", "queued",    "running",
+                                                "pending",   "abandoned",  "error"};
   for (std::string_view known : kKnown) {
     if (status == known) return "st-" + std::string(known);
   }
@@ -526,9 +526,9 @@ constexpr std::string_view kScript = R"js('use strict';
   const data = JSON.parse(document.getElementById('page-data').textContent);
   const skew = Date.parse(data.now) - Date.now();
   const now = () => Date.now() + skew;
-  const STATUSES = new Set(['success', 'failed', 'timed_out', 'skipped', 'cancelled', 'queued',
-                            'running', 'pending', 'abandoned', 'error']);
-  const UNFINISHED = new Set(['queued', 'running', 'pending']);
+  const STATUSES = new Set(['success', 'failed', 'timed_out', 'skipped', 'cancelled',
+                            'cancelling', 'queued', 'running', 'pending', 'abandoned', 'error']);
+  const UNFINISHED = new Set(['queued', 'running', 'pending', 'cancelling']);
   const WIDTH = 1000;
   const MIN_BAR = 1;
   const MAX_STREAMS = 4;  // browsers allow 6 connections per host over HTTP/1.1
@@ -799,7 +799,8 @@ constexpr std::string_view kScript = R"js('use strict';
       field(facts, 'duration').textContent = durationText(report);
       field(facts, 'reason').textContent = text(report.reason);
       field(facts, 'reason-row').hidden = !text(report.reason);
-      document.querySelector('[data-action="cancel"]').disabled = !UNFINISHED.has(status);
+      document.querySelector('[data-action="cancel"]').disabled =
+          !UNFINISHED.has(status) || status === 'cancelling';
 
       const timeline = makeTimeline(report);
       field(document.querySelector('.axis'), 'span').textContent =
@@ -982,7 +983,7 @@ th { color: var(--muted); font-weight: 600; }
 .badge.st-failed, .badge.st-timed_out, .badge.st-error { background: var(--failed); }
 .badge.st-running { background: var(--running); }
 .badge.st-queued, .badge.st-pending { background: var(--queued); }
-.badge.st-cancelled, .badge.st-abandoned { background: var(--cancelled); }
+.badge.st-cancelled, .badge.st-cancelling, .badge.st-abandoned { background: var(--cancelled); }
 .facts dl { display: grid; grid-template-columns: repeat(auto-fill, minmax(14rem, 1fr));
   gap: .5rem 1.5rem; margin: 0; }
 .facts dt { color: var(--muted); font-size: .8rem; }

@@ -71,6 +71,15 @@ std::optional<json> RecordsView::Build(const std::string& id) {
   }
   if (!record && entry) record = EntryRecord(*entry, "queued");
   if (!record) return std::nullopt;
+  // Asked to stop, not yet stopped: the worker that takes it (or builds it, within a
+  // log_interval) records it cancelled. Until then the page says so, with the reason.
+  const std::string status = record->value("status", "");
+  if (status == "queued" || status == "running") {
+    if (auto mark = records_.CancelRequest(id); mark && *mark) {
+      (*record)["status"] = "cancelling";
+      (*record)["reason"] = **mark;
+    }
+  }
   if (entry) (*record)["repository"] = entry->repository;
   if (attempt && *attempt > 0) (*record)["attempt"] = *attempt;
   return record;
