@@ -11,11 +11,31 @@ steps=200
 jobs=$(nproc)
 runner=${RUNNER:-$PWD/build/runner}  # RUNNER=PATH: another build, to compare
 [ -x "$runner" ] || { echo "overhead.sh: build first (scripts/build.sh)" >&2; exit 1; }
-command -v ninja >/dev/null && command -v make >/dev/null && [ -x /usr/bin/time ] ||
-  { echo "overhead.sh: needs make, ninja and /usr/bin/time (scripts/deps.sh)" >&2; exit 1; }
+for tool in make ninja python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null ||
+    { echo "overhead.sh: needs make, ninja, python3 and /usr/bin/time (scripts/deps.sh)" >&2; exit 1; }
+done
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+
+# What one new file costs on $out's file system, in microseconds (the median of 200): the
+# runner makes one per step (its live logs/STEP.log), make none. A tmpfs takes about 8; this
+# machine's ext4 without a journal 15 to 30 when quiet, but 200 to 570 for minutes after a
+# large deletion (anything's, this benchmark's own clean-up of a run just before included),
+# when every new inode skips, one by one, those freed recently (ext4's recently_deleted).
+create_cost() {
+  python3 - "$(mktemp -d "$out/create.XXXXXX")" <<'PY'
+import os, statistics, sys, time
+times = []
+for i in range(200):
+    start = time.perf_counter()
+    os.close(os.open(f"{sys.argv[1]}/f{i}", os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o644))
+    times.append(time.perf_counter() - start)
+print(round(statistics.median(times) * 1e6))
+PY
+}
+create_before=$(create_cost)
 
 # The same command everywhere: bash without start-up files, as the runner runs a `run` step.
 cmd='bash --noprofile --norc -eo pipefail -c true'
@@ -102,3 +122,5 @@ done
 echo
 echo "ratios ($steps steps, -j $jobs, median of $runs runs):"
 printf '%s\n' "${ratios[@]}"
+echo "one new file on $(df --output=target "$out" | tail -n 1) ($(stat -f -c %T "$out")," \
+  "where the runs were): ${create_before} us before the runs, $(create_cost) us after"
