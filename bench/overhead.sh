@@ -12,8 +12,7 @@ jobs=$(nproc)
 runner=${RUNNER:-$PWD/build/runner}  # RUNNER=PATH: another build, to compare
 [ -x "$runner" ] || { echo "overhead.sh: build first (scripts/build.sh)" >&2; exit 1; }
 for tool in make ninja python3 /usr/bin/time; do
-  command -v "$tool" >/dev/null ||
-    { echo "overhead.sh: needs make, ninja, python3 and /usr/bin/time (scripts/deps.sh)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "overhead.sh: $tool not found (scripts/deps.sh)" >&2; exit 1; }
 done
 
 out=$(mktemp -d)
