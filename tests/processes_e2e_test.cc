@@ -162,8 +162,11 @@ done
 // A bake SIGKILLed with the runner must still be let clean up what it made in AWS: the watchdog
 // gives the step its own kill_grace, not a short one of its own.
 TEST_F(ProcessesTest, SigkillOfTheRunnerStillGivesTheStepItsKillGrace) {
+  // `started` once both processes exist: the watchdog's SIGTERM reaches those it finds, and one
+  // forked after it (a `sleep 1000` started late) would get only the SIGKILL at the grace's end,
+  // after this test stops waiting.
   auto runner = Start(
-      "trap 'sleep 3; echo cleaned > cleaned; exit 1' TERM\ntouch started\nsleep 1000 &\nwait",
+      "trap 'sleep 3; echo cleaned > cleaned; exit 1' TERM\nsleep 1000 &\ntouch started\nwait",
       "20s");
   ASSERT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "started"); }));
   runner->Signal(SIGKILL);
