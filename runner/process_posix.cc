@@ -312,32 +312,42 @@ bool IsAbsoluteSearch(std::string_view path) {
   }
 }
 
-// A new read end of each of `runner_pipes` (pipe inodes: the output pipes the runner read) that
-// one of `carriers` holds. Without one, a step that writes once the runner is gone (a trap's
-// "cleaning up", Packer's log as it deletes what it made) dies of SIGPIPE before its clean-up.
-// Any other pipe (`a | b` in a step, a named pipe another process reads) is left to its reader.
-std::vector<UniqueFd> AdoptOutputPipes(const std::vector<Carrier>& carriers,
-                                       std::set<ino_t> runner_pipes) {
-  std::vector<UniqueFd> adopted;
+// A new read end of every pipe that `carriers` write to and none of them reads: the steps' output
+// pipes, whose reader was the runner. Without one, a step that writes once the runner is gone (a
+// trap's "cleaning up", Packer's log as it deletes what it made) dies of SIGPIPE before its
+// clean-up. A pipe between two of them (`a | b`) is b's to read, and left alone.
+std::vector<UniqueFd> AdoptOutputPipes(const std::vector<Carrier>& carriers) {
+  std::map<ino_t, std::string> written;  // a pipe's inode: a /proc path of one of its write ends
+  std::set<ino_t> read;
   for (const Carrier& carrier : carriers) {
-    std::string dir = "/proc/" + std::to_string(carrier.pid) + "/fd";
-    DIR* fds = opendir(dir.c_str());
+    std::string dir = "/proc/" + std::to_string(carrier.pid);
+    DIR* fds = opendir((dir + "/fd").c_str());
     if (fds == nullptr) continue;
     while (struct dirent* entry = readdir(fds)) {
-      std::string fd = dir + "/" + entry->d_name;
+      std::string fd = dir + "/fd/" + entry->d_name;
       struct stat st;
-      // stat follows the link to the pipe; opening it makes a new end, here a read end.
-      if (stat(fd.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode) ||
-          !runner_pipes.contains(st.st_ino)) {
-        continue;
-      }
-      UniqueFd end(::open(fd.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-      // The descriptor may have been closed and its number reused since the stat.
-      if (end.valid() && fstat(end.get(), &st) == 0 && runner_pipes.erase(st.st_ino) == 1) {
-        adopted.push_back(std::move(end));
+      // stat follows the link to the pipe; its fdinfo tells which end this is.
+      if (stat(fd.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode)) continue;
+      Result<std::string> info = ReadFileAtMost(dir + "/fdinfo/" + entry->d_name, 4096);
+      size_t flags_at = info ? info->find("flags:") : std::string::npos;
+      if (flags_at == std::string::npos) continue;
+      int flags = std::strtol(info->c_str() + flags_at + 6, nullptr, 8);
+      if ((flags & O_ACCMODE) == O_WRONLY) {
+        written.emplace(st.st_ino, fd);
+      } else {
+        read.insert(st.st_ino);
       }
     }
     closedir(fds);
+  }
+  std::vector<UniqueFd> adopted;
+  for (const auto& [inode, path] : written) {
+    if (read.contains(inode)) continue;
+    UniqueFd end(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    struct stat st;
+    if (end.valid() && fstat(end.get(), &st) == 0 && st.st_ino == inode) {
+      adopted.push_back(std::move(end));
+    }
   }
   return adopted;
 }
@@ -382,20 +392,19 @@ void SignalCarriers(const std::vector<Carrier>& carriers, int sig) {
 // The watchdog's body: waits until standard input reaches end of file (the runner holding the
 // pipe's other end has exited, however it ended), then sends SIGTERM to every process whose
 // kProcessCookieVar holds a token of the runner `cookie` names and, those left after the
-// longest kill grace of what the runner started (at least 2 s), SIGKILL, meanwhile reading what
-// they write to the pipes the runner read (AdoptOutputPipes). The runner writes, a line each,
-// "grace MS" for each longer grace and "pipe INODE" for each output pipe it makes. Sees only
-// the processes whose environment it may read (all, as root; the same user's, else). Returns
-// the exit code.
+// longest kill grace of what the runner started (it writes each longer one to the pipe as a
+// line of milliseconds; at least 2 s), SIGKILL, meanwhile reading what they write to the pipes
+// the runner read (AdoptOutputPipes). Sees only the processes whose environment it may read
+// (all, as root; the same user's, else). Returns the exit code.
 int RunWatchdog(std::string_view cookie) {
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
   for (int sig : kStopSignals) sigaction(sig, &ignore, nullptr);
-  // At least a short grace: whoever SIGKILLed the runner wants the build gone, yet a step's
-  // trap may still tidy up.
+  // The runner writes the longest kill grace of what it started, one decimal number of
+  // milliseconds a line; at least a short one: whoever SIGKILLed the runner wants the build
+  // gone, yet a step's trap may still tidy up.
   std::chrono::milliseconds grace = std::chrono::seconds(2);
-  std::set<ino_t> runner_pipes;
   std::string line;
   char buffer[256];
   while (true) {
@@ -406,18 +415,10 @@ int RunWatchdog(std::string_view cookie) {
         if (line.size() < 32) line += buffer[i];
         continue;
       }
-      std::string_view text = line;
-      size_t space = text.find(' ');
-      std::string_view what = text.substr(0, space);
-      std::string_view digits = space == std::string_view::npos ? "" : text.substr(space + 1);
-      unsigned long long value = 0;
-      auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-      if (error == std::errc() && end == digits.data() + digits.size() && !digits.empty()) {
-        if (what == "grace" && value > static_cast<unsigned long long>(grace.count())) {
-          grace = std::chrono::milliseconds(value);
-        } else if (what == "pipe") {
-          runner_pipes.insert(static_cast<ino_t>(value));
-        }
+      long long ms = 0;
+      auto [end, error] = std::from_chars(line.data(), line.data() + line.size(), ms);
+      if (error == std::errc() && end == line.data() + line.size() && ms > grace.count()) {
+        grace = std::chrono::milliseconds(ms);
       }
       line.clear();
     }
@@ -430,7 +431,7 @@ int RunWatchdog(std::string_view cookie) {
   constexpr auto kPoll = std::chrono::milliseconds(50);
   auto start = Clock::now();
   std::vector<Carrier> found = FindCarriers(ours);
-  std::vector<UniqueFd> pipes = AdoptOutputPipes(found, std::move(runner_pipes));
+  std::vector<UniqueFd> pipes = AdoptOutputPipes(found);
   SignalCarriers(found, SIGTERM);
   while (!found.empty() && Clock::now() < start + kGiveUp) {
     DrainPipes(pipes, kPoll);
@@ -511,7 +512,7 @@ class PosixProcessRunner : public ProcessRunner {
   Result<std::string> ResolveProgram(const ProcessSpec& spec);
   void ArmKill(Process* p, Clock::time_point now);
   void StartWatchdog();
-  void TellWatchdog(std::chrono::milliseconds grace, std::span<const int> read_ends);
+  void TellWatchdogGrace(std::chrono::milliseconds grace);
 
   int signal_pipe_[2] = {-1, -1};
   struct sigaction old_actions_[std::size(kHandledSignals)];
@@ -730,7 +731,7 @@ Result<int> PosixProcessRunner::Start(ProcessSpec spec) {
   p.fds[0] = pipes[0][0];
   p.fds[1] = pipes[1][0];
   p.kill_grace = spec.kill_grace;
-  TellWatchdog(spec.kill_grace, p.fds);
+  TellWatchdogGrace(spec.kill_grace);
   return id;
 }
 
@@ -761,24 +762,13 @@ Result<std::string> PosixProcessRunner::ResolveProgram(const ProcessSpec& spec) 
   return program;
 }
 
-// The watchdog gives what it stops the longest grace of anything started here (a Packer bake
-// SIGKILLed along with the runner still gets its time to delete what it made in AWS), and reads
-// on the output pipes it read (`read_ends`), so that what a step writes as it cleans up does
-// not kill it.
-void PosixProcessRunner::TellWatchdog(std::chrono::milliseconds grace,
-                                      std::span<const int> read_ends) {
-  if (watchdog_pipe_ < 0) return;
-  std::string lines;
-  for (int fd : read_ends) {
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0) lines += "pipe " + std::to_string(st.st_ino) + "\n";
-  }
-  if (grace > watchdog_grace_) {
-    watchdog_grace_ = grace;
-    lines += "grace " + std::to_string(grace.count()) + "\n";
-  }
-  // Without it the watchdog keeps its default grace and lets the step's writes fail.
-  (void)WriteAll(watchdog_pipe_, lines);
+// The watchdog gives what it stops the longest grace of anything started here: a Packer bake
+// SIGKILLed along with the runner still gets its time to delete what it made in AWS.
+void PosixProcessRunner::TellWatchdogGrace(std::chrono::milliseconds grace) {
+  if (watchdog_pipe_ < 0 || grace <= watchdog_grace_) return;
+  watchdog_grace_ = grace;
+  std::string line = std::to_string(grace.count()) + "\n";
+  (void)WriteAll(watchdog_pipe_, line);  // without it the watchdog keeps its default grace
 }
 
 // SIGINT, SIGTERM and SIGHUP are blocked meanwhile, so that each one either came before (and the

@@ -2,15 +2,11 @@
 // process group (setsid, set -m, a daemon's double fork), not on SIGHUP, and not when the runner
 // itself is killed with SIGKILL. Every process of a step carries a marker in its environment
 // (the step's `env`), so the test finds them wherever they went.
-#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
-#include "runner/fs.h"
 #include "tests/e2e_util.h"
 
 namespace runner::testing {
@@ -19,13 +15,6 @@ namespace {
 using ::testing::HasSubstr;
 
 namespace fs = std::filesystem;
-
-// What `seq N` prints.
-std::string Seq(int n) {
-  std::string lines;
-  for (int i = 1; i <= n; ++i) lines += std::to_string(i) + "\n";
-  return lines;
-}
 
 class ProcessesTest : public ::testing::Test {
  protected:
@@ -61,12 +50,6 @@ class ProcessesTest : public ::testing::Test {
   bool NoneLeft() {
     return AwaitCondition([&] { return ProcessesWithEnv(marker_).empty(); },
                           std::chrono::seconds(10));
-  }
-  // SIGKILLs `runner`, then waits until the step has made `file` on its own (its trap ran).
-  bool KillRunnerAndAwait(RunnerProcess& runner, const std::string& file) {
-    runner.Signal(SIGKILL);
-    EXPECT_EQ(runner.Wait(std::chrono::seconds(10)).exit_code, 128 + SIGKILL);
-    return AwaitCondition([&] { return fs::exists(dir_ / file); }, std::chrono::seconds(15));
   }
   nlohmann::json Report() {
     return nlohmann::json::parse(ReadTextFile(dir_ / ".runner/builds/p-main-1/report.json"));
@@ -189,7 +172,11 @@ TEST_F(ProcessesTest, SigkillOfTheRunnerStillGivesTheStepItsKillGrace) {
       "TERM\nsleep 1000 &\ntouch started\nwait",
       "20s");
   ASSERT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "started"); }));
-  EXPECT_TRUE(KillRunnerAndAwait(*runner, "cleaned"));
+  runner->Signal(SIGKILL);
+  RunResult result = runner->Wait(std::chrono::seconds(10));
+  EXPECT_EQ(result.exit_code, 128 + SIGKILL);
+  EXPECT_TRUE(
+      AwaitCondition([&] { return fs::exists(dir_ / "cleaned"); }, std::chrono::seconds(15)));
   EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
 }
 
@@ -204,29 +191,14 @@ TEST_F(ProcessesTest, SigkillOfTheRunnerLeavesAPipeBetweenTwoOfAStepsProcessesTo
       "20s");
   ASSERT_TRUE(AwaitCondition(
       [&] { return fs::exists(dir_ / "a-started") && fs::exists(dir_ / "b-started"); }));
-  ASSERT_TRUE(KillRunnerAndAwait(*runner, "done"));
-  EXPECT_EQ(ReadTextFile(dir_ / "lines"), Seq(40));
+  runner->Signal(SIGKILL);
+  RunResult result = runner->Wait(std::chrono::seconds(10));
+  EXPECT_EQ(result.exit_code, 128 + SIGKILL);
+  ASSERT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "done"); }, std::chrono::seconds(15)));
+  std::string expected;
+  for (int i = 1; i <= 40; ++i) expected += std::to_string(i) + "\n";
+  EXPECT_EQ(ReadTextFile(dir_ / "lines"), expected);
   EXPECT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
-}
-
-// A named pipe a step writes and another process reads (here, the test) was never the runner's
-// to read: once the runner is SIGKILLed, what the step's trap writes to it still reaches that
-// reader, which reads it only after the step has ended.
-TEST_F(ProcessesTest, SigkillOfTheRunnerLeavesANamedPipeToItsReader) {
-  ASSERT_EQ(::mkfifo((dir_ / "fifo").c_str(), 0600), 0);
-  UniqueFd reader(::open((dir_ / "fifo").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-  ASSERT_TRUE(reader.valid());
-  auto runner = Start(
-      "exec 3>fifo\ntrap 'seq 40 >&3; touch done; exit 1' TERM\nsleep 1000 &\ntouch started\nwait",
-      "20s");
-  ASSERT_TRUE(AwaitCondition([&] { return fs::exists(dir_ / "started"); }));
-  ASSERT_TRUE(KillRunnerAndAwait(*runner, "done"));
-  ASSERT_TRUE(NoneLeft()) << ::testing::PrintToString(ProcessesWithEnv(marker_));
-  // No writer is left: the pipe holds what was written, then reads as ended.
-  std::string got;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(reader.get(), buffer, sizeof buffer)) > 0;) got.append(buffer, n);
-  EXPECT_EQ(got, Seq(40));
 }
 
 }  // namespace
