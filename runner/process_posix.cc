@@ -20,7 +20,6 @@
 #include <map>
 #include <optional>
 #include <random>
-#include <set>
 #include <span>
 #include <thread>
 #include <unordered_map>
@@ -312,90 +311,12 @@ bool IsAbsoluteSearch(std::string_view path) {
   }
 }
 
-// A new read end of every pipe that `carriers` write to and none of them reads: the steps' output
-// pipes, whose reader was the runner. Without one, a step that writes once the runner is gone (a
-// trap's "cleaning up", Packer's log as it deletes what it made) dies of SIGPIPE before its
-// clean-up. A pipe between two of them (`a | b`) is b's to read, and left alone.
-std::vector<UniqueFd> AdoptOutputPipes(const std::vector<Carrier>& carriers) {
-  std::map<ino_t, std::string> written;  // a pipe's inode: a /proc path of one of its write ends
-  std::set<ino_t> read;
-  for (const Carrier& carrier : carriers) {
-    std::string dir = "/proc/" + std::to_string(carrier.pid);
-    DIR* fds = opendir((dir + "/fd").c_str());
-    if (fds == nullptr) continue;
-    while (struct dirent* entry = readdir(fds)) {
-      std::string fd = dir + "/fd/" + entry->d_name;
-      struct stat st;
-      // stat follows the link to the pipe; its fdinfo tells which end this is.
-      if (stat(fd.c_str(), &st) != 0 || !S_ISFIFO(st.st_mode)) continue;
-      Result<std::string> info = ReadFileAtMost(dir + "/fdinfo/" + entry->d_name, 4096);
-      size_t flags_at = info ? info->find("flags:") : std::string::npos;
-      if (flags_at == std::string::npos) continue;
-      int flags = std::strtol(info->c_str() + flags_at + 6, nullptr, 8);
-      if ((flags & O_ACCMODE) == O_WRONLY) {
-        written.emplace(st.st_ino, fd);
-      } else {
-        read.insert(st.st_ino);
-      }
-    }
-    closedir(fds);
-  }
-  std::vector<UniqueFd> adopted;
-  for (const auto& [inode, path] : written) {
-    if (read.contains(inode)) continue;
-    UniqueFd end(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-    struct stat st;
-    if (end.valid() && fstat(end.get(), &st) == 0 && st.st_ino == inode) {
-      adopted.push_back(std::move(end));
-    }
-  }
-  return adopted;
-}
-
-// Reads and drops what is written to `pipes` for `period`; a pipe no one writes to any more is
-// closed.
-void DrainPipes(std::vector<UniqueFd>& pipes, std::chrono::milliseconds period) {
-  const auto until = Clock::now() + period;
-  for (auto now = Clock::now(); now < until; now = Clock::now()) {
-    std::vector<pollfd> polled;
-    for (const UniqueFd& fd : pipes) polled.push_back({fd.get(), POLLIN, 0});
-    int timeout =
-        static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(until - now).count());
-    if (poll(polled.data(), polled.size(), timeout) <= 0) continue;
-    for (size_t i = polled.size(); i-- > 0;) {
-      if (polled[i].revents == 0) continue;
-      char buffer[65536];
-      ssize_t n = read(polled[i].fd, buffer, sizeof buffer);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        pipes.erase(pipes.begin() + static_cast<std::ptrdiff_t>(i));
-      }
-    }
-  }
-}
-
-// Sends `sig` to every one of `carriers`: to the whole group of one that leads its group (a
-// step's own group, or one a step made), so that a shell and its children get it at once (were
-// the child signalled first and its end seen, a bash in `wait` would return 0 and exit without
-// running its trap), and to each one outside those groups by itself. A group whose leader
-// carries no token is never signalled whole: a step without its own group shares the group of
-// whoever started the runner.
-void SignalCarriers(const std::vector<Carrier>& carriers, int sig) {
-  std::set<pid_t> groups;
-  for (const Carrier& carrier : carriers) {
-    if (carrier.pid == carrier.pgid && kill(-carrier.pgid, sig) == 0) groups.insert(carrier.pgid);
-  }
-  for (const Carrier& carrier : carriers) {
-    if (!groups.contains(carrier.pgid)) kill(carrier.pid, sig);
-  }
-}
-
 // The watchdog's body: waits until standard input reaches end of file (the runner holding the
 // pipe's other end has exited, however it ended), then sends SIGTERM to every process whose
 // kProcessCookieVar holds a token of the runner `cookie` names and, those left after the
 // longest kill grace of what the runner started (it writes each longer one to the pipe as a
-// line of milliseconds; at least 2 s), SIGKILL, meanwhile reading what they write to the pipes
-// the runner read (AdoptOutputPipes). Sees only the processes whose environment it may read
-// (all, as root; the same user's, else). Returns the exit code.
+// line of milliseconds; at least 2 s), SIGKILL. Sees only the processes whose environment it may
+// read (all, as root; the same user's, else). Returns the exit code.
 int RunWatchdog(std::string_view cookie) {
   struct sigaction ignore {};
   ignore.sa_handler = SIG_IGN;
@@ -431,13 +352,12 @@ int RunWatchdog(std::string_view cookie) {
   constexpr auto kPoll = std::chrono::milliseconds(50);
   auto start = Clock::now();
   std::vector<Carrier> found = FindCarriers(ours);
-  std::vector<UniqueFd> pipes = AdoptOutputPipes(found);
-  SignalCarriers(found, SIGTERM);
+  for (const Carrier& carrier : found) kill(carrier.pid, SIGTERM);
   while (!found.empty() && Clock::now() < start + kGiveUp) {
-    DrainPipes(pipes, kPoll);
+    std::this_thread::sleep_for(kPoll);
     found = FindCarriers(ours);
     if (Clock::now() < start + kGrace) continue;
-    SignalCarriers(found, SIGKILL);
+    for (const Carrier& carrier : found) kill(carrier.pid, SIGKILL);
   }
   return 0;
 }
